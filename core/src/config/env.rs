@@ -1,0 +1,201 @@
+//! The one place that reads the machine: `PG*` environment variables, `.pgpass`, the OS user
+//! name and the default socket directory. The connection state machine never calls these.
+
+use std::path::{Path, PathBuf};
+
+use super::{Config, Host};
+use crate::error::ConfigError;
+
+/// `PG*` variables and the keyword each one supplies when it is not set explicitly.
+const ENV_VARS: &[(&str, &str)] = &[
+    ("PGSERVICE", "service"),
+    ("PGUSER", "user"),
+    ("PGPASSWORD", "password"),
+    ("PGPASSFILE", "passfile"),
+    ("PGCHANNELBINDING", "channel_binding"),
+    ("PGCONNECT_TIMEOUT", "connect_timeout"),
+    ("PGDATABASE", "dbname"),
+    ("PGHOST", "host"),
+    ("PGHOSTADDR", "hostaddr"),
+    ("PGPORT", "port"),
+    ("PGCLIENTENCODING", "client_encoding"),
+    ("PGOPTIONS", "options"),
+    ("PGAPPNAME", "application_name"),
+    ("PGSSLMODE", "sslmode"),
+    ("PGSSLNEGOTIATION", "sslnegotiation"),
+    ("PGSSLCERT", "sslcert"),
+    ("PGSSLKEY", "sslkey"),
+    ("PGSSLCERTMODE", "sslcertmode"),
+    ("PGSSLROOTCERT", "sslrootcert"),
+    ("PGSSLCRL", "sslcrl"),
+    ("PGSSLCRLDIR", "sslcrldir"),
+    ("PGSSLSNI", "sslsni"),
+    ("PGREQUIREPEER", "requirepeer"),
+    ("PGREQUIREAUTH", "require_auth"),
+    ("PGSSLMINPROTOCOLVERSION", "ssl_min_protocol_version"),
+    ("PGSSLMAXPROTOCOLVERSION", "ssl_max_protocol_version"),
+    ("PGMINPROTOCOLVERSION", "min_protocol_version"),
+    ("PGMAXPROTOCOLVERSION", "max_protocol_version"),
+    ("PGGSSENCMODE", "gssencmode"),
+    ("PGKRBSRVNAME", "krbsrvname"),
+    ("PGGSSLIB", "gsslib"),
+    ("PGTARGETSESSIONATTRS", "target_session_attrs"),
+    ("PGLOADBALANCEHOSTS", "load_balance_hosts"),
+];
+
+impl Config {
+    /// Fills in what the string left unset from `env` (a lookup such as `std::env::var`), the
+    /// way libpq does: explicit value, then environment variable. Pure: the lookup is injected.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for (var, key) in ENV_VARS {
+            if self.get(key).is_none() {
+                if let Some(v) = env(var) {
+                    if *key == "password" {
+                        // keep dsn() showing the original string when the password came from env
+                        self.params.push((key, v));
+                    } else {
+                        let src = self.source.take();
+                        self.set(key, v)?;
+                        self.source = src;
+                    }
+                }
+            }
+        }
+        if self.get("user").is_none() {
+            if let Some(u) = env("USER")
+                .or_else(|| env("LOGNAME"))
+                .or_else(|| env("USERNAME"))
+            {
+                self.set_default("user", u);
+            }
+        }
+        self.validate()
+    }
+
+    /// Parses `s` and completes it the way libpq would on this machine: `PG*` environment
+    /// variables, the OS user name, the default Unix-socket directory, and a password from
+    /// `.pgpass` when none was given. An empty string means "everything from the environment".
+    pub fn load(s: &str) -> Result<Config, ConfigError> {
+        let mut c = Config::parse(s)?;
+        c.apply_env(|k| std::env::var(k).ok())?;
+        if c.user().is_none() {
+            return Err(ConfigError::NoUser);
+        }
+        if c.get("host").is_none() && c.get("hostaddr").is_none() {
+            let port = c
+                .get("port")
+                .and_then(|p| p.trim().parse::<u16>().ok())
+                .unwrap_or(5432);
+            let dir = ["/var/run/postgresql", "/tmp"]
+                .into_iter()
+                .find(|d| Path::new(d).join(format!(".s.PGSQL.{port}")).exists());
+            let src = c.source.take();
+            c.set("host", dir.unwrap_or("localhost"))?;
+            c.source = src;
+        }
+        if c.password().is_none() {
+            if let Some(pw) = c.password_from_pgpass()? {
+                c.params.push(("password", pw));
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn password_from_pgpass(&self) -> Result<Option<String>, ConfigError> {
+        let path = match self.get("passfile") {
+            Some(p) => PathBuf::from(p),
+            None => match std::env::var_os("HOME") {
+                Some(h) => PathBuf::from(h).join(".pgpass"),
+                None => return Ok(None),
+            },
+        };
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return Ok(None);
+        };
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o077 != 0 {
+                // libpq prints a warning and ignores the file.
+                return Ok(None);
+            }
+        }
+        let contents = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let (Some(user), Some(db)) = (self.user(), self.dbname()) else {
+            return Ok(None);
+        };
+        let targets = self.targets()?;
+        let Some(t) = targets.first() else {
+            return Ok(None);
+        };
+        let host = match &t.host {
+            Host::Tcp(h) => h.clone(),
+            Host::Unix(d) => {
+                let d = d.display().to_string();
+                if d == "/var/run/postgresql" || d == "/tmp" {
+                    "localhost".to_owned()
+                } else {
+                    d
+                }
+            }
+        };
+        Ok(pgpass_lookup(&contents, &host, t.port, db, user))
+    }
+}
+
+/// One line of a `.pgpass` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgpassEntry {
+    pub fields: [String; 5],
+}
+
+fn pgpass_fields(line: &str) -> Option<[String; 5]> {
+    let mut fields: Vec<String> = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    fields.last_mut().expect("nonempty").push(n);
+                }
+            }
+            ':' if fields.len() < 5 => fields.push(String::new()),
+            ':' => break, // the password ends at the first unescaped ':'
+            c => fields.last_mut().expect("nonempty").push(c),
+        }
+    }
+    fields.try_into().ok()
+}
+
+/// libpq's `.pgpass` matching: `hostname:port:database:username:password`, `*` matches anything,
+/// `\` escapes, the first matching line wins. Pure: pass the file's contents.
+pub fn pgpass_lookup(
+    contents: &str,
+    host: &str,
+    port: u16,
+    dbname: &str,
+    user: &str,
+) -> Option<String> {
+    let port = port.to_string();
+    for line in contents.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let Some([h, p, d, u, pw]) = pgpass_fields(line) else {
+            continue;
+        };
+        let m = |pat: &str, v: &str| pat == "*" || pat == v;
+        if m(&h, host) && m(&p, &port) && m(&d, dbname) && m(&u, user) {
+            return Some(pw);
+        }
+    }
+    None
+}

@@ -1,0 +1,542 @@
+//! Connection configuration: libpq connection strings (`key=value` and `postgresql://` URIs).
+//!
+//! Parsing is pure. Reading the environment (`PG*` variables), `.pgpass` and the defaults that
+//! depend on the machine happens only in [`Config::load`] and the functions in `env.rs`, never
+//! inside the connection state machine.
+
+mod env;
+mod uri;
+
+pub use env::{pgpass_lookup, PgpassEntry};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// Every keyword libpq accepts, in libpq's own option-table order (used to rebuild `dsn()`).
+pub(crate) const KEYWORDS: &[&str] = &[
+    "service",
+    "user",
+    "password",
+    "passfile",
+    "channel_binding",
+    "connect_timeout",
+    "dbname",
+    "host",
+    "hostaddr",
+    "port",
+    "client_encoding",
+    "options",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "sslmode",
+    "sslnegotiation",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslcertmode",
+    "sslpassword",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "require_auth",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "min_protocol_version",
+    "max_protocol_version",
+    "gssencmode",
+    "krbsrvname",
+    "gsslib",
+    "gssdelegation",
+    "replication",
+    "target_session_attrs",
+    "load_balance_hosts",
+];
+
+/// Where to connect: a TCP host name or address, or a Unix-socket directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// A DNS name or a numeric address.
+    Tcp(String),
+    /// A directory holding `.s.PGSQL.<port>`.
+    Unix(PathBuf),
+}
+
+/// One place to try, in order: libpq's host slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: Host,
+    /// A numeric address to use instead of resolving `host` (libpq `hostaddr`).
+    pub hostaddr: Option<String>,
+    pub port: u16,
+}
+
+impl Target {
+    /// The Unix socket path for this target, if it is a Unix-socket target.
+    pub fn socket_path(&self) -> Option<PathBuf> {
+        match &self.host {
+            Host::Unix(dir) if self.hostaddr.is_none() => {
+                Some(dir.join(format!(".s.PGSQL.{}", self.port)))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `sslmode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SslMode {
+    Disable,
+    Allow,
+    #[default]
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+/// `target_session_attrs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TargetSessionAttrs {
+    #[default]
+    Any,
+    ReadWrite,
+    ReadOnly,
+    Primary,
+    Standby,
+    PreferStandby,
+}
+
+/// A parsed connection configuration.
+///
+/// Build one with [`Config::parse`] (pure) or [`Config::load`] (adds `PG*` environment defaults
+/// and `.pgpass`), or field by field with the setters.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The string this was parsed from, for `dsn()`.
+    source: Option<String>,
+    /// Every keyword set, in the order set (a later value replaces an earlier one in place).
+    params: Vec<(&'static str, String)>,
+    /// Extra run-time parameters sent in the StartupMessage (e.g. `search_path`).
+    extra: Vec<(String, String)>,
+    max_message_len: usize,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("params", &self.dsn_parameters())
+            .field("extra", &self.extra)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            source: None,
+            params: Vec::new(),
+            extra: Vec::new(),
+            max_message_len: crate::codec::DEFAULT_MAX_MESSAGE_LEN,
+        }
+    }
+}
+
+fn keyword(key: &str) -> Option<&'static str> {
+    KEYWORDS.iter().copied().find(|k| *k == key)
+}
+
+impl std::str::FromStr for Config {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        Config::parse(s)
+    }
+}
+
+impl Config {
+    /// An empty configuration.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a libpq connection string: `key=value` pairs or a `postgresql://` / `postgres://` URI.
+    ///
+    /// Nothing is read from the environment. Unknown keys, malformed quoting, bad percent-escapes
+    /// and invalid values are [`ConfigError`]s that name the key or position.
+    pub fn parse(s: &str) -> Result<Config, ConfigError> {
+        let mut c = Config::new();
+        if s.starts_with("postgresql://") || s.starts_with("postgres://") {
+            uri::parse_uri(s, &mut c)?;
+        } else {
+            parse_keyword_value(s, &mut c)?;
+        }
+        c.source = Some(s.to_owned());
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Sets a libpq keyword (`host`, `sslmode`, …). Unknown keywords are an error.
+    pub fn set(&mut self, key: &str, value: impl Into<String>) -> Result<&mut Self, ConfigError> {
+        let value = value.into();
+        let key = match key {
+            "requiressl" => {
+                let mode = if value == "1" { "require" } else { "prefer" };
+                return self.set("sslmode", mode);
+            }
+            _ => keyword(key).ok_or_else(|| ConfigError::UnknownOption(key.to_owned()))?,
+        };
+        if value.contains('\0') {
+            return Err(ConfigError::Nul(key.to_owned()));
+        }
+        self.source = None;
+        match self.params.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.params.push((key, value)),
+        }
+        Ok(self)
+    }
+
+    /// The value of a keyword, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn set_default(&mut self, key: &'static str, value: String) {
+        if self.get(key).is_none() {
+            self.params.push((key, value));
+        }
+    }
+
+    /// Adds a run-time parameter to send in the StartupMessage (`search_path`, `TimeZone`, …).
+    pub fn param(&mut self, name: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        let (name, value) = (name.into(), value.into());
+        match self.extra.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.extra.push((name, value)),
+        }
+        self
+    }
+
+    /// Extra run-time parameters.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.extra
+    }
+
+    /// Caps the size of one incoming message (default 64 MiB). Larger messages are a protocol error.
+    pub fn max_message_len(&mut self, n: usize) -> &mut Self {
+        self.max_message_len = n;
+        self
+    }
+
+    pub(crate) fn max_message_len_value(&self) -> usize {
+        self.max_message_len
+    }
+
+    pub fn user(&self) -> Option<&str> {
+        self.get("user")
+    }
+    pub fn password(&self) -> Option<&str> {
+        self.get("password")
+    }
+    /// The database name; defaults to the user name, as in libpq.
+    pub fn dbname(&self) -> Option<&str> {
+        self.get("dbname")
+            .filter(|s| !s.is_empty())
+            .or_else(|| self.user())
+    }
+    pub fn application_name(&self) -> Option<&str> {
+        self.get("application_name")
+            .or_else(|| self.get("fallback_application_name"))
+    }
+    pub fn options(&self) -> Option<&str> {
+        self.get("options").filter(|s| !s.is_empty())
+    }
+
+    /// `connect_timeout`: `None` for no timeout; values of 1 are raised to 2 seconds as in libpq.
+    pub fn connect_timeout(&self) -> Option<Duration> {
+        let v: i64 = self.get("connect_timeout")?.trim().parse().ok()?;
+        if v <= 0 {
+            None
+        } else {
+            Some(Duration::from_secs(v.max(2) as u64))
+        }
+    }
+
+    pub fn ssl_mode(&self) -> SslMode {
+        match self.get("sslmode") {
+            Some("disable") => SslMode::Disable,
+            Some("allow") => SslMode::Allow,
+            Some("require") => SslMode::Require,
+            Some("verify-ca") => SslMode::VerifyCa,
+            Some("verify-full") => SslMode::VerifyFull,
+            _ => SslMode::Prefer,
+        }
+    }
+
+    pub fn target_session_attrs(&self) -> TargetSessionAttrs {
+        match self.get("target_session_attrs") {
+            Some("read-write") => TargetSessionAttrs::ReadWrite,
+            Some("read-only") => TargetSessionAttrs::ReadOnly,
+            Some("primary") => TargetSessionAttrs::Primary,
+            Some("standby") => TargetSessionAttrs::Standby,
+            Some("prefer-standby") => TargetSessionAttrs::PreferStandby,
+            _ => TargetSessionAttrs::Any,
+        }
+    }
+
+    /// The host slots to try, in order (libpq's multi-host rules: one port for all hosts or one
+    /// per host; an empty entry means the default).
+    pub fn targets(&self) -> Result<Vec<Target>, ConfigError> {
+        let split = |k: &str| -> Vec<String> {
+            match self.get(k) {
+                Some(v) => v.split(',').map(|s| s.trim().to_owned()).collect(),
+                None => Vec::new(),
+            }
+        };
+        let hosts = split("host");
+        let hostaddrs: Vec<String> = split("hostaddr");
+        let ports = split("port");
+        let n = if !hostaddrs.is_empty() {
+            hostaddrs.len()
+        } else {
+            hosts.len().max(1)
+        };
+        if !hostaddrs.is_empty() && !hosts.is_empty() && hosts.len() != hostaddrs.len() {
+            return Err(ConfigError::HostaddrCount {
+                hosts: hosts.len(),
+                hostaddrs: hostaddrs.len(),
+            });
+        }
+        if ports.len() > 1 && ports.len() != n {
+            return Err(ConfigError::PortCount {
+                ports: ports.len(),
+                hosts: n,
+            });
+        }
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let port_s = if ports.len() == 1 {
+                ports[0].as_str()
+            } else {
+                ports.get(i).map(|s| s.as_str()).unwrap_or("")
+            };
+            let port = if port_s.is_empty() {
+                5432
+            } else {
+                parse_port(port_s)?
+            };
+            let host_s = hosts.get(i).map(|s| s.as_str()).unwrap_or("");
+            let hostaddr = hostaddrs.get(i).filter(|s| !s.is_empty()).cloned();
+            let host = if host_s.is_empty() {
+                match &hostaddr {
+                    Some(a) => Host::Tcp(a.clone()),
+                    None => Host::Tcp("localhost".into()),
+                }
+            } else if host_s.starts_with('/') {
+                Host::Unix(PathBuf::from(host_s))
+            } else {
+                Host::Tcp(host_s.to_owned())
+            };
+            out.push(Target {
+                host,
+                hostaddr,
+                port,
+            });
+        }
+        Ok(out)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let one_of = |key: &str, allowed: &[&str]| -> Result<(), ConfigError> {
+            match self.get(key) {
+                Some(v) if !allowed.contains(&v) => Err(ConfigError::InvalidValue {
+                    key: key.to_owned(),
+                    value: v.to_owned(),
+                }),
+                _ => Ok(()),
+            }
+        };
+        one_of(
+            "sslmode",
+            &[
+                "disable",
+                "allow",
+                "prefer",
+                "require",
+                "verify-ca",
+                "verify-full",
+            ],
+        )?;
+        one_of("channel_binding", &["disable", "prefer", "require"])?;
+        one_of("gssencmode", &["disable", "prefer", "require"])?;
+        one_of("sslcertmode", &["disable", "allow", "require"])?;
+        one_of("sslnegotiation", &["postgres", "direct"])?;
+        one_of(
+            "target_session_attrs",
+            &[
+                "any",
+                "read-write",
+                "read-only",
+                "primary",
+                "standby",
+                "prefer-standby",
+            ],
+        )?;
+        one_of("load_balance_hosts", &["disable", "random"])?;
+        one_of("min_protocol_version", &["3.0", "3.2", "latest"])?;
+        one_of("max_protocol_version", &["3.0", "3.2", "latest"])?;
+        for key in [
+            "connect_timeout",
+            "keepalives",
+            "keepalives_idle",
+            "keepalives_interval",
+            "keepalives_count",
+            "tcp_user_timeout",
+        ] {
+            if let Some(v) = self.get(key) {
+                if v.trim().parse::<i64>().is_err() {
+                    return Err(ConfigError::InvalidInteger {
+                        key: key.to_owned(),
+                        value: v.to_owned(),
+                    });
+                }
+            }
+        }
+        self.targets()?;
+        Ok(())
+    }
+
+    /// Validates and returns `self`: for configurations built with [`Config::set`].
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.validate()
+    }
+
+    /// psycopg2's `dsn`: the original string when it holds no password, otherwise the
+    /// parameters rebuilt as `key=value` with the password replaced by `xxx`.
+    pub fn dsn(&self) -> String {
+        if let Some(src) = &self.source {
+            if self.get("password").is_none() {
+                return src.clone();
+            }
+        }
+        let mut parts = Vec::new();
+        for key in KEYWORDS {
+            if let Some(v) = self.get(key) {
+                let v = if *key == "password" { "xxx" } else { v };
+                parts.push(format!("{key}={}", quote_value(v)));
+            }
+        }
+        parts.join(" ")
+    }
+
+    /// Every parameter that is set, except the password (psycopg2 `get_dsn_parameters`).
+    pub fn dsn_parameters(&self) -> Vec<(&'static str, &str)> {
+        KEYWORDS
+            .iter()
+            .filter(|k| **k != "password")
+            .filter_map(|k| self.get(k).map(|v| (*k, v)))
+            .collect()
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, ConfigError> {
+    match s.trim().parse::<u32>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
+        _ => Err(ConfigError::InvalidPort(s.to_owned())),
+    }
+}
+
+/// Quotes a value for a `key=value` string when needed.
+pub(crate) fn quote_value(v: &str) -> String {
+    if !v.is_empty()
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c == '\'' || c == '\\')
+    {
+        return v.to_owned();
+    }
+    let mut s = String::with_capacity(v.len() + 2);
+    s.push('\'');
+    for c in v.chars() {
+        if c == '\'' || c == '\\' {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('\'');
+    s
+}
+
+/// libpq's `conninfo_parse`.
+fn parse_keyword_value(s: &str, c: &mut Config) -> Result<(), ConfigError> {
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Ok(());
+        }
+        let mut key = String::new();
+        while let Some(&ch) = chars.peek() {
+            if ch == '=' || ch.is_whitespace() {
+                break;
+            }
+            key.push(ch);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('=') {
+            return Err(ConfigError::MissingEquals { key });
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err(ConfigError::UnterminatedQuote),
+                    Some('\\') => match chars.next() {
+                        Some(ch) => value.push(ch),
+                        None => return Err(ConfigError::UnterminatedQuote),
+                    },
+                    Some('\'') => break,
+                    Some(ch) => value.push(ch),
+                }
+            }
+        } else {
+            while let Some(&ch) = chars.peek() {
+                if ch.is_whitespace() {
+                    break;
+                }
+                chars.next();
+                if ch == '\\' {
+                    if let Some(n) = chars.next() {
+                        value.push(n);
+                    }
+                } else {
+                    value.push(ch);
+                }
+            }
+        }
+        c.set(&key, value)?;
+    }
+}
+
+#[cfg(test)]
+mod tests;

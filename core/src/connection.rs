@@ -1,0 +1,984 @@
+//! The connection state machine.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::auth::scram::{ChannelBinding, ScramClient};
+use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::codec::backend::{self, Authentication, BackendMessage};
+use crate::codec::frontend;
+use crate::config::{Config, SslMode};
+use crate::error::{
+    AuthError, ClosedReason, ConfigError, DbError, Error, Notice, ProtocolError, UsageError,
+};
+use crate::row::{Column, Row};
+
+/// What the transport must wait for before calling the engine again: psycopg2's
+/// `POLL_OK` / `POLL_READ` / `POLL_WRITE`, plus psycopg 3's read-or-write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// Nothing to wait for: drain [`Connection::poll_event`]; if that yields nothing, the current
+    /// operation is complete.
+    Ok,
+    /// Wait until the socket is readable, then read into [`Connection::recv_buf`].
+    Read,
+    /// Wait until the socket is writable, then write [`Connection::transmit`].
+    Write,
+    /// Wait until the socket is readable *or* writable and do whichever is possible. Returned
+    /// while requests are being sent and responses may already be coming back: a transport that
+    /// only waited for writability could deadlock against a server blocked on writing to us.
+    ReadWrite,
+}
+
+/// `PQtransactionStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionStatus {
+    /// Idle, not in a transaction block.
+    Idle,
+    /// A command is in progress.
+    Active,
+    /// Idle, in a transaction block.
+    InTransaction,
+    /// Idle, in a failed transaction block.
+    InError,
+    /// The connection is bad (closed, broken, or not established).
+    Unknown,
+}
+
+/// A `NotificationResponse` (LISTEN / NOTIFY).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Notification {
+    pub process_id: i32,
+    pub channel: String,
+    pub payload: String,
+}
+
+/// The backend's process id and secret key, from `BackendKeyData`, for cancel requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendKey {
+    pub process_id: i32,
+    /// 4 bytes in protocol 3.0; up to 256 in 3.2.
+    pub secret_key: Vec<u8>,
+}
+
+/// The printable nonce for SCRAM. Injected so that the engine never draws randomness itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientNonce(String);
+
+impl ClientNonce {
+    /// The nonce libpq would build from 18 random bytes (their base64). Transports pass bytes
+    /// from the OS random source.
+    pub fn from_random_bytes(bytes: [u8; 18]) -> Self {
+        ClientNonce(crate::auth::scram::nonce_from_random(&bytes))
+    }
+
+    /// A given printable nonce, for replaying a recorded exchange. It must be non-empty,
+    /// printable ASCII and contain no `,`.
+    pub fn from_printable(s: &str) -> Result<Self, UsageError> {
+        if s.is_empty() || !s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',') {
+            return Err(UsageError::InvalidArgument(
+                "SCRAM nonce must be printable ASCII without ','".into(),
+            ));
+        }
+        Ok(ClientNonce(s.to_owned()))
+    }
+}
+
+/// One event from the server, borrowed from the receive buffer until the next call on the engine.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The columns of the rows that follow.
+    RowDescription(&'a Arc<[Column]>),
+    /// One row.
+    DataRow(Row<'a>),
+    /// A statement finished; the tag is e.g. `INSERT 0 3` or `SELECT 2`.
+    CommandComplete(&'a str),
+    /// The query string was empty.
+    EmptyQueryResponse,
+    /// A statement failed. The connection stays usable; a ReadyForQuery follows.
+    Error(Box<DbError>),
+    /// The server is ready for the next query: the end of one request.
+    ReadyForQuery(TransactionStatus),
+    ParseComplete,
+    BindComplete,
+    CloseComplete,
+    NoData,
+    PortalSuspended,
+    /// The parameter types of a described statement.
+    ParameterDescription(Vec<u32>),
+    /// The server is waiting for COPY data.
+    CopyInResponse {
+        format: u8,
+        column_formats: Vec<i16>,
+    },
+    /// The server is about to send COPY data.
+    CopyOutResponse {
+        format: u8,
+        column_formats: Vec<i16>,
+    },
+    /// A chunk of COPY OUT data.
+    CopyData(&'a [u8]),
+    /// The end of COPY OUT data.
+    CopyDone,
+    /// The result of a FunctionCall.
+    FunctionCallResponse(Option<&'a [u8]>),
+}
+
+#[derive(Debug)]
+enum AuthState {
+    /// Waiting for the first Authentication request.
+    Start,
+    /// A password was sent; waiting for AuthenticationOk.
+    SentPassword,
+    Scram(Box<ScramClient>),
+    /// AuthenticationOk received; waiting for BackendKeyData, ParameterStatus and ReadyForQuery.
+    Authenticated,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Startup(AuthState),
+    Ready,
+    /// Terminate is queued; once it is written the connection is closed.
+    Closing,
+    Closed,
+}
+
+/// What one outstanding request (a Query, or everything up to a Sync) expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestKind {
+    SimpleQuery,
+}
+
+#[derive(Debug)]
+struct Request {
+    #[allow(dead_code)] // read by the extended-query work
+    kind: RequestKind,
+    /// Its operation was abandoned: swallow its responses.
+    discard: bool,
+}
+
+/// The maximum number of notices kept by default (psycopg2's `CONN_NOTICES_LIMIT`).
+pub const DEFAULT_NOTICE_LIMIT: usize = 50;
+
+/// A PostgreSQL client connection as a pure state machine: bytes in, bytes out, events out.
+///
+/// It never touches a socket, a clock or a random source. A transport drives it with one loop:
+///
+/// 1. **Inputs.** Read from the socket into [`recv_buf`](Self::recv_buf) and
+///    [`recv_commit`](Self::recv_commit) the count (or [`receive`](Self::receive) a slice);
+///    report end of stream with [`receive_eof`](Self::receive_eof).
+/// 2. **Outputs.** Write [`transmit`](Self::transmit) to the socket and
+///    [`advance`](Self::advance) by the count written; partial writes are fine.
+/// 3. **Events.** Call [`poll_event`](Self::poll_event) until it returns `None`; rows borrow from
+///    the receive buffer.
+/// 4. **Wait.** [`poll`](Self::poll) says what to wait for next: [`Poll::Read`],
+///    [`Poll::Write`], [`Poll::ReadWrite`] or [`Poll::Ok`] (nothing: the operation is done).
+///
+/// **Commands** ([`simple_query`](Self::simple_query), [`terminate`](Self::terminate), …) queue
+/// bytes and register what response they expect; misuse is reported before anything is queued.
+/// **Getters** ([`transaction_status`](Self::transaction_status),
+/// [`parameter_status`](Self::parameter_status), …) never change state.
+///
+/// Fatal errors (a protocol violation, a FATAL ErrorResponse, an unexpected end of stream) are
+/// sticky: every later call returns the same error.
+///
+/// Most code does not drive the engine by hand: the [`Operation`](crate::Operation)s in this
+/// crate (connect, simple query, close) are the same loops, and a transport runs any of them with
+/// a dozen lines of socket code.
+pub struct Connection {
+    phase: Phase,
+    recv: RecvBuffer,
+    send: SendBuffer,
+    max_message_len: usize,
+    eof: bool,
+    fatal: Option<Error>,
+
+    user: String,
+    password: Option<Vec<u8>>,
+    nonce: ClientNonce,
+
+    parameters: Vec<(String, String)>,
+    backend_key: Option<BackendKey>,
+    tx_status: TransactionStatus,
+    protocol_minor: u16,
+    requests: VecDeque<Request>,
+
+    notices: VecDeque<Notice>,
+    notice_limit: usize,
+    notifications: VecDeque<Notification>,
+
+    columns: Option<Arc<[Column]>>,
+    row_ranges: Vec<Option<(u32, u32)>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("phase", &self.phase)
+            .field("transaction_status", &self.tx_status)
+            .field("outstanding_requests", &self.requests.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the next message's bytes are, or what to report instead (decided while mutating,
+/// returned as a borrow afterwards).
+enum Next {
+    None,
+    Owned(Event<'static>),
+    RowDescription,
+    DataRow(std::ops::Range<usize>),
+    CommandComplete(std::ops::Range<usize>),
+    CopyData(std::ops::Range<usize>),
+    FunctionCallResponse(Option<std::ops::Range<usize>>),
+}
+
+impl Connection {
+    /// Starts a connection: the StartupMessage is queued at once, so the first [`poll`](Self::poll)
+    /// answers [`Poll::Write`].
+    ///
+    /// `nonce` is used if the server asks for SCRAM; transports make it from OS randomness.
+    pub fn new(config: &Config, nonce: ClientNonce) -> Result<Connection, Error> {
+        let user = config.user().ok_or(ConfigError::NoUser)?.to_owned();
+        match config.ssl_mode() {
+            SslMode::Disable | SslMode::Allow | SslMode::Prefer => {}
+            other => {
+                return Err(ConfigError::Unsupported(format!(
+                    "sslmode={other:?}: this build of pgsans does not speak TLS yet"
+                ))
+                .into())
+            }
+        }
+        let database = config.dbname().unwrap_or(&user).to_owned();
+        let mut params: Vec<(&str, &str)> = vec![("user", &user), ("database", &database)];
+        if let Some(app) = config.application_name() {
+            params.push(("application_name", app));
+        }
+        let encoding = match config.get("client_encoding") {
+            None | Some("auto") => "UTF8",
+            Some(e) => e,
+        };
+        params.push(("client_encoding", encoding));
+        if let Some(options) = config.options() {
+            params.push(("options", options));
+        }
+        if config.get("replication").is_some() {
+            params.push(("replication", config.get("replication").unwrap_or_default()));
+        }
+        for (k, v) in config.params() {
+            params.push((k, v));
+        }
+        let mut send = SendBuffer::default();
+        frontend::startup_message(params.iter().copied(), send.vec())?;
+        Ok(Connection {
+            phase: Phase::Startup(AuthState::Start),
+            recv: RecvBuffer::default(),
+            send,
+            max_message_len: config.max_message_len_value(),
+            eof: false,
+            fatal: None,
+            password: config.password().map(|p| p.as_bytes().to_vec()),
+            user,
+            nonce,
+            parameters: Vec::new(),
+            backend_key: None,
+            tx_status: TransactionStatus::Unknown,
+            protocol_minor: 0,
+            requests: VecDeque::new(),
+            notices: VecDeque::new(),
+            notice_limit: DEFAULT_NOTICE_LIMIT,
+            notifications: VecDeque::new(),
+            columns: None,
+            row_ranges: Vec::new(),
+        })
+    }
+
+    // ----- inputs -----------------------------------------------------------------------
+
+    /// Spare space to read socket bytes into; then call [`recv_commit`](Self::recv_commit) with
+    /// the count read. Large enough for the message being received, up to the message cap.
+    pub fn recv_buf(&mut self) -> &mut [u8] {
+        let unread = self.recv.unread();
+        let needed = backend::bytes_needed(unread).min(self.max_message_len + 5);
+        let want = needed.saturating_sub(unread.len());
+        self.recv.spare(want)
+    }
+
+    /// Reports that `n` bytes were read into [`recv_buf`](Self::recv_buf).
+    ///
+    /// # Panics
+    /// If `n` is larger than the slice `recv_buf` returned: that is a bug in the transport.
+    pub fn recv_commit(&mut self, n: usize) {
+        self.recv.commit(n);
+    }
+
+    /// Copies bytes received from the server into the engine.
+    pub fn receive(&mut self, data: &[u8]) {
+        self.recv.extend(data);
+    }
+
+    /// Reports that the server closed its end of the connection.
+    pub fn receive_eof(&mut self) {
+        self.eof = true;
+    }
+
+    // ----- outputs ----------------------------------------------------------------------
+
+    /// Bytes to write to the socket, in order. Empty when there is nothing to send.
+    pub fn transmit(&self) -> &[u8] {
+        self.send.pending()
+    }
+
+    /// Reports that the first `n` bytes of [`transmit`](Self::transmit) were written.
+    ///
+    /// # Panics
+    /// If `n` exceeds the length of `transmit()`: that is a bug in the transport.
+    pub fn advance(&mut self, n: usize) {
+        self.send.advance(n);
+        if matches!(self.phase, Phase::Closing) && self.send.is_empty() {
+            self.phase = Phase::Closed;
+        }
+    }
+
+    /// What to wait for next. Call it after draining [`poll_event`](Self::poll_event).
+    pub fn poll(&mut self) -> Result<Poll, Error> {
+        if let Some(e) = &self.fatal {
+            return Err(e.clone());
+        }
+        let unread = self.recv.unread();
+        if !unread.is_empty() && !matches!(backend::frame(unread, self.max_message_len), Ok(None)) {
+            return Ok(Poll::Ok); // a complete (or invalid) message is waiting for poll_event
+        }
+        let write = !self.send.is_empty();
+        let read = match self.phase {
+            Phase::Startup(_) => true,
+            Phase::Ready => !self.requests.is_empty(),
+            Phase::Closing | Phase::Closed => false,
+        };
+        if read && self.eof {
+            return Err(self.fail(Error::Closed(ClosedReason::UnexpectedEof)));
+        }
+        Ok(match (read, write) {
+            (true, true) if matches!(self.phase, Phase::Ready) => Poll::ReadWrite,
+            (_, true) => Poll::Write,
+            (true, false) => Poll::Read,
+            (false, false) => Poll::Ok,
+        })
+    }
+
+    /// Whether the engine is waiting for responses from the server.
+    pub fn is_busy(&self) -> bool {
+        match self.phase {
+            Phase::Startup(_) => true,
+            Phase::Ready => !self.requests.is_empty() || !self.send.is_empty(),
+            Phase::Closing => !self.send.is_empty(),
+            Phase::Closed => false,
+        }
+    }
+
+    fn fail(&mut self, e: Error) -> Error {
+        if self.fatal.is_none() {
+            self.fatal = Some(e.clone());
+        }
+        self.tx_status = TransactionStatus::Unknown;
+        self.requests.clear();
+        e
+    }
+
+    /// Processes the next complete message and returns the event it produces, if any.
+    ///
+    /// Messages with no event for the caller (authentication, ParameterStatus, notices,
+    /// notifications, responses to an abandoned operation) are handled inside and skipped.
+    /// Returns `Ok(None)` when no complete message is buffered.
+    pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, Error> {
+        if let Some(e) = &self.fatal {
+            return Err(e.clone());
+        }
+        let next = loop {
+            let frame = match backend::frame(self.recv.unread(), self.max_message_len) {
+                Ok(Some(f)) => f,
+                Ok(None) => {
+                    self.recv.shrink_if_idle();
+                    if self.eof && !self.recv.unread().is_empty() {
+                        return Err(self.fail(Error::Closed(ClosedReason::UnexpectedEof)));
+                    }
+                    if self.eof && matches!(self.phase, Phase::Ready) && self.requests.is_empty() {
+                        return Err(self.fail(Error::Closed(ClosedReason::ServerClosed)));
+                    }
+                    break Next::None;
+                }
+                Err(e) => return Err(self.fail(e.into())),
+            };
+            if matches!(self.phase, Phase::Closing | Phase::Closed) {
+                // After Terminate nothing more matters; drop what arrives.
+                self.recv.consume(frame.total_len);
+                continue;
+            }
+            let range = self.recv.consume(frame.total_len);
+            let body = range.start + 5..range.end;
+            match self.handle(frame.ty, body) {
+                Ok(Some(next)) => break next,
+                Ok(None) => continue,
+                Err(e) => {
+                    if e.is_fatal() {
+                        return Err(self.fail(e));
+                    }
+                    return Err(e);
+                }
+            }
+        };
+        Ok(match next {
+            Next::None => None,
+            Next::Owned(e) => Some(e),
+            Next::RowDescription => Some(Event::RowDescription(
+                self.columns.as_ref().expect("just set"),
+            )),
+            Next::DataRow(body) => {
+                let body = self.recv.slice(body);
+                Some(Event::DataRow(Row::new(
+                    self.columns.as_ref(),
+                    body,
+                    &self.row_ranges,
+                )))
+            }
+            Next::CommandComplete(r) => {
+                let tag = std::str::from_utf8(self.recv.slice(r)).unwrap_or("");
+                Some(Event::CommandComplete(tag))
+            }
+            Next::CopyData(r) => Some(Event::CopyData(self.recv.slice(r))),
+            Next::FunctionCallResponse(r) => {
+                Some(Event::FunctionCallResponse(r.map(|r| self.recv.slice(r))))
+            }
+        })
+    }
+
+    fn handle(&mut self, ty: u8, body: std::ops::Range<usize>) -> Result<Option<Next>, Error> {
+        // The message borrows the receive buffer while the handler mutates the rest of the
+        // engine; moving the buffer out for the duration is two pointer-sized moves.
+        let recv = std::mem::take(&mut self.recv);
+        let result = backend::decode(ty, recv.slice(body.clone()))
+            .map_err(Error::from)
+            .and_then(|msg| self.handle_message(ty, body, msg));
+        self.recv = recv;
+        result
+    }
+
+    fn handle_message(
+        &mut self,
+        ty: u8,
+        body: std::ops::Range<usize>,
+        msg: BackendMessage<'_>,
+    ) -> Result<Option<Next>, Error> {
+        // Messages that can arrive at any time.
+        match msg {
+            BackendMessage::ParameterStatus { name, value } => {
+                let (name, value) = (name.to_owned(), value.to_owned());
+                match self.parameters.iter_mut().find(|(k, _)| *k == name) {
+                    Some(slot) => slot.1 = value,
+                    None => self.parameters.push((name, value)),
+                }
+                return Ok(None);
+            }
+            BackendMessage::NoticeResponse(fields) => {
+                let notice = DbError::parse(fields)?;
+                self.push_notice(notice);
+                return Ok(None);
+            }
+            BackendMessage::NotificationResponse {
+                process_id,
+                channel,
+                payload,
+            } => {
+                self.notifications.push_back(Notification {
+                    process_id,
+                    channel: channel.to_owned(),
+                    payload: payload.to_owned(),
+                });
+                return Ok(None);
+            }
+            _ => {}
+        }
+        if let Phase::Startup(_) = self.phase {
+            return self.handle_startup(ty, msg).map(|o| o.map(Next::Owned));
+        }
+        // Ready phase: everything else answers the request at the front of the queue.
+        if let BackendMessage::ErrorResponse(fields) = msg {
+            let err = DbError::parse(fields)?;
+            if err.is_fatal() {
+                return Err(Error::Db(Box::new(err)));
+            }
+            if self.requests.is_empty() {
+                return Err(ProtocolError::Unexpected {
+                    ty: 'E',
+                    state: "idle",
+                }
+                .into());
+            }
+            let discard = self.requests.front().is_some_and(|r| r.discard);
+            return Ok(if discard {
+                None
+            } else {
+                Some(Next::Owned(Event::Error(Box::new(err))))
+            });
+        }
+        let Some(front) = self.requests.front() else {
+            return Err(ProtocolError::Unexpected {
+                ty: ty as char,
+                state: "idle",
+            }
+            .into());
+        };
+        let discard = front.discard;
+        let next = match msg {
+            BackendMessage::ReadyForQuery { status } => {
+                self.tx_status = match status {
+                    b'I' => TransactionStatus::Idle,
+                    b'T' => TransactionStatus::InTransaction,
+                    b'E' => TransactionStatus::InError,
+                    _ => {
+                        return Err(ProtocolError::Malformed {
+                            message: "ReadyForQuery",
+                            what: "unknown status",
+                        }
+                        .into())
+                    }
+                };
+                self.requests.pop_front();
+                self.columns = None;
+                Next::Owned(Event::ReadyForQuery(self.tx_status))
+            }
+            BackendMessage::RowDescription(desc) => {
+                let cols: Vec<Column> = desc.fields().map(Column::from_field).collect();
+                self.columns = Some(cols.into());
+                Next::RowDescription
+            }
+            BackendMessage::DataRow(row) => {
+                if let Some(cols) = &self.columns {
+                    if cols.len() != row.len() {
+                        return Err(ProtocolError::Malformed {
+                            message: "DataRow",
+                            what: "column count differs from RowDescription",
+                        }
+                        .into());
+                    }
+                }
+                row.ranges(&mut self.row_ranges);
+                // body starts after the 2-byte column count
+                Next::DataRow(body.start + 2..body.end)
+            }
+            BackendMessage::CommandComplete { tag } => {
+                let start = body.start;
+                Next::CommandComplete(start..start + tag.len())
+            }
+            BackendMessage::EmptyQueryResponse => Next::Owned(Event::EmptyQueryResponse),
+            BackendMessage::ParseComplete => Next::Owned(Event::ParseComplete),
+            BackendMessage::BindComplete => Next::Owned(Event::BindComplete),
+            BackendMessage::CloseComplete => Next::Owned(Event::CloseComplete),
+            BackendMessage::NoData => Next::Owned(Event::NoData),
+            BackendMessage::PortalSuspended => Next::Owned(Event::PortalSuspended),
+            BackendMessage::ParameterDescription(p) => {
+                Next::Owned(Event::ParameterDescription(p.types().collect()))
+            }
+            BackendMessage::CopyInResponse(c) => {
+                // No operation here feeds COPY data yet: refuse it so the server does not wait.
+                frontend::copy_fail(
+                    "COPY FROM STDIN is not supported by this operation",
+                    self.send.vec(),
+                )?;
+                Next::Owned(Event::CopyInResponse {
+                    format: c.format,
+                    column_formats: c.column_formats().collect(),
+                })
+            }
+            BackendMessage::CopyOutResponse(c) => Next::Owned(Event::CopyOutResponse {
+                format: c.format,
+                column_formats: c.column_formats().collect(),
+            }),
+            BackendMessage::CopyData(_) => Next::CopyData(body),
+            BackendMessage::CopyDone => Next::Owned(Event::CopyDone),
+            BackendMessage::FunctionCallResponse(v) => {
+                Next::FunctionCallResponse(v.map(|v| body.end - v.len()..body.end))
+            }
+            _ => {
+                return Err(ProtocolError::Unexpected {
+                    ty: ty as char,
+                    state: "a query was running",
+                }
+                .into());
+            }
+        };
+        // Responses to an abandoned operation are consumed here and never reach the caller.
+        Ok(if discard { None } else { Some(next) })
+    }
+
+    fn handle_startup(
+        &mut self,
+        ty: u8,
+        msg: BackendMessage<'_>,
+    ) -> Result<Option<Event<'static>>, Error> {
+        let Phase::Startup(auth) = &mut self.phase else {
+            unreachable!()
+        };
+        match msg {
+            BackendMessage::Authentication(a) => {
+                let state = std::mem::replace(auth, AuthState::Start);
+                let next = self.authenticate(state, a)?;
+                self.phase = Phase::Startup(next);
+                Ok(None)
+            }
+            BackendMessage::BackendKeyData {
+                process_id,
+                secret_key,
+            } => {
+                if !matches!(auth, AuthState::Authenticated) {
+                    return Err(ProtocolError::Unexpected {
+                        ty: 'K',
+                        state: "authenticating",
+                    }
+                    .into());
+                }
+                if self.protocol_minor == 0 && secret_key.len() != 4 {
+                    return Err(ProtocolError::Malformed {
+                        message: "BackendKeyData",
+                        what: "protocol 3.0 secret key must be 4 bytes",
+                    }
+                    .into());
+                }
+                self.backend_key = Some(BackendKey {
+                    process_id,
+                    secret_key: secret_key.to_vec(),
+                });
+                Ok(None)
+            }
+            BackendMessage::NegotiateProtocolVersion(v) => {
+                // We ask for 3.0, so a server can only offer 3.0 here (it does so when it does not
+                // know a `_pq_.` option); anything newer than asked is a protocol violation.
+                if v.newest_minor != 0 {
+                    return Err(ProtocolError::UnsupportedVersion(v.newest_minor).into());
+                }
+                self.protocol_minor = v.newest_minor;
+                Ok(None)
+            }
+            BackendMessage::ErrorResponse(fields) => {
+                Err(Error::Db(Box::new(DbError::parse(fields)?)))
+            }
+            BackendMessage::ReadyForQuery { status } => {
+                if !matches!(auth, AuthState::Authenticated) {
+                    return Err(ProtocolError::Unexpected {
+                        ty: 'Z',
+                        state: "authenticating",
+                    }
+                    .into());
+                }
+                self.tx_status = match status {
+                    b'I' => TransactionStatus::Idle,
+                    b'T' => TransactionStatus::InTransaction,
+                    b'E' => TransactionStatus::InError,
+                    _ => {
+                        return Err(ProtocolError::Malformed {
+                            message: "ReadyForQuery",
+                            what: "unknown status",
+                        }
+                        .into())
+                    }
+                };
+                self.phase = Phase::Ready;
+                self.password = None;
+                Ok(Some(Event::ReadyForQuery(self.tx_status)))
+            }
+            _ => Err(ProtocolError::Unexpected {
+                ty: ty as char,
+                state: "starting up",
+            }
+            .into()),
+        }
+    }
+
+    fn password(&self, method: &'static str) -> Result<&[u8], Error> {
+        self.password
+            .as_deref()
+            .ok_or(Error::Auth(AuthError::PasswordMissing(method)))
+    }
+
+    fn authenticate(
+        &mut self,
+        state: AuthState,
+        a: Authentication<'_>,
+    ) -> Result<AuthState, Error> {
+        let unexpected = |what: &'static str| -> Error {
+            ProtocolError::Unexpected {
+                ty: 'R',
+                state: what,
+            }
+            .into()
+        };
+        match (state, a) {
+            (AuthState::Start | AuthState::SentPassword, Authentication::Ok) => {
+                Ok(AuthState::Authenticated)
+            }
+            (AuthState::Scram(s), Authentication::Ok) => {
+                if !s.is_done() {
+                    return Err(ProtocolError::Scram(
+                        "AuthenticationOk before the server proved it knows the password",
+                    )
+                    .into());
+                }
+                Ok(AuthState::Authenticated)
+            }
+            (AuthState::Start, Authentication::CleartextPassword) => {
+                let pw = self.password("password")?.to_vec();
+                frontend::password_message(&pw, self.send.vec())?;
+                Ok(AuthState::SentPassword)
+            }
+            (AuthState::Start, Authentication::Md5Password { salt }) => {
+                let pw = self.password("MD5")?;
+                let hashed = crate::auth::md5_password(&self.user, pw, salt);
+                frontend::password_message(hashed.as_bytes(), self.send.vec())?;
+                Ok(AuthState::SentPassword)
+            }
+            (AuthState::Start, Authentication::Sasl { mechanisms }) => {
+                let offered: Vec<&str> = mechanisms.iter().collect();
+                if !offered.contains(&"SCRAM-SHA-256") {
+                    return Err(AuthError::NoCommonMechanism(offered.join(", ")).into());
+                }
+                let pw = self.password("SCRAM-SHA-256")?;
+                // Without TLS there is no channel to bind to.
+                let client = ScramClient::new(pw, &self.nonce.0, ChannelBinding::Unsupported);
+                frontend::sasl_initial_response(
+                    client.mechanism(),
+                    client.client_first().as_bytes(),
+                    self.send.vec(),
+                )?;
+                Ok(AuthState::Scram(Box::new(client)))
+            }
+            (AuthState::Scram(mut s), Authentication::SaslContinue { data }) => {
+                let reply = s.handle_server_first(data)?;
+                frontend::sasl_response(reply.as_bytes(), self.send.vec())?;
+                Ok(AuthState::Scram(s))
+            }
+            (AuthState::Scram(mut s), Authentication::SaslFinal { data }) => {
+                s.handle_server_final(data)?;
+                Ok(AuthState::Scram(s))
+            }
+            (AuthState::Start, Authentication::KerberosV5) => {
+                Err(ProtocolError::UnsupportedAuth("Kerberos V5".into()).into())
+            }
+            (AuthState::Start, Authentication::Gss | Authentication::GssContinue { .. }) => {
+                Err(ProtocolError::UnsupportedAuth("GSSAPI".into()).into())
+            }
+            (AuthState::Start, Authentication::Sspi) => {
+                Err(ProtocolError::UnsupportedAuth("SSPI".into()).into())
+            }
+            (AuthState::Authenticated, _) => Err(unexpected("authenticated")),
+            (_, _) => Err(unexpected("authenticating")),
+        }
+    }
+
+    fn push_notice(&mut self, notice: Notice) {
+        if self.notice_limit == 0 {
+            return;
+        }
+        while self.notices.len() >= self.notice_limit {
+            self.notices.pop_front();
+        }
+        self.notices.push_back(notice);
+    }
+
+    // ----- commands ---------------------------------------------------------------------
+
+    fn check_ready(&self) -> Result<(), Error> {
+        if let Some(e) = &self.fatal {
+            return Err(e.clone());
+        }
+        match self.phase {
+            Phase::Ready => Ok(()),
+            Phase::Startup(_) => {
+                Err(UsageError::NotReady("the connection is still starting up").into())
+            }
+            Phase::Closing | Phase::Closed => Err(Error::Closed(ClosedReason::ByClient)),
+        }
+    }
+
+    /// Queues a simple-protocol Query (one or more statements separated by `;`).
+    ///
+    /// Its responses come out of [`poll_event`](Self::poll_event) in order and end with
+    /// [`Event::ReadyForQuery`]. Several queries may be queued before reading any response.
+    pub fn simple_query(&mut self, sql: &str) -> Result<(), Error> {
+        self.check_ready()?;
+        frontend::query(sql, self.send.vec())?;
+        self.requests.push_back(Request {
+            kind: RequestKind::SimpleQuery,
+            discard: false,
+        });
+        Ok(())
+    }
+
+    /// Marks every outstanding request as abandoned: their remaining responses are read and
+    /// dropped inside the engine, so the next operation starts clean. This is what makes a
+    /// dropped future or an interrupted call leave the connection usable.
+    pub fn abandon_outstanding(&mut self) {
+        for r in &mut self.requests {
+            r.discard = true;
+        }
+    }
+
+    /// Queues Terminate. Once [`transmit`](Self::transmit) is fully written the connection is
+    /// closed and the transport closes the socket. Idempotent.
+    pub fn terminate(&mut self) {
+        match self.phase {
+            Phase::Closing | Phase::Closed => {}
+            _ => {
+                self.requests.clear();
+                if self.fatal.is_none() {
+                    frontend::terminate(self.send.vec());
+                    self.phase = Phase::Closing;
+                } else {
+                    self.phase = Phase::Closed;
+                }
+                self.tx_status = TransactionStatus::Unknown;
+            }
+        }
+    }
+
+    // ----- getters ----------------------------------------------------------------------
+
+    /// Whether startup is complete and the connection is neither closed nor broken.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready) && self.fatal.is_none()
+    }
+
+    /// Whether [`terminate`](Self::terminate) was called or a fatal error happened.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closing | Phase::Closed) || self.fatal.is_some()
+    }
+
+    /// Whether the connection was lost to a fatal error (psycopg2's `closed == 2`).
+    pub fn is_broken(&self) -> bool {
+        self.fatal.is_some()
+    }
+
+    /// The sticky fatal error, if any.
+    pub fn fatal_error(&self) -> Option<&Error> {
+        self.fatal.as_ref()
+    }
+
+    /// `PQtransactionStatus`: `Active` while a request is outstanding, `Unknown` when not connected.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        if !self.is_ready() {
+            TransactionStatus::Unknown
+        } else if !self.requests.is_empty() {
+            TransactionStatus::Active
+        } else {
+            self.tx_status
+        }
+    }
+
+    /// The last value the server reported for a run-time parameter (`ParameterStatus`).
+    pub fn parameter_status(&self, name: &str) -> Option<&str> {
+        self.parameters
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every parameter the server reported, in first-reported order.
+    pub fn parameters(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.parameters
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// `server_version` as an integer the way libpq computes it (15.4 → 150004, 9.6.1 → 90601).
+    pub fn server_version(&self) -> i32 {
+        self.parameter_status("server_version")
+            .map(parse_server_version)
+            .unwrap_or(0)
+    }
+
+    /// The backend process id and cancel key.
+    pub fn backend_key(&self) -> Option<&BackendKey> {
+        self.backend_key.as_ref()
+    }
+
+    /// The backend process id (0 before BackendKeyData).
+    pub fn backend_pid(&self) -> i32 {
+        self.backend_key.as_ref().map(|k| k.process_id).unwrap_or(0)
+    }
+
+    /// The protocol version in use, as `(3, minor)`.
+    pub fn protocol_version(&self) -> (u16, u16) {
+        (3, self.protocol_minor)
+    }
+
+    /// Notices received so far (oldest first), at most the notice limit.
+    pub fn notices(&self) -> impl Iterator<Item = &Notice> {
+        self.notices.iter()
+    }
+
+    /// Takes the notices received so far.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        self.notices.drain(..).collect()
+    }
+
+    /// How many notices to keep; older ones are dropped first. 0 keeps none.
+    pub fn set_notice_limit(&mut self, limit: usize) {
+        self.notice_limit = limit;
+        while self.notices.len() > limit {
+            self.notices.pop_front();
+        }
+    }
+
+    /// Notifications received so far, oldest first.
+    pub fn notifications(&self) -> impl Iterator<Item = &Notification> {
+        self.notifications.iter()
+    }
+
+    /// Takes the notifications received so far.
+    pub fn take_notifications(&mut self) -> Vec<Notification> {
+        self.notifications.drain(..).collect()
+    }
+}
+
+/// libpq's `server_version` parsing: `"15.4"` → 150004, `"9.6.1"` → 90601, `"16devel"` → 160000.
+pub fn parse_server_version(s: &str) -> i32 {
+    let mut nums = [0i32; 3];
+    let mut count = 0;
+    let mut rest = s;
+    while count < 3 {
+        let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
+        if digits == 0 {
+            break;
+        }
+        nums[count] = rest[..digits].parse().unwrap_or(0);
+        count += 1;
+        rest = &rest[digits..];
+        match rest.strip_prefix('.') {
+            Some(r) => rest = r,
+            None => break,
+        }
+    }
+    match count {
+        3 => (100 * nums[0] + nums[1]) * 100 + nums[2],
+        2 if nums[0] >= 10 => nums[0] * 10000 + nums[1],
+        2 => (100 * nums[0] + nums[1]) * 100,
+        1 => nums[0] * 10000,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_server_version as v;
+
+    #[test]
+    fn server_versions() {
+        assert_eq!(v("15.4"), 150004);
+        assert_eq!(v("15.18 (Debian 15.18-0+deb12u1)"), 150018);
+        assert_eq!(v("9.6.1"), 90601);
+        assert_eq!(v("9.6devel"), 90600);
+        assert_eq!(v("17beta1"), 170000);
+        assert_eq!(v("x"), 0);
+    }
+}

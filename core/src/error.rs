@@ -1,0 +1,426 @@
+//! Errors, one enum for the whole client with a variant per layer.
+//!
+//! The split follows h11 and rustls: [`Error::Usage`] is *you* misusing the API (reported before any
+//! byte is queued, the connection is left as it was); [`Error::Protocol`] is *the peer* breaking
+//! the protocol (fatal and sticky: every later call returns it again); [`Error::Db`] is an
+//! `ErrorResponse` from the server, which is fatal only when its severity is `FATAL` or `PANIC`
+//! or when it arrives during startup.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Every error pgsans returns.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered with an `ErrorResponse`.
+    #[error("{0}")]
+    Db(Box<DbError>),
+    /// The server sent bytes that break the protocol. Fatal and sticky.
+    #[error("protocol error: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The caller misused the API; nothing was sent and the connection is unchanged.
+    #[error("usage error: {0}")]
+    Usage(#[from] UsageError),
+    /// Authentication could not be carried out on the client side.
+    #[error("authentication error: {0}")]
+    Auth(#[from] AuthError),
+    /// The connection string or configuration is invalid.
+    #[error("invalid connection configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The connection is closed: by [`close`](crate::Connection::terminate), or by the server.
+    #[error("connection closed: {0}")]
+    Closed(ClosedReason),
+    /// A socket error reported by a transport.
+    #[error("I/O error: {0}")]
+    Io(Arc<std::io::Error>),
+    /// A deadline passed before the operation completed.
+    #[error("timeout expired")]
+    Timeout,
+}
+
+impl Error {
+    /// The server error, if this is one.
+    pub fn as_db_error(&self) -> Option<&DbError> {
+        match self {
+            Error::Db(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The SQLSTATE of a server error.
+    pub fn code(&self) -> Option<&str> {
+        self.as_db_error().map(|e| e.code())
+    }
+
+    /// Whether the connection can no longer be used after this error.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Error::Db(e) => e.is_fatal(),
+            Error::Protocol(_) | Error::Closed(_) | Error::Io(_) | Error::Auth(_) => true,
+            Error::Usage(_) | Error::Config(_) | Error::Timeout => false,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Io(Arc::new(e))
+    }
+}
+
+impl From<DbError> for Error {
+    fn from(e: DbError) -> Self {
+        Error::Db(Box::new(e))
+    }
+}
+
+/// Why a connection is closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClosedReason {
+    /// The client closed it (Terminate was sent).
+    ByClient,
+    /// The server closed the socket while a response was still expected.
+    UnexpectedEof,
+    /// The server closed the socket while the connection was idle.
+    ServerClosed,
+}
+
+impl fmt::Display for ClosedReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClosedReason::ByClient => "the connection was closed by the client",
+            ClosedReason::UnexpectedEof => "server closed the connection unexpectedly",
+            ClosedReason::ServerClosed => "the server closed the connection",
+        })
+    }
+}
+
+/// The server broke the wire protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A message announced a length over the configured cap.
+    #[error("message of type {ty:?} is {len} bytes long, over the limit of {max}")]
+    MessageTooLarge { ty: char, len: usize, max: usize },
+    /// A message's length field is smaller than the length field itself.
+    #[error("message of type {ty:?} has an invalid length {len}")]
+    InvalidLength { ty: char, len: i32 },
+    /// A message body ended early or had bytes left over.
+    #[error("malformed {message} message: {what}")]
+    Malformed {
+        message: &'static str,
+        what: &'static str,
+    },
+    /// A message type that is unknown or not expected at this point.
+    #[error("unexpected message {ty:?} while {state}")]
+    Unexpected { ty: char, state: &'static str },
+    /// The server's reply to SSLRequest was neither `S` nor `N`.
+    #[error("invalid response to SSLRequest: {0:#04x}")]
+    InvalidSslResponse(u8),
+    /// The server sent an authentication request this client does not support.
+    #[error("unsupported authentication method: {0}")]
+    UnsupportedAuth(String),
+    /// The SCRAM exchange from the server is malformed.
+    #[error("invalid SCRAM message from server: {0}")]
+    Scram(&'static str),
+    /// The server negotiated a protocol version we cannot speak.
+    #[error("server does not support protocol version 3.{0}")]
+    UnsupportedVersion(u16),
+    /// Text that should be UTF-8 is not.
+    #[error("invalid UTF-8 in {0}")]
+    InvalidUtf8(&'static str),
+    /// The server sent more data after the connection ended.
+    #[error("data received after the connection ended")]
+    DataAfterClose,
+}
+
+/// The caller misused the API. Nothing was queued; the connection is as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// A string sent to the server contains a NUL byte, which the protocol cannot carry.
+    #[error("{0} contains a NUL byte")]
+    NulInString(&'static str),
+    /// A message is too large to be sent (over 1 GiB).
+    #[error("message too large to send")]
+    MessageTooLarge,
+    /// The operation needs an established connection.
+    #[error("the connection is not ready: {0}")]
+    NotReady(&'static str),
+    /// The operation is not allowed in the connection's current state.
+    #[error("{0}")]
+    InvalidState(String),
+    /// A column index or name does not exist in this row.
+    #[error("column {0} does not exist")]
+    NoSuchColumn(String),
+    /// A value could not be converted.
+    #[error("{0}")]
+    Conversion(String),
+    /// Called with the wrong argument.
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+/// Authentication failed on the client side.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The server asked for a password and none was configured.
+    #[error("the server requested {0} authentication, but no password was provided")]
+    PasswordMissing(&'static str),
+    /// The server's SCRAM signature did not verify: it does not know the password.
+    #[error(
+        "SCRAM server signature does not match: the server could not prove it knows the password"
+    )]
+    ServerSignatureMismatch,
+    /// The server reported a SCRAM error (`e=...` in server-final-message).
+    #[error("SCRAM authentication failed on the server: {0}")]
+    ServerReported(String),
+    /// None of the offered SASL mechanisms is supported.
+    #[error("none of the server's SASL mechanisms is supported: {0}")]
+    NoCommonMechanism(String),
+}
+
+/// An invalid connection string or configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("missing \"=\" after \"{key}\" in connection info string")]
+    MissingEquals { key: String },
+    #[error("unterminated quoted string in connection info string")]
+    UnterminatedQuote,
+    #[error("invalid connection option \"{0}\"")]
+    UnknownOption(String),
+    #[error("invalid URI query parameter: \"{0}\"")]
+    UnknownUriParameter(String),
+    #[error("invalid {key} value: \"{value}\"")]
+    InvalidValue { key: String, value: String },
+    #[error("invalid integer value \"{value}\" for connection option \"{key}\"")]
+    InvalidInteger { key: String, value: String },
+    #[error("invalid port number: \"{0}\"")]
+    InvalidPort(String),
+    #[error("invalid percent-encoded token at byte {pos}: \"{token}\"")]
+    InvalidPercentEncoding { pos: usize, token: String },
+    #[error("forbidden value %00 in percent-encoded value at byte {0}")]
+    PercentEncodedNul(usize),
+    #[error("invalid URI at byte {pos}: {what}")]
+    InvalidUri { pos: usize, what: &'static str },
+    #[error("missing key/value separator \"=\" in URI query parameter: \"{0}\"")]
+    UriMissingSeparator(String),
+    #[error("extra key/value separator \"=\" in URI query parameter: \"{0}\"")]
+    UriExtraSeparator(String),
+    #[error("could not match {ports} port numbers to {hosts} hosts")]
+    PortCount { ports: usize, hosts: usize },
+    #[error("could not match {hosts} host names to {hostaddrs} hostaddr values")]
+    HostaddrCount { hosts: usize, hostaddrs: usize },
+    #[error("{0} contains a NUL byte")]
+    Nul(String),
+    #[error(
+        "no user name: set user in the connection string or the PGUSER/USER environment variable"
+    )]
+    NoUser,
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("could not read {path}: {message}")]
+    File { path: String, message: String },
+}
+
+/// One `ErrorResponse` or `NoticeResponse`: every field the server sent.
+///
+/// Field codes follow the protocol documentation ("Error and Notice Message Fields").
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct DbError {
+    pub(crate) severity: String,
+    pub(crate) severity_nonlocalized: Option<String>,
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) detail: Option<String>,
+    pub(crate) hint: Option<String>,
+    pub(crate) position: Option<u32>,
+    pub(crate) internal_position: Option<u32>,
+    pub(crate) internal_query: Option<String>,
+    pub(crate) where_: Option<String>,
+    pub(crate) schema: Option<String>,
+    pub(crate) table: Option<String>,
+    pub(crate) column: Option<String>,
+    pub(crate) datatype: Option<String>,
+    pub(crate) constraint: Option<String>,
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<u32>,
+    pub(crate) routine: Option<String>,
+}
+
+/// A notice is the same set of fields as an error.
+pub type Notice = DbError;
+
+impl DbError {
+    /// Parses the fields of an ErrorResponse / NoticeResponse body.
+    pub(crate) fn parse(body: &[u8]) -> Result<DbError, ProtocolError> {
+        const M: &str = "ErrorResponse";
+        let mut e = DbError::default();
+        let mut rest = body;
+        loop {
+            let (&code, tail) = rest.split_first().ok_or(ProtocolError::Malformed {
+                message: M,
+                what: "missing terminator",
+            })?;
+            if code == 0 {
+                if !tail.is_empty() {
+                    return Err(ProtocolError::Malformed {
+                        message: M,
+                        what: "trailing bytes",
+                    });
+                }
+                break;
+            }
+            let nul = memchr::memchr(0, tail).ok_or(ProtocolError::Malformed {
+                message: M,
+                what: "unterminated field",
+            })?;
+            let value = String::from_utf8_lossy(&tail[..nul]).into_owned();
+            rest = &tail[nul + 1..];
+            let num = || value.parse::<u32>().ok();
+            match code {
+                b'S' => e.severity = value,
+                b'V' => e.severity_nonlocalized = Some(value),
+                b'C' => e.code = value,
+                b'M' => e.message = value,
+                b'D' => e.detail = Some(value),
+                b'H' => e.hint = Some(value),
+                b'P' => e.position = num(),
+                b'p' => e.internal_position = num(),
+                b'q' => e.internal_query = Some(value),
+                b'W' => e.where_ = Some(value),
+                b's' => e.schema = Some(value),
+                b't' => e.table = Some(value),
+                b'c' => e.column = Some(value),
+                b'd' => e.datatype = Some(value),
+                b'n' => e.constraint = Some(value),
+                b'F' => e.file = Some(value),
+                b'L' => e.line = num(),
+                b'R' => e.routine = Some(value),
+                _ => {} // "frontends should silently ignore fields of unrecognized type"
+            }
+        }
+        Ok(e)
+    }
+
+    /// Localized severity: `ERROR`, `FATAL`, `PANIC`, `WARNING`, `NOTICE`, `DEBUG`, `INFO`, `LOG`.
+    pub fn severity(&self) -> &str {
+        &self.severity
+    }
+    /// Severity that is never localized (PostgreSQL 9.6+).
+    pub fn severity_nonlocalized(&self) -> Option<&str> {
+        self.severity_nonlocalized.as_deref()
+    }
+    /// The SQLSTATE code, e.g. `23505`.
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+    /// The primary message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+    /// 1-based character position in the query string.
+    pub fn position(&self) -> Option<u32> {
+        self.position
+    }
+    pub fn internal_position(&self) -> Option<u32> {
+        self.internal_position
+    }
+    pub fn internal_query(&self) -> Option<&str> {
+        self.internal_query.as_deref()
+    }
+    /// The context (`W` field): call stack of the error.
+    pub fn where_(&self) -> Option<&str> {
+        self.where_.as_deref()
+    }
+    pub fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
+    }
+    pub fn table(&self) -> Option<&str> {
+        self.table.as_deref()
+    }
+    pub fn column(&self) -> Option<&str> {
+        self.column.as_deref()
+    }
+    pub fn datatype(&self) -> Option<&str> {
+        self.datatype.as_deref()
+    }
+    pub fn constraint(&self) -> Option<&str> {
+        self.constraint.as_deref()
+    }
+    pub fn file(&self) -> Option<&str> {
+        self.file.as_deref()
+    }
+    pub fn line(&self) -> Option<u32> {
+        self.line
+    }
+    pub fn routine(&self) -> Option<&str> {
+        self.routine.as_deref()
+    }
+
+    /// `FATAL` or `PANIC`: the server ends the session after sending it.
+    pub fn is_fatal(&self) -> bool {
+        let sev = self
+            .severity_nonlocalized
+            .as_deref()
+            .unwrap_or(&self.severity);
+        sev == "FATAL" || sev == "PANIC"
+    }
+}
+
+impl fmt::Debug for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("DbError");
+        d.field("severity", &self.severity)
+            .field("code", &self.code)
+            .field("message", &self.message);
+        macro_rules! opt {
+            ($($name:ident),*) => {$( if let Some(v) = &self.$name { d.field(stringify!($name), v); } )*};
+        }
+        opt!(
+            detail,
+            hint,
+            position,
+            internal_position,
+            internal_query,
+            where_,
+            schema,
+            table,
+            column,
+            datatype,
+            constraint,
+            file,
+            line,
+            routine
+        );
+        d.finish()
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.severity, self.message)?;
+        if !self.code.is_empty() {
+            write!(f, " (SQLSTATE {})", self.code)?;
+        }
+        if let Some(d) = &self.detail {
+            write!(f, "\nDETAIL: {d}")?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\nHINT: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for DbError {}

@@ -1,0 +1,179 @@
+//! Operations: the protocol procedures a transport runs to completion.
+//!
+//! This is psycopg 3's generator model in Rust: an [`Operation`] consumes the engine's events
+//! and says when it is done; [`step`] combines that with [`Connection::poll`] into one answer,
+//! so a transport's whole job is this loop (shown blocking; the async ones only add `.await`):
+//!
+//! ```ignore
+//! loop {
+//!     match pgsans::step(&mut engine, &mut op)? {
+//!         Step::Done(output) => return Ok(output),
+//!         Step::Wait(Poll::Write) => { let n = socket.write(engine.transmit())?; engine.advance(n); }
+//!         Step::Wait(Poll::Read) => { let n = socket.read(engine.recv_buf())?;
+//!                                     if n == 0 { engine.receive_eof() } else { engine.recv_commit(n) } }
+//!         Step::Wait(Poll::ReadWrite) => { /* wait for either, then do the one that is ready */ }
+//!         Step::Wait(Poll::Ok) => unreachable!(),
+//!     }
+//! }
+//! ```
+
+use crate::connection::{Connection, Event, Poll};
+use crate::error::{DbError, Error, ProtocolError};
+use crate::row::{ResultSet, SimpleBatch};
+
+/// A protocol procedure driven by a transport.
+pub trait Operation {
+    type Output;
+    /// Consumes the events available now. Returns `Some(output)` when the operation is complete,
+    /// `None` when it needs more I/O.
+    fn drive(&mut self, conn: &mut Connection) -> Result<Option<Self::Output>, Error>;
+}
+
+/// What a transport does next.
+#[derive(Debug)]
+pub enum Step<T> {
+    /// The operation finished.
+    Done(T),
+    /// Wait for this, move bytes, and call [`step`] again. Never [`Poll::Ok`].
+    Wait(Poll),
+}
+
+/// Drives `op` as far as the buffered bytes allow and says what to wait for.
+pub fn step<O: Operation>(conn: &mut Connection, op: &mut O) -> Result<Step<O::Output>, Error> {
+    if let Some(out) = op.drive(conn)? {
+        return Ok(Step::Done(out));
+    }
+    match conn.poll()? {
+        // The operation drained every event and is not done, yet the engine awaits nothing:
+        // that is a bug, and hanging would hide it.
+        Poll::Ok => Err(ProtocolError::Unexpected {
+            ty: '-',
+            state: "the operation stalled",
+        }
+        .into()),
+        wait => Ok(Step::Wait(wait)),
+    }
+}
+
+/// Startup: runs until the first ReadyForQuery.
+#[derive(Debug, Default)]
+pub struct Startup;
+
+impl Operation for Startup {
+    type Output = ();
+    fn drive(&mut self, conn: &mut Connection) -> Result<Option<()>, Error> {
+        while let Some(ev) = conn.poll_event()? {
+            if let Event::ReadyForQuery(_) = ev {
+                return Ok(Some(()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A simple-protocol query: collects one [`ResultSet`] per statement up to the first error.
+#[derive(Debug)]
+pub struct SimpleQuery {
+    results: Vec<ResultSet>,
+    current: Option<ResultSet>,
+    error: Option<Box<DbError>>,
+    keep_rows: bool,
+}
+
+impl SimpleQuery {
+    /// Queues `sql` and returns the operation that collects its results. Anything still
+    /// outstanding from an abandoned operation is drained and dropped first.
+    pub fn start(conn: &mut Connection, sql: &str) -> Result<SimpleQuery, Error> {
+        conn.abandon_outstanding();
+        conn.simple_query(sql)?;
+        Ok(SimpleQuery {
+            results: Vec::new(),
+            current: None,
+            error: None,
+            keep_rows: true,
+        })
+    }
+
+    /// Like [`start`](Self::start) but rows are counted by the server and not kept
+    /// (tokio-postgres' `batch_execute`).
+    pub fn start_discarding_rows(conn: &mut Connection, sql: &str) -> Result<SimpleQuery, Error> {
+        let mut q = Self::start(conn, sql)?;
+        q.keep_rows = false;
+        Ok(q)
+    }
+}
+
+impl Operation for SimpleQuery {
+    type Output = SimpleBatch;
+    fn drive(&mut self, conn: &mut Connection) -> Result<Option<SimpleBatch>, Error> {
+        while let Some(ev) = conn.poll_event()? {
+            match ev {
+                Event::RowDescription(cols) => {
+                    self.current = Some(ResultSet {
+                        columns: Some(cols.clone()),
+                        rows: Vec::new(),
+                        tag: None,
+                    });
+                }
+                Event::DataRow(row) => {
+                    if self.keep_rows {
+                        let rs = self.current.get_or_insert_with(|| ResultSet {
+                            columns: None,
+                            rows: Vec::new(),
+                            tag: None,
+                        });
+                        rs.rows.push(row.to_owned());
+                    }
+                }
+                Event::CommandComplete(tag) => {
+                    let mut rs = self.current.take().unwrap_or(ResultSet {
+                        columns: None,
+                        rows: Vec::new(),
+                        tag: None,
+                    });
+                    rs.tag = Some(tag.to_owned());
+                    self.results.push(rs);
+                }
+                Event::EmptyQueryResponse => {
+                    self.results.push(ResultSet {
+                        columns: None,
+                        rows: Vec::new(),
+                        tag: None,
+                    });
+                }
+                Event::Error(e) => {
+                    self.current = None;
+                    if self.error.is_none() {
+                        self.error = Some(e);
+                    }
+                }
+                Event::ReadyForQuery(_) => {
+                    return Ok(Some(SimpleBatch {
+                        results: std::mem::take(&mut self.results),
+                        error: self.error.take(),
+                    }));
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Close: queues Terminate and finishes once it is written.
+#[derive(Debug)]
+pub struct Terminate;
+
+impl Terminate {
+    pub fn start(conn: &mut Connection) -> Terminate {
+        conn.terminate();
+        Terminate
+    }
+}
+
+impl Operation for Terminate {
+    type Output = ();
+    fn drive(&mut self, conn: &mut Connection) -> Result<Option<()>, Error> {
+        Ok(conn.transmit().is_empty().then_some(()))
+    }
+}

@@ -1,0 +1,338 @@
+//! Columns and rows: borrowed rows straight out of the receive buffer, owned rows and result sets.
+
+use std::sync::Arc;
+
+use crate::codec::backend::FieldDescription;
+use crate::error::{Error, UsageError};
+
+/// One column of a RowDescription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    name: String,
+    table_oid: u32,
+    column_id: i16,
+    type_oid: u32,
+    type_size: i16,
+    type_modifier: i32,
+    format: i16,
+}
+
+impl Column {
+    pub(crate) fn from_field(f: FieldDescription<'_>) -> Column {
+        Column {
+            name: f.name.to_owned(),
+            table_oid: f.table_oid,
+            column_id: f.column_id,
+            type_oid: f.type_oid,
+            type_size: f.type_size,
+            type_modifier: f.type_modifier,
+            format: f.format,
+        }
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// OID of the table the column comes from, or 0.
+    pub fn table_oid(&self) -> u32 {
+        self.table_oid
+    }
+    /// Attribute number of the column in its table, or 0.
+    pub fn column_id(&self) -> i16 {
+        self.column_id
+    }
+    /// OID of the column's data type.
+    pub fn type_oid(&self) -> u32 {
+        self.type_oid
+    }
+    pub fn type_size(&self) -> i16 {
+        self.type_size
+    }
+    pub fn type_modifier(&self) -> i32 {
+        self.type_modifier
+    }
+    /// 0 = text, 1 = binary.
+    pub fn format(&self) -> i16 {
+        self.format
+    }
+}
+
+/// How a column is picked: by position or by name.
+pub trait ColumnIndex {
+    fn index(&self, columns: Option<&[Column]>, len: usize) -> Option<usize>;
+    fn describe(&self) -> String;
+}
+
+impl ColumnIndex for usize {
+    fn index(&self, _: Option<&[Column]>, len: usize) -> Option<usize> {
+        (*self < len).then_some(*self)
+    }
+    fn describe(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl<T: ColumnIndex + ?Sized> ColumnIndex for &T {
+    fn index(&self, columns: Option<&[Column]>, len: usize) -> Option<usize> {
+        (**self).index(columns, len)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+impl ColumnIndex for str {
+    fn index(&self, columns: Option<&[Column]>, _: usize) -> Option<usize> {
+        columns?.iter().position(|c| c.name == *self)
+    }
+    fn describe(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+fn text<'a>(v: Option<&'a [u8]>, idx: &dyn ColumnIndex) -> Result<Option<&'a str>, Error> {
+    match v {
+        None => Ok(None),
+        Some(b) => std::str::from_utf8(b).map(Some).map_err(|_| {
+            UsageError::Conversion(format!("column {} is not valid UTF-8 text", idx.describe()))
+                .into()
+        }),
+    }
+}
+
+/// A row borrowed from the receive buffer; valid until the next call on the engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    columns: Option<&'a Arc<[Column]>>,
+    body: &'a [u8],
+    ranges: &'a [Option<(u32, u32)>],
+}
+
+impl<'a> Row<'a> {
+    pub(crate) fn new(
+        columns: Option<&'a Arc<[Column]>>,
+        body: &'a [u8],
+        ranges: &'a [Option<(u32, u32)>],
+    ) -> Self {
+        Row {
+            columns,
+            body,
+            ranges,
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+    /// The columns, when a RowDescription preceded the row.
+    pub fn columns(&self) -> Option<&'a [Column]> {
+        self.columns.map(|c| &c[..])
+    }
+
+    /// The raw bytes of a value: `Ok(None)` for NULL.
+    pub fn raw<I: ColumnIndex>(&self, idx: I) -> Result<Option<&'a [u8]>, Error> {
+        let i = idx
+            .index(self.columns(), self.len())
+            .ok_or_else(|| UsageError::NoSuchColumn(idx.describe()))?;
+        Ok(self.ranges[i].map(|(s, e)| &self.body[s as usize..e as usize]))
+    }
+
+    /// A text-format value as `&str`: `Ok(None)` for NULL, distinct from `Some("")`.
+    pub fn get_str<I: ColumnIndex>(&self, idx: I) -> Result<Option<&'a str>, Error> {
+        let v = self.raw(&idx)?;
+        text(v, &idx)
+    }
+
+    /// Copies the row out of the receive buffer.
+    pub fn to_owned(&self) -> OwnedRow {
+        // Store values contiguously: one allocation for the bytes, one for the ranges.
+        let total: usize = self
+            .ranges
+            .iter()
+            .flatten()
+            .map(|(s, e)| (e - s) as usize)
+            .sum();
+        let mut data = Vec::with_capacity(total);
+        let mut ranges = Vec::with_capacity(self.ranges.len());
+        for r in self.ranges {
+            ranges.push(r.map(|(s, e)| {
+                let start = data.len() as u32;
+                data.extend_from_slice(&self.body[s as usize..e as usize]);
+                (start, data.len() as u32)
+            }));
+        }
+        OwnedRow {
+            columns: self.columns.cloned(),
+            data,
+            ranges,
+        }
+    }
+}
+
+/// A row that owns its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedRow {
+    columns: Option<Arc<[Column]>>,
+    data: Vec<u8>,
+    ranges: Vec<Option<(u32, u32)>>,
+}
+
+impl OwnedRow {
+    pub fn len(&self) -> usize {
+        self.ranges.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+    pub fn columns(&self) -> Option<&[Column]> {
+        self.columns.as_deref()
+    }
+    /// Borrows the row in its borrowed form.
+    pub fn as_row(&self) -> Row<'_> {
+        Row {
+            columns: self.columns.as_ref(),
+            body: &self.data,
+            ranges: &self.ranges,
+        }
+    }
+    /// The raw bytes of a value: `Ok(None)` for NULL.
+    pub fn raw<I: ColumnIndex>(&self, idx: I) -> Result<Option<&[u8]>, Error> {
+        self.as_row().raw(idx)
+    }
+    /// A text-format value: `Ok(None)` for NULL, distinct from `Some("")`.
+    pub fn get_str<I: ColumnIndex>(&self, idx: I) -> Result<Option<&str>, Error> {
+        self.as_row().get_str(idx)
+    }
+    /// Shorthand for [`get_str`](Self::get_str) that treats a missing column or bad UTF-8 as NULL.
+    pub fn get<I: ColumnIndex>(&self, idx: I) -> Option<&str> {
+        self.get_str(idx).ok().flatten()
+    }
+    /// Every value as text, `None` for NULL.
+    pub fn values(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        self.ranges
+            .iter()
+            .map(|r| r.map(|(s, e)| &self.data[s as usize..e as usize]))
+    }
+}
+
+/// The result of one statement of a simple query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultSet {
+    pub(crate) columns: Option<Arc<[Column]>>,
+    pub(crate) rows: Vec<OwnedRow>,
+    /// `None` for an empty query string (EmptyQueryResponse).
+    pub(crate) tag: Option<String>,
+}
+
+impl ResultSet {
+    /// The columns, for a statement that returns rows (even zero of them).
+    pub fn columns(&self) -> &[Column] {
+        self.columns.as_deref().unwrap_or(&[])
+    }
+    /// Whether the statement returns rows (it had a RowDescription).
+    pub fn returns_rows(&self) -> bool {
+        self.columns.is_some()
+    }
+    pub fn rows(&self) -> &[OwnedRow] {
+        &self.rows
+    }
+    pub fn into_rows(self) -> Vec<OwnedRow> {
+        self.rows
+    }
+    /// The command tag, e.g. `INSERT 0 3`; `None` for an empty query.
+    pub fn command_tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+    /// The command name from the tag: `SELECT`, `INSERT`, `CREATE TABLE`, …
+    pub fn command(&self) -> Option<&str> {
+        let tag = self.tag.as_deref()?;
+        Some(match tag.rfind(' ') {
+            Some(i) if tag[i + 1..].bytes().all(|b| b.is_ascii_digit()) => {
+                let head = &tag[..i];
+                // INSERT carries an OID before the count
+                match head.strip_prefix("INSERT ") {
+                    Some(_) => "INSERT",
+                    None => head,
+                }
+            }
+            _ => tag,
+        })
+    }
+    /// Rows affected or returned, from the tag (`INSERT 0 3` → 3, `SELECT 2` → 2); `None` for
+    /// commands without a count.
+    pub fn rows_affected(&self) -> Option<u64> {
+        rows_affected(self.tag.as_deref()?)
+    }
+    /// Whether this came from an empty query string.
+    pub fn is_empty_query(&self) -> bool {
+        self.tag.is_none()
+    }
+}
+
+/// The row count in a command tag (libpq `PQcmdTuples`).
+pub fn rows_affected(tag: &str) -> Option<u64> {
+    let mut parts = tag.split(' ');
+    let cmd = parts.next()?;
+    let counted = matches!(
+        cmd,
+        "INSERT" | "DELETE" | "UPDATE" | "SELECT" | "MOVE" | "FETCH" | "COPY" | "MERGE"
+    );
+    if !counted {
+        return None;
+    }
+    tag.rsplit(' ').next()?.parse().ok()
+}
+
+/// All results of a multi-statement simple query, and the error that stopped it, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleBatch {
+    /// One entry per statement that completed, in order.
+    pub results: Vec<ResultSet>,
+    /// The error that stopped the batch; statements after it did not run.
+    pub error: Option<Box<crate::error::DbError>>,
+}
+
+impl SimpleBatch {
+    /// The results, or the error if one statement failed.
+    pub fn into_result(self) -> Result<Vec<ResultSet>, Error> {
+        match self.error {
+            Some(e) => Err(Error::Db(e)),
+            None => Ok(self.results),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags() {
+        assert_eq!(rows_affected("INSERT 0 3"), Some(3));
+        assert_eq!(rows_affected("SELECT 20"), Some(20));
+        assert_eq!(rows_affected("UPDATE 0"), Some(0));
+        assert_eq!(rows_affected("CREATE TABLE"), None);
+        assert_eq!(rows_affected("COPY 5"), Some(5));
+        let rs = ResultSet {
+            columns: None,
+            rows: vec![],
+            tag: Some("INSERT 0 3".into()),
+        };
+        assert_eq!(rs.command(), Some("INSERT"));
+        let rs = ResultSet {
+            columns: None,
+            rows: vec![],
+            tag: Some("CREATE TABLE".into()),
+        };
+        assert_eq!(rs.command(), Some("CREATE TABLE"));
+        let rs = ResultSet {
+            columns: None,
+            rows: vec![],
+            tag: Some("SELECT 1".into()),
+        };
+        assert_eq!(rs.command(), Some("SELECT"));
+    }
+}
