@@ -211,6 +211,8 @@ pub struct Connection {
 
     columns: Option<Arc<[Column]>>,
     row_ranges: Vec<Option<(u32, u32)>>,
+
+    config: Config,
 }
 
 impl std::fmt::Debug for Connection {
@@ -292,6 +294,7 @@ impl Connection {
             notifications: VecDeque::new(),
             columns: None,
             row_ranges: Vec::new(),
+            config: config.clone(),
         })
     }
 
@@ -366,6 +369,12 @@ impl Connection {
             (true, false) => Poll::Read,
             (false, false) => Poll::Ok,
         })
+    }
+
+    /// Reports a transport failure (a socket error, a timeout while connecting). The connection
+    /// becomes broken: the error is sticky, as if the server had broken the protocol.
+    pub fn transport_error(&mut self, e: Error) -> Error {
+        self.fail(e)
     }
 
     /// Whether the engine is waiting for responses from the server.
@@ -895,6 +904,16 @@ impl Connection {
         self.parameter_status("server_version")
             .map(parse_server_version)
             .unwrap_or(0)
+    }
+
+    /// The configuration this connection was made with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// psycopg2's `dsn`: the connection string, with the password shown as `xxx`.
+    pub fn dsn(&self) -> String {
+        self.config.dsn()
     }
 
     /// The backend process id and cancel key.

@@ -51,6 +51,7 @@ mod buffer;
 pub mod codec;
 pub mod config;
 mod connection;
+pub mod drive;
 pub mod error;
 pub mod op;
 mod row;

@@ -1,1 +1,490 @@
+//! Throwaway PostgreSQL servers for pgsans' tests, examples and benchmarks.
+//!
+//! [`TestServer::shared`] starts one server per process the first time it is called: `initdb`
+//! into a fresh temporary directory, a free port on 127.0.0.1 plus a Unix socket, one user per
+//! authentication method, `max_prepared_transactions > 0`. The server is shut down when the
+//! process exits (the postmaster gets `SIGQUIT` when its parent goes away), and directories left
+//! by earlier runs that died are removed on the next start. Parallel runs never share a port
+//! or a directory.
+//!
+//! Binaries are looked up in `$PGSANS_PG_BIN`, then `/usr/lib/postgresql/<version>/bin`
+//! (newest first). If none is found and we are root, `apt-get install postgresql` is run;
+//! otherwise the error says what is missing.
+//!
+//! When run as root, the server runs as the `postgres` user (initdb refuses root).
 
+#![allow(unsafe_code)] // setuid/setgid and prctl in pre_exec, to run the server as `postgres`
+
+use std::io::{BufRead, Write};
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The users the server is set up with, one per authentication method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `postgres`, superuser, `trust`.
+    Trust,
+    /// `pass_user` / `passpass`, cleartext `password`.
+    Password,
+    /// `md5_user` / `md5pass`, `md5` (its password stored as an MD5 hash).
+    Md5,
+    /// `scram_user` / `scrampass`, `scram-sha-256`.
+    Scram,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 4] = [
+        AuthMethod::Trust,
+        AuthMethod::Password,
+        AuthMethod::Md5,
+        AuthMethod::Scram,
+    ];
+
+    pub fn user(self) -> &'static str {
+        match self {
+            AuthMethod::Trust => "postgres",
+            AuthMethod::Password => "pass_user",
+            AuthMethod::Md5 => "md5_user",
+            AuthMethod::Scram => "scram_user",
+        }
+    }
+
+    pub fn password(self) -> Option<&'static str> {
+        match self {
+            AuthMethod::Trust => None,
+            AuthMethod::Password => Some("passpass"),
+            AuthMethod::Md5 => Some("md5pass"),
+            AuthMethod::Scram => Some("scrampass"),
+        }
+    }
+}
+
+/// A running throwaway server.
+#[derive(Debug)]
+pub struct TestServer {
+    pub port: u16,
+    pub socket_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub bin_dir: PathBuf,
+    pub version: String,
+    root: PathBuf,
+    child: Mutex<Child>,
+}
+
+static SHARED: OnceLock<Result<TestServer, String>> = OnceLock::new();
+
+impl TestServer {
+    /// The server shared by everything in this process, started on first use.
+    ///
+    /// # Panics
+    /// If no server can be started; the message says why (missing binaries, initdb failure …).
+    pub fn shared() -> &'static TestServer {
+        let r = SHARED.get_or_init(|| {
+            // Spawn from a thread that never ends: PR_SET_PDEATHSIG fires when the *thread*
+            // that forked exits, and test threads come and go.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::Builder::new()
+                .name("pgsans-harness".into())
+                .spawn(move || {
+                    tx.send(TestServer::start()).ok();
+                    loop {
+                        std::thread::park();
+                    }
+                })
+                .expect("spawn harness thread");
+            rx.recv()
+                .unwrap_or_else(|_| Err("harness thread died".into()))
+        });
+        match r {
+            Ok(s) => s,
+            Err(e) => panic!("could not start a throwaway PostgreSQL: {e}"),
+        }
+    }
+
+    /// A `key=value` connection string over TCP for the user of `method`.
+    pub fn conninfo(&self, method: AuthMethod) -> String {
+        let mut s = format!(
+            "host=127.0.0.1 port={} user={} dbname=postgres sslmode=disable",
+            self.port,
+            method.user()
+        );
+        if let Some(pw) = method.password() {
+            s.push_str(&format!(" password={pw}"));
+        }
+        s
+    }
+
+    /// A `key=value` connection string over the Unix socket for the user of `method`.
+    pub fn unix_conninfo(&self, method: AuthMethod) -> String {
+        let mut s = format!(
+            "host={} port={} user={} dbname=postgres",
+            self.socket_dir.display(),
+            self.port,
+            method.user()
+        );
+        if let Some(pw) = method.password() {
+            s.push_str(&format!(" password={pw}"));
+        }
+        s
+    }
+
+    /// A `postgresql://` URL over TCP for the user of `method`.
+    pub fn url(&self, method: AuthMethod) -> String {
+        match method.password() {
+            Some(pw) => format!(
+                "postgresql://{}:{pw}@127.0.0.1:{}/postgres?sslmode=disable",
+                method.user(),
+                self.port
+            ),
+            None => format!(
+                "postgresql://{}@127.0.0.1:{}/postgres?sslmode=disable",
+                method.user(),
+                self.port
+            ),
+        }
+    }
+
+    /// Starts a new server (prefer [`shared`](Self::shared)). It is stopped when dropped or when
+    /// the thread that started it exits.
+    pub fn start() -> Result<TestServer, String> {
+        let bin_dir = find_bin_dir()?;
+        let version = run_capture(Command::new(bin_dir.join("postgres")).arg("--version"))?;
+        let as_postgres = unsafe { libc::geteuid() } == 0;
+        let ids = if as_postgres {
+            Some(postgres_ids()?)
+        } else {
+            None
+        };
+
+        clean_stale_dirs();
+        let root = std::env::temp_dir().join(format!(
+            "pgsans-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos()
+                ^ (std::ptr::addr_of!(SHARED) as usize as u128)
+                ^ nanos()
+        ));
+        let data_dir = root.join("data");
+        let socket_dir = root.join("sock");
+        std::fs::create_dir_all(&socket_dir)
+            .map_err(|e| format!("create {}: {e}", root.display()))?;
+        if let Some((uid, gid)) = ids {
+            for d in [&root, &socket_dir] {
+                std::os::unix::fs::chown(d, Some(uid), Some(gid))
+                    .map_err(|e| format!("chown {}: {e}", d.display()))?;
+            }
+        }
+
+        let mut initdb = Command::new(bin_dir.join("initdb"));
+        initdb.args(["-D"]).arg(&data_dir).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
+        run_as(&mut initdb, ids)?;
+
+        std::fs::write(data_dir.join("pg_hba.conf"), PG_HBA)
+            .map_err(|e| format!("write pg_hba.conf: {e}"))?;
+        let mut single = Command::new(bin_dir.join("postgres"));
+        single
+            .arg("--single")
+            .arg("-D")
+            .arg(&data_dir)
+            .arg("postgres");
+        single_user(&mut single, ids, SETUP_SQL)?;
+
+        let mut last_err = String::new();
+        for _attempt in 0..5 {
+            let port = free_port()?;
+            let log = root.join(format!("server-{port}.log"));
+            let log_file = std::fs::File::create(&log).map_err(|e| format!("create log: {e}"))?;
+            if let Some((uid, gid)) = ids {
+                std::os::unix::fs::chown(&log, Some(uid), Some(gid)).ok();
+            }
+            let mut cmd = Command::new(bin_dir.join("postgres"));
+            cmd.arg("-D")
+                .arg(&data_dir)
+                .args(["-p", &port.to_string(), "-k"])
+                .arg(&socket_dir)
+                .args(["-c", "listen_addresses=127.0.0.1"])
+                .args(["-c", "max_prepared_transactions=20"])
+                .args(["-c", "max_connections=300"])
+                .args([
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ])
+                .args(["-c", "password_encryption=scram-sha-256"])
+                .stdin(Stdio::null())
+                .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+                .stderr(log_file);
+            set_identity(&mut cmd, ids, true);
+            let mut child = cmd.spawn().map_err(|e| format!("spawn postgres: {e}"))?;
+            match wait_ready(&mut child, port, &socket_dir) {
+                Ok(()) => {
+                    return Ok(TestServer {
+                        port,
+                        socket_dir,
+                        data_dir,
+                        bin_dir,
+                        version: version.trim().to_owned(),
+                        root,
+                        child: Mutex::new(child),
+                    })
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_err =
+                        format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+                }
+            }
+        }
+        Err(format!("postgres did not start: {last_err}"))
+    }
+
+    /// Runs SQL through a single-use `psql`-free path: a fresh superuser session over the Unix
+    /// socket is not available without a client, so this is for setup before start only.
+    pub fn root_dir(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.child.lock() {
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGQUIT);
+            }
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+const PG_HBA: &str = "\
+local all pass_user password
+local all md5_user md5
+local all scram_user scram-sha-256
+local all all trust
+host all pass_user 127.0.0.1/32 password
+host all md5_user 127.0.0.1/32 md5
+host all scram_user 127.0.0.1/32 scram-sha-256
+host all all 127.0.0.1/32 trust
+host all pass_user ::1/128 password
+host all md5_user ::1/128 md5
+host all scram_user ::1/128 scram-sha-256
+host all all ::1/128 trust
+";
+
+// Single-user mode reads one statement per line.
+const SETUP_SQL: &str = "\
+CREATE ROLE pass_user LOGIN PASSWORD 'passpass';
+SET password_encryption = 'md5';
+CREATE ROLE md5_user LOGIN PASSWORD 'md5pass';
+SET password_encryption = 'scram-sha-256';
+CREATE ROLE scram_user LOGIN PASSWORD 'scrampass';
+GRANT ALL ON SCHEMA public TO PUBLIC;
+";
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+fn find_bin_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("PGSANS_PG_BIN") {
+        let dir = PathBuf::from(dir);
+        return if dir.join("initdb").exists() {
+            Ok(dir)
+        } else {
+            Err(format!("PGSANS_PG_BIN={} has no initdb", dir.display()))
+        };
+    }
+    let search = || -> Option<PathBuf> {
+        let mut dirs: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .filter_map(|e| {
+                let v: u32 = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").exists().then_some((v, bin))
+            })
+            .collect();
+        dirs.sort();
+        dirs.pop().map(|(_, p)| p)
+    };
+    if let Some(d) = search() {
+        return Ok(d);
+    }
+    if unsafe { libc::geteuid() } == 0 && Path::new("/usr/bin/apt-get").exists() {
+        eprintln!("pgsans-harness: no PostgreSQL server binaries found; running apt-get install postgresql");
+        let ok = Command::new("apt-get")
+            .arg("update")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+            && Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "postgresql"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+        if ok {
+            if let Some(d) = search() {
+                return Ok(d);
+            }
+        }
+    }
+    Err("no PostgreSQL server binaries: install the `postgresql` package (Debian/Ubuntu: \
+         apt-get install postgresql) or set PGSANS_PG_BIN to a directory holding initdb and postgres"
+        .into())
+}
+
+fn postgres_ids() -> Result<(u32, u32), String> {
+    let passwd =
+        std::fs::read_to_string("/etc/passwd").map_err(|e| format!("read /etc/passwd: {e}"))?;
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() > 3 && f[0] == "postgres" {
+            let uid = f[2].parse().map_err(|_| "bad uid for postgres")?;
+            let gid = f[3].parse().map_err(|_| "bad gid for postgres")?;
+            return Ok((uid, gid));
+        }
+    }
+    Err("running as root but there is no `postgres` user to run the server as (initdb refuses root)".into())
+}
+
+fn set_identity(cmd: &mut Command, ids: Option<(u32, u32)>, die_with_parent: bool) {
+    unsafe {
+        cmd.pre_exec(move || {
+            if die_with_parent && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some((uid, gid)) = ids {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    if ids.is_some() {
+        cmd.env("HOME", "/tmp").env("USER", "postgres");
+    }
+}
+
+fn run_as(cmd: &mut Command, ids: Option<(u32, u32)>) -> Result<(), String> {
+    set_identity(cmd, ids, false);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("run {:?}: {e}", cmd.get_program()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{:?} failed: {}{}",
+            cmd.get_program(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
+fn single_user(cmd: &mut Command, ids: Option<(u32, u32)>, sql: &str) -> Result<(), String> {
+    set_identity(cmd, ids, false);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("postgres --single: {e}"))?;
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(sql.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || stderr.lines().any(|l| l.contains("ERROR")) {
+        return Err(format!("setup in single-user mode failed: {stderr}"));
+    }
+    Ok(())
+}
+
+fn run_capture(cmd: &mut Command) -> Result<String, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("run {:?}: {e}", cmd.get_program()))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("find a free port: {e}"))?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+fn wait_ready(child: &mut Child, port: u16, socket_dir: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sock = socket_dir.join(format!(".s.PGSQL.{port}"));
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!("postgres exited with {status}"));
+        }
+        if sock.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // The postmaster accepts before it is ready; a startup packet would be answered with
+            // "the database system is starting up". The pid file's status line says "ready".
+            if postmaster_ready(socket_dir.parent().unwrap_or(socket_dir)) {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("postgres did not become ready within 60 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn postmaster_ready(root: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(root.join("data").join("postmaster.pid")) else {
+        return false;
+    };
+    std::io::BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l.trim() == "ready")
+}
+
+/// Removes directories of earlier runs whose process is gone.
+fn clean_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("pgsans-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive && pid != std::process::id() as i32 {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}

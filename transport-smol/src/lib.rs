@@ -1,1 +1,240 @@
+//! smol / async-io PostgreSQL client driving the [`pgsans`] engine. It uses only `async-io`
+//! reactors, so it also runs under async-std (`async_std::task::block_on`) and any executor.
+//!
+//! Same names as the blocking `pgsans-std` client, with `.await`:
+//!
+//! ```no_run
+//! smol::block_on(async {
+//!     let mut conn = pgsans_smol::Connection::connect("postgresql://app@localhost/shop").await?;
+//!     let results = conn.simple_query("SELECT 1").await?;
+//!     assert_eq!(results[0].rows()[0].get(0), Some("1"));
+//!     conn.close().await
+//! })?;
+//! # Ok::<(), pgsans::Error>(())
+//! ```
 
+#![forbid(unsafe_code)]
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+use async_io::{Async, Timer};
+use futures_lite::future;
+use pgsans::config::{Host, Target};
+use pgsans::drive::{transfer, TryIo};
+use pgsans::op::{SimpleQuery, Startup, Terminate};
+use pgsans::{ClientNonce, Config, Error, Operation, Poll, ResultSet, SimpleBatch, Step};
+
+pub use pgsans;
+
+#[derive(Debug)]
+enum Socket {
+    Tcp(Async<TcpStream>),
+    Unix(Async<UnixStream>),
+}
+
+impl TryIo for Socket {
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.get_ref().read(buf),
+            Socket::Unix(s) => s.get_ref().read(buf),
+        }
+    }
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.get_ref().write(buf),
+            Socket::Unix(s) => s.get_ref().write(buf),
+        }
+    }
+}
+
+impl Socket {
+    async fn ready(&self, wanted: Poll) -> io::Result<()> {
+        macro_rules! wait {
+            ($s:expr) => {
+                match wanted {
+                    Poll::Read => $s.readable().await,
+                    Poll::Write => $s.writable().await,
+                    _ => future::or($s.readable(), $s.writable()).await,
+                }
+            };
+        }
+        match self {
+            Socket::Tcp(s) => wait!(s),
+            Socket::Unix(s) => wait!(s),
+        }
+    }
+}
+
+/// An async connection to PostgreSQL on smol / async-io (and so async-std).
+#[derive(Debug)]
+pub struct Connection {
+    engine: pgsans::Connection,
+    socket: Socket,
+}
+
+impl std::ops::Deref for Connection {
+    type Target = pgsans::Connection;
+    fn deref(&self) -> &pgsans::Connection {
+        &self.engine
+    }
+}
+
+fn random_nonce() -> Result<ClientNonce, Error> {
+    let mut bytes = [0u8; 18];
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::from(io::Error::other(e.to_string())))?;
+    Ok(ClientNonce::from_random_bytes(bytes))
+}
+
+async fn open_socket(target: &Target) -> Result<Socket, Error> {
+    if let Some(path) = target.socket_path() {
+        let s = Async::<UnixStream>::connect(&path)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
+        return Ok(Socket::Unix(s));
+    }
+    let host = match (&target.hostaddr, &target.host) {
+        (Some(addr), _) => addr.clone(),
+        (None, Host::Tcp(h)) => h.clone(),
+        (None, Host::Unix(d)) => d.display().to_string(),
+    };
+    let addrs: Vec<SocketAddr> = async_net::resolve((host.as_str(), target.port))
+        .await
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("could not translate host name \"{host}\": {e}"),
+            )
+        })?;
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("no address for \"{host}\""),
+    );
+    for addr in addrs {
+        match Async::<TcpStream>::connect(addr).await {
+            Ok(s) => {
+                s.get_ref().set_nodelay(true)?;
+                return Ok(Socket::Tcp(s));
+            }
+            Err(e) => {
+                last = io::Error::new(
+                    e.kind(),
+                    format!("connection to server at {addr} failed: {e}"),
+                )
+            }
+        }
+    }
+    Err(last.into())
+}
+
+impl Connection {
+    /// Connects with a libpq connection string or `postgresql://` URL, completed from the `PG*`
+    /// environment variables and `.pgpass` like libpq. Hosts are tried in order.
+    pub async fn connect(conninfo: &str) -> Result<Connection, Error> {
+        Self::connect_with(&Config::load(conninfo)?).await
+    }
+
+    /// Connects with a ready configuration (nothing is read from the environment).
+    pub async fn connect_with(config: &Config) -> Result<Connection, Error> {
+        let mut last = None;
+        for target in config.targets()? {
+            let attempt = async {
+                let socket = open_socket(&target).await?;
+                let engine = pgsans::Connection::new(config, random_nonce()?)?;
+                let mut conn = Connection { engine, socket };
+                conn.run(Startup).await?;
+                Ok::<_, Error>(conn)
+            };
+            let result = match config.connect_timeout() {
+                Some(t) => {
+                    let deadline = Instant::now() + t;
+                    future::or(attempt, async {
+                        Timer::at(deadline).await;
+                        Err(Error::Timeout)
+                    })
+                    .await
+                }
+                None => attempt.await,
+            };
+            match result {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(
+            last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported(
+                "no host to connect to".into(),
+            ))),
+        )
+    }
+
+    /// Runs any engine [`Operation`] to completion.
+    pub async fn run<O: Operation>(&mut self, mut op: O) -> Result<O::Output, Error> {
+        loop {
+            match pgsans::step(&mut self.engine, &mut op)? {
+                Step::Done(out) => return Ok(out),
+                Step::Wait(wanted) => {
+                    if !transfer(&mut self.engine, &mut self.socket, wanted)? {
+                        if let Err(e) = self.socket.ready(wanted).await {
+                            return Err(self.engine.transport_error(e.into()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one or more `;`-separated statements with the simple query protocol; one
+    /// [`ResultSet`] per statement, or the first error.
+    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<ResultSet>, Error> {
+        self.simple_query_batch(sql).await?.into_result()
+    }
+
+    /// Like [`simple_query`](Self::simple_query), but the results before a failing statement
+    /// come back together with its error.
+    pub async fn simple_query_batch(&mut self, sql: &str) -> Result<SimpleBatch, Error> {
+        let op = SimpleQuery::start(&mut self.engine, sql)?;
+        self.run(op).await
+    }
+
+    /// Runs statements, discarding any rows.
+    pub async fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
+        let op = SimpleQuery::start_discarding_rows(&mut self.engine, sql)?;
+        self.run(op).await?.into_result().map(drop)
+    }
+
+    /// Takes the notices received so far (oldest first).
+    pub fn take_notices(&mut self) -> Vec<pgsans::Notice> {
+        self.engine.take_notices()
+    }
+
+    /// Takes the notifications received so far (oldest first).
+    pub fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
+        self.engine.take_notifications()
+    }
+
+    /// Sends Terminate and closes the socket. Idempotent.
+    pub async fn close(&mut self) -> Result<(), Error> {
+        if self.engine.is_closed() && self.engine.transmit().is_empty() {
+            return Ok(());
+        }
+        let op = Terminate::start(&mut self.engine);
+        self.run(op).await
+    }
+
+    /// The engine, for its getters and for driving operations by hand.
+    pub fn engine(&self) -> &pgsans::Connection {
+        &self.engine
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if !self.engine.is_closed() {
+            self.engine.terminate();
+            let _ = self.socket.try_write(self.engine.transmit());
+        }
+    }
+}

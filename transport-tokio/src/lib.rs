@@ -1,1 +1,232 @@
+//! Tokio PostgreSQL client driving the [`pgsans`] engine.
+//!
+//! Same names as the blocking `pgsans-std` client, with `.await`:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), pgsans::Error> {
+//! let mut conn = pgsans_tokio::Connection::connect("postgresql://app@localhost/shop").await?;
+//! let results = conn.simple_query("SELECT 1").await?;
+//! assert_eq!(results[0].rows()[0].get(0), Some("1"));
+//! conn.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Dropping a future mid-operation is safe: the engine drains the abandoned responses before the
+//! next operation starts.
 
+#![forbid(unsafe_code)]
+
+use std::io;
+use std::net::SocketAddr;
+
+use pgsans::config::{Host, Target};
+use pgsans::drive::{transfer, TryIo};
+use pgsans::op::{SimpleQuery, Startup, Terminate};
+use pgsans::{ClientNonce, Config, Error, Operation, Poll, ResultSet, SimpleBatch, Step};
+use tokio::io::Interest;
+use tokio::net::{TcpStream, UnixStream};
+use tokio::time::Instant;
+
+pub use pgsans;
+
+#[derive(Debug)]
+enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl TryIo for Socket {
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.try_read(buf),
+            Socket::Unix(s) => s.try_read(buf),
+        }
+    }
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.try_write(buf),
+            Socket::Unix(s) => s.try_write(buf),
+        }
+    }
+}
+
+impl Socket {
+    async fn ready(&self, wanted: Poll) -> io::Result<()> {
+        let interest = match wanted {
+            Poll::Read => Interest::READABLE,
+            Poll::Write => Interest::WRITABLE,
+            _ => Interest::READABLE | Interest::WRITABLE,
+        };
+        match self {
+            Socket::Tcp(s) => s.ready(interest).await.map(drop),
+            Socket::Unix(s) => s.ready(interest).await.map(drop),
+        }
+    }
+}
+
+/// An async connection to PostgreSQL on Tokio.
+#[derive(Debug)]
+pub struct Connection {
+    engine: pgsans::Connection,
+    socket: Socket,
+}
+
+impl std::ops::Deref for Connection {
+    type Target = pgsans::Connection;
+    fn deref(&self) -> &pgsans::Connection {
+        &self.engine
+    }
+}
+
+fn random_nonce() -> Result<ClientNonce, Error> {
+    let mut bytes = [0u8; 18];
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::from(io::Error::other(e.to_string())))?;
+    Ok(ClientNonce::from_random_bytes(bytes))
+}
+
+async fn open_socket(target: &Target) -> Result<Socket, Error> {
+    if let Some(path) = target.socket_path() {
+        let s = UnixStream::connect(&path)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
+        return Ok(Socket::Unix(s));
+    }
+    let host = match (&target.hostaddr, &target.host) {
+        (Some(addr), _) => addr.clone(),
+        (None, Host::Tcp(h)) => h.clone(),
+        (None, Host::Unix(d)) => d.display().to_string(),
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), target.port))
+        .await
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("could not translate host name \"{host}\": {e}"),
+            )
+        })?
+        .collect();
+    let mut last = io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("no address for \"{host}\""),
+    );
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                return Ok(Socket::Tcp(s));
+            }
+            Err(e) => {
+                last = io::Error::new(
+                    e.kind(),
+                    format!("connection to server at {addr} failed: {e}"),
+                )
+            }
+        }
+    }
+    Err(last.into())
+}
+
+impl Connection {
+    /// Connects with a libpq connection string or `postgresql://` URL, completed from the `PG*`
+    /// environment variables and `.pgpass` like libpq. Hosts are tried in order.
+    pub async fn connect(conninfo: &str) -> Result<Connection, Error> {
+        Self::connect_with(&Config::load(conninfo)?).await
+    }
+
+    /// Connects with a ready configuration (nothing is read from the environment).
+    pub async fn connect_with(config: &Config) -> Result<Connection, Error> {
+        let mut last = None;
+        for target in config.targets()? {
+            let attempt = async {
+                let socket = open_socket(&target).await?;
+                let engine = pgsans::Connection::new(config, random_nonce()?)?;
+                let mut conn = Connection { engine, socket };
+                conn.run(Startup).await?;
+                Ok::<_, Error>(conn)
+            };
+            let result = match config.connect_timeout() {
+                Some(t) => tokio::time::timeout_at(Instant::now() + t, attempt)
+                    .await
+                    .unwrap_or(Err(Error::Timeout)),
+                None => attempt.await,
+            };
+            match result {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(
+            last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported(
+                "no host to connect to".into(),
+            ))),
+        )
+    }
+
+    /// Runs any engine [`Operation`] to completion.
+    pub async fn run<O: Operation>(&mut self, mut op: O) -> Result<O::Output, Error> {
+        loop {
+            match pgsans::step(&mut self.engine, &mut op)? {
+                Step::Done(out) => return Ok(out),
+                Step::Wait(wanted) => {
+                    if !transfer(&mut self.engine, &mut self.socket, wanted)? {
+                        if let Err(e) = self.socket.ready(wanted).await {
+                            return Err(self.engine.transport_error(e.into()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs one or more `;`-separated statements with the simple query protocol; one
+    /// [`ResultSet`] per statement, or the first error.
+    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<ResultSet>, Error> {
+        self.simple_query_batch(sql).await?.into_result()
+    }
+
+    /// Like [`simple_query`](Self::simple_query), but the results before a failing statement
+    /// come back together with its error.
+    pub async fn simple_query_batch(&mut self, sql: &str) -> Result<SimpleBatch, Error> {
+        let op = SimpleQuery::start(&mut self.engine, sql)?;
+        self.run(op).await
+    }
+
+    /// Runs statements, discarding any rows.
+    pub async fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
+        let op = SimpleQuery::start_discarding_rows(&mut self.engine, sql)?;
+        self.run(op).await?.into_result().map(drop)
+    }
+
+    /// Takes the notices received so far (oldest first).
+    pub fn take_notices(&mut self) -> Vec<pgsans::Notice> {
+        self.engine.take_notices()
+    }
+
+    /// Takes the notifications received so far (oldest first).
+    pub fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
+        self.engine.take_notifications()
+    }
+
+    /// Sends Terminate and closes the socket. Idempotent.
+    pub async fn close(&mut self) -> Result<(), Error> {
+        if self.engine.is_closed() && self.engine.transmit().is_empty() {
+            return Ok(());
+        }
+        let op = Terminate::start(&mut self.engine);
+        self.run(op).await
+    }
+
+    /// The engine, for its getters and for driving operations by hand.
+    pub fn engine(&self) -> &pgsans::Connection {
+        &self.engine
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if !self.engine.is_closed() {
+            self.engine.terminate();
+            let _ = self.socket.try_write(self.engine.transmit());
+        }
+    }
+}
