@@ -3,8 +3,9 @@
 //! [`TestServer::shared`] starts one server per process the first time it is called: `initdb`
 //! into a fresh temporary directory, a free port on 127.0.0.1 plus a Unix socket, one user per
 //! authentication method, `max_prepared_transactions > 0`. The server is shut down when the
-//! process exits (the postmaster gets `SIGQUIT` when its parent goes away), and directories left
-//! by earlier runs that died are removed on the next start. Parallel runs never share a port
+//! process exits (the postmaster gets `SIGQUIT` from the kernel when its parent goes away:
+//! `PR_SET_PDEATHSIG`), and the temporary directories of runs whose process is gone are removed
+//! by the next start. Parallel runs never share a port
 //! or a directory.
 //!
 //! Binaries are looked up in `$PGSANS_PG_BIN`, then `/usr/lib/postgresql/<version>/bin`
@@ -253,8 +254,7 @@ impl TestServer {
         Err(format!("postgres did not start: {last_err}"))
     }
 
-    /// Runs SQL through a single-use `psql`-free path: a fresh superuser session over the Unix
-    /// socket is not available without a client, so this is for setup before start only.
+    /// The temporary directory holding the data directory, socket and logs.
     pub fn root_dir(&self) -> &Path {
         &self.root
     }
@@ -369,16 +369,23 @@ fn postgres_ids() -> Result<(u32, u32), String> {
 
 fn set_identity(cmd: &mut Command, ids: Option<(u32, u32)>, die_with_parent: bool) {
     unsafe {
+        let parent = libc::getpid();
         cmd.pre_exec(move || {
-            if die_with_parent && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
             if let Some((uid, gid)) = ids {
                 if libc::setgroups(0, std::ptr::null()) != 0
                     || libc::setgid(gid) != 0
                     || libc::setuid(uid) != 0
                 {
                     return Err(std::io::Error::last_os_error());
+                }
+            }
+            // After setuid: changing credentials clears the parent-death signal.
+            if die_with_parent {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    libc::_exit(1); // the parent already died
                 }
             }
             Ok(())
