@@ -53,6 +53,8 @@ pub mod config;
 mod connection;
 pub mod drive;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod op;
 mod row;
 

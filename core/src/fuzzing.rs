@@ -1,0 +1,105 @@
+//! Entry points for the fuzz targets in `fuzz/` (and the property tests that run the same code
+//! in CI). Not part of the stable API.
+
+use crate::op::{SimpleQuery, Startup, Terminate};
+use crate::{step, ClientNonce, Config, Connection, Operation, Poll, Step};
+
+/// Feeds `server` as the server's whole reply to a connection that authenticates (any method)
+/// and runs two simple queries, with reads cut into the sizes given by `cuts` (cycled; 0 means
+/// "everything left"). Returns a log of what the caller would observe. Must never panic, hang
+/// or grow without bound, and must give the same log for every `cuts`.
+pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
+    let mut config = Config::new();
+    config.set("user", "fuzz").expect("valid");
+    config.set("password", "secret").expect("valid");
+    config.max_message_len(1 << 16);
+    let mut conn = Connection::new(
+        &config,
+        ClientNonce::from_printable("fuzznonce").expect("valid"),
+    )
+    .expect("valid");
+    let mut feed = Feed {
+        data: server,
+        cuts,
+        i: 0,
+    };
+    let mut log = Vec::new();
+    let mut record =
+        |what: &str, r: Result<String, crate::Error>| log.push(format!("{what}: {r:?}"));
+    let r = feed
+        .run(&mut conn, &mut Startup)
+        .map(|()| "ready".to_owned());
+    let ok = r.is_ok();
+    record("startup", r);
+    if ok {
+        for sql in ["SELECT 1; SELECT 2", "COPY t FROM STDIN"] {
+            let r = SimpleQuery::start(&mut conn, sql)
+                .and_then(|mut op| feed.run(&mut conn, &mut op))
+                .map(|b| format!("{b:?}"));
+            record(sql, r);
+        }
+    }
+    record("notices", Ok(format!("{:?}", conn.take_notices())));
+    record(
+        "notifications",
+        Ok(format!("{:?}", conn.take_notifications())),
+    );
+    record(
+        "params",
+        Ok(format!(
+            "{:?} {:?}",
+            conn.parameters().collect::<Vec<_>>(),
+            conn.backend_key()
+        )),
+    );
+    let mut bye = Terminate::start(&mut conn);
+    let _ = feed.run(&mut conn, &mut bye);
+    log
+}
+
+struct Feed<'a> {
+    data: &'a [u8],
+    cuts: &'a [u8],
+    i: usize,
+}
+
+impl Feed<'_> {
+    fn run<O: Operation>(
+        &mut self,
+        conn: &mut Connection,
+        op: &mut O,
+    ) -> Result<O::Output, crate::Error> {
+        // Each iteration consumes input or output, so this bound is generous.
+        for _ in 0..(self.data.len() + 64) * 4 {
+            match step(conn, op)? {
+                Step::Done(out) => return Ok(out),
+                Step::Wait(Poll::Write) | Step::Wait(Poll::ReadWrite)
+                    if !conn.transmit().is_empty() =>
+                {
+                    let n = conn.transmit().len();
+                    conn.advance(n);
+                }
+                Step::Wait(_) => {
+                    if self.data.is_empty() {
+                        conn.receive_eof();
+                        continue;
+                    }
+                    let cut = self
+                        .cuts
+                        .get(self.i % self.cuts.len().max(1))
+                        .copied()
+                        .unwrap_or(0) as usize;
+                    self.i += 1;
+                    let n = if cut == 0 {
+                        self.data.len()
+                    } else {
+                        cut.min(self.data.len())
+                    };
+                    conn.receive(&self.data[..n]);
+                    self.data = &self.data[n..];
+                }
+            }
+        }
+        panic!("livelock: the operation neither finished nor consumed input");
+    }
+}

@@ -1,0 +1,49 @@
+//! Arbitrary server bytes: typed errors or events, never a panic, a hang or unbounded memory;
+//! and the same outcome however the bytes are cut. (The fuzz target in fuzz/ runs the same
+//! function with coverage guidance.)
+
+mod common;
+
+use pgsans::fuzzing::server_reply;
+use proptest::prelude::*;
+
+/// A valid trust-auth startup, so the fuzzer's bytes reach the query phase.
+const STARTUP: &[u8] = b"R\0\0\0\x08\0\0\0\0K\0\0\0\x0c\0\0\x30\x39\x01\x02\x03\x04Z\0\0\0\x05I";
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..300), cuts in proptest::collection::vec(any::<u8>(), 1..8)) {
+        let whole = server_reply(&data, &[0]);
+        prop_assert_eq!(server_reply(&data, &cuts), whole);
+    }
+
+    #[test]
+    fn arbitrary_bytes_after_startup(data in proptest::collection::vec(any::<u8>(), 0..300), cuts in proptest::collection::vec(any::<u8>(), 1..8)) {
+        let mut input = STARTUP.to_vec();
+        input.extend_from_slice(&data);
+        let whole = server_reply(&input, &[0]);
+        prop_assert_eq!(server_reply(&input, &cuts), whole);
+    }
+
+    #[test]
+    fn mutated_transcripts(which in 0..common::SIMPLE.len(), flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)) {
+        let t = common::load(common::SIMPLE[which]);
+        let mut stream = t.server_stream();
+        for (at, byte) in flips {
+            let i = at.index(stream.len());
+            stream[i] = byte;
+        }
+        let whole = server_reply(&stream, &[0]);
+        prop_assert_eq!(server_reply(&stream, &[1]), whole);
+    }
+}
+
+#[test]
+fn oversized_length_is_refused_without_allocating() {
+    // A DataRow claiming 1 GiB: refused as soon as its header is read.
+    let mut input = STARTUP.to_vec();
+    input.extend_from_slice(b"D\x3f\xff\xff\xff");
+    let log = server_reply(&input, &[0]);
+    assert!(log.iter().any(|l| l.contains("MessageTooLarge")), "{log:?}");
+}

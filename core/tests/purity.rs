@@ -1,0 +1,95 @@
+//! The engine stays pure: no runtime, socket, clock or randomness in its dependencies or its
+//! state machine. (DESIGN.md: "No sockets, no async, no clock reads, no ambient randomness.")
+
+use std::path::Path;
+
+#[test]
+fn no_runtime_or_socket_dependencies() {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let deps = manifest
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap()
+        .split("\n[")
+        .next()
+        .unwrap();
+    let allowed = [
+        "memchr",
+        "thiserror",
+        "sha2",
+        "hmac",
+        "pbkdf2",
+        "md-5",
+        "base64",
+        "stringprep",
+        "rustls",
+        "bytes",
+    ];
+    for line in deps
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let name = line.split(['=', '.']).next().unwrap().trim();
+        assert!(
+            allowed.contains(&name),
+            "core depends on {name}: the engine must not pull in a runtime, sockets or randomness"
+        );
+    }
+}
+
+#[test]
+fn state_machine_sources_touch_no_io() {
+    // Reading the environment and files is allowed only in the config-loading helper.
+    let exempt = ["config/env.rs"];
+    let forbidden = [
+        "std::net",
+        "std::fs",
+        "std::env",
+        "Instant::now",
+        "SystemTime::now",
+        "tokio",
+        "async fn",
+        ".await",
+        "getrandom",
+        "rand::",
+        "thread::sleep",
+        "std::process",
+        "TcpStream",
+        "UnixStream",
+    ];
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut checked = 0;
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            if exempt.contains(&rel.as_str()) || path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap();
+                for f in forbidden {
+                    assert!(
+                        !code.contains(f),
+                        "{rel}:{}: `{f}` in the engine: {line}",
+                        n + 1
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} source files found");
+}
