@@ -115,15 +115,13 @@ impl Operation for SimpleQuery {
                         tag: None,
                     });
                 }
-                Event::DataRow(row) => {
-                    if self.keep_rows {
-                        let rs = self.current.get_or_insert_with(|| ResultSet {
-                            columns: None,
-                            rows: Vec::new(),
-                            tag: None,
-                        });
-                        rs.rows.push(row.to_owned());
-                    }
+                Event::DataRow(row) if self.keep_rows => {
+                    let rs = self.current.get_or_insert_with(|| ResultSet {
+                        columns: None,
+                        rows: Vec::new(),
+                        tag: None,
+                    });
+                    rs.rows.push(row.to_owned());
                 }
                 Event::CommandComplete(tag) => {
                     let mut rs = self.current.take().unwrap_or(ResultSet {
