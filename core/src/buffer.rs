@@ -33,10 +33,7 @@ impl RecvBuffer {
     }
 
     pub(crate) fn commit(&mut self, n: usize) {
-        assert!(
-            self.end + n <= self.buf.len(),
-            "committed more bytes than the spare space holds"
-        );
+        assert!(self.end + n <= self.buf.len(), "committed more bytes than the spare space holds");
         self.end += n;
     }
 
@@ -86,10 +83,7 @@ impl SendBuffer {
         self.pos == self.buf.len()
     }
     pub(crate) fn advance(&mut self, n: usize) {
-        assert!(
-            n <= self.buf.len() - self.pos,
-            "advanced past the bytes to transmit"
-        );
+        assert!(n <= self.buf.len() - self.pos, "advanced past the bytes to transmit");
         self.pos += n;
         if self.pos == self.buf.len() {
             self.buf.clear();

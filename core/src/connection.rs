@@ -8,10 +8,9 @@ use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::codec::backend::{self, Authentication, BackendMessage};
 use crate::codec::frontend;
 use crate::config::{Config, SslMode};
-use crate::error::{
-    AuthError, ClosedReason, ConfigError, DbError, Error, Notice, ProtocolError, UsageError,
-};
+use crate::error::{AuthError, ClosedReason, ConfigError, DbError, Error, Notice, ProtocolError, UsageError};
 use crate::row::{Column, Row};
+use crate::session::{ConnectionStatus, IsolationLevel, SessionState, Xid};
 
 /// What the transport must wait for before calling the engine again: psycopg2's
 /// `POLL_OK` / `POLL_READ` / `POLL_WRITE`, plus psycopg 3's read-or-write.
@@ -76,9 +75,7 @@ impl ClientNonce {
     /// printable ASCII and contain no `,`.
     pub fn from_printable(s: &str) -> Result<Self, UsageError> {
         if s.is_empty() || !s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',') {
-            return Err(UsageError::InvalidArgument(
-                "SCRAM nonce must be printable ASCII without ','".into(),
-            ));
+            return Err(UsageError::InvalidArgument("SCRAM nonce must be printable ASCII without ','".into()));
         }
         Ok(ClientNonce(s.to_owned()))
     }
@@ -159,6 +156,9 @@ struct Request {
     discard: bool,
 }
 
+/// A callback that receives every notice instead of the notice queue.
+pub type NoticeHandler = Box<dyn FnMut(&Notice) + Send>;
+
 /// The maximum number of notices kept by default (psycopg2's `CONN_NOTICES_LIMIT`).
 pub const DEFAULT_NOTICE_LIMIT: usize = 50;
 
@@ -213,6 +213,10 @@ pub struct Connection {
     row_ranges: Vec<Option<(u32, u32)>>,
 
     config: Config,
+    session: SessionState,
+    notice_handler: Option<NoticeHandler>,
+    /// Read while idle: a caller is waiting for notifications.
+    idle_read: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -295,6 +299,9 @@ impl Connection {
             columns: None,
             row_ranges: Vec::new(),
             config: config.clone(),
+            session: SessionState::default(),
+            notice_handler: None,
+            idle_read: false,
         })
     }
 
@@ -357,7 +364,7 @@ impl Connection {
         let write = !self.send.is_empty();
         let read = match self.phase {
             Phase::Startup(_) => true,
-            Phase::Ready => !self.requests.is_empty(),
+            Phase::Ready => !self.requests.is_empty() || self.idle_read,
             Phase::Closing | Phase::Closed => false,
         };
         if read && self.eof {
@@ -441,25 +448,17 @@ impl Connection {
         Ok(match next {
             Next::None => None,
             Next::Owned(e) => Some(e),
-            Next::RowDescription => Some(Event::RowDescription(
-                self.columns.as_ref().expect("just set"),
-            )),
+            Next::RowDescription => Some(Event::RowDescription(self.columns.as_ref().expect("just set"))),
             Next::DataRow(body) => {
                 let body = self.recv.slice(body);
-                Some(Event::DataRow(Row::new(
-                    self.columns.as_ref(),
-                    body,
-                    &self.row_ranges,
-                )))
+                Some(Event::DataRow(Row::new(self.columns.as_ref(), body, &self.row_ranges)))
             }
             Next::CommandComplete(r) => {
                 let tag = std::str::from_utf8(self.recv.slice(r)).unwrap_or("");
                 Some(Event::CommandComplete(tag))
             }
             Next::CopyData(r) => Some(Event::CopyData(self.recv.slice(r))),
-            Next::FunctionCallResponse(r) => {
-                Some(Event::FunctionCallResponse(r.map(|r| self.recv.slice(r))))
-            }
+            Next::FunctionCallResponse(r) => Some(Event::FunctionCallResponse(r.map(|r| self.recv.slice(r)))),
         })
     }
 
@@ -495,11 +494,7 @@ impl Connection {
                 self.push_notice(notice);
                 return Ok(None);
             }
-            BackendMessage::NotificationResponse {
-                process_id,
-                channel,
-                payload,
-            } => {
+            BackendMessage::NotificationResponse { process_id, channel, payload } => {
                 self.notifications.push_back(Notification {
                     process_id,
                     channel: channel.to_owned(),
@@ -519,25 +514,13 @@ impl Connection {
                 return Err(Error::Db(Box::new(err)));
             }
             if self.requests.is_empty() {
-                return Err(ProtocolError::Unexpected {
-                    ty: 'E',
-                    state: "idle",
-                }
-                .into());
+                return Err(ProtocolError::Unexpected { ty: 'E', state: "idle" }.into());
             }
             let discard = self.requests.front().is_some_and(|r| r.discard);
-            return Ok(if discard {
-                None
-            } else {
-                Some(Next::Owned(Event::Error(Box::new(err))))
-            });
+            return Ok(if discard { None } else { Some(Next::Owned(Event::Error(Box::new(err)))) });
         }
         let Some(front) = self.requests.front() else {
-            return Err(ProtocolError::Unexpected {
-                ty: ty as char,
-                state: "idle",
-            }
-            .into());
+            return Err(ProtocolError::Unexpected { ty: ty as char, state: "idle" }.into());
         };
         let discard = front.discard;
         let next = match msg {
@@ -547,11 +530,7 @@ impl Connection {
                     b'T' => TransactionStatus::InTransaction,
                     b'E' => TransactionStatus::InError,
                     _ => {
-                        return Err(ProtocolError::Malformed {
-                            message: "ReadyForQuery",
-                            what: "unknown status",
-                        }
-                        .into())
+                        return Err(ProtocolError::Malformed { message: "ReadyForQuery", what: "unknown status" }.into())
                     }
                 };
                 self.requests.pop_front();
@@ -587,49 +566,30 @@ impl Connection {
             BackendMessage::CloseComplete => Next::Owned(Event::CloseComplete),
             BackendMessage::NoData => Next::Owned(Event::NoData),
             BackendMessage::PortalSuspended => Next::Owned(Event::PortalSuspended),
-            BackendMessage::ParameterDescription(p) => {
-                Next::Owned(Event::ParameterDescription(p.types().collect()))
-            }
+            BackendMessage::ParameterDescription(p) => Next::Owned(Event::ParameterDescription(p.types().collect())),
             BackendMessage::CopyInResponse(c) => {
                 // No operation here feeds COPY data yet: refuse it so the server does not wait.
-                frontend::copy_fail(
-                    "COPY FROM STDIN is not supported by this operation",
-                    self.send.vec(),
-                )?;
-                Next::Owned(Event::CopyInResponse {
-                    format: c.format,
-                    column_formats: c.column_formats().collect(),
-                })
+                frontend::copy_fail("COPY FROM STDIN is not supported by this operation", self.send.vec())?;
+                Next::Owned(Event::CopyInResponse { format: c.format, column_formats: c.column_formats().collect() })
             }
-            BackendMessage::CopyOutResponse(c) => Next::Owned(Event::CopyOutResponse {
-                format: c.format,
-                column_formats: c.column_formats().collect(),
-            }),
+            BackendMessage::CopyOutResponse(c) => {
+                Next::Owned(Event::CopyOutResponse { format: c.format, column_formats: c.column_formats().collect() })
+            }
             BackendMessage::CopyData(_) => Next::CopyData(body),
             BackendMessage::CopyDone => Next::Owned(Event::CopyDone),
             BackendMessage::FunctionCallResponse(v) => {
                 Next::FunctionCallResponse(v.map(|v| body.end - v.len()..body.end))
             }
             _ => {
-                return Err(ProtocolError::Unexpected {
-                    ty: ty as char,
-                    state: "a query was running",
-                }
-                .into());
+                return Err(ProtocolError::Unexpected { ty: ty as char, state: "a query was running" }.into());
             }
         };
         // Responses to an abandoned operation are consumed here and never reach the caller.
         Ok(if discard { None } else { Some(next) })
     }
 
-    fn handle_startup(
-        &mut self,
-        ty: u8,
-        msg: BackendMessage<'_>,
-    ) -> Result<Option<Event<'static>>, Error> {
-        let Phase::Startup(auth) = &mut self.phase else {
-            unreachable!()
-        };
+    fn handle_startup(&mut self, ty: u8, msg: BackendMessage<'_>) -> Result<Option<Event<'static>>, Error> {
+        let Phase::Startup(auth) = &mut self.phase else { unreachable!() };
         match msg {
             BackendMessage::Authentication(a) => {
                 let state = std::mem::replace(auth, AuthState::Start);
@@ -637,16 +597,9 @@ impl Connection {
                 self.phase = Phase::Startup(next);
                 Ok(None)
             }
-            BackendMessage::BackendKeyData {
-                process_id,
-                secret_key,
-            } => {
+            BackendMessage::BackendKeyData { process_id, secret_key } => {
                 if !matches!(auth, AuthState::Authenticated) {
-                    return Err(ProtocolError::Unexpected {
-                        ty: 'K',
-                        state: "authenticating",
-                    }
-                    .into());
+                    return Err(ProtocolError::Unexpected { ty: 'K', state: "authenticating" }.into());
                 }
                 if self.protocol_minor == 0 && secret_key.len() != 4 {
                     return Err(ProtocolError::Malformed {
@@ -655,10 +608,7 @@ impl Connection {
                     }
                     .into());
                 }
-                self.backend_key = Some(BackendKey {
-                    process_id,
-                    secret_key: secret_key.to_vec(),
-                });
+                self.backend_key = Some(BackendKey { process_id, secret_key: secret_key.to_vec() });
                 Ok(None)
             }
             BackendMessage::NegotiateProtocolVersion(v) => {
@@ -670,63 +620,35 @@ impl Connection {
                 self.protocol_minor = v.newest_minor;
                 Ok(None)
             }
-            BackendMessage::ErrorResponse(fields) => {
-                Err(Error::Db(Box::new(DbError::parse(fields)?)))
-            }
+            BackendMessage::ErrorResponse(fields) => Err(Error::Db(Box::new(DbError::parse(fields)?))),
             BackendMessage::ReadyForQuery { status } => {
                 if !matches!(auth, AuthState::Authenticated) {
-                    return Err(ProtocolError::Unexpected {
-                        ty: 'Z',
-                        state: "authenticating",
-                    }
-                    .into());
+                    return Err(ProtocolError::Unexpected { ty: 'Z', state: "authenticating" }.into());
                 }
                 self.tx_status = match status {
                     b'I' => TransactionStatus::Idle,
                     b'T' => TransactionStatus::InTransaction,
                     b'E' => TransactionStatus::InError,
                     _ => {
-                        return Err(ProtocolError::Malformed {
-                            message: "ReadyForQuery",
-                            what: "unknown status",
-                        }
-                        .into())
+                        return Err(ProtocolError::Malformed { message: "ReadyForQuery", what: "unknown status" }.into())
                     }
                 };
                 self.phase = Phase::Ready;
                 self.password = None;
                 Ok(Some(Event::ReadyForQuery(self.tx_status)))
             }
-            _ => Err(ProtocolError::Unexpected {
-                ty: ty as char,
-                state: "starting up",
-            }
-            .into()),
+            _ => Err(ProtocolError::Unexpected { ty: ty as char, state: "starting up" }.into()),
         }
     }
 
     fn password(&self, method: &'static str) -> Result<&[u8], Error> {
-        self.password
-            .as_deref()
-            .ok_or(Error::Auth(AuthError::PasswordMissing(method)))
+        self.password.as_deref().ok_or(Error::Auth(AuthError::PasswordMissing(method)))
     }
 
-    fn authenticate(
-        &mut self,
-        state: AuthState,
-        a: Authentication<'_>,
-    ) -> Result<AuthState, Error> {
-        let unexpected = |what: &'static str| -> Error {
-            ProtocolError::Unexpected {
-                ty: 'R',
-                state: what,
-            }
-            .into()
-        };
+    fn authenticate(&mut self, state: AuthState, a: Authentication<'_>) -> Result<AuthState, Error> {
+        let unexpected = |what: &'static str| -> Error { ProtocolError::Unexpected { ty: 'R', state: what }.into() };
         match (state, a) {
-            (AuthState::Start | AuthState::SentPassword, Authentication::Ok) => {
-                Ok(AuthState::Authenticated)
-            }
+            (AuthState::Start | AuthState::SentPassword, Authentication::Ok) => Ok(AuthState::Authenticated),
             (AuthState::Scram(s), Authentication::Ok) => {
                 if !s.is_done() {
                     return Err(ProtocolError::Scram(
@@ -755,11 +677,7 @@ impl Connection {
                 let pw = self.password("SCRAM-SHA-256")?;
                 // Without TLS there is no channel to bind to.
                 let client = ScramClient::new(pw, &self.nonce.0, ChannelBinding::Unsupported);
-                frontend::sasl_initial_response(
-                    client.mechanism(),
-                    client.client_first().as_bytes(),
-                    self.send.vec(),
-                )?;
+                frontend::sasl_initial_response(client.mechanism(), client.client_first().as_bytes(), self.send.vec())?;
                 Ok(AuthState::Scram(Box::new(client)))
             }
             (AuthState::Scram(mut s), Authentication::SaslContinue { data }) => {
@@ -777,15 +695,17 @@ impl Connection {
             (AuthState::Start, Authentication::Gss | Authentication::GssContinue { .. }) => {
                 Err(ProtocolError::UnsupportedAuth("GSSAPI".into()).into())
             }
-            (AuthState::Start, Authentication::Sspi) => {
-                Err(ProtocolError::UnsupportedAuth("SSPI".into()).into())
-            }
+            (AuthState::Start, Authentication::Sspi) => Err(ProtocolError::UnsupportedAuth("SSPI".into()).into()),
             (AuthState::Authenticated, _) => Err(unexpected("authenticated")),
             (_, _) => Err(unexpected("authenticating")),
         }
     }
 
     fn push_notice(&mut self, notice: Notice) {
+        if let Some(handler) = &mut self.notice_handler {
+            handler(&notice);
+            return;
+        }
         if self.notice_limit == 0 {
             return;
         }
@@ -797,15 +717,13 @@ impl Connection {
 
     // ----- commands ---------------------------------------------------------------------
 
-    fn check_ready(&self) -> Result<(), Error> {
+    pub(crate) fn check_ready(&self) -> Result<(), Error> {
         if let Some(e) = &self.fatal {
             return Err(e.clone());
         }
         match self.phase {
             Phase::Ready => Ok(()),
-            Phase::Startup(_) => {
-                Err(UsageError::NotReady("the connection is still starting up").into())
-            }
+            Phase::Startup(_) => Err(UsageError::NotReady("the connection is still starting up").into()),
             Phase::Closing | Phase::Closed => Err(Error::Closed(ClosedReason::ByClient)),
         }
     }
@@ -817,10 +735,7 @@ impl Connection {
     pub fn simple_query(&mut self, sql: &str) -> Result<(), Error> {
         self.check_ready()?;
         frontend::query(sql, self.send.vec())?;
-        self.requests.push_back(Request {
-            kind: RequestKind::SimpleQuery,
-            discard: false,
-        });
+        self.requests.push_back(Request { kind: RequestKind::SimpleQuery, discard: false });
         Ok(())
     }
 
@@ -831,6 +746,27 @@ impl Connection {
         for r in &mut self.requests {
             r.discard = true;
         }
+        self.idle_read = false;
+    }
+
+    /// While idle, ask to read anyway so that notifications sent by other sessions are received
+    /// ([`poll`](Self::poll) answers [`Poll::Read`] instead of [`Poll::Ok`]). Any new operation
+    /// turns it off.
+    pub fn set_idle_read(&mut self, on: bool) {
+        self.idle_read = on;
+    }
+
+    /// Sends every notice to `handler` instead of keeping them (psycopg 3's notice handlers).
+    pub fn set_notice_handler(&mut self, handler: Option<NoticeHandler>) {
+        self.notice_handler = handler;
+    }
+
+    pub(crate) fn session(&self) -> &SessionState {
+        &self.session
+    }
+
+    pub(crate) fn session_mut(&mut self) -> &mut SessionState {
+        &mut self.session
     }
 
     /// Queues Terminate. Once [`transmit`](Self::transmit) is fully written the connection is
@@ -884,26 +820,80 @@ impl Connection {
         }
     }
 
+    /// The transaction status of the last ReadyForQuery, even while a request is outstanding.
+    pub fn server_transaction_status(&self) -> TransactionStatus {
+        if self.is_ready() {
+            self.tx_status
+        } else {
+            TransactionStatus::Unknown
+        }
+    }
+
+    /// psycopg2's `status`: READY, BEGIN (a transaction is open, as the server reports it) or
+    /// PREPARED (after `tpc_prepare`).
+    pub fn connection_status(&self) -> ConnectionStatus {
+        match (&self.session.tpc, self.server_transaction_status()) {
+            (Some((_, true)), _) => ConnectionStatus::Prepared,
+            (_, TransactionStatus::InTransaction | TransactionStatus::InError) => ConnectionStatus::Begin,
+            _ => ConnectionStatus::Ready,
+        }
+    }
+
+    /// Whether each statement commits by itself (no BEGIN is sent for you).
+    pub fn autocommit(&self) -> bool {
+        self.session.autocommit
+    }
+
+    /// The isolation level put on BEGIN (or set as default in autocommit); `None` = server default.
+    pub fn isolation_level(&self) -> Option<IsolationLevel> {
+        self.session.isolation_level
+    }
+
+    /// Read-only setting; `None` = server default.
+    pub fn read_only(&self) -> Option<bool> {
+        self.session.read_only
+    }
+
+    /// Deferrable setting; `None` = server default.
+    pub fn deferrable(&self) -> Option<bool> {
+        self.session.deferrable
+    }
+
+    /// The xid of the current two-phase transaction.
+    pub fn tpc_xid(&self) -> Option<&Xid> {
+        self.session.tpc.as_ref().map(|(x, _)| x)
+    }
+
+    /// The nesting depth of open transaction scopes.
+    pub fn transaction_depth(&self) -> usize {
+        self.session.scopes
+    }
+
+    /// The client encoding the server reported.
+    pub fn client_encoding(&self) -> Option<&str> {
+        self.parameter_status("client_encoding")
+    }
+
+    /// A token to cancel this connection's running query from another thread or task, over a
+    /// new connection. `None` before BackendKeyData.
+    pub fn cancel_key(&self) -> Option<crate::CancelToken> {
+        let key = self.backend_key.as_ref()?;
+        Some(crate::CancelToken { process_id: key.process_id, secret_key: key.secret_key.clone() })
+    }
+
     /// The last value the server reported for a run-time parameter (`ParameterStatus`).
     pub fn parameter_status(&self, name: &str) -> Option<&str> {
-        self.parameters
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.parameters.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Every parameter the server reported, in first-reported order.
     pub fn parameters(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.parameters
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
+        self.parameters.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// `server_version` as an integer the way libpq computes it (15.4 → 150004, 9.6.1 → 90601).
     pub fn server_version(&self) -> i32 {
-        self.parameter_status("server_version")
-            .map(parse_server_version)
-            .unwrap_or(0)
+        self.parameter_status("server_version").map(parse_server_version).unwrap_or(0)
     }
 
     /// The configuration this connection was made with.

@@ -17,10 +17,7 @@ pub trait TryIo {
 }
 
 fn not_now(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
 }
 
 /// Writes and/or reads as much as `wanted` allows without blocking, feeding the engine.

@@ -53,6 +53,11 @@ impl Error {
         self.as_db_error().map(|e| e.code())
     }
 
+    /// psycopg2's class for a server error; `None` for errors raised by the client itself.
+    pub fn class(&self) -> Option<ErrorClass> {
+        self.as_db_error().map(DbError::class)
+    }
+
     /// Whether the connection can no longer be used after this error.
     pub fn is_fatal(&self) -> bool {
         match self {
@@ -109,10 +114,7 @@ pub enum ProtocolError {
     InvalidLength { ty: char, len: i32 },
     /// A message body ended early or had bytes left over.
     #[error("malformed {message} message: {what}")]
-    Malformed {
-        message: &'static str,
-        what: &'static str,
-    },
+    Malformed { message: &'static str, what: &'static str },
     /// A message type that is unknown or not expected at this point.
     #[error("unexpected message {ty:?} while {state}")]
     Unexpected { ty: char, state: &'static str },
@@ -171,9 +173,7 @@ pub enum AuthError {
     #[error("the server requested {0} authentication, but no password was provided")]
     PasswordMissing(&'static str),
     /// The server's SCRAM signature did not verify: it does not know the password.
-    #[error(
-        "SCRAM server signature does not match: the server could not prove it knows the password"
-    )]
+    #[error("SCRAM server signature does not match: the server could not prove it knows the password")]
     ServerSignatureMismatch,
     /// The server reported a SCRAM error (`e=...` in server-final-message).
     #[error("SCRAM authentication failed on the server: {0}")]
@@ -217,14 +217,58 @@ pub enum ConfigError {
     HostaddrCount { hosts: usize, hostaddrs: usize },
     #[error("{0} contains a NUL byte")]
     Nul(String),
-    #[error(
-        "no user name: set user in the connection string or the PGUSER/USER environment variable"
-    )]
+    #[error("no user name: set user in the connection string or the PGUSER/USER environment variable")]
     NoUser,
     #[error("{0}")]
     Unsupported(String),
     #[error("could not read {path}: {message}")]
     File { path: String, message: String },
+}
+
+/// psycopg2's classification of server errors by SQLSTATE (`psycopg2.errors` base classes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Connection exceptions (08), resources (53), operator intervention (57), system (58),
+    /// configuration (F0 is Internal), invalid authorization (28), FDW (HV) …
+    Operational,
+    /// 0A: feature not supported.
+    NotSupported,
+    /// Syntax errors, undefined objects, access rules (42), cardinality (21), …
+    Programming,
+    /// 22: data exceptions (division by zero, invalid text representation, …).
+    Data,
+    /// 23: integrity constraint violations.
+    Integrity,
+    /// Invalid transaction state (25), internal errors (XX), PL/pgSQL (P0), …
+    Internal,
+    /// 40: serialization failure (40001), deadlock (40P01), … — retry the transaction.
+    TransactionRollback,
+    /// 57014: the query was canceled.
+    QueryCanceled,
+    /// Anything else.
+    Database,
+}
+
+impl ErrorClass {
+    /// The class psycopg2 raises for `sqlstate`.
+    pub fn from_sqlstate(sqlstate: &str) -> ErrorClass {
+        if sqlstate == "57014" {
+            return ErrorClass::QueryCanceled;
+        }
+        let class = sqlstate.get(..2).unwrap_or("");
+        match class {
+            "08" | "26" | "27" | "28" | "34" | "HV" => ErrorClass::Operational,
+            "0A" => ErrorClass::NotSupported,
+            "20" | "21" | "3D" | "3F" | "42" | "44" => ErrorClass::Programming,
+            "22" => ErrorClass::Data,
+            "23" => ErrorClass::Integrity,
+            "24" | "25" | "2B" | "2D" | "2F" | "38" | "39" | "3B" | "F0" | "P0" | "XX" => ErrorClass::Internal,
+            "40" => ErrorClass::TransactionRollback,
+            c if c.starts_with('5') => ErrorClass::Operational,
+            _ => ErrorClass::Database,
+        }
+    }
 }
 
 /// One `ErrorResponse` or `NoticeResponse`: every field the server sent.
@@ -262,23 +306,16 @@ impl DbError {
         let mut e = DbError::default();
         let mut rest = body;
         loop {
-            let (&code, tail) = rest.split_first().ok_or(ProtocolError::Malformed {
-                message: M,
-                what: "missing terminator",
-            })?;
+            let (&code, tail) =
+                rest.split_first().ok_or(ProtocolError::Malformed { message: M, what: "missing terminator" })?;
             if code == 0 {
                 if !tail.is_empty() {
-                    return Err(ProtocolError::Malformed {
-                        message: M,
-                        what: "trailing bytes",
-                    });
+                    return Err(ProtocolError::Malformed { message: M, what: "trailing bytes" });
                 }
                 break;
             }
-            let nul = memchr::memchr(0, tail).ok_or(ProtocolError::Malformed {
-                message: M,
-                what: "unterminated field",
-            })?;
+            let nul =
+                memchr::memchr(0, tail).ok_or(ProtocolError::Malformed { message: M, what: "unterminated field" })?;
             let value = String::from_utf8_lossy(&tail[..nul]).into_owned();
             rest = &tail[nul + 1..];
             let num = || value.parse::<u32>().ok();
@@ -368,12 +405,14 @@ impl DbError {
         self.routine.as_deref()
     }
 
+    /// psycopg2's exception class for this SQLSTATE.
+    pub fn class(&self) -> ErrorClass {
+        ErrorClass::from_sqlstate(&self.code)
+    }
+
     /// `FATAL` or `PANIC`: the server ends the session after sending it.
     pub fn is_fatal(&self) -> bool {
-        let sev = self
-            .severity_nonlocalized
-            .as_deref()
-            .unwrap_or(&self.severity);
+        let sev = self.severity_nonlocalized.as_deref().unwrap_or(&self.severity);
         sev == "FATAL" || sev == "PANIC"
     }
 }
@@ -381,9 +420,7 @@ impl DbError {
 impl fmt::Debug for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("DbError");
-        d.field("severity", &self.severity)
-            .field("code", &self.code)
-            .field("message", &self.message);
+        d.field("severity", &self.severity).field("code", &self.code).field("message", &self.message);
         macro_rules! opt {
             ($($name:ident),*) => {$( if let Some(v) = &self.$name { d.field(stringify!($name), v); } )*};
         }
@@ -424,3 +461,28 @@ impl fmt::Display for DbError {
 }
 
 impl std::error::Error for DbError {}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorClass as C;
+
+    #[test]
+    fn psycopg2_classes() {
+        for (code, class) in [
+            ("23505", C::Integrity),
+            ("22012", C::Data),
+            ("42P01", C::Programming),
+            ("40001", C::TransactionRollback),
+            ("40P01", C::TransactionRollback),
+            ("57014", C::QueryCanceled),
+            ("57P01", C::Operational),
+            ("08006", C::Operational),
+            ("25P02", C::Internal),
+            ("0A000", C::NotSupported),
+            ("XX000", C::Internal),
+            ("99999", C::Database),
+        ] {
+            assert_eq!(C::from_sqlstate(code), class, "{code}");
+        }
+    }
+}

@@ -13,22 +13,11 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
     config.set("user", "fuzz").expect("valid");
     config.set("password", "secret").expect("valid");
     config.max_message_len(1 << 16);
-    let mut conn = Connection::new(
-        &config,
-        ClientNonce::from_printable("fuzznonce").expect("valid"),
-    )
-    .expect("valid");
-    let mut feed = Feed {
-        data: server,
-        cuts,
-        i: 0,
-    };
+    let mut conn = Connection::new(&config, ClientNonce::from_printable("fuzznonce").expect("valid")).expect("valid");
+    let mut feed = Feed { data: server, cuts, i: 0 };
     let mut log = Vec::new();
-    let mut record =
-        |what: &str, r: Result<String, crate::Error>| log.push(format!("{what}: {r:?}"));
-    let r = feed
-        .run(&mut conn, &mut Startup)
-        .map(|()| "ready".to_owned());
+    let mut record = |what: &str, r: Result<String, crate::Error>| log.push(format!("{what}: {r:?}"));
+    let r = feed.run(&mut conn, &mut Startup).map(|()| "ready".to_owned());
     let ok = r.is_ok();
     record("startup", r);
     if ok {
@@ -40,18 +29,8 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
         }
     }
     record("notices", Ok(format!("{:?}", conn.take_notices())));
-    record(
-        "notifications",
-        Ok(format!("{:?}", conn.take_notifications())),
-    );
-    record(
-        "params",
-        Ok(format!(
-            "{:?} {:?}",
-            conn.parameters().collect::<Vec<_>>(),
-            conn.backend_key()
-        )),
-    );
+    record("notifications", Ok(format!("{:?}", conn.take_notifications())));
+    record("params", Ok(format!("{:?} {:?}", conn.parameters().collect::<Vec<_>>(), conn.backend_key())));
     let mut bye = Terminate::start(&mut conn);
     let _ = feed.run(&mut conn, &mut bye);
     log
@@ -64,18 +43,12 @@ struct Feed<'a> {
 }
 
 impl Feed<'_> {
-    fn run<O: Operation>(
-        &mut self,
-        conn: &mut Connection,
-        op: &mut O,
-    ) -> Result<O::Output, crate::Error> {
+    fn run<O: Operation>(&mut self, conn: &mut Connection, op: &mut O) -> Result<O::Output, crate::Error> {
         // Each iteration consumes input or output, so this bound is generous.
         for _ in 0..(self.data.len() + 64) * 4 {
             match step(conn, op)? {
                 Step::Done(out) => return Ok(out),
-                Step::Wait(Poll::Write) | Step::Wait(Poll::ReadWrite)
-                    if !conn.transmit().is_empty() =>
-                {
+                Step::Wait(Poll::Write) | Step::Wait(Poll::ReadWrite) if !conn.transmit().is_empty() => {
                     let n = conn.transmit().len();
                     conn.advance(n);
                 }
@@ -84,17 +57,9 @@ impl Feed<'_> {
                         conn.receive_eof();
                         continue;
                     }
-                    let cut = self
-                        .cuts
-                        .get(self.i % self.cuts.len().max(1))
-                        .copied()
-                        .unwrap_or(0) as usize;
+                    let cut = self.cuts.get(self.i % self.cuts.len().max(1)).copied().unwrap_or(0) as usize;
                     self.i += 1;
-                    let n = if cut == 0 {
-                        self.data.len()
-                    } else {
-                        cut.min(self.data.len())
-                    };
+                    let n = if cut == 0 { self.data.len() } else { cut.min(self.data.len()) };
                     conn.receive(&self.data[..n]);
                     self.data = &self.data[n..];
                 }

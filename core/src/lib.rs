@@ -48,23 +48,26 @@
 
 pub mod auth;
 mod buffer;
+mod cancel;
 pub mod codec;
 pub mod config;
 mod connection;
 pub mod drive;
+pub use cancel::CancelToken;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod op;
 mod row;
+pub mod session;
+mod transport_kit;
 
 pub use config::Config;
 pub use connection::{
-    parse_server_version, BackendKey, ClientNonce, Connection, Event, Notification, Poll,
+    parse_server_version, BackendKey, ClientNonce, Connection, Event, NoticeHandler, Notification, Poll,
     TransactionStatus, DEFAULT_NOTICE_LIMIT,
 };
-pub use error::{
-    AuthError, ClosedReason, ConfigError, DbError, Error, Notice, ProtocolError, UsageError,
-};
+pub use error::{AuthError, ClosedReason, ConfigError, DbError, Error, ErrorClass, Notice, ProtocolError, UsageError};
 pub use op::{step, Operation, Step};
 pub use row::{rows_affected, Column, ColumnIndex, OwnedRow, ResultSet, Row, SimpleBatch};
+pub use session::{ConnectionStatus, IsolationLevel, RecoveredXid, SessionChange, Setting, Xid};

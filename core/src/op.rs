@@ -46,11 +46,7 @@ pub fn step<O: Operation>(conn: &mut Connection, op: &mut O) -> Result<Step<O::O
     match conn.poll()? {
         // The operation drained every event and is not done, yet the engine awaits nothing:
         // that is a bug, and hanging would hide it.
-        Poll::Ok => Err(ProtocolError::Unexpected {
-            ty: '-',
-            state: "the operation stalled",
-        }
-        .into()),
+        Poll::Ok => Err(ProtocolError::Unexpected { ty: '-', state: "the operation stalled" }.into()),
         wait => Ok(Step::Wait(wait)),
     }
 }
@@ -74,6 +70,8 @@ impl Operation for Startup {
 /// A simple-protocol query: collects one [`ResultSet`] per statement up to the first error.
 #[derive(Debug)]
 pub struct SimpleQuery {
+    /// Requests queued ahead of the user's (the automatic BEGIN) whose events are not results.
+    prefix: usize,
     results: Vec<ResultSet>,
     current: Option<ResultSet>,
     error: Option<Box<DbError>>,
@@ -83,15 +81,22 @@ pub struct SimpleQuery {
 impl SimpleQuery {
     /// Queues `sql` and returns the operation that collects its results. Anything still
     /// outstanding from an abandoned operation is drained and dropped first.
+    ///
+    /// Outside autocommit mode, with no transaction open, the session's `BEGIN` is queued first
+    /// (psycopg2's behaviour); after `tpc_prepare` queries are a misuse error.
     pub fn start(conn: &mut Connection, sql: &str) -> Result<SimpleQuery, Error> {
+        crate::session::check_not_prepared(conn, "execute")?;
+        if sql.contains('\0') {
+            return Err(crate::UsageError::NulInString("query").into());
+        }
         conn.abandon_outstanding();
+        let mut prefix = 0;
+        if let Some(begin) = crate::session::needs_begin(conn) {
+            conn.simple_query(&begin)?;
+            prefix = 1;
+        }
         conn.simple_query(sql)?;
-        Ok(SimpleQuery {
-            results: Vec::new(),
-            current: None,
-            error: None,
-            keep_rows: true,
-        })
+        Ok(SimpleQuery { prefix, results: Vec::new(), current: None, error: None, keep_rows: true })
     }
 
     /// Like [`start`](Self::start) but rows are counted by the server and not kept
@@ -107,37 +112,33 @@ impl Operation for SimpleQuery {
     type Output = SimpleBatch;
     fn drive(&mut self, conn: &mut Connection) -> Result<Option<SimpleBatch>, Error> {
         while let Some(ev) = conn.poll_event()? {
+            if self.prefix > 0 {
+                match ev {
+                    Event::Error(e) => {
+                        self.error.get_or_insert(e);
+                    }
+                    Event::ReadyForQuery(_) => self.prefix -= 1,
+                    _ => {}
+                }
+                continue;
+            }
             match ev {
                 Event::RowDescription(cols) => {
-                    self.current = Some(ResultSet {
-                        columns: Some(cols.clone()),
-                        rows: Vec::new(),
-                        tag: None,
-                    });
+                    self.current = Some(ResultSet { columns: Some(cols.clone()), rows: Vec::new(), tag: None });
                 }
                 Event::DataRow(row) if self.keep_rows => {
-                    let rs = self.current.get_or_insert_with(|| ResultSet {
-                        columns: None,
-                        rows: Vec::new(),
-                        tag: None,
-                    });
+                    let rs =
+                        self.current.get_or_insert_with(|| ResultSet { columns: None, rows: Vec::new(), tag: None });
                     rs.rows.push(row.to_owned());
                 }
                 Event::CommandComplete(tag) => {
-                    let mut rs = self.current.take().unwrap_or(ResultSet {
-                        columns: None,
-                        rows: Vec::new(),
-                        tag: None,
-                    });
+                    let mut rs =
+                        self.current.take().unwrap_or(ResultSet { columns: None, rows: Vec::new(), tag: None });
                     rs.tag = Some(tag.to_owned());
                     self.results.push(rs);
                 }
                 Event::EmptyQueryResponse => {
-                    self.results.push(ResultSet {
-                        columns: None,
-                        rows: Vec::new(),
-                        tag: None,
-                    });
+                    self.results.push(ResultSet { columns: None, rows: Vec::new(), tag: None });
                 }
                 Event::Error(e) => {
                     self.current = None;
@@ -155,6 +156,33 @@ impl Operation for SimpleQuery {
             }
         }
         Ok(None)
+    }
+}
+
+/// Waits while idle until at least one notification has arrived, and returns them all.
+#[derive(Debug)]
+pub struct WaitNotifications;
+
+impl WaitNotifications {
+    pub fn start(conn: &mut Connection) -> Result<WaitNotifications, Error> {
+        conn.check_ready()?;
+        conn.abandon_outstanding();
+        conn.set_idle_read(true);
+        Ok(WaitNotifications)
+    }
+}
+
+impl Operation for WaitNotifications {
+    type Output = Vec<crate::Notification>;
+    fn drive(&mut self, conn: &mut Connection) -> Result<Option<Self::Output>, Error> {
+        while conn.poll_event()?.is_some() {}
+        let got = conn.take_notifications();
+        if got.is_empty() {
+            Ok(None)
+        } else {
+            conn.set_idle_read(false);
+            Ok(Some(got))
+        }
     }
 }
 

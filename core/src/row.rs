@@ -92,10 +92,9 @@ impl ColumnIndex for str {
 fn text<'a>(v: Option<&'a [u8]>, idx: &dyn ColumnIndex) -> Result<Option<&'a str>, Error> {
     match v {
         None => Ok(None),
-        Some(b) => std::str::from_utf8(b).map(Some).map_err(|_| {
-            UsageError::Conversion(format!("column {} is not valid UTF-8 text", idx.describe()))
-                .into()
-        }),
+        Some(b) => std::str::from_utf8(b)
+            .map(Some)
+            .map_err(|_| UsageError::Conversion(format!("column {} is not valid UTF-8 text", idx.describe())).into()),
     }
 }
 
@@ -108,16 +107,8 @@ pub struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    pub(crate) fn new(
-        columns: Option<&'a Arc<[Column]>>,
-        body: &'a [u8],
-        ranges: &'a [Option<(u32, u32)>],
-    ) -> Self {
-        Row {
-            columns,
-            body,
-            ranges,
-        }
+    pub(crate) fn new(columns: Option<&'a Arc<[Column]>>, body: &'a [u8], ranges: &'a [Option<(u32, u32)>]) -> Self {
+        Row { columns, body, ranges }
     }
 
     /// Number of values.
@@ -134,9 +125,7 @@ impl<'a> Row<'a> {
 
     /// The raw bytes of a value: `Ok(None)` for NULL.
     pub fn raw<I: ColumnIndex>(&self, idx: I) -> Result<Option<&'a [u8]>, Error> {
-        let i = idx
-            .index(self.columns(), self.len())
-            .ok_or_else(|| UsageError::NoSuchColumn(idx.describe()))?;
+        let i = idx.index(self.columns(), self.len()).ok_or_else(|| UsageError::NoSuchColumn(idx.describe()))?;
         Ok(self.ranges[i].map(|(s, e)| &self.body[s as usize..e as usize]))
     }
 
@@ -149,12 +138,7 @@ impl<'a> Row<'a> {
     /// Copies the row out of the receive buffer.
     pub fn to_owned(&self) -> OwnedRow {
         // Store values contiguously: one allocation for the bytes, one for the ranges.
-        let total: usize = self
-            .ranges
-            .iter()
-            .flatten()
-            .map(|(s, e)| (e - s) as usize)
-            .sum();
+        let total: usize = self.ranges.iter().flatten().map(|(s, e)| (e - s) as usize).sum();
         let mut data = Vec::with_capacity(total);
         let mut ranges = Vec::with_capacity(self.ranges.len());
         for r in self.ranges {
@@ -164,11 +148,7 @@ impl<'a> Row<'a> {
                 (start, data.len() as u32)
             }));
         }
-        OwnedRow {
-            columns: self.columns.cloned(),
-            data,
-            ranges,
-        }
+        OwnedRow { columns: self.columns.cloned(), data, ranges }
     }
 }
 
@@ -192,11 +172,7 @@ impl OwnedRow {
     }
     /// Borrows the row in its borrowed form.
     pub fn as_row(&self) -> Row<'_> {
-        Row {
-            columns: self.columns.as_ref(),
-            body: &self.data,
-            ranges: &self.ranges,
-        }
+        Row { columns: self.columns.as_ref(), body: &self.data, ranges: &self.ranges }
     }
     /// The raw bytes of a value: `Ok(None)` for NULL.
     pub fn raw<I: ColumnIndex>(&self, idx: I) -> Result<Option<&[u8]>, Error> {
@@ -212,9 +188,7 @@ impl OwnedRow {
     }
     /// Every value as text, `None` for NULL.
     pub fn values(&self) -> impl Iterator<Item = Option<&[u8]>> {
-        self.ranges
-            .iter()
-            .map(|r| r.map(|(s, e)| &self.data[s as usize..e as usize]))
+        self.ranges.iter().map(|r| r.map(|(s, e)| &self.data[s as usize..e as usize]))
     }
 }
 
@@ -276,10 +250,7 @@ impl ResultSet {
 pub fn rows_affected(tag: &str) -> Option<u64> {
     let mut parts = tag.split(' ');
     let cmd = parts.next()?;
-    let counted = matches!(
-        cmd,
-        "INSERT" | "DELETE" | "UPDATE" | "SELECT" | "MOVE" | "FETCH" | "COPY" | "MERGE"
-    );
+    let counted = matches!(cmd, "INSERT" | "DELETE" | "UPDATE" | "SELECT" | "MOVE" | "FETCH" | "COPY" | "MERGE");
     if !counted {
         return None;
     }
@@ -316,23 +287,11 @@ mod tests {
         assert_eq!(rows_affected("UPDATE 0"), Some(0));
         assert_eq!(rows_affected("CREATE TABLE"), None);
         assert_eq!(rows_affected("COPY 5"), Some(5));
-        let rs = ResultSet {
-            columns: None,
-            rows: vec![],
-            tag: Some("INSERT 0 3".into()),
-        };
+        let rs = ResultSet { columns: None, rows: vec![], tag: Some("INSERT 0 3".into()) };
         assert_eq!(rs.command(), Some("INSERT"));
-        let rs = ResultSet {
-            columns: None,
-            rows: vec![],
-            tag: Some("CREATE TABLE".into()),
-        };
+        let rs = ResultSet { columns: None, rows: vec![], tag: Some("CREATE TABLE".into()) };
         assert_eq!(rs.command(), Some("CREATE TABLE"));
-        let rs = ResultSet {
-            columns: None,
-            rows: vec![],
-            tag: Some("SELECT 1".into()),
-        };
+        let rs = ResultSet { columns: None, rows: vec![], tag: Some("SELECT 1".into()) };
         assert_eq!(rs.command(), Some("SELECT"));
     }
 }

@@ -5,32 +5,10 @@ use std::path::Path;
 
 #[test]
 fn no_runtime_or_socket_dependencies() {
-    let manifest =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
-    let deps = manifest
-        .split("[dependencies]")
-        .nth(1)
-        .unwrap()
-        .split("\n[")
-        .next()
-        .unwrap();
-    let allowed = [
-        "memchr",
-        "thiserror",
-        "sha2",
-        "hmac",
-        "pbkdf2",
-        "md-5",
-        "base64",
-        "stringprep",
-        "rustls",
-        "bytes",
-    ];
-    for line in deps
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
+    let manifest = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let deps = manifest.split("[dependencies]").nth(1).unwrap().split("\n[").next().unwrap();
+    let allowed = ["memchr", "thiserror", "sha2", "hmac", "pbkdf2", "md-5", "base64", "stringprep", "rustls", "bytes"];
+    for line in deps.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let name = line.split(['=', '.']).next().unwrap().trim();
         assert!(
             allowed.contains(&name),
@@ -69,11 +47,7 @@ fn state_machine_sources_touch_no_io() {
                 stack.push(path);
                 continue;
             }
-            let rel = path
-                .strip_prefix(&src)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = path.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
             if exempt.contains(&rel.as_str()) || path.extension().is_none_or(|e| e != "rs") {
                 continue;
             }
@@ -81,11 +55,7 @@ fn state_machine_sources_touch_no_io() {
             for (n, line) in text.lines().enumerate() {
                 let code = line.split("//").next().unwrap();
                 for f in forbidden {
-                    assert!(
-                        !code.contains(f),
-                        "{rel}:{}: `{f}` in the engine: {line}",
-                        n + 1
-                    );
+                    assert!(!code.contains(f), "{rel}:{}: `{f}` in the engine: {line}", n + 1);
                 }
             }
             checked += 1;

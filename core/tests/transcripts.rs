@@ -13,16 +13,8 @@ use proptest::prelude::*;
 fn client_bytes_match_the_recording() {
     for name in SIMPLE {
         let t = load(name);
-        let (_, written) = replay(
-            &t,
-            t.server_chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
-            usize::MAX,
-        );
-        assert_eq!(
-            split_client_stream(&written),
-            t.client_typed_messages(),
-            "{name}"
-        );
+        let (_, written) = replay(&t, t.server_chunks.iter().map(|c| c.len()).collect::<Vec<_>>(), usize::MAX);
+        assert_eq!(split_client_stream(&written), t.client_typed_messages(), "{name}");
     }
 }
 
@@ -33,21 +25,9 @@ fn every_split_gives_the_same_events() {
         let total = t.server_stream().len();
         let recorded: Vec<usize> = t.server_chunks.iter().map(|c| c.len()).collect();
         let reference = replay(&t, [total], usize::MAX);
-        same(
-            &replay(&t, recorded, usize::MAX),
-            &reference,
-            &format!("{name}: recorded chunks"),
-        );
-        same(
-            &replay(&t, std::iter::repeat(1), 1),
-            &reference,
-            &format!("{name}: one byte at a time"),
-        );
-        same(
-            &replay(&t, std::iter::repeat(7), 3),
-            &reference,
-            &format!("{name}: 7-byte reads, 3-byte writes"),
-        );
+        same(&replay(&t, recorded, usize::MAX), &reference, &format!("{name}: recorded chunks"));
+        same(&replay(&t, std::iter::repeat(1), 1), &reference, &format!("{name}: one byte at a time"));
+        same(&replay(&t, std::iter::repeat(7), 3), &reference, &format!("{name}: 7-byte reads, 3-byte writes"));
     }
 }
 
@@ -82,30 +62,17 @@ fn replay_log(name: &str) -> Vec<String> {
 
 #[test]
 fn authentication_methods_succeed() {
-    for name in [
-        "startup-trust",
-        "startup-cleartext",
-        "startup-md5",
-        "startup-scram",
-        "startup-negotiate-protocol",
-    ] {
+    for name in ["startup-trust", "startup-cleartext", "startup-md5", "startup-scram", "startup-negotiate-protocol"] {
         let log = replay_log(name);
         assert_eq!(log[0], "connected", "{name}");
-        assert!(
-            log[1].contains("tag: Some(\"SELECT 1\")") && log[1].contains("data: [49]"),
-            "{name}: {}",
-            log[1]
-        );
+        assert!(log[1].contains("tag: Some(\"SELECT 1\")") && log[1].contains("data: [49]"), "{name}: {}", log[1]);
         assert!(log.iter().any(|l| l.contains("version=150018")), "{name}");
     }
 }
 
 #[test]
 fn wrong_password_and_unknown_database_carry_sqlstate() {
-    for (name, code) in [
-        ("startup-wrong-password", "28P01"),
-        ("startup-unknown-db", "3D000"),
-    ] {
+    for (name, code) in [("startup-wrong-password", "28P01"), ("startup-unknown-db", "3D000")] {
         let t = load(name);
         let mut script = common::Script::new(&t.server_stream(), [usize::MAX]);
         let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
@@ -129,50 +96,25 @@ fn scram_with_the_wrong_password_is_refused_by_the_client() {
     let mut script = common::Script::new(&t.server_stream(), [usize::MAX]);
     let mut conn = Connection::new(&config, t.nonce()).unwrap();
     let err = script.run(&mut conn, &mut Startup).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            pgsans::Error::Auth(pgsans::AuthError::ServerSignatureMismatch)
-        ),
-        "{err:?}"
-    );
+    assert!(matches!(err, pgsans::Error::Auth(pgsans::AuthError::ServerSignatureMismatch)), "{err:?}");
 }
 
 #[test]
 fn simple_multi_results() {
     let t = load("simple-multi");
     let mut script = common::Script::new(&t.server_stream(), [usize::MAX]);
-    let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
-    script.run(&mut conn, &mut Startup).unwrap();
+    let mut conn = common::connect_autocommit(&t, &mut script);
     let queries = t.queries();
     let mut op = SimpleQuery::start(&mut conn, &queries[0]).unwrap();
-    let results = script
-        .run(&mut conn, &mut op)
-        .unwrap()
-        .into_result()
-        .unwrap();
+    let results = script.run(&mut conn, &mut op).unwrap().into_result().unwrap();
     let tags: Vec<_> = results.iter().map(|r| r.command_tag().unwrap()).collect();
     assert_eq!(tags, ["CREATE TABLE", "INSERT 0 3", "SELECT 3", "SELECT 0"]);
     assert_eq!(results[1].rows_affected(), Some(3));
     let rows = results[2].rows();
-    assert_eq!(
-        results[2]
-            .columns()
-            .iter()
-            .map(|c| c.name())
-            .collect::<Vec<_>>(),
-        ["id", "name", "note"]
-    );
+    assert_eq!(results[2].columns().iter().map(|c| c.name()).collect::<Vec<_>>(), ["id", "name", "note"]);
     assert_eq!(rows[0].get_str("note").unwrap(), None, "NULL");
-    assert_eq!(
-        rows[1].get_str(1).unwrap(),
-        Some(""),
-        "empty string is not NULL"
-    );
-    assert_eq!(
-        rows[1].get_str("note").unwrap(),
-        Some("héllo wörld ✓ 日本語 🐘")
-    );
+    assert_eq!(rows[1].get_str(1).unwrap(), Some(""), "empty string is not NULL");
+    assert_eq!(rows[1].get_str("note").unwrap(), Some("héllo wörld ✓ 日本語 🐘"));
     assert_eq!(rows[2].get_str("name").unwrap(), None);
     assert_eq!(rows[2].get_str("note").unwrap(), Some(""));
     assert!(rows[0].get_str("nope").is_err());
@@ -180,11 +122,7 @@ fn simple_multi_results() {
     assert!(results[3].returns_rows() && results[3].rows().is_empty());
 
     let mut op = SimpleQuery::start(&mut conn, &queries[1]).unwrap();
-    let results = script
-        .run(&mut conn, &mut op)
-        .unwrap()
-        .into_result()
-        .unwrap();
+    let results = script.run(&mut conn, &mut op).unwrap().into_result().unwrap();
     assert_eq!(results.len(), 1);
     assert!(results[0].is_empty_query());
 }
@@ -193,8 +131,7 @@ fn simple_multi_results() {
 fn error_mid_batch_keeps_earlier_results() {
     let t = load("simple-error-midbatch");
     let mut script = common::Script::new(&t.server_stream(), [usize::MAX]);
-    let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
-    script.run(&mut conn, &mut Startup).unwrap();
+    let mut conn = common::connect_autocommit(&t, &mut script);
     let mut op = SimpleQuery::start(&mut conn, "SELECT 1; SELECT 1/0; SELECT 2").unwrap();
     let batch = script.run(&mut conn, &mut op).unwrap();
     assert_eq!(batch.results.len(), 1);
@@ -210,40 +147,23 @@ fn error_mid_batch_keeps_earlier_results() {
 fn notices_notifications_and_parameters() {
     let log = replay_log("notices");
     let notices = log.iter().find(|l| l.starts_with("notices=")).unwrap();
-    assert!(
-        notices.contains("\"n1\"") && notices.contains("\"w1\""),
-        "{notices}"
-    );
-    assert!(
-        notices.find("n1").unwrap() < notices.find("w1").unwrap(),
-        "arrival order"
-    );
+    assert!(notices.contains("\"n1\"") && notices.contains("\"w1\""), "{notices}");
+    assert!(notices.find("n1").unwrap() < notices.find("w1").unwrap(), "arrival order");
 
     let log = replay_log("notify");
-    let n = log
-        .iter()
-        .find(|l| l.starts_with("notifications="))
-        .unwrap();
-    assert!(
-        n.contains("from self") && n.contains("from other ✓") && n.contains("payload: \"\""),
-        "{n}"
-    );
+    let n = log.iter().find(|l| l.starts_with("notifications=")).unwrap();
+    assert!(n.contains("from self") && n.contains("from other ✓") && n.contains("payload: \"\""), "{n}");
 
     let log = replay_log("parameter-status-change");
     let p = log.iter().find(|l| l.starts_with("params=")).unwrap();
-    assert!(
-        p.contains("(\"application_name\", \"x\")") && p.contains("(\"TimeZone\", \"UTC\")"),
-        "{p}"
-    );
+    assert!(p.contains("(\"application_name\", \"x\")") && p.contains("(\"TimeZone\", \"UTC\")"), "{p}");
 }
 
 #[test]
 fn transaction_status_follows_ready_for_query() {
     let log = replay_log("transactions");
-    let statuses: Vec<&str> = log
-        .iter()
-        .filter_map(|l| l.rsplit("status=").next().filter(|_| l.contains(" => ")))
-        .collect();
+    let statuses: Vec<&str> =
+        log.iter().filter_map(|l| l.rsplit("status=").next().filter(|_| l.contains(" => "))).collect();
     assert_eq!(
         statuses,
         [
@@ -260,11 +180,7 @@ fn transaction_status_follows_ready_for_query() {
         ]
     );
     assert!(log[6].contains("25P02"), "{}", log[6]);
-    assert!(
-        log[10].contains("ROLLBACK"),
-        "COMMIT of a failed transaction is answered ROLLBACK: {}",
-        log[10]
-    );
+    assert!(log[10].contains("ROLLBACK"), "COMMIT of a failed transaction is answered ROLLBACK: {}", log[10]);
 }
 
 #[test]
@@ -282,9 +198,6 @@ fn truncated_stream_is_an_unexpected_eof_at_every_cut() {
             Ok(())
         });
         let err = result.expect_err("a truncated stream cannot complete every query");
-        assert!(
-            matches!(err, pgsans::Error::Closed(_)),
-            "cut {cut}: {err:?}"
-        );
+        assert!(matches!(err, pgsans::Error::Closed(_)), "cut {cut}: {err:?}");
     }
 }

@@ -38,12 +38,7 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 4] = [
-        AuthMethod::Trust,
-        AuthMethod::Password,
-        AuthMethod::Md5,
-        AuthMethod::Scram,
-    ];
+    pub const ALL: [AuthMethod; 4] = [AuthMethod::Trust, AuthMethod::Password, AuthMethod::Md5, AuthMethod::Scram];
 
     pub fn user(self) -> &'static str {
         match self {
@@ -97,8 +92,7 @@ impl TestServer {
                     }
                 })
                 .expect("spawn harness thread");
-            rx.recv()
-                .unwrap_or_else(|_| Err("harness thread died".into()))
+            rx.recv().unwrap_or_else(|_| Err("harness thread died".into()))
         });
         match r {
             Ok(s) => s,
@@ -108,11 +102,7 @@ impl TestServer {
 
     /// A `key=value` connection string over TCP for the user of `method`.
     pub fn conninfo(&self, method: AuthMethod) -> String {
-        let mut s = format!(
-            "host=127.0.0.1 port={} user={} dbname=postgres sslmode=disable",
-            self.port,
-            method.user()
-        );
+        let mut s = format!("host=127.0.0.1 port={} user={} dbname=postgres sslmode=disable", self.port, method.user());
         if let Some(pw) = method.password() {
             s.push_str(&format!(" password={pw}"));
         }
@@ -121,12 +111,8 @@ impl TestServer {
 
     /// A `key=value` connection string over the Unix socket for the user of `method`.
     pub fn unix_conninfo(&self, method: AuthMethod) -> String {
-        let mut s = format!(
-            "host={} port={} user={} dbname=postgres",
-            self.socket_dir.display(),
-            self.port,
-            method.user()
-        );
+        let mut s =
+            format!("host={} port={} user={} dbname=postgres", self.socket_dir.display(), self.port, method.user());
         if let Some(pw) = method.password() {
             s.push_str(&format!(" password={pw}"));
         }
@@ -136,16 +122,8 @@ impl TestServer {
     /// A `postgresql://` URL over TCP for the user of `method`.
     pub fn url(&self, method: AuthMethod) -> String {
         match method.password() {
-            Some(pw) => format!(
-                "postgresql://{}:{pw}@127.0.0.1:{}/postgres?sslmode=disable",
-                method.user(),
-                self.port
-            ),
-            None => format!(
-                "postgresql://{}@127.0.0.1:{}/postgres?sslmode=disable",
-                method.user(),
-                self.port
-            ),
+            Some(pw) => format!("postgresql://{}:{pw}@127.0.0.1:{}/postgres?sslmode=disable", method.user(), self.port),
+            None => format!("postgresql://{}@127.0.0.1:{}/postgres?sslmode=disable", method.user(), self.port),
         }
     }
 
@@ -155,28 +133,20 @@ impl TestServer {
         let bin_dir = find_bin_dir()?;
         let version = run_capture(Command::new(bin_dir.join("postgres")).arg("--version"))?;
         let as_postgres = unsafe { libc::geteuid() } == 0;
-        let ids = if as_postgres {
-            Some(postgres_ids()?)
-        } else {
-            None
-        };
+        let ids = if as_postgres { Some(postgres_ids()?) } else { None };
 
         clean_stale_dirs();
         let root = std::env::temp_dir().join(format!(
             "pgsans-{}-{}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos()
-                ^ (std::ptr::addr_of!(SHARED) as usize as u128)
-                ^ nanos()
+            Instant::now().elapsed().as_nanos() ^ (std::ptr::addr_of!(SHARED) as usize as u128) ^ nanos()
         ));
         let data_dir = root.join("data");
         let socket_dir = root.join("sock");
-        std::fs::create_dir_all(&socket_dir)
-            .map_err(|e| format!("create {}: {e}", root.display()))?;
+        std::fs::create_dir_all(&socket_dir).map_err(|e| format!("create {}: {e}", root.display()))?;
         if let Some((uid, gid)) = ids {
             for d in [&root, &socket_dir] {
-                std::os::unix::fs::chown(d, Some(uid), Some(gid))
-                    .map_err(|e| format!("chown {}: {e}", d.display()))?;
+                std::os::unix::fs::chown(d, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", d.display()))?;
             }
         }
 
@@ -191,14 +161,9 @@ impl TestServer {
         ]);
         run_as(&mut initdb, ids)?;
 
-        std::fs::write(data_dir.join("pg_hba.conf"), PG_HBA)
-            .map_err(|e| format!("write pg_hba.conf: {e}"))?;
+        std::fs::write(data_dir.join("pg_hba.conf"), PG_HBA).map_err(|e| format!("write pg_hba.conf: {e}"))?;
         let mut single = Command::new(bin_dir.join("postgres"));
-        single
-            .arg("--single")
-            .arg("-D")
-            .arg(&data_dir)
-            .arg("postgres");
+        single.arg("--single").arg("-D").arg(&data_dir).arg("postgres");
         single_user(&mut single, ids, SETUP_SQL)?;
 
         let mut last_err = String::new();
@@ -217,14 +182,7 @@ impl TestServer {
                 .args(["-c", "listen_addresses=127.0.0.1"])
                 .args(["-c", "max_prepared_transactions=20"])
                 .args(["-c", "max_connections=300"])
-                .args([
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
-                ])
+                .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
                 .args(["-c", "password_encryption=scram-sha-256"])
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
@@ -246,8 +204,7 @@ impl TestServer {
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    last_err =
-                        format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+                    last_err = format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
                 }
             }
         }
@@ -298,10 +255,7 @@ GRANT ALL ON SCHEMA public TO PUBLIC;
 ";
 
 fn nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
 fn find_bin_dir() -> Result<PathBuf, String> {
@@ -331,11 +285,7 @@ fn find_bin_dir() -> Result<PathBuf, String> {
     }
     if unsafe { libc::geteuid() } == 0 && Path::new("/usr/bin/apt-get").exists() {
         eprintln!("pgsans-harness: no PostgreSQL server binaries found; running apt-get install postgresql");
-        let ok = Command::new("apt-get")
-            .arg("update")
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false)
+        let ok = Command::new("apt-get").arg("update").status().map(|s| s.success()).unwrap_or(false)
             && Command::new("apt-get")
                 .args(["install", "-y", "--no-install-recommends", "postgresql"])
                 .env("DEBIAN_FRONTEND", "noninteractive")
@@ -354,8 +304,7 @@ fn find_bin_dir() -> Result<PathBuf, String> {
 }
 
 fn postgres_ids() -> Result<(u32, u32), String> {
-    let passwd =
-        std::fs::read_to_string("/etc/passwd").map_err(|e| format!("read /etc/passwd: {e}"))?;
+    let passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| format!("read /etc/passwd: {e}"))?;
     for line in passwd.lines() {
         let f: Vec<&str> = line.split(':').collect();
         if f.len() > 3 && f[0] == "postgres" {
@@ -372,10 +321,7 @@ fn set_identity(cmd: &mut Command, ids: Option<(u32, u32)>, die_with_parent: boo
         let parent = libc::getpid();
         cmd.pre_exec(move || {
             if let Some((uid, gid)) = ids {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(gid) != 0
-                    || libc::setuid(uid) != 0
-                {
+                if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
@@ -398,9 +344,7 @@ fn set_identity(cmd: &mut Command, ids: Option<(u32, u32)>, die_with_parent: boo
 
 fn run_as(cmd: &mut Command, ids: Option<(u32, u32)>) -> Result<(), String> {
     set_identity(cmd, ids, false);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("run {:?}: {e}", cmd.get_program()))?;
+    let out = cmd.output().map_err(|e| format!("run {:?}: {e}", cmd.get_program()))?;
     if !out.status.success() {
         return Err(format!(
             "{:?} failed: {}{}",
@@ -414,16 +358,9 @@ fn run_as(cmd: &mut Command, ids: Option<(u32, u32)>) -> Result<(), String> {
 
 fn single_user(cmd: &mut Command, ids: Option<(u32, u32)>, sql: &str) -> Result<(), String> {
     set_identity(cmd, ids, false);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| format!("postgres --single: {e}"))?;
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(sql.as_bytes())
-        .map_err(|e| e.to_string())?;
+    child.stdin.take().expect("piped").write_all(sql.as_bytes()).map_err(|e| e.to_string())?;
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() || stderr.lines().any(|l| l.contains("ERROR")) {
@@ -433,9 +370,7 @@ fn single_user(cmd: &mut Command, ids: Option<(u32, u32)>, sql: &str) -> Result<
 }
 
 fn run_capture(cmd: &mut Command) -> Result<String, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("run {:?}: {e}", cmd.get_program()))?;
+    let out = cmd.output().map_err(|e| format!("run {:?}: {e}", cmd.get_program()))?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -469,10 +404,7 @@ fn postmaster_ready(root: &Path) -> bool {
     let Ok(f) = std::fs::File::open(root.join("data").join("postmaster.pid")) else {
         return false;
     };
-    std::io::BufReader::new(f)
-        .lines()
-        .map_while(Result::ok)
-        .any(|l| l.trim() == "ready")
+    std::io::BufReader::new(f).lines().map_while(Result::ok).any(|l| l.trim() == "ready")
 }
 
 /// Removes directories of earlier runs whose process is gone.
@@ -488,8 +420,8 @@ fn clean_stale_dirs() {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        let alive = unsafe { libc::kill(pid, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        let alive =
+            unsafe { libc::kill(pid, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
         if !alive && pid != std::process::id() as i32 {
             let _ = std::fs::remove_dir_all(e.path());
         }

@@ -3,7 +3,18 @@
 //! Each async transport is driven by its own runtime's `block_on`: Tokio (current-thread
 //! runtime), smol, and async-std (which runs the smol transport on its own executor).
 
-use pgsans::{Error, ResultSet, SimpleBatch};
+use std::time::Duration;
+
+use pgsans::{Error, RecoveredXid, ResultSet, SessionChange, SimpleBatch, Xid};
+
+/// How a transaction scope ends in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeEnd {
+    Commit,
+    Rollback,
+    /// The guard is dropped without commit or rollback.
+    Drop,
+}
 
 pub use pgsans_harness::{AuthMethod, TestServer};
 
@@ -17,15 +28,35 @@ pub trait Client: Sized {
     fn close(&mut self) -> Result<(), Error>;
     fn engine(&self) -> &pgsans::Connection;
     fn take_notifications(&mut self) -> Vec<pgsans::Notification>;
+    fn commit(&mut self) -> Result<(), Error>;
+    fn rollback(&mut self) -> Result<(), Error>;
+    fn set_session(&mut self, change: SessionChange) -> Result<(), Error>;
+    fn set_autocommit(&mut self, on: bool) -> Result<(), Error>;
+    fn tpc_begin(&mut self, xid: Xid) -> Result<(), Error>;
+    fn tpc_prepare(&mut self) -> Result<(), Error>;
+    fn tpc_commit(&mut self, xid: Option<&Xid>) -> Result<(), Error>;
+    fn tpc_rollback(&mut self, xid: Option<&Xid>) -> Result<(), Error>;
+    fn tpc_recover(&mut self) -> Result<Vec<RecoveredXid>, Error>;
+    fn reset(&mut self) -> Result<(), Error>;
+    fn set_client_encoding(&mut self, enc: &str) -> Result<(), Error>;
+    fn wait_for_notifications(&mut self, timeout: Option<Duration>) -> Result<Vec<pgsans::Notification>, Error>;
+    /// Opens a transaction scope, runs `sql` in it, ends it as told.
+    fn in_scope(&mut self, sql: &str, end: ScopeEnd) -> Result<(), Error>;
+    /// A scope with a nested scope inside.
+    fn in_nested_scope(
+        &mut self,
+        outer: &str,
+        inner: &str,
+        inner_end: ScopeEnd,
+        outer_end: ScopeEnd,
+    ) -> Result<(), Error>;
+    /// Fires this connection's cancel token from another thread after `delay`.
+    fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>>;
 
     /// The first column of the first row of `sql`.
     fn scalar(&mut self, sql: &str) -> Result<Option<String>, Error> {
         let results = self.simple_query(sql)?;
-        Ok(results
-            .first()
-            .and_then(|r| r.rows().first())
-            .and_then(|r| r.get(0))
-            .map(str::to_owned))
+        Ok(results.first().and_then(|r| r.rows().first()).and_then(|r| r.get(0)).map(str::to_owned))
     }
 }
 
@@ -52,6 +83,88 @@ impl Client for pgsans_std::Connection {
     fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
         pgsans_std::Connection::take_notifications(self)
     }
+    fn commit(&mut self) -> Result<(), Error> {
+        pgsans_std::Connection::commit(self)
+    }
+    fn rollback(&mut self) -> Result<(), Error> {
+        pgsans_std::Connection::rollback(self)
+    }
+    fn set_session(&mut self, change: SessionChange) -> Result<(), Error> {
+        pgsans_std::Connection::set_session(self, change)
+    }
+    fn set_autocommit(&mut self, on: bool) -> Result<(), Error> {
+        pgsans_std::Connection::set_autocommit(self, on)
+    }
+    fn tpc_begin(&mut self, xid: Xid) -> Result<(), Error> {
+        pgsans_std::Connection::tpc_begin(self, xid)
+    }
+    fn tpc_prepare(&mut self) -> Result<(), Error> {
+        pgsans_std::Connection::tpc_prepare(self)
+    }
+    fn tpc_commit(&mut self, xid: Option<&Xid>) -> Result<(), Error> {
+        pgsans_std::Connection::tpc_commit(self, xid)
+    }
+    fn tpc_rollback(&mut self, xid: Option<&Xid>) -> Result<(), Error> {
+        pgsans_std::Connection::tpc_rollback(self, xid)
+    }
+    fn tpc_recover(&mut self) -> Result<Vec<RecoveredXid>, Error> {
+        pgsans_std::Connection::tpc_recover(self)
+    }
+    fn reset(&mut self) -> Result<(), Error> {
+        pgsans_std::Connection::reset(self)
+    }
+    fn set_client_encoding(&mut self, enc: &str) -> Result<(), Error> {
+        pgsans_std::Connection::set_client_encoding(self, enc)
+    }
+    fn wait_for_notifications(&mut self, timeout: Option<Duration>) -> Result<Vec<pgsans::Notification>, Error> {
+        pgsans_std::Connection::wait_for_notifications(self, timeout)
+    }
+    fn in_scope(&mut self, sql: &str, end: ScopeEnd) -> Result<(), Error> {
+        let mut tx = self.transaction()?;
+        tx.batch_execute(sql)?;
+        match end {
+            ScopeEnd::Commit => tx.commit(),
+            ScopeEnd::Rollback => tx.rollback(),
+            ScopeEnd::Drop => {
+                drop(tx);
+                Ok(())
+            }
+        }
+    }
+    fn in_nested_scope(
+        &mut self,
+        outer: &str,
+        inner: &str,
+        inner_end: ScopeEnd,
+        outer_end: ScopeEnd,
+    ) -> Result<(), Error> {
+        let mut tx = self.transaction()?;
+        tx.batch_execute(outer)?;
+        {
+            let mut sp = tx.transaction()?;
+            sp.batch_execute(inner)?;
+            match inner_end {
+                ScopeEnd::Commit => sp.commit()?,
+                ScopeEnd::Rollback => sp.rollback()?,
+                ScopeEnd::Drop => drop(sp),
+            }
+        }
+        match outer_end {
+            ScopeEnd::Commit => tx.commit(),
+            ScopeEnd::Rollback => tx.rollback(),
+            ScopeEnd::Drop => {
+                drop(tx);
+                Ok(())
+            }
+        }
+    }
+    fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>> {
+        let token = self.cancel_token().expect("cancel token");
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            token.cancel()
+        })
+    }
 }
 
 /// A way to run a future to completion from blocking code.
@@ -64,12 +177,7 @@ pub trait BlockOn {
 pub struct TokioRt(tokio::runtime::Runtime);
 impl BlockOn for TokioRt {
     fn new() -> Self {
-        TokioRt(
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime"),
-        )
+        TokioRt(tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime"))
     }
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.0.block_on(f)
@@ -128,15 +236,99 @@ macro_rules! async_client {
             fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
                 self.conn.take_notifications()
             }
+            fn commit(&mut self) -> Result<(), Error> {
+                self.rt.block_on(self.conn.commit())
+            }
+            fn rollback(&mut self) -> Result<(), Error> {
+                self.rt.block_on(self.conn.rollback())
+            }
+            fn set_session(&mut self, change: SessionChange) -> Result<(), Error> {
+                self.rt.block_on(self.conn.set_session(change))
+            }
+            fn set_autocommit(&mut self, on: bool) -> Result<(), Error> {
+                self.rt.block_on(self.conn.set_autocommit(on))
+            }
+            fn tpc_begin(&mut self, xid: Xid) -> Result<(), Error> {
+                self.rt.block_on(self.conn.tpc_begin(xid))
+            }
+            fn tpc_prepare(&mut self) -> Result<(), Error> {
+                self.rt.block_on(self.conn.tpc_prepare())
+            }
+            fn tpc_commit(&mut self, xid: Option<&Xid>) -> Result<(), Error> {
+                self.rt.block_on(self.conn.tpc_commit(xid))
+            }
+            fn tpc_rollback(&mut self, xid: Option<&Xid>) -> Result<(), Error> {
+                self.rt.block_on(self.conn.tpc_rollback(xid))
+            }
+            fn tpc_recover(&mut self) -> Result<Vec<RecoveredXid>, Error> {
+                self.rt.block_on(self.conn.tpc_recover())
+            }
+            fn reset(&mut self) -> Result<(), Error> {
+                self.rt.block_on(self.conn.reset())
+            }
+            fn set_client_encoding(&mut self, enc: &str) -> Result<(), Error> {
+                self.rt.block_on(self.conn.set_client_encoding(enc))
+            }
+            fn wait_for_notifications(
+                &mut self,
+                timeout: Option<Duration>,
+            ) -> Result<Vec<pgsans::Notification>, Error> {
+                self.rt.block_on(self.conn.wait_for_notifications(timeout))
+            }
+            fn in_scope(&mut self, sql: &str, end: ScopeEnd) -> Result<(), Error> {
+                self.rt.block_on(async {
+                    let mut tx = self.conn.transaction().await?;
+                    tx.batch_execute(sql).await?;
+                    match end {
+                        ScopeEnd::Commit => tx.commit().await,
+                        ScopeEnd::Rollback => tx.rollback().await,
+                        ScopeEnd::Drop => {
+                            drop(tx);
+                            Ok(())
+                        }
+                    }
+                })
+            }
+            fn in_nested_scope(
+                &mut self,
+                outer: &str,
+                inner: &str,
+                inner_end: ScopeEnd,
+                outer_end: ScopeEnd,
+            ) -> Result<(), Error> {
+                self.rt.block_on(async {
+                    let mut tx = self.conn.transaction().await?;
+                    tx.batch_execute(outer).await?;
+                    {
+                        let mut sp = tx.transaction().await?;
+                        sp.batch_execute(inner).await?;
+                        match inner_end {
+                            ScopeEnd::Commit => sp.commit().await?,
+                            ScopeEnd::Rollback => sp.rollback().await?,
+                            ScopeEnd::Drop => drop(sp),
+                        }
+                    }
+                    match outer_end {
+                        ScopeEnd::Commit => tx.commit().await,
+                        ScopeEnd::Rollback => tx.rollback().await,
+                        ScopeEnd::Drop => {
+                            drop(tx);
+                            Ok(())
+                        }
+                    }
+                })
+            }
+            fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>> {
+                let token = self.conn.cancel_token().expect("cancel token");
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    <$rt>::new().block_on(token.cancel())
+                })
+            }
         }
     };
 }
 
 async_client!(TokioClient, pgsans_tokio::Connection, TokioRt, "tokio");
 async_client!(SmolClient, pgsans_smol::Connection, SmolRt, "smol");
-async_client!(
-    AsyncStdClient,
-    pgsans_smol::Connection,
-    AsyncStdRt,
-    "async-std"
-);
+async_client!(AsyncStdClient, pgsans_smol::Connection, AsyncStdRt, "async-std");

@@ -9,24 +9,16 @@
 use pgsans_harness::{AuthMethod, TestServer};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let named = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("DATABASE_URL").ok());
-    let from_env = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some());
+    let named = std::env::args().nth(1).or_else(|| std::env::var("DATABASE_URL").ok());
+    let from_env =
+        ["PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE", "PGUSER"].iter().any(|v| std::env::var_os(v).is_some());
     let conninfo = match named {
         Some(url) => url,
         None if from_env => String::new(),
         None => {
             eprintln!("No server named (argument, DATABASE_URL or PG* variables): starting a throwaway PostgreSQL...");
             let server = TestServer::shared();
-            eprintln!(
-                "  {} on 127.0.0.1:{} (data in {})",
-                server.version,
-                server.port,
-                server.root_dir().display()
-            );
+            eprintln!("  {} on 127.0.0.1:{} (data in {})", server.version, server.port, server.root_dir().display());
             server.conninfo(AuthMethod::Scram)
         }
     };

@@ -25,8 +25,8 @@ use std::time::Instant;
 
 use pgsans::config::{Host, Target};
 use pgsans::drive::{transfer, TryIo};
-use pgsans::op::{SimpleQuery, Startup, Terminate};
-use pgsans::{ClientNonce, Config, Error, Operation, Poll, ResultSet, SimpleBatch, Step};
+use pgsans::op::{Startup, Terminate};
+use pgsans::{ClientNonce, Config, Error, Operation, Poll, Step};
 use rustix::event::{PollFd, PollFlags};
 
 pub use pgsans;
@@ -87,10 +87,8 @@ fn wait_fd(fd: BorrowedFd<'_>, interest: Poll, deadline: Option<Instant>) -> Res
                     return Err(Error::Timeout);
                 }
                 Some(
-                    rustix::event::Timespec::try_from(left).unwrap_or(rustix::event::Timespec {
-                        tv_sec: i64::MAX,
-                        tv_nsec: 0,
-                    }),
+                    rustix::event::Timespec::try_from(left)
+                        .unwrap_or(rustix::event::Timespec { tv_sec: i64::MAX, tv_nsec: 0 }),
                 )
             }
             None => None,
@@ -110,6 +108,45 @@ fn wait_fd(fd: BorrowedFd<'_>, interest: Poll, deadline: Option<Instant>) -> Res
 pub struct Connection {
     engine: pgsans::Connection,
     socket: Socket,
+    /// Where we are connected: cancel requests go there.
+    target: Target,
+}
+
+pgsans::transport_transaction!(sync);
+
+/// Cancels the running query of the connection it came from (a CancelRequest on a new
+/// connection to the same server). `Send + Sync`; cancelling when nothing runs is harmless.
+#[derive(Debug, Clone)]
+pub struct CancelToken {
+    key: pgsans::CancelToken,
+    target: Target,
+}
+
+impl CancelToken {
+    /// Sends the cancel request and waits until the server has read it (it closes the socket).
+    pub fn cancel(&self) -> Result<(), Error> {
+        let deadline = Some(Instant::now() + std::time::Duration::from_secs(30));
+        let mut socket = open_socket(&self.target, deadline)?;
+        let request = self.key.request_bytes();
+        let mut sent = 0;
+        while sent < request.len() {
+            match socket.try_write(&request[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_fd(socket.as_fd(), Poll::Write, deadline)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut buf = [0u8; 64];
+        loop {
+            match socket.try_read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_fd(socket.as_fd(), Poll::Read, deadline)?,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 impl std::ops::Deref for Connection {
@@ -121,8 +158,7 @@ impl std::ops::Deref for Connection {
 
 fn random_nonce() -> Result<ClientNonce, Error> {
     let mut bytes = [0u8; 18];
-    getrandom::getrandom(&mut bytes)
-        .map_err(|e| Error::Io(std::sync::Arc::new(io::Error::other(e.to_string()))))?;
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::Io(std::sync::Arc::new(io::Error::other(e.to_string()))))?;
     Ok(ClientNonce::from_random_bytes(bytes))
 }
 
@@ -140,17 +176,9 @@ fn open_socket(target: &Target, deadline: Option<Instant>) -> Result<Socket, Err
     };
     let addrs: Vec<SocketAddr> = (host.as_str(), target.port)
         .to_socket_addrs()
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("could not translate host name \"{host}\": {e}"),
-            )
-        })?
+        .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?
         .collect();
-    let mut last = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("no address for \"{host}\""),
-    );
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for \"{host}\""));
     for addr in addrs {
         let attempt = match deadline {
             Some(d) => {
@@ -168,12 +196,7 @@ fn open_socket(target: &Target, deadline: Option<Instant>) -> Result<Socket, Err
                 s.set_nonblocking(true)?;
                 return Ok(Socket::Tcp(s));
             }
-            Err(e) => {
-                last = io::Error::new(
-                    e.kind(),
-                    format!("connection to server at {addr} failed: {e}"),
-                )
-            }
+            Err(e) => last = io::Error::new(e.kind(), format!("connection to server at {addr} failed: {e}")),
         }
     }
     Err(last.into())
@@ -194,8 +217,8 @@ impl Connection {
             let attempt = (|| {
                 let socket = open_socket(&target, deadline)?;
                 let engine = pgsans::Connection::new(config, random_nonce()?)?;
-                let mut conn = Connection { engine, socket };
-                conn.run_until(Startup, deadline)?;
+                let mut conn = Connection { engine, socket, target: target.clone() };
+                conn.run_deadline(Startup, deadline)?;
                 Ok(conn)
             })();
             match attempt {
@@ -203,25 +226,21 @@ impl Connection {
                 Err(e) => last = Some(e),
             }
         }
-        Err(
-            last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported(
-                "no host to connect to".into(),
-            ))),
-        )
+        Err(last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported("no host to connect to".into()))))
     }
 
-    fn run_until<O: Operation>(
-        &mut self,
-        mut op: O,
-        deadline: Option<Instant>,
-    ) -> Result<O::Output, Error> {
+    /// Runs any engine [`Operation`] to completion, or until `deadline` ([`Error::Timeout`];
+    /// the connection stays usable: the abandoned operation is drained by the next one).
+    pub fn run_deadline<O: Operation>(&mut self, mut op: O, deadline: Option<Instant>) -> Result<O::Output, Error> {
         loop {
             match pgsans::step(&mut self.engine, &mut op)? {
                 Step::Done(out) => return Ok(out),
                 Step::Wait(wanted) => {
                     if !transfer(&mut self.engine, &mut self.socket, wanted)? {
-                        if let Err(e) = wait_fd(self.socket.as_fd(), wanted, deadline) {
-                            return Err(self.engine.transport_error(e));
+                        match wait_fd(self.socket.as_fd(), wanted, deadline) {
+                            Ok(()) => {}
+                            Err(Error::Timeout) => return Err(Error::Timeout),
+                            Err(e) => return Err(self.engine.transport_error(e)),
                         }
                     }
                 }
@@ -231,38 +250,10 @@ impl Connection {
 
     /// Runs any engine [`Operation`] to completion.
     pub fn run<O: Operation>(&mut self, op: O) -> Result<O::Output, Error> {
-        self.run_until(op, None)
+        self.run_deadline(op, None)
     }
 
-    /// Runs one or more `;`-separated statements with the simple query protocol and returns
-    /// one [`ResultSet`] per statement. If a statement fails, its error is returned (the
-    /// statements before it did run; see [`simple_query_batch`](Self::simple_query_batch)).
-    pub fn simple_query(&mut self, sql: &str) -> Result<Vec<ResultSet>, Error> {
-        self.simple_query_batch(sql)?.into_result()
-    }
-
-    /// Like [`simple_query`](Self::simple_query), but a failing statement does not hide the
-    /// results of the statements before it: they come back together with the error.
-    pub fn simple_query_batch(&mut self, sql: &str) -> Result<SimpleBatch, Error> {
-        let op = SimpleQuery::start(&mut self.engine, sql)?;
-        self.run(op)
-    }
-
-    /// Runs statements, discarding any rows (tokio-postgres' `batch_execute`).
-    pub fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
-        let op = SimpleQuery::start_discarding_rows(&mut self.engine, sql)?;
-        self.run(op)?.into_result().map(drop)
-    }
-
-    /// Takes the notices received so far (oldest first).
-    pub fn take_notices(&mut self) -> Vec<pgsans::Notice> {
-        self.engine.take_notices()
-    }
-
-    /// Takes the notifications received so far (oldest first).
-    pub fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
-        self.engine.take_notifications()
-    }
+    pgsans::transport_methods!(sync);
 
     /// Sends Terminate and closes the socket. Idempotent; later operations fail with
     /// [`Error::Closed`].
@@ -277,9 +268,9 @@ impl Connection {
         r
     }
 
-    /// The engine, for its getters and for driving operations by hand.
-    pub fn engine(&self) -> &pgsans::Connection {
-        &self.engine
+    /// A token that cancels this connection's running query from any thread.
+    pub fn cancel_token(&self) -> Option<CancelToken> {
+        Some(CancelToken { key: self.engine.cancel_key()?, target: self.target.clone() })
     }
 }
 

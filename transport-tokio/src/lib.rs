@@ -21,8 +21,8 @@ use std::net::SocketAddr;
 
 use pgsans::config::{Host, Target};
 use pgsans::drive::{transfer, TryIo};
-use pgsans::op::{SimpleQuery, Startup, Terminate};
-use pgsans::{ClientNonce, Config, Error, Operation, Poll, ResultSet, SimpleBatch, Step};
+use pgsans::op::{Startup, Terminate};
+use pgsans::{ClientNonce, Config, Error, Operation, Poll, Step};
 use tokio::io::Interest;
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::Instant;
@@ -69,6 +69,44 @@ impl Socket {
 pub struct Connection {
     engine: pgsans::Connection,
     socket: Socket,
+    /// Where we are connected: cancel requests go there.
+    target: Target,
+}
+
+pgsans::transport_transaction!(async);
+
+/// Cancels the running query of the connection it came from (a CancelRequest on a new
+/// connection to the same server). `Send + Sync`; cancelling when nothing runs is harmless.
+#[derive(Debug, Clone)]
+pub struct CancelToken {
+    key: pgsans::CancelToken,
+    target: Target,
+}
+
+impl CancelToken {
+    /// Sends the cancel request and waits until the server has read it (it closes the socket).
+    pub async fn cancel(&self) -> Result<(), Error> {
+        let mut socket = open_socket(&self.target).await?;
+        let request = self.key.request_bytes();
+        let mut sent = 0;
+        while sent < request.len() {
+            match socket.try_write(&request[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.ready(Poll::Write).await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut buf = [0u8; 64];
+        loop {
+            match socket.try_read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.ready(Poll::Read).await?,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 impl std::ops::Deref for Connection {
@@ -98,29 +136,16 @@ async fn open_socket(target: &Target) -> Result<Socket, Error> {
     };
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), target.port))
         .await
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("could not translate host name \"{host}\": {e}"),
-            )
-        })?
+        .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?
         .collect();
-    let mut last = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("no address for \"{host}\""),
-    );
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for \"{host}\""));
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(s) => {
                 s.set_nodelay(true)?;
                 return Ok(Socket::Tcp(s));
             }
-            Err(e) => {
-                last = io::Error::new(
-                    e.kind(),
-                    format!("connection to server at {addr} failed: {e}"),
-                )
-            }
+            Err(e) => last = io::Error::new(e.kind(), format!("connection to server at {addr} failed: {e}")),
         }
     }
     Err(last.into())
@@ -140,14 +165,12 @@ impl Connection {
             let attempt = async {
                 let socket = open_socket(&target).await?;
                 let engine = pgsans::Connection::new(config, random_nonce()?)?;
-                let mut conn = Connection { engine, socket };
+                let mut conn = Connection { engine, socket, target: target.clone() };
                 conn.run(Startup).await?;
                 Ok::<_, Error>(conn)
             };
             let result = match config.connect_timeout() {
-                Some(t) => tokio::time::timeout_at(Instant::now() + t, attempt)
-                    .await
-                    .unwrap_or(Err(Error::Timeout)),
+                Some(t) => tokio::time::timeout_at(Instant::now() + t, attempt).await.unwrap_or(Err(Error::Timeout)),
                 None => attempt.await,
             };
             match result {
@@ -155,11 +178,7 @@ impl Connection {
                 Err(e) => last = Some(e),
             }
         }
-        Err(
-            last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported(
-                "no host to connect to".into(),
-            ))),
-        )
+        Err(last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported("no host to connect to".into()))))
     }
 
     /// Runs any engine [`Operation`] to completion.
@@ -178,34 +197,20 @@ impl Connection {
         }
     }
 
-    /// Runs one or more `;`-separated statements with the simple query protocol; one
-    /// [`ResultSet`] per statement, or the first error.
-    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<ResultSet>, Error> {
-        self.simple_query_batch(sql).await?.into_result()
+    /// Runs an operation until `deadline` ([`Error::Timeout`]; the connection stays usable:
+    /// the abandoned operation is drained by the next one).
+    pub async fn run_deadline<O: Operation>(
+        &mut self,
+        op: O,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<O::Output, Error> {
+        match deadline {
+            Some(d) => tokio::time::timeout_at(Instant::from_std(d), self.run(op)).await.unwrap_or(Err(Error::Timeout)),
+            None => self.run(op).await,
+        }
     }
 
-    /// Like [`simple_query`](Self::simple_query), but the results before a failing statement
-    /// come back together with its error.
-    pub async fn simple_query_batch(&mut self, sql: &str) -> Result<SimpleBatch, Error> {
-        let op = SimpleQuery::start(&mut self.engine, sql)?;
-        self.run(op).await
-    }
-
-    /// Runs statements, discarding any rows.
-    pub async fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
-        let op = SimpleQuery::start_discarding_rows(&mut self.engine, sql)?;
-        self.run(op).await?.into_result().map(drop)
-    }
-
-    /// Takes the notices received so far (oldest first).
-    pub fn take_notices(&mut self) -> Vec<pgsans::Notice> {
-        self.engine.take_notices()
-    }
-
-    /// Takes the notifications received so far (oldest first).
-    pub fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
-        self.engine.take_notifications()
-    }
+    pgsans::transport_methods!(async);
 
     /// Sends Terminate and closes the socket. Idempotent.
     pub async fn close(&mut self) -> Result<(), Error> {
@@ -216,9 +221,9 @@ impl Connection {
         self.run(op).await
     }
 
-    /// The engine, for its getters and for driving operations by hand.
-    pub fn engine(&self) -> &pgsans::Connection {
-        &self.engine
+    /// A token that cancels this connection's running query from any task or thread.
+    pub fn cancel_token(&self) -> Option<CancelToken> {
+        Some(CancelToken { key: self.engine.cancel_key()?, target: self.target.clone() })
     }
 }
 

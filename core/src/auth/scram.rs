@@ -70,9 +70,7 @@ pub struct ScramClient {
 
 impl std::fmt::Debug for ScramClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScramClient")
-            .field("nonce", &self.nonce)
-            .finish_non_exhaustive()
+        f.debug_struct("ScramClient").field("nonce", &self.nonce).finish_non_exhaustive()
     }
 }
 
@@ -122,17 +120,10 @@ impl ScramClient {
         if !matches!(self.state, State::SentFirst) {
             return Err(bad("unexpected SASLContinue"));
         }
-        let server_first =
-            std::str::from_utf8(data).map_err(|_| bad("server-first-message is not UTF-8"))?;
+        let server_first = std::str::from_utf8(data).map_err(|_| bad("server-first-message is not UTF-8"))?;
         let mut parts = server_first.split(',');
-        let nonce = parts
-            .next()
-            .and_then(|p| p.strip_prefix("r="))
-            .ok_or(bad("server-first-message has no nonce"))?;
-        let salt = parts
-            .next()
-            .and_then(|p| p.strip_prefix("s="))
-            .ok_or(bad("server-first-message has no salt"))?;
+        let nonce = parts.next().and_then(|p| p.strip_prefix("r=")).ok_or(bad("server-first-message has no nonce"))?;
+        let salt = parts.next().and_then(|p| p.strip_prefix("s=")).ok_or(bad("server-first-message has no salt"))?;
         let iterations = parts
             .next()
             .and_then(|p| p.strip_prefix("i="))
@@ -140,12 +131,8 @@ impl ScramClient {
         if !nonce.starts_with(&self.nonce) || nonce.len() == self.nonce.len() {
             return Err(bad("server nonce does not extend the client nonce"));
         }
-        let salt = B64
-            .decode(salt)
-            .map_err(|_| bad("salt is not valid base64"))?;
-        let iterations: u32 = iterations
-            .parse()
-            .map_err(|_| bad("invalid iteration count"))?;
+        let salt = B64.decode(salt).map_err(|_| bad("salt is not valid base64"))?;
+        let iterations: u32 = iterations.parse().map_err(|_| bad("invalid iteration count"))?;
         if iterations == 0 || iterations > MAX_ITERATIONS {
             return Err(bad("iteration count out of range"));
         }
@@ -156,10 +143,7 @@ impl ScramClient {
         let client_key = hmac(&salted, b"Client Key");
         let stored_key: [u8; 32] = Sha256::digest(client_key).into();
         let without_proof = format!("c={},r={}", B64.encode(self.binding.cbind_input()), nonce);
-        let auth_message = format!(
-            "{},{},{}",
-            self.client_first_bare, server_first, without_proof
-        );
+        let auth_message = format!("{},{},{}", self.client_first_bare, server_first, without_proof);
         let client_signature = hmac(&stored_key, auth_message.as_bytes());
         let mut proof = client_key;
         for (p, s) in proof.iter_mut().zip(client_signature) {
@@ -176,8 +160,7 @@ impl ScramClient {
         let State::SentFinal { server_signature } = self.state else {
             return Err(bad("unexpected SASLFinal"));
         };
-        let text =
-            std::str::from_utf8(data).map_err(|_| bad("server-final-message is not UTF-8"))?;
+        let text = std::str::from_utf8(data).map_err(|_| bad("server-final-message is not UTF-8"))?;
         if let Some(e) = text.strip_prefix("e=") {
             return Err(Error::Auth(AuthError::ServerReported(e.to_owned())));
         }
@@ -186,9 +169,7 @@ impl ScramClient {
             .next()
             .and_then(|p| p.strip_prefix("v="))
             .ok_or(bad("server-final-message has no verifier"))?;
-        let got = B64
-            .decode(v)
-            .map_err(|_| bad("verifier is not valid base64"))?;
+        let got = B64.decode(v).map_err(|_| bad("verifier is not valid base64"))?;
         // Not secret-dependent timing on our side: the expected value is already known to the
         // server, so a plain comparison leaks nothing an attacker does not have.
         if got != server_signature {
@@ -221,19 +202,16 @@ mod tests {
 
     // The exchange recorded in shared/transcripts/startup-scram.json.
     const NONCE: &str = "NYJ45gxb2wH0lj0il2eLKHJi";
-    const SERVER_FIRST: &str =
-        "r=NYJ45gxb2wH0lj0il2eLKHJiik/iIbSMjcteW1jEaDwXHXFL,s=G41SMu4Sm9KyaI9oXJvpsw==,i=4096";
-    const CLIENT_FINAL: &str = "c=biws,r=NYJ45gxb2wH0lj0il2eLKHJiik/iIbSMjcteW1jEaDwXHXFL,p=weSZ7cDXWkmZUUr8Apyl5yuYmmQJ7ORQEYyKJ2JVhsk=";
+    const SERVER_FIRST: &str = "r=NYJ45gxb2wH0lj0il2eLKHJiik/iIbSMjcteW1jEaDwXHXFL,s=G41SMu4Sm9KyaI9oXJvpsw==,i=4096";
+    const CLIENT_FINAL: &str =
+        "c=biws,r=NYJ45gxb2wH0lj0il2eLKHJiik/iIbSMjcteW1jEaDwXHXFL,p=weSZ7cDXWkmZUUr8Apyl5yuYmmQJ7ORQEYyKJ2JVhsk=";
     const SERVER_FINAL: &str = "v=NXcLYNWlT/mZIlGTxWznierFXSuU+FIYmHOa9A+bn6w=";
 
     #[test]
     fn replays_recorded_exchange() {
         let mut c = ScramClient::new(b"scrampass", NONCE, ChannelBinding::Unsupported);
         assert_eq!(c.client_first(), format!("n,,n=,r={NONCE}"));
-        assert_eq!(
-            c.handle_server_first(SERVER_FIRST.as_bytes()).unwrap(),
-            CLIENT_FINAL
-        );
+        assert_eq!(c.handle_server_first(SERVER_FIRST.as_bytes()).unwrap(), CLIENT_FINAL);
         c.handle_server_final(SERVER_FINAL.as_bytes()).unwrap();
         assert!(c.is_done());
     }
@@ -243,10 +221,7 @@ mod tests {
         let mut c = ScramClient::new(b"otherpass", NONCE, ChannelBinding::Unsupported);
         c.handle_server_first(SERVER_FIRST.as_bytes()).unwrap();
         let err = c.handle_server_final(SERVER_FINAL.as_bytes()).unwrap_err();
-        assert!(matches!(
-            err,
-            Error::Auth(AuthError::ServerSignatureMismatch)
-        ));
+        assert!(matches!(err, Error::Auth(AuthError::ServerSignatureMismatch)));
     }
 
     #[test]

@@ -36,18 +36,11 @@ pub fn frame(buf: &[u8], max_len: usize) -> Result<Option<Frame>, ProtocolError>
     let ty = buf[0];
     let len = i32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
     if len < 4 {
-        return Err(ProtocolError::InvalidLength {
-            ty: ty as char,
-            len,
-        });
+        return Err(ProtocolError::InvalidLength { ty: ty as char, len });
     }
     let len = len as usize;
     if len - 4 > max_len {
-        return Err(ProtocolError::MessageTooLarge {
-            ty: ty as char,
-            len,
-            max: max_len,
-        });
+        return Err(ProtocolError::MessageTooLarge { ty: ty as char, len, max: max_len });
     }
     let total_len = len + 1;
     if buf.len() < total_len {
@@ -99,10 +92,7 @@ pub struct SaslMechanisms<'a>(&'a [u8]);
 impl<'a> SaslMechanisms<'a> {
     /// The mechanism names, in the server's order of preference.
     pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .split(|&b| b == 0)
-            .take_while(|s| !s.is_empty())
-            .map(|s| std::str::from_utf8(s).unwrap_or(""))
+        self.0.split(|&b| b == 0).take_while(|s| !s.is_empty()).map(|s| std::str::from_utf8(s).unwrap_or(""))
     }
 }
 
@@ -167,10 +157,7 @@ impl<'a> DataRowBody<'a> {
     }
     /// The raw column values: `None` for NULL.
     pub fn values(&self) -> DataRowValues<'a> {
-        DataRowValues {
-            buf: self.buf,
-            left: self.count,
-        }
+        DataRowValues { buf: self.buf, left: self.count }
     }
     /// The values as byte ranges into [`DataRowBody::buffer`], for indexing without re-walking.
     pub fn ranges(&self, out: &mut Vec<Option<(u32, u32)>>) {
@@ -231,9 +218,7 @@ pub struct CopyResponse<'a> {
 
 impl<'a> CopyResponse<'a> {
     pub fn column_formats(&self) -> impl Iterator<Item = i16> + 'a {
-        self.column_formats
-            .chunks_exact(2)
-            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+        self.column_formats.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]]))
     }
 }
 
@@ -243,9 +228,7 @@ pub struct ParameterDescriptionBody<'a>(&'a [u8]);
 
 impl<'a> ParameterDescriptionBody<'a> {
     pub fn types(&self) -> impl Iterator<Item = u32> + 'a {
-        self.0
-            .chunks_exact(4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        self.0.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
     }
 }
 
@@ -262,10 +245,7 @@ pub struct NegotiateProtocolVersionBody<'a> {
 impl<'a> NegotiateProtocolVersionBody<'a> {
     /// Startup options the server did not recognize.
     pub fn unrecognized_options(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.options
-            .split(|&b| b == 0)
-            .take(self.count as usize)
-            .map(|s| std::str::from_utf8(s).unwrap_or(""))
+        self.options.split(|&b| b == 0).take(self.count as usize).map(|s| std::str::from_utf8(s).unwrap_or(""))
     }
 }
 
@@ -360,33 +340,21 @@ impl BackendMessage<'_> {
     /// For ErrorResponse and NoticeResponse: the parsed fields.
     pub fn db_error(&self) -> Option<Result<DbError, ProtocolError>> {
         match self {
-            BackendMessage::ErrorResponse(b) | BackendMessage::NoticeResponse(b) => {
-                Some(DbError::parse(b))
-            }
+            BackendMessage::ErrorResponse(b) | BackendMessage::NoticeResponse(b) => Some(DbError::parse(b)),
             _ => None,
         }
     }
 }
 
-fn empty<'a>(
-    msg: BackendMessage<'a>,
-    body: &[u8],
-    name: &'static str,
-) -> Result<BackendMessage<'a>, ProtocolError> {
+fn empty<'a>(msg: BackendMessage<'a>, body: &[u8], name: &'static str) -> Result<BackendMessage<'a>, ProtocolError> {
     if body.is_empty() {
         Ok(msg)
     } else {
-        Err(ProtocolError::Malformed {
-            message: name,
-            what: "trailing bytes",
-        })
+        Err(ProtocolError::Malformed { message: name, what: "trailing bytes" })
     }
 }
 
-fn copy_response<'a>(
-    body: &'a [u8],
-    name: &'static str,
-) -> Result<CopyResponse<'a>, ProtocolError> {
+fn copy_response<'a>(body: &'a [u8], name: &'static str) -> Result<CopyResponse<'a>, ProtocolError> {
     let mut r = Reader::new(body, name);
     let format = r.u8()?;
     let n = r.i16()?;
@@ -395,10 +363,7 @@ fn copy_response<'a>(
     }
     let column_formats = r.bytes(n as usize * 2)?;
     r.finish()?;
-    Ok(CopyResponse {
-        format,
-        column_formats,
-    })
+    Ok(CopyResponse { format, column_formats })
 }
 
 /// Decodes the body of a message of type `ty`. The body must be exactly the message's bytes after
@@ -415,10 +380,7 @@ pub fn decode(ty: u8, body: &[u8]) -> Result<BackendMessage<'_>, ProtocolError> 
             if secret_key.len() < 4 || secret_key.len() > 256 {
                 return Err(r.err("secret key must be 4 to 256 bytes"));
             }
-            M::BackendKeyData {
-                process_id,
-                secret_key,
-            }
+            M::BackendKeyData { process_id, secret_key }
         }
         b'S' => {
             let mut r = Reader::new(body, "ParameterStatus");
@@ -444,10 +406,7 @@ pub fn decode(ty: u8, body: &[u8]) -> Result<BackendMessage<'_>, ProtocolError> 
                 read_field(&mut r)?;
             }
             r.finish()?;
-            M::RowDescription(RowDescriptionBody {
-                count: n as u16,
-                buf: fields,
-            })
+            M::RowDescription(RowDescriptionBody { count: n as u16, buf: fields })
         }
         b'D' => {
             let mut r = Reader::new(body, "DataRow");
@@ -465,10 +424,7 @@ pub fn decode(ty: u8, body: &[u8]) -> Result<BackendMessage<'_>, ProtocolError> 
                 }
             }
             r.finish()?;
-            M::DataRow(DataRowBody {
-                count: n as u16,
-                buf: values,
-            })
+            M::DataRow(DataRowBody { count: n as u16, buf: values })
         }
         b'C' => {
             let mut r = Reader::new(body, "CommandComplete");
@@ -491,11 +447,7 @@ pub fn decode(ty: u8, body: &[u8]) -> Result<BackendMessage<'_>, ProtocolError> 
             let channel = r.cstr()?;
             let payload = r.cstr()?;
             r.finish()?;
-            M::NotificationResponse {
-                process_id,
-                channel,
-                payload,
-            }
+            M::NotificationResponse { process_id, channel, payload }
         }
         b'1' => empty(M::ParseComplete, body, "ParseComplete")?,
         b'2' => empty(M::BindComplete, body, "BindComplete")?,
@@ -538,20 +490,11 @@ pub fn decode(ty: u8, body: &[u8]) -> Result<BackendMessage<'_>, ProtocolError> 
         b'V' => {
             let mut r = Reader::new(body, "FunctionCallResponse");
             let len = r.i32()?;
-            let v = if len < 0 {
-                None
-            } else {
-                Some(r.bytes(len as usize)?)
-            };
+            let v = if len < 0 { None } else { Some(r.bytes(len as usize)?) };
             r.finish()?;
             M::FunctionCallResponse(v)
         }
-        other => {
-            return Err(ProtocolError::Unexpected {
-                ty: other as char,
-                state: "decoding",
-            })
-        }
+        other => return Err(ProtocolError::Unexpected { ty: other as char, state: "decoding" }),
     })
 }
 
@@ -564,9 +507,7 @@ fn decode_auth(body: &[u8]) -> Result<Authentication<'_>, ProtocolError> {
         3 => Authentication::CleartextPassword,
         5 => {
             let s = r.bytes(4)?;
-            Authentication::Md5Password {
-                salt: [s[0], s[1], s[2], s[3]],
-            }
+            Authentication::Md5Password { salt: [s[0], s[1], s[2], s[3]] }
         }
         7 => Authentication::Gss,
         8 => return Ok(Authentication::GssContinue { data: r.rest() }),
@@ -574,26 +515,14 @@ fn decode_auth(body: &[u8]) -> Result<Authentication<'_>, ProtocolError> {
         10 => {
             let list = r.rest();
             // A list of NUL-terminated names ended by an empty name.
-            if list.last() != Some(&0)
-                || (list.len() >= 2 && list[list.len() - 2] != 0)
-                || list.len() < 2
-            {
-                return Err(ProtocolError::Malformed {
-                    message: "AuthenticationSASL",
-                    what: "bad mechanism list",
-                });
+            if list.last() != Some(&0) || (list.len() >= 2 && list[list.len() - 2] != 0) || list.len() < 2 {
+                return Err(ProtocolError::Malformed { message: "AuthenticationSASL", what: "bad mechanism list" });
             }
-            return Ok(Authentication::Sasl {
-                mechanisms: SaslMechanisms(list),
-            });
+            return Ok(Authentication::Sasl { mechanisms: SaslMechanisms(list) });
         }
         11 => return Ok(Authentication::SaslContinue { data: r.rest() }),
         12 => return Ok(Authentication::SaslFinal { data: r.rest() }),
-        other => {
-            return Err(ProtocolError::UnsupportedAuth(format!(
-                "authentication request code {other}"
-            )))
-        }
+        other => return Err(ProtocolError::UnsupportedAuth(format!("authentication request code {other}"))),
     };
     r.finish()?;
     Ok(a)
@@ -609,13 +538,7 @@ mod tests {
         for i in 0..msg.len() {
             assert_eq!(frame(&msg[..i], 100).unwrap(), None, "prefix {i}");
         }
-        assert_eq!(
-            frame(&msg, 100).unwrap(),
-            Some(Frame {
-                ty: b'Z',
-                total_len: 6
-            })
-        );
+        assert_eq!(frame(&msg, 100).unwrap(), Some(Frame { ty: b'Z', total_len: 6 }));
         let mut two = msg.to_vec();
         two.extend_from_slice(&msg);
         assert_eq!(frame(&two, 100).unwrap().unwrap().total_len, 6);
@@ -623,31 +546,17 @@ mod tests {
 
     #[test]
     fn frame_refuses_oversized_and_bad_lengths() {
-        assert!(matches!(
-            frame(&[b'D', 0x7f, 0, 0, 0], 1 << 20),
-            Err(ProtocolError::MessageTooLarge { .. })
-        ));
-        assert!(matches!(
-            frame(&[b'D', 0, 0, 0, 3], 100),
-            Err(ProtocolError::InvalidLength { len: 3, .. })
-        ));
-        assert!(matches!(
-            frame(&[b'D', 0xff, 0xff, 0xff, 0xff], 100),
-            Err(ProtocolError::InvalidLength { .. })
-        ));
+        assert!(matches!(frame(&[b'D', 0x7f, 0, 0, 0], 1 << 20), Err(ProtocolError::MessageTooLarge { .. })));
+        assert!(matches!(frame(&[b'D', 0, 0, 0, 3], 100), Err(ProtocolError::InvalidLength { len: 3, .. })));
+        assert!(matches!(frame(&[b'D', 0xff, 0xff, 0xff, 0xff], 100), Err(ProtocolError::InvalidLength { .. })));
     }
 
     #[test]
     fn data_row_validation() {
         // two columns: NULL and "ab"
         let body = [0, 2, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2, b'a', b'b'];
-        let BackendMessage::DataRow(row) = decode(b'D', &body).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            row.values().collect::<Vec<_>>(),
-            vec![None, Some(&b"ab"[..])]
-        );
+        let BackendMessage::DataRow(row) = decode(b'D', &body).unwrap() else { panic!() };
+        assert_eq!(row.values().collect::<Vec<_>>(), vec![None, Some(&b"ab"[..])]);
         assert!(decode(b'D', &body[..body.len() - 1]).is_err());
         let mut extra = body.to_vec();
         extra.push(0);
@@ -659,10 +568,7 @@ mod tests {
     #[test]
     fn unknown_type_and_auth_code_are_errors() {
         assert!(decode(b'?', &[]).is_err());
-        assert!(matches!(
-            decode(b'R', &[0, 0, 0, 99]),
-            Err(ProtocolError::UnsupportedAuth(_))
-        ));
+        assert!(matches!(decode(b'R', &[0, 0, 0, 99]), Err(ProtocolError::UnsupportedAuth(_))));
         assert!(decode(b'R', &[0, 0, 0, 10, b'x', 0]).is_err());
     }
 }

@@ -120,11 +120,7 @@ pub fn password_message(password: &[u8], buf: &mut Vec<u8>) -> Result<(), UsageE
 }
 
 /// SASLInitialResponse: the chosen mechanism and the client-first-message.
-pub fn sasl_initial_response(
-    mechanism: &str,
-    data: &[u8],
-    buf: &mut Vec<u8>,
-) -> Result<(), UsageError> {
+pub fn sasl_initial_response(mechanism: &str, data: &[u8], buf: &mut Vec<u8>) -> Result<(), UsageError> {
     check_str(mechanism, "SASL mechanism")?;
     typed(buf, b'p', |buf| {
         put_cstr(buf, mechanism);
@@ -152,12 +148,7 @@ pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), UsageError> {
 }
 
 /// Parse: prepares `sql` as statement `name` (empty for the unnamed statement).
-pub fn parse(
-    name: &str,
-    sql: &str,
-    param_types: &[u32],
-    buf: &mut Vec<u8>,
-) -> Result<(), UsageError> {
+pub fn parse(name: &str, sql: &str, param_types: &[u32], buf: &mut Vec<u8>) -> Result<(), UsageError> {
     check_str(name, "statement name")?;
     check_str(sql, "query")?;
     typed(buf, b'P', |buf| {

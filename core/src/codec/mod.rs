@@ -35,17 +35,11 @@ impl<'a> Reader<'a> {
     }
 
     fn short(&self) -> ProtocolError {
-        ProtocolError::Malformed {
-            message: self.message,
-            what: "message body too short",
-        }
+        ProtocolError::Malformed { message: self.message, what: "message body too short" }
     }
 
     pub(crate) fn err(&self, what: &'static str) -> ProtocolError {
-        ProtocolError::Malformed {
-            message: self.message,
-            what,
-        }
+        ProtocolError::Malformed { message: self.message, what }
     }
 
     pub(crate) fn u8(&mut self) -> Result<u8, ProtocolError> {

@@ -62,10 +62,7 @@ impl Config {
             }
         }
         if self.get("user").is_none() {
-            if let Some(u) = env("USER")
-                .or_else(|| env("LOGNAME"))
-                .or_else(|| env("USERNAME"))
-            {
+            if let Some(u) = env("USER").or_else(|| env("LOGNAME")).or_else(|| env("USERNAME")) {
                 self.set_default("user", u);
             }
         }
@@ -82,10 +79,7 @@ impl Config {
             return Err(ConfigError::NoUser);
         }
         if c.get("host").is_none() && c.get("hostaddr").is_none() {
-            let port = c
-                .get("port")
-                .and_then(|p| p.trim().parse::<u16>().ok())
-                .unwrap_or(5432);
+            let port = c.get("port").and_then(|p| p.trim().parse::<u16>().ok()).unwrap_or(5432);
             let dir = ["/var/run/postgresql", "/tmp"]
                 .into_iter()
                 .find(|d| Path::new(d).join(format!(".s.PGSQL.{port}")).exists());
@@ -124,10 +118,8 @@ impl Config {
                 return Ok(None);
             }
         }
-        let contents = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let contents = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
         let (Some(user), Some(db)) = (self.user(), self.dbname()) else {
             return Ok(None);
         };
@@ -176,13 +168,7 @@ fn pgpass_fields(line: &str) -> Option<[String; 5]> {
 
 /// libpq's `.pgpass` matching: `hostname:port:database:username:password`, `*` matches anything,
 /// `\` escapes, the first matching line wins. Pure: pass the file's contents.
-pub fn pgpass_lookup(
-    contents: &str,
-    host: &str,
-    port: u16,
-    dbname: &str,
-    user: &str,
-) -> Option<String> {
+pub fn pgpass_lookup(contents: &str, host: &str, port: u16, dbname: &str, user: &str) -> Option<String> {
     let port = port.to_string();
     for line in contents.lines() {
         let line = line.trim_end_matches('\r');

@@ -83,9 +83,7 @@ impl Target {
     /// The Unix socket path for this target, if it is a Unix-socket target.
     pub fn socket_path(&self) -> Option<PathBuf> {
         match &self.host {
-            Host::Unix(dir) if self.hostaddr.is_none() => {
-                Some(dir.join(format!(".s.PGSQL.{}", self.port)))
-            }
+            Host::Unix(dir) if self.hostaddr.is_none() => Some(dir.join(format!(".s.PGSQL.{}", self.port))),
             _ => None,
         }
     }
@@ -206,10 +204,7 @@ impl Config {
 
     /// The value of a keyword, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
     }
 
     fn set_default(&mut self, key: &'static str, value: String) {
@@ -251,13 +246,10 @@ impl Config {
     }
     /// The database name; defaults to the user name, as in libpq.
     pub fn dbname(&self) -> Option<&str> {
-        self.get("dbname")
-            .filter(|s| !s.is_empty())
-            .or_else(|| self.user())
+        self.get("dbname").filter(|s| !s.is_empty()).or_else(|| self.user())
     }
     pub fn application_name(&self) -> Option<&str> {
-        self.get("application_name")
-            .or_else(|| self.get("fallback_application_name"))
+        self.get("application_name").or_else(|| self.get("fallback_application_name"))
     }
     pub fn options(&self) -> Option<&str> {
         self.get("options").filter(|s| !s.is_empty())
@@ -307,35 +299,18 @@ impl Config {
         let hosts = split("host");
         let hostaddrs: Vec<String> = split("hostaddr");
         let ports = split("port");
-        let n = if !hostaddrs.is_empty() {
-            hostaddrs.len()
-        } else {
-            hosts.len().max(1)
-        };
+        let n = if !hostaddrs.is_empty() { hostaddrs.len() } else { hosts.len().max(1) };
         if !hostaddrs.is_empty() && !hosts.is_empty() && hosts.len() != hostaddrs.len() {
-            return Err(ConfigError::HostaddrCount {
-                hosts: hosts.len(),
-                hostaddrs: hostaddrs.len(),
-            });
+            return Err(ConfigError::HostaddrCount { hosts: hosts.len(), hostaddrs: hostaddrs.len() });
         }
         if ports.len() > 1 && ports.len() != n {
-            return Err(ConfigError::PortCount {
-                ports: ports.len(),
-                hosts: n,
-            });
+            return Err(ConfigError::PortCount { ports: ports.len(), hosts: n });
         }
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
-            let port_s = if ports.len() == 1 {
-                ports[0].as_str()
-            } else {
-                ports.get(i).map(|s| s.as_str()).unwrap_or("")
-            };
-            let port = if port_s.is_empty() {
-                5432
-            } else {
-                parse_port(port_s)?
-            };
+            let port_s =
+                if ports.len() == 1 { ports[0].as_str() } else { ports.get(i).map(|s| s.as_str()).unwrap_or("") };
+            let port = if port_s.is_empty() { 5432 } else { parse_port(port_s)? };
             let host_s = hosts.get(i).map(|s| s.as_str()).unwrap_or("");
             let hostaddr = hostaddrs.get(i).filter(|s| !s.is_empty()).cloned();
             let host = if host_s.is_empty() {
@@ -348,11 +323,7 @@ impl Config {
             } else {
                 Host::Tcp(host_s.to_owned())
             };
-            out.push(Target {
-                host,
-                hostaddr,
-                port,
-            });
+            out.push(Target { host, hostaddr, port });
         }
         Ok(out)
     }
@@ -360,39 +331,18 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let one_of = |key: &str, allowed: &[&str]| -> Result<(), ConfigError> {
             match self.get(key) {
-                Some(v) if !allowed.contains(&v) => Err(ConfigError::InvalidValue {
-                    key: key.to_owned(),
-                    value: v.to_owned(),
-                }),
+                Some(v) if !allowed.contains(&v) => {
+                    Err(ConfigError::InvalidValue { key: key.to_owned(), value: v.to_owned() })
+                }
                 _ => Ok(()),
             }
         };
-        one_of(
-            "sslmode",
-            &[
-                "disable",
-                "allow",
-                "prefer",
-                "require",
-                "verify-ca",
-                "verify-full",
-            ],
-        )?;
+        one_of("sslmode", &["disable", "allow", "prefer", "require", "verify-ca", "verify-full"])?;
         one_of("channel_binding", &["disable", "prefer", "require"])?;
         one_of("gssencmode", &["disable", "prefer", "require"])?;
         one_of("sslcertmode", &["disable", "allow", "require"])?;
         one_of("sslnegotiation", &["postgres", "direct"])?;
-        one_of(
-            "target_session_attrs",
-            &[
-                "any",
-                "read-write",
-                "read-only",
-                "primary",
-                "standby",
-                "prefer-standby",
-            ],
-        )?;
+        one_of("target_session_attrs", &["any", "read-write", "read-only", "primary", "standby", "prefer-standby"])?;
         one_of("load_balance_hosts", &["disable", "random"])?;
         one_of("min_protocol_version", &["3.0", "3.2", "latest"])?;
         one_of("max_protocol_version", &["3.0", "3.2", "latest"])?;
@@ -406,10 +356,7 @@ impl Config {
         ] {
             if let Some(v) = self.get(key) {
                 if v.trim().parse::<i64>().is_err() {
-                    return Err(ConfigError::InvalidInteger {
-                        key: key.to_owned(),
-                        value: v.to_owned(),
-                    });
+                    return Err(ConfigError::InvalidInteger { key: key.to_owned(), value: v.to_owned() });
                 }
             }
         }
@@ -442,11 +389,7 @@ impl Config {
 
     /// Every parameter that is set, except the password (psycopg2 `get_dsn_parameters`).
     pub fn dsn_parameters(&self) -> Vec<(&'static str, &str)> {
-        KEYWORDS
-            .iter()
-            .filter(|k| **k != "password")
-            .filter_map(|k| self.get(k).map(|v| (*k, v)))
-            .collect()
+        KEYWORDS.iter().filter(|k| **k != "password").filter_map(|k| self.get(k).map(|v| (*k, v))).collect()
     }
 }
 
@@ -459,11 +402,7 @@ fn parse_port(s: &str) -> Result<u16, ConfigError> {
 
 /// Quotes a value for a `key=value` string when needed.
 pub(crate) fn quote_value(v: &str) -> String {
-    if !v.is_empty()
-        && !v
-            .chars()
-            .any(|c| c.is_whitespace() || c == '\'' || c == '\\')
-    {
+    if !v.is_empty() && !v.chars().any(|c| c.is_whitespace() || c == '\'' || c == '\\') {
         return v.to_owned();
     }
     let mut s = String::with_capacity(v.len() + 2);

@@ -6,58 +6,31 @@ fn p(s: &str) -> Config {
 
 #[test]
 fn keyword_value_quoting_and_escapes() {
-    let c = p(
-        r"host=localhost  port = 5433 user='we ird\'o' password=a\ b dbname='' options='-c search_path=x\\y'",
-    );
+    let c = p(r"host=localhost  port = 5433 user='we ird\'o' password=a\ b dbname='' options='-c search_path=x\\y'");
     assert_eq!(c.get("host"), Some("localhost"));
     assert_eq!(c.get("port"), Some("5433"));
     assert_eq!(c.user(), Some("we ird'o"));
     assert_eq!(c.password(), Some("a b"));
     assert_eq!(c.get("dbname"), Some(""));
     assert_eq!(c.options(), Some(r"-c search_path=x\y"));
-    assert_eq!(
-        c.dbname(),
-        Some("we ird'o"),
-        "empty dbname falls back to the user"
-    );
+    assert_eq!(c.dbname(), Some("we ird'o"), "empty dbname falls back to the user");
 }
 
 #[test]
 fn keyword_value_errors_name_the_problem() {
-    assert_eq!(
-        Config::parse("host"),
-        Err(ConfigError::MissingEquals { key: "host".into() })
-    );
-    assert_eq!(
-        Config::parse("host='abc"),
-        Err(ConfigError::UnterminatedQuote)
-    );
-    assert_eq!(
-        Config::parse("hots=x"),
-        Err(ConfigError::UnknownOption("hots".into()))
-    );
+    assert_eq!(Config::parse("host"), Err(ConfigError::MissingEquals { key: "host".into() }));
+    assert_eq!(Config::parse("host='abc"), Err(ConfigError::UnterminatedQuote));
+    assert_eq!(Config::parse("hots=x"), Err(ConfigError::UnknownOption("hots".into())));
     assert_eq!(
         Config::parse("sslmode=maybe"),
-        Err(ConfigError::InvalidValue {
-            key: "sslmode".into(),
-            value: "maybe".into()
-        })
+        Err(ConfigError::InvalidValue { key: "sslmode".into(), value: "maybe".into() })
     );
-    assert_eq!(
-        Config::parse("port=99999"),
-        Err(ConfigError::InvalidPort("99999".into()))
-    );
+    assert_eq!(Config::parse("port=99999"), Err(ConfigError::InvalidPort("99999".into())));
     assert_eq!(
         Config::parse("connect_timeout=soon"),
-        Err(ConfigError::InvalidInteger {
-            key: "connect_timeout".into(),
-            value: "soon".into()
-        })
+        Err(ConfigError::InvalidInteger { key: "connect_timeout".into(), value: "soon".into() })
     );
-    assert_eq!(
-        Config::parse("host=a,b,c port=1,2"),
-        Err(ConfigError::PortCount { ports: 2, hosts: 3 })
-    );
+    assert_eq!(Config::parse("host=a,b,c port=1,2"), Err(ConfigError::PortCount { ports: 2, hosts: 3 }));
 }
 
 #[test]
@@ -84,29 +57,16 @@ fn uri_hosts_ipv6_and_sockets() {
     let c = p("postgres://[::1]:5433,[fe80::1%25eth0],host3:7/db");
     let t = c.targets().unwrap();
     assert_eq!(t.len(), 3);
-    assert_eq!(
-        t[0],
-        Target {
-            host: Host::Tcp("::1".into()),
-            hostaddr: None,
-            port: 5433
-        }
-    );
+    assert_eq!(t[0], Target { host: Host::Tcp("::1".into()), hostaddr: None, port: 5433 });
     assert_eq!(t[1].host, Host::Tcp("fe80::1%25eth0".into()));
     assert_eq!(t[1].port, 5432, "empty port entry means the default");
     assert_eq!(t[2].port, 7);
 
     let c = p("postgresql://%2Fvar%2Frun%2Fpostgresql/db");
-    assert_eq!(
-        c.targets().unwrap()[0].host,
-        Host::Unix("/var/run/postgresql".into())
-    );
+    assert_eq!(c.targets().unwrap()[0].host, Host::Unix("/var/run/postgresql".into()));
     let c = p("postgresql:///db?host=/tmp&port=5999");
     let t = &c.targets().unwrap()[0];
-    assert_eq!(
-        t.socket_path().unwrap(),
-        std::path::PathBuf::from("/tmp/.s.PGSQL.5999")
-    );
+    assert_eq!(t.socket_path().unwrap(), std::path::PathBuf::from("/tmp/.s.PGSQL.5999"));
 
     let c = p("postgresql://host1:5432,host2");
     assert_eq!(c.get("host"), Some("host1,host2"));
@@ -115,42 +75,15 @@ fn uri_hosts_ipv6_and_sockets() {
 
 #[test]
 fn uri_errors() {
-    assert!(matches!(
-        Config::parse("postgresql://[]/db"),
-        Err(ConfigError::InvalidUri { .. })
-    ));
-    assert!(matches!(
-        Config::parse("postgresql://[::1/db"),
-        Err(ConfigError::InvalidUri { .. })
-    ));
-    assert!(matches!(
-        Config::parse("postgresql://[::1]x/db"),
-        Err(ConfigError::InvalidUri { .. })
-    ));
-    assert!(matches!(
-        Config::parse("postgresql://h/db?x"),
-        Err(ConfigError::UriMissingSeparator(_))
-    ));
-    assert!(matches!(
-        Config::parse("postgresql://h/db?a=b=c"),
-        Err(ConfigError::UriExtraSeparator(_))
-    ));
-    assert_eq!(
-        Config::parse("postgresql://h/db?nope=1"),
-        Err(ConfigError::UnknownUriParameter("nope".into()))
-    );
-    assert!(matches!(
-        Config::parse("postgresql://h/d%zzb"),
-        Err(ConfigError::InvalidPercentEncoding { .. })
-    ));
-    assert!(matches!(
-        Config::parse("postgresql://h/d%00"),
-        Err(ConfigError::PercentEncodedNul(_))
-    ));
-    assert!(matches!(
-        Config::parse("postgresql://h:0/db"),
-        Err(ConfigError::InvalidPort(_))
-    ));
+    assert!(matches!(Config::parse("postgresql://[]/db"), Err(ConfigError::InvalidUri { .. })));
+    assert!(matches!(Config::parse("postgresql://[::1/db"), Err(ConfigError::InvalidUri { .. })));
+    assert!(matches!(Config::parse("postgresql://[::1]x/db"), Err(ConfigError::InvalidUri { .. })));
+    assert!(matches!(Config::parse("postgresql://h/db?x"), Err(ConfigError::UriMissingSeparator(_))));
+    assert!(matches!(Config::parse("postgresql://h/db?a=b=c"), Err(ConfigError::UriExtraSeparator(_))));
+    assert_eq!(Config::parse("postgresql://h/db?nope=1"), Err(ConfigError::UnknownUriParameter("nope".into())));
+    assert!(matches!(Config::parse("postgresql://h/d%zzb"), Err(ConfigError::InvalidPercentEncoding { .. })));
+    assert!(matches!(Config::parse("postgresql://h/d%00"), Err(ConfigError::PercentEncodedNul(_))));
+    assert!(matches!(Config::parse("postgresql://h:0/db"), Err(ConfigError::InvalidPort(_))));
 }
 
 #[test]
@@ -164,20 +97,9 @@ fn dsn_obscures_the_password() {
     let uri = "postgres://someone:whateva@localhost/nosuch";
     let mut tokens: Vec<String> = p(uri).dsn().split(' ').map(String::from).collect();
     tokens.sort();
-    assert_eq!(
-        tokens,
-        vec![
-            "dbname=nosuch",
-            "host=localhost",
-            "password=xxx",
-            "user=someone"
-        ]
-    );
+    assert_eq!(tokens, vec!["dbname=nosuch", "host=localhost", "password=xxx", "user=someone"]);
     assert!(!p("password='a b' user=u").dsn().contains("a b"));
-    assert!(p("password=s user=u")
-        .dsn_parameters()
-        .iter()
-        .all(|(k, _)| *k != "password"));
+    assert!(p("password=s user=u").dsn_parameters().iter().all(|(k, _)| *k != "password"));
 }
 
 #[test]
@@ -198,15 +120,8 @@ fn env_fills_only_what_is_missing() {
 
 #[test]
 fn pgpass_matching() {
-    let file =
-        "# comment\nother:*:*:*:nope\nlocalhost:5432:*:bob:pw\\:1:ignored\n*:*:*:*:fallback\n";
-    assert_eq!(
-        pgpass_lookup(file, "localhost", 5432, "db", "bob").as_deref(),
-        Some("pw:1")
-    );
-    assert_eq!(
-        pgpass_lookup(file, "localhost", 5433, "db", "bob").as_deref(),
-        Some("fallback")
-    );
+    let file = "# comment\nother:*:*:*:nope\nlocalhost:5432:*:bob:pw\\:1:ignored\n*:*:*:*:fallback\n";
+    assert_eq!(pgpass_lookup(file, "localhost", 5432, "db", "bob").as_deref(), Some("pw:1"));
+    assert_eq!(pgpass_lookup(file, "localhost", 5433, "db", "bob").as_deref(), Some("fallback"));
     assert_eq!(pgpass_lookup("h:1:d:u", "h", 1, "d", "u"), None);
 }

@@ -10,10 +10,7 @@ fn percent_decode(s: &str, offset: usize) -> Result<String, ConfigError> {
     while i < b.len() {
         if b[i] == b'%' {
             let hex = |c: u8| (c as char).to_digit(16);
-            let (hi, lo) = match (
-                b.get(i + 1).copied().and_then(hex),
-                b.get(i + 2).copied().and_then(hex),
-            ) {
+            let (hi, lo) = match (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
                 (Some(h), Some(l)) => (h, l),
                 _ => {
                     let end = (i + 3).min(b.len());
@@ -34,18 +31,11 @@ fn percent_decode(s: &str, offset: usize) -> Result<String, ConfigError> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| ConfigError::InvalidPercentEncoding {
-        pos: offset,
-        token: s.to_owned(),
-    })
+    String::from_utf8(out).map_err(|_| ConfigError::InvalidPercentEncoding { pos: offset, token: s.to_owned() })
 }
 
 pub(super) fn parse_uri(s: &str, c: &mut Config) -> Result<(), ConfigError> {
-    let prefix_len = if s.starts_with("postgresql://") {
-        "postgresql://".len()
-    } else {
-        "postgres://".len()
-    };
+    let prefix_len = if s.starts_with("postgresql://") { "postgresql://".len() } else { "postgres://".len() };
     let rest = &s[prefix_len..];
     let mut pos = prefix_len;
 
@@ -80,15 +70,12 @@ pub(super) fn parse_uri(s: &str, c: &mut Config) -> Result<(), ConfigError> {
     let mut i = 0;
     loop {
         let (host, after) = if a.get(i) == Some(&b'[') {
-            let close = authority[i..].find(']').ok_or(ConfigError::InvalidUri {
-                pos: pos + i,
-                what: "missing \"]\" in IPv6 host address",
-            })? + i;
+            let close = authority[i..]
+                .find(']')
+                .ok_or(ConfigError::InvalidUri { pos: pos + i, what: "missing \"]\" in IPv6 host address" })?
+                + i;
             if close == i + 1 {
-                return Err(ConfigError::InvalidUri {
-                    pos: pos + i,
-                    what: "IPv6 host address may not be empty",
-                });
+                return Err(ConfigError::InvalidUri { pos: pos + i, what: "IPv6 host address may not be empty" });
             }
             let h = &authority[i + 1..close];
             let after = close + 1;
@@ -100,19 +87,13 @@ pub(super) fn parse_uri(s: &str, c: &mut Config) -> Result<(), ConfigError> {
             }
             (h.to_owned(), after)
         } else {
-            let end = authority[i..]
-                .find([':', ','])
-                .map(|e| e + i)
-                .unwrap_or(a.len());
+            let end = authority[i..].find([':', ',']).map(|e| e + i).unwrap_or(a.len());
             (percent_decode(&authority[i..end], pos + i)?, end)
         };
         let mut j = after;
         let mut port = String::new();
         if a.get(j) == Some(&b':') {
-            let end = authority[j + 1..]
-                .find(',')
-                .map(|e| e + j + 1)
-                .unwrap_or(a.len());
+            let end = authority[j + 1..].find(',').map(|e| e + j + 1).unwrap_or(a.len());
             port = percent_decode(&authority[j + 1..end], pos + j + 1)?;
             any_port = true;
             j = end;

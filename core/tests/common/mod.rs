@@ -8,6 +8,15 @@ use pgsans::op::{SimpleQuery, Startup, Terminate};
 use pgsans::{step, ClientNonce, Config, Connection, Operation, Poll, Step};
 use serde_json::Value;
 
+/// Connects as the recording did and switches to autocommit (what psql and psycopg used).
+pub fn connect_autocommit(t: &Transcript, script: &mut Script) -> Connection {
+    let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
+    script.run(&mut conn, &mut Startup).unwrap();
+    let mut op = pgsans::session::set_session(&mut conn, pgsans::SessionChange::new().autocommit(true)).unwrap();
+    script.run(&mut conn, &mut op).unwrap();
+    conn
+}
+
 pub struct Transcript {
     pub name: String,
     pub json: Value,
@@ -17,16 +26,11 @@ pub struct Transcript {
 }
 
 pub fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 pub fn load(name: &str) -> Transcript {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/transcripts")
-        .join(format!("{name}.json"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts").join(format!("{name}.json"));
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let mut server_chunks = Vec::new();
     let mut client_stream = Vec::new();
@@ -38,12 +42,7 @@ pub fn load(name: &str) -> Transcript {
             client_stream.extend(bytes);
         }
     }
-    Transcript {
-        name: name.to_owned(),
-        json,
-        server_chunks,
-        client_stream,
-    }
+    Transcript { name: name.to_owned(), json, server_chunks, client_stream }
 }
 
 impl Transcript {
@@ -77,8 +76,7 @@ impl Transcript {
         let startup = &self.json["metadata"]["derived"]["startup"]["params"];
         let mut c = Config::new();
         c.set("user", startup["user"].as_str().unwrap()).unwrap();
-        c.set("dbname", startup["database"].as_str().unwrap())
-            .unwrap();
+        c.set("dbname", startup["database"].as_str().unwrap()).unwrap();
         if let Some(pw) = self.json["metadata"]["password"].as_str() {
             c.set("password", pw).unwrap();
         }
@@ -130,18 +128,10 @@ impl Script {
         if !rest.is_empty() {
             pieces.push_back(rest.to_vec());
         }
-        Script {
-            pieces,
-            written: Vec::new(),
-            write_limit: usize::MAX,
-        }
+        Script { pieces, written: Vec::new(), write_limit: usize::MAX }
     }
 
-    pub fn run<O: Operation>(
-        &mut self,
-        conn: &mut Connection,
-        op: &mut O,
-    ) -> Result<O::Output, pgsans::Error> {
+    pub fn run<O: Operation>(&mut self, conn: &mut Connection, op: &mut O) -> Result<O::Output, pgsans::Error> {
         for _ in 0..1_000_000 {
             match step(conn, op)? {
                 Step::Done(out) => return Ok(out),
@@ -189,17 +179,19 @@ impl Script {
 }
 
 /// Everything a user could observe from replaying `t` with the server bytes cut into `sizes`.
-pub fn replay(
-    t: &Transcript,
-    sizes: impl IntoIterator<Item = usize>,
-    write_limit: usize,
-) -> (Vec<String>, Vec<u8>) {
+pub fn replay(t: &Transcript, sizes: impl IntoIterator<Item = usize>, write_limit: usize) -> (Vec<String>, Vec<u8>) {
     let mut log = Vec::new();
     let mut script = Script::new(&t.server_stream(), sizes);
     script.write_limit = write_limit;
     let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
     match script.run(&mut conn, &mut Startup) {
-        Ok(()) => log.push("connected".to_owned()),
+        Ok(()) => {
+            // The recorded clients ran in autocommit mode; switching sends nothing.
+            let mut op =
+                pgsans::session::set_session(&mut conn, pgsans::SessionChange::new().autocommit(true)).unwrap();
+            script.run(&mut conn, &mut op).unwrap();
+            log.push("connected".to_owned())
+        }
         Err(e) => {
             log.push(format!("startup failed: {e:?}"));
             return (log, script.written);
@@ -208,25 +200,15 @@ pub fn replay(
     for sql in t.queries() {
         let mut op = SimpleQuery::start(&mut conn, &sql).unwrap();
         match script.run(&mut conn, &mut op) {
-            Ok(batch) => log.push(format!(
-                "{sql} => {batch:?} status={:?}",
-                conn.transaction_status()
-            )),
+            Ok(batch) => log.push(format!("{sql} => {batch:?} status={:?}", conn.transaction_status())),
             Err(e) => {
                 log.push(format!("{sql} => fatal {e:?}"));
                 return (log, script.written);
             }
         }
     }
-    log.push(format!(
-        "params={:?}",
-        conn.parameters().collect::<Vec<_>>()
-    ));
-    log.push(format!(
-        "key={:?} version={}",
-        conn.backend_key(),
-        conn.server_version()
-    ));
+    log.push(format!("params={:?}", conn.parameters().collect::<Vec<_>>()));
+    log.push(format!("key={:?} version={}", conn.backend_key(), conn.server_version()));
     log.push(format!("notices={:?}", conn.take_notices()));
     log.push(format!("notifications={:?}", conn.take_notifications()));
     let mut bye = Terminate::start(&mut conn);

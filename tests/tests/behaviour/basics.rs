@@ -7,23 +7,20 @@ fn server() -> &'static TestServer {
     TestServer::shared()
 }
 
+/// A superuser connection in autocommit mode (these tests manage transactions by hand).
 fn trust<C: Client>() -> C {
-    C::connect(&server().conninfo(AuthMethod::Trust))
-        .unwrap_or_else(|e| panic!("{}: connect: {e}", C::NAME))
+    let mut c: C =
+        C::connect(&server().conninfo(AuthMethod::Trust)).unwrap_or_else(|e| panic!("{}: connect: {e}", C::NAME));
+    c.set_autocommit(true).unwrap();
+    c
 }
 
 pub fn every_auth_method_over_tcp<C: Client>() {
     for method in AuthMethod::ALL {
-        let mut c =
-            C::connect(&server().conninfo(method)).unwrap_or_else(|e| panic!("{method:?}: {e}"));
-        assert_eq!(
-            c.scalar("SELECT current_user").unwrap().as_deref(),
-            Some(method.user())
-        );
+        let mut c = C::connect(&server().conninfo(method)).unwrap_or_else(|e| panic!("{method:?}: {e}"));
+        assert_eq!(c.scalar("SELECT current_user").unwrap().as_deref(), Some(method.user()));
         // The server saw the method we think it used.
-        let auth = c.scalar(
-            "SELECT coalesce(auth_method, '?') FROM pg_stat_activity WHERE pid = pg_backend_pid()",
-        );
+        let auth = c.scalar("SELECT coalesce(auth_method, '?') FROM pg_stat_activity WHERE pid = pg_backend_pid()");
         // pg_stat_activity has no auth_method column before PG 16; what matters is the query ran.
         let _ = auth;
         assert!(c.engine().backend_pid() > 0);
@@ -33,12 +30,8 @@ pub fn every_auth_method_over_tcp<C: Client>() {
 
 pub fn every_auth_method_over_unix_socket<C: Client>() {
     for method in AuthMethod::ALL {
-        let mut c = C::connect(&server().unix_conninfo(method))
-            .unwrap_or_else(|e| panic!("{method:?}: {e}"));
-        assert_eq!(
-            c.scalar("SELECT current_user").unwrap().as_deref(),
-            Some(method.user())
-        );
+        let mut c = C::connect(&server().unix_conninfo(method)).unwrap_or_else(|e| panic!("{method:?}: {e}"));
+        assert_eq!(c.scalar("SELECT current_user").unwrap().as_deref(), Some(method.user()));
         // A Unix-socket backend has no client address.
         assert_eq!(c.scalar("SELECT inet_client_addr()").unwrap(), None);
         c.close().unwrap();
@@ -48,61 +41,30 @@ pub fn every_auth_method_over_unix_socket<C: Client>() {
 pub fn url_connection_string<C: Client>() {
     for method in AuthMethod::ALL {
         let mut c = C::connect(&server().url(method)).unwrap_or_else(|e| panic!("{method:?}: {e}"));
-        assert_eq!(
-            c.scalar("SELECT current_user").unwrap().as_deref(),
-            Some(method.user())
-        );
-        assert_eq!(
-            c.scalar("SELECT inet_client_addr()::text")
-                .unwrap()
-                .as_deref(),
-            Some("127.0.0.1/32")
-        );
-        assert!(
-            !c.engine()
-                .dsn()
-                .contains(method.password().unwrap_or("\u{0}"))
-                || method.password().is_none()
-        );
+        assert_eq!(c.scalar("SELECT current_user").unwrap().as_deref(), Some(method.user()));
+        assert_eq!(c.scalar("SELECT inet_client_addr()::text").unwrap().as_deref(), Some("127.0.0.1/32"));
+        assert!(!c.engine().dsn().contains(method.password().unwrap_or("\u{0}")) || method.password().is_none());
     }
 }
 
 pub fn wrong_password_is_a_typed_error<C: Client>() {
     for method in [AuthMethod::Password, AuthMethod::Md5, AuthMethod::Scram] {
-        let conninfo = server()
-            .conninfo(method)
-            .replace(method.password().unwrap(), "wrong");
-        let err = C::connect(&conninfo)
-            .err()
-            .unwrap_or_else(|| panic!("{method:?}: wrong password accepted"));
+        let conninfo = server().conninfo(method).replace(method.password().unwrap(), "wrong");
+        let err = C::connect(&conninfo).err().unwrap_or_else(|| panic!("{method:?}: wrong password accepted"));
         assert_eq!(err.code(), Some("28P01"), "{method:?}: {err}");
-        assert!(
-            err.as_db_error().unwrap().message().contains(method.user()),
-            "{err}"
-        );
+        assert!(err.as_db_error().unwrap().message().contains(method.user()), "{err}");
         // Missing password entirely: refused on the client side, before a password is sent.
-        let conninfo = server()
-            .conninfo(method)
-            .replace(&format!(" password={}", method.password().unwrap()), "");
-        let err = C::connect(&format!("{conninfo} passfile=/nonexistent"))
-            .err()
-            .unwrap();
-        assert!(
-            matches!(err, Error::Auth(pgsans::AuthError::PasswordMissing(_))),
-            "{method:?}: {err:?}"
-        );
+        let conninfo = server().conninfo(method).replace(&format!(" password={}", method.password().unwrap()), "");
+        let err = C::connect(&format!("{conninfo} passfile=/nonexistent")).err().unwrap();
+        assert!(matches!(err, Error::Auth(pgsans::AuthError::PasswordMissing(_))), "{method:?}: {err:?}");
     }
 }
 
 pub fn unknown_user_and_database<C: Client>() {
     let base = server().conninfo(AuthMethod::Trust);
-    let err = C::connect(&base.replace("user=postgres", "user=nobody_here"))
-        .err()
-        .unwrap();
+    let err = C::connect(&base.replace("user=postgres", "user=nobody_here")).err().unwrap();
     assert_eq!(err.code(), Some("28000"), "{err}");
-    let err = C::connect(&base.replace("dbname=postgres", "dbname=no_such_db"))
-        .err()
-        .unwrap();
+    let err = C::connect(&base.replace("dbname=postgres", "dbname=no_such_db")).err().unwrap();
     assert_eq!(err.code(), Some("3D000"), "{err}");
     assert!(err.to_string().contains("no_such_db"));
 }
@@ -118,37 +80,14 @@ pub fn multi_statement_results<C: Client>() {
              DELETE FROM t WHERE id = 3; ;",
         )
         .unwrap();
-    let tags: Vec<_> = results
-        .iter()
-        .map(|r| r.command_tag().unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        tags,
-        [
-            "CREATE TABLE",
-            "INSERT 0 3",
-            "UPDATE 2",
-            "SELECT 3",
-            "DELETE 1"
-        ]
-    );
+    let tags: Vec<_> = results.iter().map(|r| r.command_tag().unwrap().to_owned()).collect();
+    assert_eq!(tags, ["CREATE TABLE", "INSERT 0 3", "UPDATE 2", "SELECT 3", "DELETE 1"]);
     assert_eq!(results[1].rows_affected(), Some(3));
     assert_eq!(results[0].rows_affected(), None);
     let select = &results[3];
-    assert_eq!(
-        select
-            .columns()
-            .iter()
-            .map(|c| c.name())
-            .collect::<Vec<_>>(),
-        ["id", "name"]
-    );
+    assert_eq!(select.columns().iter().map(|c| c.name()).collect::<Vec<_>>(), ["id", "name"]);
     assert_eq!(select.columns()[0].type_oid(), 23);
-    let names: Vec<_> = select
-        .rows()
-        .iter()
-        .map(|r| r.get("name").unwrap().to_owned())
-        .collect();
+    let names: Vec<_> = select.rows().iter().map(|r| r.get("name").unwrap().to_owned()).collect();
     assert_eq!(names, ["a", "B", "C"]);
 
     let empty = c.simple_query("").unwrap();
@@ -156,9 +95,7 @@ pub fn multi_statement_results<C: Client>() {
     assert!(empty[0].is_empty_query());
 
     // A large result crosses many reads.
-    let results = c
-        .simple_query("SELECT i, repeat('x', i % 100) FROM generate_series(1, 20000) i")
-        .unwrap();
+    let results = c.simple_query("SELECT i, repeat('x', i % 100) FROM generate_series(1, 20000) i").unwrap();
     assert_eq!(results[0].rows().len(), 20000);
     assert_eq!(results[0].rows()[19999].get(0), Some("20000"));
     c.batch_execute("SELECT generate_series(1, 1000)").unwrap();
@@ -166,24 +103,17 @@ pub fn multi_statement_results<C: Client>() {
 
 pub fn null_is_distinct_from_empty<C: Client>() {
     let mut c = trust::<C>();
-    let results = c
-        .simple_query("SELECT NULL::text, ''::text, 'héllo ✓ 🐘'::text")
-        .unwrap();
+    let results = c.simple_query("SELECT NULL::text, ''::text, 'héllo ✓ 🐘'::text").unwrap();
     let row = &results[0].rows()[0];
     assert_eq!(row.get_str(0).unwrap(), None);
     assert_eq!(row.get_str(1).unwrap(), Some(""));
     assert_eq!(row.get_str(2).unwrap(), Some("héllo ✓ 🐘"));
-    assert!(matches!(
-        row.get_str(3),
-        Err(Error::Usage(pgsans::UsageError::NoSuchColumn(_)))
-    ));
+    assert!(matches!(row.get_str(3), Err(Error::Usage(pgsans::UsageError::NoSuchColumn(_)))));
 }
 
 pub fn error_mid_batch<C: Client>() {
     let mut c = trust::<C>();
-    let batch = c
-        .simple_query_batch("SELECT 1; SELECT 1/0; SELECT 2")
-        .unwrap();
+    let batch = c.simple_query_batch("SELECT 1; SELECT 1/0; SELECT 2").unwrap();
     assert_eq!(batch.results.len(), 1);
     assert_eq!(batch.results[0].rows()[0].get(0), Some("1"));
     let err = batch.error.unwrap();
@@ -201,10 +131,7 @@ pub fn transaction_status_tracking<C: Client>() {
     let mut c = trust::<C>();
     assert_eq!(c.engine().transaction_status(), TransactionStatus::Idle);
     c.batch_execute("BEGIN").unwrap();
-    assert_eq!(
-        c.engine().transaction_status(),
-        TransactionStatus::InTransaction
-    );
+    assert_eq!(c.engine().transaction_status(), TransactionStatus::InTransaction);
     let err = c.batch_execute("SELECT 1/0").unwrap_err();
     assert_eq!(err.code(), Some("22012"));
     assert_eq!(c.engine().transaction_status(), TransactionStatus::InError);
@@ -217,10 +144,7 @@ pub fn transaction_status_tracking<C: Client>() {
 
 pub fn notices_are_collected<C: Client>() {
     let mut c = trust::<C>();
-    c.batch_execute(
-        "DO $$ BEGIN RAISE NOTICE 'first'; RAISE WARNING 'second' USING HINT = 'h'; END $$",
-    )
-    .unwrap();
+    c.batch_execute("DO $$ BEGIN RAISE NOTICE 'first'; RAISE WARNING 'second' USING HINT = 'h'; END $$").unwrap();
     let notices: Vec<_> = c.engine().notices().cloned().collect();
     assert_eq!(notices.len(), 2);
     assert_eq!(notices[0].message(), "first");
@@ -229,13 +153,8 @@ pub fn notices_are_collected<C: Client>() {
     assert_eq!(notices[1].severity(), "WARNING");
     assert_eq!(notices[1].hint(), Some("h"));
     // More than the limit keeps the newest 50.
-    c.batch_execute("DO $$ BEGIN FOR i IN 1..60 LOOP RAISE NOTICE 'n%', i; END LOOP; END $$")
-        .unwrap();
-    let notices: Vec<_> = c
-        .engine()
-        .notices()
-        .map(|n| n.message().to_owned())
-        .collect();
+    c.batch_execute("DO $$ BEGIN FOR i IN 1..60 LOOP RAISE NOTICE 'n%', i; END LOOP; END $$").unwrap();
+    let notices: Vec<_> = c.engine().notices().map(|n| n.message().to_owned()).collect();
     assert_eq!(notices.len(), 50);
     assert_eq!(notices[0], "n11");
     assert_eq!(notices[49], "n60");
@@ -245,12 +164,8 @@ pub fn notifications_from_another_connection<C: Client>() {
     let mut listener = trust::<C>();
     let mut sender = trust::<C>();
     let channel = format!("chan_{}", C::NAME.replace('-', "_"));
-    listener
-        .batch_execute(&format!("LISTEN {channel}"))
-        .unwrap();
-    sender
-        .batch_execute(&format!("NOTIFY {channel}, 'hello ✓'; NOTIFY {channel}"))
-        .unwrap();
+    listener.batch_execute(&format!("LISTEN {channel}")).unwrap();
+    sender.batch_execute(&format!("NOTIFY {channel}, 'hello ✓'; NOTIFY {channel}")).unwrap();
     // The notifications arrive with the listener's next exchange.
     listener.batch_execute("SELECT 1").unwrap();
     let got = listener.take_notifications();
@@ -260,9 +175,7 @@ pub fn notifications_from_another_connection<C: Client>() {
     assert_eq!(got[1].payload, "");
     assert_eq!(got[0].process_id, sender.engine().backend_pid());
     // Own notifications too.
-    listener
-        .batch_execute(&format!("NOTIFY {channel}, 'self'"))
-        .unwrap();
+    listener.batch_execute(&format!("NOTIFY {channel}, 'self'")).unwrap();
     let got = listener.take_notifications();
     assert_eq!(got[0].payload, "self");
     assert_eq!(got[0].process_id, listener.engine().backend_pid());
@@ -277,10 +190,7 @@ pub fn parameter_status_and_server_version<C: Client>() {
     let reported = c.scalar("SHOW server_version_num").unwrap().unwrap();
     assert_eq!(v, reported.parse::<i32>().unwrap());
     c.batch_execute("SET application_name = 'renamed'").unwrap();
-    assert_eq!(
-        c.engine().parameter_status("application_name"),
-        Some("renamed")
-    );
+    assert_eq!(c.engine().parameter_status("application_name"), Some("renamed"));
     assert_eq!(c.engine().parameter_status("no_such_parameter"), None);
     assert_eq!(c.engine().protocol_version(), (3, 0));
     let pid = c.scalar("SELECT pg_backend_pid()").unwrap().unwrap();
@@ -294,29 +204,12 @@ pub fn startup_parameters_reach_the_server<C: Client>() {
         C::NAME.replace('-', "_")
     );
     let mut c = C::connect(&conninfo).unwrap();
-    assert_eq!(
-        c.scalar("SHOW application_name").unwrap(),
-        Some(format!("pgsans_{}", C::NAME.replace('-', "_")))
-    );
-    assert_eq!(
-        c.scalar("SHOW search_path").unwrap().as_deref(),
-        Some("pg_catalog")
-    );
-    assert_eq!(
-        c.scalar("SHOW statement_timeout").unwrap().as_deref(),
-        Some("1234ms")
-    );
-    assert_eq!(
-        c.scalar("SHOW client_encoding").unwrap().as_deref(),
-        Some("UTF8")
-    );
-    let activity = c
-        .scalar("SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()")
-        .unwrap();
-    assert_eq!(
-        activity,
-        Some(format!("pgsans_{}", C::NAME.replace('-', "_")))
-    );
+    assert_eq!(c.scalar("SHOW application_name").unwrap(), Some(format!("pgsans_{}", C::NAME.replace('-', "_"))));
+    assert_eq!(c.scalar("SHOW search_path").unwrap().as_deref(), Some("pg_catalog"));
+    assert_eq!(c.scalar("SHOW statement_timeout").unwrap().as_deref(), Some("1234ms"));
+    assert_eq!(c.scalar("SHOW client_encoding").unwrap().as_deref(), Some("UTF8"));
+    let activity = c.scalar("SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()").unwrap();
+    assert_eq!(activity, Some(format!("pgsans_{}", C::NAME.replace('-', "_"))));
 }
 
 pub fn close_is_idempotent_and_final<C: Client>() {
@@ -331,12 +224,7 @@ pub fn close_is_idempotent_and_final<C: Client>() {
     let mut other = trust::<C>();
     let mut gone = false;
     for _ in 0..100 {
-        if other
-            .scalar(&format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"
-            ))
-            .unwrap()
-            .as_deref()
+        if other.scalar(&format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}")).unwrap().as_deref()
             == Some("0")
         {
             gone = true;
@@ -351,48 +239,25 @@ pub fn server_terminating_the_backend_breaks_the_connection<C: Client>() {
     let mut victim = trust::<C>();
     let mut admin = trust::<C>();
     let pid = victim.engine().backend_pid();
-    assert_eq!(
-        admin
-            .scalar(&format!("SELECT pg_terminate_backend({pid})"))
-            .unwrap()
-            .as_deref(),
-        Some("t")
-    );
+    assert_eq!(admin.scalar(&format!("SELECT pg_terminate_backend({pid})")).unwrap().as_deref(), Some("t"));
     // The next exchange sees FATAL 57P01 (or the closed socket, if the error was lost in the race).
     let err = victim.simple_query("SELECT 1").unwrap_err();
-    assert!(
-        err.code() == Some("57P01") || matches!(err, Error::Closed(_) | Error::Io(_)),
-        "{err:?}"
-    );
+    assert!(err.code() == Some("57P01") || matches!(err, Error::Closed(_) | Error::Io(_)), "{err:?}");
     assert!(err.is_fatal());
     assert!(victim.engine().is_broken());
     // Sticky: the same error again, no panic, no hang.
     let again = victim.simple_query("SELECT 1").unwrap_err();
     assert_eq!(again.to_string(), err.to_string());
-    assert_eq!(
-        victim.engine().transaction_status(),
-        TransactionStatus::Unknown
-    );
+    assert_eq!(victim.engine().transaction_status(), TransactionStatus::Unknown);
     victim.close().unwrap();
 }
 
 pub fn bad_input_is_refused_before_sending<C: Client>() {
     let mut c = trust::<C>();
     let err = c.simple_query("SELECT 'a\0b'").unwrap_err();
-    assert!(
-        matches!(err, Error::Usage(pgsans::UsageError::NulInString(_))),
-        "{err:?}"
-    );
-    assert_eq!(
-        c.scalar("SELECT 'still fine'").unwrap().as_deref(),
-        Some("still fine")
-    );
-    for bad in [
-        "host=x port=notaport",
-        "nonsense",
-        "postgresql://[::1/x",
-        "user=a sslmode=sometimes",
-    ] {
+    assert!(matches!(err, Error::Usage(pgsans::UsageError::NulInString(_))), "{err:?}");
+    assert_eq!(c.scalar("SELECT 'still fine'").unwrap().as_deref(), Some("still fine"));
+    for bad in ["host=x port=notaport", "nonsense", "postgresql://[::1/x", "user=a sslmode=sometimes"] {
         let err = C::connect(bad).err().unwrap();
         assert!(matches!(err, Error::Config(_)), "{bad}: {err:?}");
     }

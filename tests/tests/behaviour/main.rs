@@ -2,34 +2,50 @@
 //! PostgreSQL started by `pgsans-harness` for this test binary.
 
 mod basics;
+mod session;
 
 use pgsans_tests::{AsyncStdClient, SmolClient, TokioClient};
 
 /// Instantiates each generic test body once per transport.
 macro_rules! over_every_transport {
-    ($($test:ident),* $(,)?) => {
-        mod std_transport { $( #[test] fn $test() { crate::basics::$test::<pgsans_std::Connection>() } )* }
-        mod tokio_transport { $( #[test] fn $test() { crate::basics::$test::<crate::TokioClient>() } )* }
-        mod smol_transport { $( #[test] fn $test() { crate::basics::$test::<crate::SmolClient>() } )* }
-        mod async_std_transport { $( #[test] fn $test() { crate::basics::$test::<crate::AsyncStdClient>() } )* }
+    ($($module:ident :: $test:ident),* $(,)?) => {
+        mod std_transport { $( #[test] fn $test() { crate::$module::$test::<pgsans_std::Connection>() } )* }
+        mod tokio_transport { $( #[test] fn $test() { crate::$module::$test::<crate::TokioClient>() } )* }
+        mod smol_transport { $( #[test] fn $test() { crate::$module::$test::<crate::SmolClient>() } )* }
+        mod async_std_transport { $( #[test] fn $test() { crate::$module::$test::<crate::AsyncStdClient>() } )* }
     };
 }
 
 over_every_transport!(
-    every_auth_method_over_tcp,
-    every_auth_method_over_unix_socket,
-    url_connection_string,
-    wrong_password_is_a_typed_error,
-    unknown_user_and_database,
-    multi_statement_results,
-    null_is_distinct_from_empty,
-    error_mid_batch,
-    transaction_status_tracking,
-    notices_are_collected,
-    notifications_from_another_connection,
-    parameter_status_and_server_version,
-    startup_parameters_reach_the_server,
-    close_is_idempotent_and_final,
-    server_terminating_the_backend_breaks_the_connection,
-    bad_input_is_refused_before_sending,
+    basics::every_auth_method_over_tcp,
+    basics::every_auth_method_over_unix_socket,
+    basics::url_connection_string,
+    basics::wrong_password_is_a_typed_error,
+    basics::unknown_user_and_database,
+    basics::multi_statement_results,
+    basics::null_is_distinct_from_empty,
+    basics::error_mid_batch,
+    basics::transaction_status_tracking,
+    basics::notices_are_collected,
+    basics::notifications_from_another_connection,
+    basics::parameter_status_and_server_version,
+    basics::startup_parameters_reach_the_server,
+    basics::close_is_idempotent_and_final,
+    basics::server_terminating_the_backend_breaks_the_connection,
+    basics::bad_input_is_refused_before_sending,
+    session::default_mode_opens_a_transaction,
+    session::autocommit_mode,
+    session::isolation_levels_ride_on_begin,
+    session::characteristics_in_autocommit_use_session_defaults,
+    session::set_session_inside_a_transaction_is_misuse,
+    session::transaction_scopes,
+    session::two_phase_commit_cycle,
+    session::two_phase_recovery_from_another_connection,
+    session::two_phase_misuse,
+    session::reset_restores_the_session,
+    session::cancel_a_running_query,
+    session::notifications_while_idle,
+    session::notices_limit_and_order,
+    session::every_error_field,
+    session::connection_information,
 );

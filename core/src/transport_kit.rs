@@ -1,0 +1,229 @@
+//! The method set every transport exposes, written once.
+//!
+//! A transport defines `struct Connection { engine: pgsans::Connection, .. }` with two methods,
+//! `run(op)` (drive an [`Operation`](crate::Operation) to completion) and
+//! `run_deadline(op, Option<std::time::Instant>)` (the same, failing with
+//! [`Error::Timeout`](crate::Error::Timeout) past the deadline without breaking the
+//! connection), then invokes [`transport_methods!`](crate::transport_methods) inside its
+//! `impl Connection` and [`transport_transaction!`](crate::transport_transaction) beside it.
+//! `sync` makes plain methods; `async` makes `async fn`s that `.await` `run`. The bodies only
+//! start a core operation and run it: every rule lives in the core.
+
+/// Expands to the query, transaction, two-phase-commit, reset and notification methods.
+#[macro_export]
+macro_rules! transport_methods {
+    (sync) => { $crate::transport_methods!(@methods [] []); };
+    (async) => { $crate::transport_methods!(@methods [async] [.await]); };
+    (@methods [$($async:tt)*] [$($await:tt)*]) => {
+        /// Runs one or more `;`-separated statements with the simple query protocol and returns
+        /// one [`ResultSet`]($crate::ResultSet) per statement, or the first error. Outside
+        /// autocommit mode a transaction is opened first if none is (psycopg2's behaviour).
+        pub $($async)* fn simple_query(&mut self, sql: &str) -> Result<Vec<$crate::ResultSet>, $crate::Error> {
+            self.simple_query_batch(sql)$($await)*?.into_result()
+        }
+
+        /// Like `simple_query`, but the results of the statements before a failing one come
+        /// back together with its error.
+        pub $($async)* fn simple_query_batch(&mut self, sql: &str) -> Result<$crate::SimpleBatch, $crate::Error> {
+            let op = $crate::op::SimpleQuery::start(&mut self.engine, sql)?;
+            self.run(op)$($await)*
+        }
+
+        /// Runs statements, discarding any rows (tokio-postgres' `batch_execute`).
+        pub $($async)* fn batch_execute(&mut self, sql: &str) -> Result<(), $crate::Error> {
+            let op = $crate::op::SimpleQuery::start_discarding_rows(&mut self.engine, sql)?;
+            self.run(op)$($await)*?.into_result().map(drop)
+        }
+
+        /// Commits the current transaction (nothing to do if none is open). A misuse error
+        /// during a two-phase transaction or inside a transaction scope.
+        pub $($async)* fn commit(&mut self) -> Result<(), $crate::Error> {
+            let op = $crate::session::commit(&mut self.engine)?;
+            self.run(op)$($await)*.map(drop)
+        }
+
+        /// Rolls back the current transaction (nothing to do if none is open).
+        pub $($async)* fn rollback(&mut self) -> Result<(), $crate::Error> {
+            let op = $crate::session::rollback(&mut self.engine)?;
+            self.run(op)$($await)*.map(drop)
+        }
+
+        /// psycopg2's `set_session`: isolation level, read-only, deferrable, autocommit.
+        /// A misuse error inside a transaction, changing nothing.
+        pub $($async)* fn set_session(&mut self, change: $crate::SessionChange) -> Result<(), $crate::Error> {
+            let op = $crate::session::set_session(&mut self.engine, change)?;
+            self.run(op)$($await)*.map(drop)
+        }
+
+        /// Switches autocommit mode (only between transactions).
+        pub $($async)* fn set_autocommit(&mut self, on: bool) -> Result<(), $crate::Error> {
+            self.set_session($crate::SessionChange::new().autocommit(on))$($await)*
+        }
+
+        /// Sets the isolation level; `None` restores the server default.
+        pub $($async)* fn set_isolation_level(&mut self, level: Option<$crate::IsolationLevel>) -> Result<(), $crate::Error> {
+            let s = level.map_or($crate::Setting::Default, $crate::Setting::Value);
+            self.set_session($crate::SessionChange::new().isolation_level(s))$($await)*
+        }
+
+        /// Sets read-only; `None` restores the server default.
+        pub $($async)* fn set_read_only(&mut self, on: Option<bool>) -> Result<(), $crate::Error> {
+            let s = on.map_or($crate::Setting::Default, $crate::Setting::Value);
+            self.set_session($crate::SessionChange::new().read_only(s))$($await)*
+        }
+
+        /// Sets deferrable; `None` restores the server default.
+        pub $($async)* fn set_deferrable(&mut self, on: Option<bool>) -> Result<(), $crate::Error> {
+            let s = on.map_or($crate::Setting::Default, $crate::Setting::Value);
+            self.set_session($crate::SessionChange::new().deferrable(s))$($await)*
+        }
+
+        /// Opens a transaction scope: `BEGIN`, or a `SAVEPOINT` when nested. The returned guard
+        /// gives access to the connection; end it with `commit()` or `rollback()`. Dropped
+        /// without either, it rolls back (the statements go out before the next operation).
+        pub $($async)* fn transaction(&mut self) -> Result<Transaction<'_>, $crate::Error> {
+            let op = $crate::session::begin_scope(&mut self.engine)?;
+            self.run(op)$($await)*?;
+            Ok(Transaction { conn: self, ended: false })
+        }
+
+        /// Starts a two-phase transaction (not in autocommit mode, not inside a transaction).
+        pub $($async)* fn tpc_begin(&mut self, xid: $crate::Xid) -> Result<(), $crate::Error> {
+            let op = $crate::session::tpc_begin(&mut self.engine, xid)?;
+            self.run(op)$($await)*.map(drop)
+        }
+
+        /// `PREPARE TRANSACTION`: afterwards only `tpc_commit` / `tpc_rollback` are allowed.
+        pub $($async)* fn tpc_prepare(&mut self) -> Result<(), $crate::Error> {
+            let op = $crate::session::tpc_prepare(&mut self.engine)?;
+            self.run(op)$($await)*.map(drop)
+        }
+
+        /// Commits the current two-phase transaction (`None`; one-phase if not prepared), or a
+        /// prepared one found by recovery (`Some(xid)`, outside a transaction).
+        pub $($async)* fn tpc_commit(&mut self, xid: Option<&$crate::Xid>) -> Result<(), $crate::Error> {
+            let op = $crate::session::tpc_finish(&mut self.engine, xid, true)?;
+            self.run(op)$($await)*.map(drop)
+        }
+
+        /// Rolls back the current two-phase transaction, or a recovered one.
+        pub $($async)* fn tpc_rollback(&mut self, xid: Option<&$crate::Xid>) -> Result<(), $crate::Error> {
+            let op = $crate::session::tpc_finish(&mut self.engine, xid, false)?;
+            self.run(op)$($await)*.map(drop)
+        }
+
+        /// The prepared transactions on the server, leaving the connection's status unchanged.
+        pub $($async)* fn tpc_recover(&mut self) -> Result<Vec<$crate::RecoveredXid>, $crate::Error> {
+            let op = $crate::session::tpc_recover(&mut self.engine)?;
+            self.run(op)$($await)*
+        }
+
+        /// Aborts any transaction, `DISCARD ALL`, and restores the default session
+        /// characteristics. A prepared two-phase transaction stays on the server.
+        pub $($async)* fn reset(&mut self) -> Result<(), $crate::Error> {
+            let op = $crate::session::reset(&mut self.engine)?;
+            self.run(op)$($await)*.map(drop)
+        }
+
+        /// `SET client_encoding`.
+        pub $($async)* fn set_client_encoding(&mut self, encoding: &str) -> Result<(), $crate::Error> {
+            let op = $crate::session::set_client_encoding(&mut self.engine, encoding)?;
+            self.run(op)$($await)*.map(drop)
+        }
+
+        /// Waits, while idle, for notifications (LISTEN / NOTIFY); returns those already
+        /// received at once. `None` waits forever; on timeout the result is empty.
+        pub $($async)* fn wait_for_notifications(&mut self, timeout: Option<std::time::Duration>) -> Result<Vec<$crate::Notification>, $crate::Error> {
+            let pending = self.engine.take_notifications();
+            if !pending.is_empty() {
+                return Ok(pending);
+            }
+            let op = $crate::op::WaitNotifications::start(&mut self.engine)?;
+            let deadline = timeout.map(|t| std::time::Instant::now() + t);
+            match self.run_deadline(op, deadline)$($await)* {
+                Err($crate::Error::Timeout) => {
+                    self.engine.set_idle_read(false);
+                    Ok(Vec::new())
+                }
+                other => other,
+            }
+        }
+
+        /// Takes the notices received so far (oldest first).
+        pub fn take_notices(&mut self) -> Vec<$crate::Notice> {
+            self.engine.take_notices()
+        }
+
+        /// Takes the notifications received so far (oldest first).
+        pub fn take_notifications(&mut self) -> Vec<$crate::Notification> {
+            self.engine.take_notifications()
+        }
+
+        /// How many notices to keep (default 50); older ones are dropped first.
+        pub fn set_notice_limit(&mut self, limit: usize) {
+            self.engine.set_notice_limit(limit)
+        }
+
+        /// Sends every notice to `handler` instead of keeping them.
+        pub fn set_notice_handler(&mut self, handler: Option<$crate::NoticeHandler>) {
+            self.engine.set_notice_handler(handler)
+        }
+
+        /// The engine, for its getters and for driving operations by hand.
+        pub fn engine(&self) -> &$crate::Connection {
+            &self.engine
+        }
+    };
+}
+
+/// Expands to the `Transaction<'a>` scope guard of a transport.
+#[macro_export]
+macro_rules! transport_transaction {
+    (sync) => { $crate::transport_transaction!(@items [] []); };
+    (async) => { $crate::transport_transaction!(@items [async] [.await]); };
+    (@items [$($async:tt)*] [$($await:tt)*]) => {
+        /// A transaction scope (psycopg 3's `transaction()`, tokio-postgres' `Transaction`).
+        /// Derefs to the connection; nested scopes are savepoints.
+        pub struct Transaction<'a> {
+            conn: &'a mut Connection,
+            ended: bool,
+        }
+
+        impl<'a> Transaction<'a> {
+            /// Commits the scope: COMMIT, or RELEASE SAVEPOINT when nested.
+            pub $($async)* fn commit(mut self) -> Result<(), $crate::Error> {
+                self.ended = true;
+                let op = $crate::session::end_scope(&mut self.conn.engine, true)?;
+                self.conn.run(op)$($await)*.map(drop)
+            }
+
+            /// Rolls the scope back: ROLLBACK, or ROLLBACK TO SAVEPOINT when nested.
+            pub $($async)* fn rollback(mut self) -> Result<(), $crate::Error> {
+                self.ended = true;
+                let op = $crate::session::end_scope(&mut self.conn.engine, false)?;
+                self.conn.run(op)$($await)*.map(drop)
+            }
+        }
+
+        impl std::ops::Deref for Transaction<'_> {
+            type Target = Connection;
+            fn deref(&self) -> &Connection {
+                self.conn
+            }
+        }
+
+        impl std::ops::DerefMut for Transaction<'_> {
+            fn deref_mut(&mut self) -> &mut Connection {
+                self.conn
+            }
+        }
+
+        impl Drop for Transaction<'_> {
+            fn drop(&mut self) {
+                if !self.ended {
+                    $crate::session::abandon_scope(&mut self.conn.engine);
+                }
+            }
+        }
+    };
+}
