@@ -804,6 +804,17 @@ impl Connection {
         self.fatal.is_some()
     }
 
+    /// psycopg2's `closed`: 0 open, 1 closed by the client, 2 broken (a fatal error).
+    pub fn closed(&self) -> u8 {
+        if self.fatal.is_some() {
+            2
+        } else if self.is_closed() {
+            1
+        } else {
+            0
+        }
+    }
+
     /// The sticky fatal error, if any.
     pub fn fatal_error(&self) -> Option<&Error> {
         self.fatal.as_ref()

@@ -201,3 +201,22 @@ fn truncated_stream_is_an_unexpected_eof_at_every_cut() {
         assert!(matches!(err, pgsans::Error::Closed(_)), "cut {cut}: {err:?}");
     }
 }
+
+#[test]
+fn notice_handler_receives_notices_instead_of_the_queue() {
+    use std::sync::{Arc, Mutex};
+    let t = load("notices");
+    let mut script = common::Script::new(&t.server_stream(), [usize::MAX]);
+    let mut conn = common::connect_autocommit(&t, &mut script);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    conn.set_notice_handler(Some(Box::new(move |n| sink.lock().unwrap().push(n.message().to_owned()))));
+    let mut op = SimpleQuery::start(&mut conn, &t.queries()[0]).unwrap();
+    script.run(&mut conn, &mut op).unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["n1", "w1"]);
+    assert_eq!(conn.notices().count(), 0);
+    assert_eq!(conn.closed(), 0);
+    let mut bye = pgsans::op::Terminate::start(&mut conn);
+    script.run(&mut conn, &mut bye).unwrap();
+    assert_eq!(conn.closed(), 1);
+}

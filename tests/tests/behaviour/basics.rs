@@ -218,6 +218,7 @@ pub fn close_is_idempotent_and_final<C: Client>() {
     c.close().unwrap();
     c.close().unwrap();
     assert!(c.engine().is_closed());
+    assert_eq!(c.engine().closed(), 1, "psycopg2: closed by the client");
     assert!(matches!(c.simple_query("SELECT 1"), Err(Error::Closed(_))));
     assert_eq!(c.engine().transaction_status(), TransactionStatus::Unknown);
     // The server saw the Terminate: the backend goes away.
@@ -245,6 +246,7 @@ pub fn server_terminating_the_backend_breaks_the_connection<C: Client>() {
     assert!(err.code() == Some("57P01") || matches!(err, Error::Closed(_) | Error::Io(_)), "{err:?}");
     assert!(err.is_fatal());
     assert!(victim.engine().is_broken());
+    assert_eq!(victim.engine().closed(), 2, "psycopg2: broken");
     // Sticky: the same error again, no panic, no hang.
     let again = victim.simple_query("SELECT 1").unwrap_err();
     assert_eq!(again.to_string(), err.to_string());
