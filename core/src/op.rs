@@ -38,6 +38,16 @@ pub enum Step<T> {
     Wait(Poll),
 }
 
+impl<T> Step<T> {
+    /// Maps the output of a finished step.
+    pub fn map_done<U>(self, f: impl FnOnce(T) -> U) -> Step<U> {
+        match self {
+            Step::Done(t) => Step::Done(f(t)),
+            Step::Wait(p) => Step::Wait(p),
+        }
+    }
+}
+
 /// Drives `op` as far as the buffered bytes allow and says what to wait for.
 pub fn step<O: Operation>(conn: &mut Connection, op: &mut O) -> Result<Step<O::Output>, Error> {
     if let Some(out) = op.drive(conn)? {

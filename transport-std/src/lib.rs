@@ -1,7 +1,12 @@
-//! Blocking PostgreSQL client on std sockets, driving the [`pgsans`] engine.
+//! Blocking PostgreSQL client on std sockets, driving the [`pgsans`] engine, with psycopg2's
+//! two ways of not blocking the thread: a [`PollingConnection`] for your own event loop, and
+//! [wait callbacks](wait) for green-thread runtimes.
+//!
+//! # Blocking
 //!
 //! ```no_run
 //! let mut conn = pgsans_std::Connection::connect("postgresql://app@localhost/shop")?;
+//! conn.set_autocommit(true)?;
 //! for row in conn.simple_query("SELECT id, name FROM items")?[0].rows() {
 //!     println!("{:?} {:?}", row.get("id"), row.get("name"));
 //! }
@@ -9,107 +14,93 @@
 //! # Ok::<(), pgsans::Error>(())
 //! ```
 //!
-//! All protocol logic is in the engine: this crate opens sockets (TCP, or Unix when the host
-//! starts with `/`), waits with `poll(2)` for what the engine asks, and moves bytes. Every
+//! # Your own event loop
+//!
+//! See [`PollingConnection`]: `connect_start`, then `poll()` whenever its socket is ready,
+//! exactly like psycopg2's asynchronous connections.
+//!
+//! # Green threads
+//!
+//! See [`wait`]: every wait goes through a callback you supply, per connection
+//! ([`Connection::set_wait_callback`]) or process-wide ([`set_wait_callback`]).
+//!
+//! All protocol logic is in the engine: this crate opens non-blocking sockets (TCP, or Unix
+//! when the host starts with `/`), waits for what the engine asks, and moves bytes. Every
 //! getter of the engine ([`transaction_status`](pgsans::Connection::transaction_status),
-//! [`parameter_status`](pgsans::Connection::parameter_status), [`notices`](pgsans::Connection::notices),
-//! …) is available on [`Connection`] through `Deref`.
+//! [`parameter_status`](pgsans::Connection::parameter_status), …) is available on
+//! [`Connection`] through `Deref`.
 
 #![forbid(unsafe_code)]
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+mod polling;
+mod socket;
+pub mod wait;
+
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-use pgsans::config::{Host, Target};
+use pgsans::config::Target;
 use pgsans::drive::{transfer, TryIo};
 use pgsans::op::{Startup, Terminate};
 use pgsans::{ClientNonce, Config, Error, Operation, Poll, Step};
-use rustix::event::{PollFd, PollFlags};
 
 pub use pgsans;
+pub use polling::PollingConnection;
+pub use wait::{get_wait_callback, set_wait_callback, Interest, Wait, WaitFactory, WaitRequest};
 
-/// A TCP or Unix-domain socket in non-blocking mode.
-#[derive(Debug)]
-enum Socket {
-    Tcp(TcpStream),
-    Unix(UnixStream),
-}
+use socket::{attempts, poll_fd, Socket};
 
-impl TryIo for Socket {
-    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => s.read(buf),
-            Socket::Unix(s) => s.read(buf),
-        }
-    }
-    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => s.write(buf),
-            Socket::Unix(s) => s.write(buf),
-        }
-    }
-}
-
-impl Socket {
-    fn shutdown(&self) {
-        let _ = match self {
-            Socket::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
-            Socket::Unix(s) => s.shutdown(std::net::Shutdown::Both),
-        };
-    }
-}
-
-impl AsFd for Socket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Socket::Tcp(s) => s.as_fd(),
-            Socket::Unix(s) => s.as_fd(),
-        }
-    }
-}
-
-/// Waits with `poll(2)` until `fd` is ready for `interest` or the deadline passes.
-fn wait_fd(fd: BorrowedFd<'_>, interest: Poll, deadline: Option<Instant>) -> Result<(), Error> {
-    let flags = match interest {
-        Poll::Read => PollFlags::IN,
-        Poll::Write => PollFlags::OUT,
-        Poll::ReadWrite => PollFlags::IN | PollFlags::OUT,
-        Poll::Ok => return Ok(()),
-    };
-    loop {
-        let timeout = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(Error::Timeout);
-                }
-                Some(
-                    rustix::event::Timespec::try_from(left)
-                        .unwrap_or(rustix::event::Timespec { tv_sec: i64::MAX, tv_nsec: 0 }),
-                )
+/// Waits for `interest` on `fd`: through the callback if there is one, else in `poll(2)`.
+/// A failing callback is `Err(Ok(e))` (the connection must be closed); a timeout or a poll
+/// failure is `Err(Err(e))`.
+fn wait_for(
+    waiter: &mut Option<Box<dyn Wait>>,
+    fd: BorrowedFd<'_>,
+    interest: Poll,
+    deadline: Option<Instant>,
+) -> Result<(), Error> {
+    match waiter {
+        Some(w) => {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Error::Timeout);
             }
-            None => None,
-        };
-        let mut fds = [PollFd::new(&fd, flags)];
-        match rustix::event::poll(&mut fds, timeout.as_ref()) {
-            Ok(0) => continue, // timeout: re-checked at the top
-            Ok(_) => return Ok(()),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(io::Error::from(e).into()),
+            w.wait(WaitRequest { fd, interest, deadline }).map_err(|e| Error::Io(std::sync::Arc::new(e)))
         }
+        None => poll_fd(fd, interest, deadline),
     }
+}
+
+pub(crate) fn random_nonce() -> Result<ClientNonce, Error> {
+    let mut bytes = [0u8; 18];
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::from(io::Error::other(e.to_string())))?;
+    Ok(ClientNonce::from_random_bytes(bytes))
 }
 
 /// A blocking connection to PostgreSQL.
-#[derive(Debug)]
 pub struct Connection {
     engine: pgsans::Connection,
     socket: Socket,
     /// Where we are connected: cancel requests go there.
     target: Target,
+    waiter: Option<Box<dyn Wait>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("engine", &self.engine)
+            .field("target", &self.target)
+            .field("wait_callback", &self.waiter.is_some())
+            .finish()
+    }
+}
+
+impl std::ops::Deref for Connection {
+    type Target = pgsans::Connection;
+    fn deref(&self) -> &pgsans::Connection {
+        &self.engine
+    }
 }
 
 pgsans::transport_transaction!(sync);
@@ -126,104 +117,91 @@ impl CancelToken {
     /// Sends the cancel request and waits until the server has read it (it closes the socket).
     pub fn cancel(&self) -> Result<(), Error> {
         let deadline = Some(Instant::now() + std::time::Duration::from_secs(30));
-        let mut socket = open_socket(&self.target, deadline)?;
-        let request = self.key.request_bytes();
-        let mut sent = 0;
-        while sent < request.len() {
-            match socket.try_write(&request[sent..]) {
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_fd(socket.as_fd(), Poll::Write, deadline)?,
-                Err(e) => return Err(e.into()),
+        let mut last = None;
+        for attempt in attempts(&self.target)? {
+            match send_cancel(&attempt, &self.key, deadline) {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
             }
         }
-        let mut buf = [0u8; 64];
-        loop {
-            match socket.try_read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait_fd(socket.as_fd(), Poll::Read, deadline)?,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Err(last.unwrap_or(Error::Timeout))
     }
 }
 
-impl std::ops::Deref for Connection {
-    type Target = pgsans::Connection;
-    fn deref(&self) -> &pgsans::Connection {
-        &self.engine
-    }
-}
-
-fn random_nonce() -> Result<ClientNonce, Error> {
-    let mut bytes = [0u8; 18];
-    getrandom::getrandom(&mut bytes).map_err(|e| Error::Io(std::sync::Arc::new(io::Error::other(e.to_string()))))?;
-    Ok(ClientNonce::from_random_bytes(bytes))
-}
-
-fn open_socket(target: &Target, deadline: Option<Instant>) -> Result<Socket, Error> {
-    if let Some(path) = target.socket_path() {
-        let s = UnixStream::connect(&path)
-            .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
-        s.set_nonblocking(true)?;
-        return Ok(Socket::Unix(s));
-    }
-    let host = match (&target.hostaddr, &target.host) {
-        (Some(addr), _) => addr.clone(),
-        (None, Host::Tcp(h)) => h.clone(),
-        (None, Host::Unix(d)) => d.display().to_string(),
-    };
-    let addrs: Vec<SocketAddr> = (host.as_str(), target.port)
-        .to_socket_addrs()
-        .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?
-        .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for \"{host}\""));
-    for addr in addrs {
-        let attempt = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(Error::Timeout);
-                }
-                TcpStream::connect_timeout(&addr, left)
-            }
-            None => TcpStream::connect(addr),
-        };
-        match attempt {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                s.set_nonblocking(true)?;
-                return Ok(Socket::Tcp(s));
-            }
-            Err(e) => last = io::Error::new(e.kind(), format!("connection to server at {addr} failed: {e}")),
+fn send_cancel(attempt: &socket::Attempt, key: &pgsans::CancelToken, deadline: Option<Instant>) -> Result<(), Error> {
+    let connecting = attempt.start()?;
+    poll_fd(connecting.fd.as_fd(), Poll::Write, deadline)?;
+    let mut socket = connecting.finish()?;
+    let request = key.request_bytes();
+    let mut sent = 0;
+    while sent < request.len() {
+        match socket.try_write(&request[sent..]) {
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => poll_fd(socket.as_fd(), Poll::Write, deadline)?,
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(last.into())
+    let mut buf = [0u8; 64];
+    loop {
+        match socket.try_read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => poll_fd(socket.as_fd(), Poll::Read, deadline)?,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 impl Connection {
     /// Connects with a libpq connection string or `postgresql://` URL, completed from the `PG*`
-    /// environment variables and `.pgpass` like libpq. Hosts are tried in order.
+    /// environment variables and `.pgpass` like libpq. Hosts (and each host's addresses) are
+    /// tried in order. Uses the process-wide wait callback, if one is set.
     pub fn connect(conninfo: &str) -> Result<Connection, Error> {
         Self::connect_with(&Config::load(conninfo)?)
     }
 
     /// Connects with a ready configuration (nothing is read from the environment).
     pub fn connect_with(config: &Config) -> Result<Connection, Error> {
+        let waiter = get_wait_callback().map(|factory| factory());
+        Self::connect_with_wait(config, waiter)
+    }
+
+    /// Connects using `waiter` for every wait, the connect itself included.
+    pub fn connect_with_wait(config: &Config, mut waiter: Option<Box<dyn Wait>>) -> Result<Connection, Error> {
         let mut last = None;
         for target in config.targets()? {
             let deadline = config.connect_timeout().map(|t| Instant::now() + t);
-            let attempt = (|| {
-                let socket = open_socket(&target, deadline)?;
-                let engine = pgsans::Connection::new(config, random_nonce()?)?;
-                let mut conn = Connection { engine, socket, target: target.clone() };
-                conn.run_deadline(Startup, deadline)?;
-                Ok(conn)
-            })();
-            match attempt {
-                Ok(c) => return Ok(c),
-                Err(e) => last = Some(e),
+            let addresses = match attempts(&target) {
+                Ok(a) => a,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            for attempt in addresses {
+                let result = (|| {
+                    let connecting = attempt.start()?;
+                    wait_for(&mut waiter, connecting.fd.as_fd(), Poll::Write, deadline)?;
+                    let socket = connecting.finish()?;
+                    let engine = pgsans::Connection::new(config, random_nonce()?)?;
+                    Ok::<_, Error>((engine, socket))
+                })();
+                let (engine, socket) = match result {
+                    Ok(v) => v,
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                };
+                let mut conn = Connection { engine, socket, target: target.clone(), waiter: waiter.take() };
+                match conn.run_deadline(Startup, deadline) {
+                    Ok(()) => return Ok(conn),
+                    Err(e) => {
+                        waiter = conn.waiter.take();
+                        last = Some(e);
+                    }
+                }
             }
         }
         Err(last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported("no host to connect to".into()))))
@@ -237,10 +215,15 @@ impl Connection {
                 Step::Done(out) => return Ok(out),
                 Step::Wait(wanted) => {
                     if !transfer(&mut self.engine, &mut self.socket, wanted)? {
-                        match wait_fd(self.socket.as_fd(), wanted, deadline) {
+                        match wait_for(&mut self.waiter, self.socket.as_fd(), wanted, deadline) {
                             Ok(()) => {}
                             Err(Error::Timeout) => return Err(Error::Timeout),
-                            Err(e) => return Err(self.engine.transport_error(e)),
+                            Err(e) => {
+                                // A failing wait callback closes the connection (psycopg2).
+                                let e = self.engine.transport_error(e);
+                                self.socket.shutdown();
+                                return Err(e);
+                            }
                         }
                     }
                 }
@@ -254,6 +237,11 @@ impl Connection {
     }
 
     pgsans::transport_methods!(sync);
+
+    /// Sets (or removes) this connection's wait callback.
+    pub fn set_wait_callback(&mut self, waiter: Option<Box<dyn Wait>>) {
+        self.waiter = waiter;
+    }
 
     /// Sends Terminate and closes the socket. Idempotent; later operations fail with
     /// [`Error::Closed`].
@@ -277,6 +265,12 @@ impl Connection {
 impl AsRawFd for Connection {
     fn as_raw_fd(&self) -> RawFd {
         self.socket.as_fd().as_raw_fd()
+    }
+}
+
+impl AsFd for Connection {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
     }
 }
 

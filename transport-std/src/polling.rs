@@ -1,0 +1,317 @@
+//! psycopg2's asynchronous connection: you own the event loop.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+
+use pgsans::config::Target;
+use pgsans::drive::transfer;
+use pgsans::op::{SimpleQuery, Startup, Terminate};
+use pgsans::{Config, Error, Poll, SimpleBatch, Step, UsageError};
+
+use crate::socket::{attempts, ready_now, Attempt, Connecting, Socket};
+use crate::{random_nonce, CancelToken};
+
+enum Pending {
+    Startup(Startup),
+    Query(SimpleQuery),
+    Close(Terminate),
+}
+
+enum Io {
+    Connecting(Connecting),
+    Connected(Socket),
+    Closed,
+}
+
+/// A connection driven by your own event loop, like psycopg2's `async_=True` connections.
+///
+/// [`connect_start`](Self::connect_start) returns at once with the socket connecting. From then
+/// on, call [`poll`](Self::poll) whenever the socket is ready for what the previous `poll`
+/// asked: it does all the non-blocking I/O it can and answers
+///
+/// * [`Poll::Ok`]: the current operation is finished (for a query, take its result with
+///   [`take_result`](Self::take_result));
+/// * [`Poll::Read`] / [`Poll::Write`]: wait until the socket ([`AsRawFd`], psycopg2's
+///   `fileno()`) is readable / writable, then poll again;
+/// * [`Poll::ReadWrite`]: wait for either (a long query is still being sent while results come
+///   back; waiting for only one could deadlock);
+///
+/// or a typed error. [`execute`](Self::execute) starts a query without waiting; starting a
+/// second one while one runs is a misuse error. Polling an idle connection reads whatever
+/// arrived and collects notifications (psycopg2's idle `poll()`).
+///
+/// Like psycopg2's asynchronous connections it is always in autocommit mode: the
+/// transaction-control methods of [`Connection`](crate::Connection) (`commit`, `rollback`,
+/// `set_session`, `tpc_*`, `reset`, transaction scopes) do not exist on this type — a compile
+/// error rather than psycopg2's run-time `ProgrammingError`. Send `BEGIN` / `COMMIT` as SQL.
+///
+/// ```no_run
+/// use pgsans::Poll;
+/// use pgsans_std::PollingConnection;
+///
+/// let mut conn = PollingConnection::connect_start("host=127.0.0.1 user=app")?;
+/// // A minimal loop: block in poll(2) for what poll() asks. Real code registers
+/// // `conn.as_raw_fd()` with mio, polling, epoll… next to its other sockets.
+/// fn drive(conn: &mut PollingConnection) -> Result<(), pgsans::Error> {
+///     loop {
+///         match conn.poll()? {
+///             Poll::Ok => return Ok(()),
+///             wanted => conn.wait_blocking(wanted)?,
+///         }
+///     }
+/// }
+/// drive(&mut conn)?;
+/// conn.execute("SELECT 42")?;
+/// assert!(conn.is_executing());
+/// drive(&mut conn)?;
+/// let batch = conn.take_result().unwrap()?;
+/// assert_eq!(batch.results[0].rows()[0].get(0), Some("42"));
+/// # Ok::<(), pgsans::Error>(())
+/// ```
+pub struct PollingConnection {
+    engine: pgsans::Connection,
+    io: Io,
+    /// Addresses still to try if the current connect fails.
+    remaining: VecDeque<(Target, Attempt)>,
+    target: Target,
+    pending: Option<Pending>,
+    result: Option<Result<SimpleBatch, Error>>,
+    last_error: Option<Error>,
+}
+
+impl std::fmt::Debug for PollingConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollingConnection")
+            .field("engine", &self.engine)
+            .field("executing", &self.is_executing())
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for PollingConnection {
+    type Target = pgsans::Connection;
+    fn deref(&self) -> &pgsans::Connection {
+        &self.engine
+    }
+}
+
+impl PollingConnection {
+    /// Starts connecting and returns at once (after resolving host names, which blocks as in
+    /// libpq unless `hostaddr` is given). The first [`poll`](Self::poll) answers
+    /// [`Poll::Write`] while the TCP connect is in progress.
+    pub fn connect_start(conninfo: &str) -> Result<PollingConnection, Error> {
+        Self::connect_start_with(&Config::load(conninfo)?)
+    }
+
+    /// [`connect_start`](Self::connect_start) with a ready configuration.
+    pub fn connect_start_with(config: &Config) -> Result<PollingConnection, Error> {
+        let mut remaining = VecDeque::new();
+        let mut last = None;
+        for target in config.targets()? {
+            match attempts(&target) {
+                Ok(list) => remaining.extend(list.into_iter().map(|a| (target.clone(), a))),
+                Err(e) => last = Some(e),
+            }
+        }
+        let engine = pgsans::Connection::new(config, random_nonce()?)?;
+        let Some((target, first)) = remaining.pop_front() else {
+            return Err(last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported("no host to connect to".into()))));
+        };
+        let mut conn = PollingConnection {
+            engine,
+            io: Io::Closed,
+            remaining,
+            target,
+            pending: Some(Pending::Startup(Startup)),
+            result: None,
+            last_error: None,
+        };
+        conn.start_attempt(first)?;
+        Ok(conn)
+    }
+
+    fn start_attempt(&mut self, mut attempt: Attempt) -> Result<(), Error> {
+        loop {
+            match attempt.start() {
+                Ok(c) => {
+                    self.io = Io::Connecting(c);
+                    return Ok(());
+                }
+                Err(e) => match self.remaining.pop_front() {
+                    Some((target, next)) => {
+                        self.target = target;
+                        attempt = next;
+                    }
+                    None => return Err(e),
+                },
+            }
+        }
+    }
+
+    /// Performs the I/O possible now and says what to wait for; see the type's documentation.
+    pub fn poll(&mut self) -> Result<Poll, Error> {
+        if let Some(e) = &self.last_error {
+            return Err(e.clone());
+        }
+        let r = self.poll_inner();
+        if let Err(e) = &r {
+            if e.is_fatal() {
+                self.last_error = Some(e.clone());
+            }
+        }
+        r
+    }
+
+    fn poll_inner(&mut self) -> Result<Poll, Error> {
+        if let Io::Connecting(c) = &self.io {
+            if !ready_now(c.fd.as_fd(), Poll::Write)? {
+                return Ok(Poll::Write);
+            }
+            let Io::Connecting(c) = std::mem::replace(&mut self.io, Io::Closed) else { unreachable!() };
+            match c.finish() {
+                Ok(socket) => self.io = Io::Connected(socket),
+                Err(e) => {
+                    // Next address, if any; the engine has sent nothing yet, so it is reused.
+                    let Some((target, attempt)) = self.remaining.pop_front() else { return Err(e) };
+                    self.target = target;
+                    self.start_attempt(attempt)?;
+                    return Ok(Poll::Write);
+                }
+            }
+        }
+        let Io::Connected(socket) = &mut self.io else {
+            return Err(Error::Closed(pgsans::ClosedReason::ByClient));
+        };
+        let Some(pending) = &mut self.pending else {
+            // Idle: read what has arrived (notifications, notices) without waiting.
+            self.engine.set_idle_read(true);
+            while transfer(&mut self.engine, socket, Poll::Read)? {
+                while self.engine.poll_event()?.is_some() {}
+                self.engine.poll()?;
+            }
+            self.engine.set_idle_read(false);
+            return Ok(Poll::Ok);
+        };
+        loop {
+            let step = match pending {
+                Pending::Startup(op) => pgsans::step(&mut self.engine, op)?.map_done(|()| None),
+                Pending::Query(op) => match pgsans::step(&mut self.engine, op) {
+                    Ok(s) => s.map_done(|b| Some(Ok(b))),
+                    Err(e) if !e.is_fatal() => Step::Done(Some(Err(e))),
+                    Err(e) => return Err(e),
+                },
+                Pending::Close(op) => pgsans::step(&mut self.engine, op)?.map_done(|()| None),
+            };
+            match step {
+                Step::Done(out) => {
+                    if matches!(pending, Pending::Startup(_)) {
+                        // psycopg2: asynchronous connections are always in autocommit mode.
+                        let mut op = pgsans::session::set_session(
+                            &mut self.engine,
+                            pgsans::SessionChange::new().autocommit(true),
+                        )?;
+                        while !matches!(pgsans::step(&mut self.engine, &mut op)?, Step::Done(_)) {}
+                    }
+                    if matches!(pending, Pending::Close(_)) {
+                        socket.shutdown();
+                        self.io = Io::Closed;
+                    }
+                    if let Some(out) = out {
+                        self.result = Some(out);
+                    }
+                    self.pending = None;
+                    return Ok(Poll::Ok);
+                }
+                Step::Wait(wanted) => {
+                    if !transfer(&mut self.engine, socket, wanted)? {
+                        return Ok(wanted);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Blocks in `poll(2)` until the socket is ready for `wanted` (for simple programs and
+    /// tests; an event loop waits on [`AsRawFd::as_raw_fd`] instead).
+    pub fn wait_blocking(&self, wanted: Poll) -> Result<(), Error> {
+        crate::socket::poll_fd(self.as_fd(), wanted, None)
+    }
+
+    /// Starts a simple query without waiting for it; then [`poll`](Self::poll) until
+    /// [`Poll::Ok`] and [`take_result`](Self::take_result). A misuse error while connecting or
+    /// while another query runs.
+    pub fn execute(&mut self, sql: &str) -> Result<(), Error> {
+        if let Some(e) = &self.last_error {
+            return Err(e.clone());
+        }
+        if matches!(self.io, Io::Connecting(_)) || matches!(self.pending, Some(Pending::Startup(_))) {
+            return Err(UsageError::InvalidState("asynchronous connection attempt underway".into()).into());
+        }
+        if self.pending.is_some() {
+            return Err(UsageError::InvalidState("a query is already executing on this connection".into()).into());
+        }
+        let op = SimpleQuery::start(&mut self.engine, sql)?;
+        self.result = None;
+        self.pending = Some(Pending::Query(op));
+        Ok(())
+    }
+
+    /// psycopg2's `isexecuting()`: connecting, or a query was started and `poll` has not yet
+    /// answered [`Poll::Ok`] for it.
+    pub fn is_executing(&self) -> bool {
+        matches!(self.io, Io::Connecting(_)) || self.pending.is_some()
+    }
+
+    /// The result of the last query, once `poll` answered [`Poll::Ok`]: every statement's
+    /// results, and the error of the failing statement if any.
+    pub fn take_result(&mut self) -> Option<Result<SimpleBatch, Error>> {
+        self.result.take()
+    }
+
+    /// Takes the notifications received so far.
+    pub fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
+        self.engine.take_notifications()
+    }
+
+    /// Takes the notices received so far.
+    pub fn take_notices(&mut self) -> Vec<pgsans::Notice> {
+        self.engine.take_notices()
+    }
+
+    /// A token that cancels the running query from any thread.
+    pub fn cancel_token(&self) -> Option<CancelToken> {
+        Some(CancelToken { key: self.engine.cancel_key()?, target: self.target.clone() })
+    }
+
+    /// Starts closing: queues Terminate; `poll` until [`Poll::Ok`]. Idempotent.
+    pub fn close_start(&mut self) {
+        if matches!(self.io, Io::Connected(_)) && !matches!(self.pending, Some(Pending::Close(_))) {
+            self.engine.abandon_outstanding();
+            self.pending = Some(Pending::Close(Terminate::start(&mut self.engine)));
+        } else if matches!(self.io, Io::Connecting(_)) {
+            self.io = Io::Closed;
+            self.pending = None;
+        }
+    }
+}
+
+impl AsFd for PollingConnection {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.io {
+            Io::Connecting(c) => c.fd.as_fd(),
+            Io::Connected(s) => s.as_fd(),
+            // A closed connection has no socket; a descriptor that is never ready stands in.
+            Io::Closed => CLOSED.as_fd(),
+        }
+    }
+}
+
+impl AsRawFd for PollingConnection {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// Stands in for the socket of a closed polling connection.
+static CLOSED: std::sync::LazyLock<std::os::fd::OwnedFd> =
+    std::sync::LazyLock::new(|| std::fs::File::open("/dev/null").expect("/dev/null").into());
