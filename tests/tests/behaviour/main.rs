@@ -2,6 +2,7 @@
 //! PostgreSQL started by `pgsans-harness` for this test binary.
 
 mod basics;
+mod nonblocking;
 mod session;
 
 use pgsans_tests::{AsyncStdClient, SmolClient, TokioClient};

@@ -1,0 +1,254 @@
+//! psycopg2's asynchronous connections (custom event loops) and wait callbacks (green threads).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pgsans::{Config, Error, Poll, UsageError};
+use pgsans_std::{Connection, Interest, PollingConnection, WaitRequest};
+use pgsans_tests::{AuthMethod, TestServer};
+
+#[path = "../../../transport-std/examples/event_loop.rs"]
+#[allow(dead_code)]
+mod event_loop;
+
+fn conninfo() -> String {
+    TestServer::shared().conninfo(AuthMethod::Scram)
+}
+
+/// Blocks in poll(2) until the polling connection says Ok.
+fn drive(conn: &mut PollingConnection) -> Result<(), Error> {
+    loop {
+        match conn.poll()? {
+            Poll::Ok => return Ok(()),
+            wanted => conn.wait_blocking(wanted)?,
+        }
+    }
+}
+
+#[test]
+fn one_thread_drives_100_connections_with_mio() {
+    let t = event_loop::run(&conninfo(), 100, 5).unwrap();
+    assert_eq!(t.queries, 500);
+    assert_eq!(t.rows, 500);
+    assert_eq!(t.wrong_answers, 0);
+    assert_eq!(t.distinct_backends, 100, "each connection has its own backend");
+}
+
+#[test]
+fn polling_connection_protocol() {
+    let mut conn = PollingConnection::connect_start(&conninfo()).unwrap();
+    assert!(conn.is_executing(), "connecting counts as executing");
+    let early = conn.execute("SELECT 1").unwrap_err();
+    assert!(
+        matches!(early, Error::Usage(UsageError::InvalidState(ref m)) if m.contains("connection attempt")),
+        "{early:?}"
+    );
+    drive(&mut conn).unwrap();
+    assert!(!conn.is_executing());
+    assert!(conn.backend_pid() > 0);
+    assert!(conn.autocommit(), "asynchronous connections are in autocommit mode");
+
+    conn.execute("SELECT pg_sleep(0.05), 'done'").unwrap();
+    assert!(conn.is_executing());
+    let second = conn.execute("SELECT 2").unwrap_err();
+    assert!(matches!(second, Error::Usage(UsageError::InvalidState(_))), "{second:?}");
+    drive(&mut conn).unwrap();
+    let batch = conn.take_result().unwrap().unwrap();
+    assert_eq!(batch.results[0].rows()[0].get(1), Some("done"));
+    assert!(conn.take_result().is_none());
+
+    // A failing statement: the results before it and its error; the connection goes on.
+    conn.execute("SELECT 1; SELECT 1/0").unwrap();
+    drive(&mut conn).unwrap();
+    let batch = conn.take_result().unwrap().unwrap();
+    assert_eq!(batch.results.len(), 1);
+    assert_eq!(batch.error.unwrap().code(), "22012");
+
+    // Idle polling collects notifications sent by other sessions.
+    conn.execute("LISTEN polling_chan").unwrap();
+    drive(&mut conn).unwrap();
+    conn.take_result().unwrap().unwrap();
+    let mut other = Connection::connect(&conninfo()).unwrap();
+    other.set_autocommit(true).unwrap();
+    other.batch_execute("NOTIFY polling_chan, 'ping'").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while got.is_empty() && Instant::now() < deadline {
+        conn.wait_blocking(Poll::Read).unwrap();
+        assert_eq!(conn.poll().unwrap(), Poll::Ok, "idle poll answers Ok");
+        got = conn.take_notifications();
+    }
+    assert_eq!(got[0].payload, "ping");
+
+    // Cancel works from another thread while the event loop polls.
+    let token = conn.cancel_token().unwrap();
+    conn.execute("SELECT pg_sleep(10)").unwrap();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        token.cancel()
+    });
+    drive(&mut conn).unwrap();
+    t.join().unwrap().unwrap();
+    assert_eq!(conn.take_result().unwrap().unwrap().error.unwrap().code(), "57014");
+
+    conn.close_start();
+    drive(&mut conn).unwrap();
+    assert!(conn.is_closed());
+    assert!(conn.execute("SELECT 1").is_err());
+}
+
+#[test]
+fn polling_connection_reports_connect_failure() {
+    // A port nobody listens on: the error comes from poll(), typed, not a panic or a hang.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut conn = PollingConnection::connect_start(&format!("host=127.0.0.1 port={port} user=x")).unwrap();
+    let err = drive(&mut conn).unwrap_err();
+    assert!(matches!(err, Error::Io(ref e) if e.kind() == std::io::ErrorKind::ConnectionRefused), "{err:?}");
+    assert!(conn.poll().is_err(), "sticky");
+}
+
+fn is_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    rustix::fs::fcntl_getfl(fd).unwrap().contains(rustix::fs::OFlags::NONBLOCK)
+}
+
+#[test]
+fn the_client_only_blocks_inside_the_wait_callback() {
+    let waits: Arc<Mutex<Vec<(Interest, bool)>>> = Arc::default();
+    let inside = Arc::new(Mutex::new(Duration::ZERO));
+    let (w, i) = (waits.clone(), inside.clone());
+    let callback = move |req: WaitRequest<'_>| -> std::io::Result<()> {
+        w.lock().unwrap().push((req.interest, is_nonblocking(req.fd)));
+        let t = Instant::now();
+        let r = req.wait_with_poll();
+        *i.lock().unwrap() += t.elapsed();
+        r
+    };
+    let config = Config::parse(&conninfo()).unwrap();
+    let started = Instant::now();
+    let mut conn = Connection::connect_with_wait(&config, Some(Box::new(callback))).unwrap();
+    let connect_waits = waits.lock().unwrap().len();
+    assert!(connect_waits >= 2, "connect and authentication waited through the callback");
+    assert_eq!(waits.lock().unwrap()[0].0, Interest::Write, "the first wait is the TCP connect");
+    let before = *inside.lock().unwrap();
+    let t = Instant::now();
+    assert_eq!(conn.scalar_text("SELECT pg_sleep(0.5)::text || 'x'").as_deref(), Some("x"));
+    let query_time = t.elapsed();
+    let waited = *inside.lock().unwrap() - before;
+    // The half second the server slept was spent inside the callback, not in a blocking read.
+    assert!(waited >= Duration::from_millis(450), "waited {waited:?} of {query_time:?} in the callback");
+    assert!(waits.lock().unwrap().iter().all(|(_, nonblocking)| *nonblocking), "socket always non-blocking");
+    assert!(started.elapsed() >= query_time);
+}
+
+trait ScalarText {
+    fn scalar_text(&mut self, sql: &str) -> Option<String>;
+}
+impl ScalarText for Connection {
+    fn scalar_text(&mut self, sql: &str) -> Option<String> {
+        let r = self.simple_query(sql).unwrap();
+        r[0].rows()[0].get(0).map(str::to_owned)
+    }
+}
+
+#[test]
+fn a_failing_callback_closes_the_connection_but_sql_errors_do_not() {
+    let config = Config::parse(&conninfo()).unwrap();
+    let fail = Arc::new(AtomicUsize::new(0));
+    let f = fail.clone();
+    let callback = move |req: WaitRequest<'_>| -> std::io::Result<()> {
+        if f.load(Ordering::SeqCst) == 1 {
+            return Err(std::io::Error::other("interrupted by the scheduler"));
+        }
+        req.wait_with_poll()
+    };
+    let mut conn = Connection::connect_with_wait(&config, Some(Box::new(callback))).unwrap();
+    conn.set_autocommit(true).unwrap();
+    // A server error is just an error.
+    assert_eq!(conn.batch_execute("SELECT 1/0").unwrap_err().code(), Some("22012"));
+    assert_eq!(conn.closed(), 0);
+    assert_eq!(conn.scalar_text("SELECT 'ok'").as_deref(), Some("ok"));
+    // The callback's error propagates and closes the connection.
+    fail.store(1, Ordering::SeqCst);
+    let err = conn.simple_query("SELECT pg_sleep(0.2)").unwrap_err();
+    assert!(err.to_string().contains("interrupted by the scheduler"), "{err}");
+    assert!(conn.is_closed());
+    fail.store(0, Ordering::SeqCst);
+    assert!(conn.simple_query("SELECT 1").is_err(), "stays closed");
+}
+
+#[test]
+fn process_wide_wait_callback() {
+    // Counts waits of connections made while it is installed; harmless to other tests.
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    pgsans_std::set_wait_callback(Some(Arc::new(move || {
+        let c = c.clone();
+        Box::new(move |req: WaitRequest<'_>| {
+            c.fetch_add(1, Ordering::SeqCst);
+            req.wait_with_poll()
+        })
+    })));
+    let mut conn = Connection::connect(&conninfo());
+    pgsans_std::set_wait_callback(None);
+    let conn = conn.as_mut().unwrap();
+    let before = count.load(Ordering::SeqCst);
+    assert!(before > 0);
+    conn.simple_query("SELECT pg_sleep(0.05)").unwrap();
+    assert!(count.load(Ordering::SeqCst) > before);
+    assert!(pgsans_std::get_wait_callback().is_none());
+}
+
+/// A wait callback for `may` coroutines: parks the coroutine on may's reactor. The
+/// registration is made on the first wait and lives as long as the connection.
+fn may_waiter() -> Box<dyn pgsans_std::Wait> {
+    struct Fd(std::os::fd::RawFd);
+    impl std::os::fd::AsRawFd for Fd {
+        fn as_raw_fd(&self) -> std::os::fd::RawFd {
+            self.0
+        }
+    }
+    let mut registered: Option<may::io::CoIo<Fd>> = None;
+    Box::new(move |req: WaitRequest<'_>| -> std::io::Result<()> {
+        use may::io::WaitIo;
+        if registered.as_ref().is_none_or(|co| std::os::fd::AsRawFd::as_raw_fd(co) != req.raw_fd()) {
+            registered = Some(may::io::CoIo::new(Fd(req.raw_fd())).map_err(|e| std::io::Error::other(e.to_string()))?);
+        }
+        registered.as_ref().expect("registered").wait_io();
+        Ok(())
+    })
+}
+
+#[test]
+#[allow(unsafe_code)] // may's spawn is unsafe: coroutines must not use thread-locals across yields
+fn fifty_coroutines_on_two_threads() {
+    let conninfo = conninfo();
+    may::config().set_workers(2).set_stack_size(0x40000);
+    let done = Arc::new(AtomicUsize::new(0));
+    let threads = Arc::new(Mutex::new(std::collections::HashSet::new()));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let (conninfo, done, threads) = (conninfo.clone(), done.clone(), threads.clone());
+            unsafe {
+                may::coroutine::spawn(move || {
+                    let config = Config::parse(&conninfo).unwrap();
+                    let mut conn = Connection::connect_with_wait(&config, Some(may_waiter())).unwrap();
+                    // Every coroutine sleeps 0.3 s on the server: run serially that is 15 s.
+                    let r = conn.simple_query(&format!("SELECT {i}, pg_sleep(0.3)")).unwrap();
+                    assert_eq!(r[0].rows()[0].get(0), Some(i.to_string().as_str()));
+                    threads.lock().unwrap().insert(std::thread::current().id());
+                    conn.close().unwrap();
+                    done.fetch_add(1, Ordering::SeqCst);
+                })
+            }
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 50);
+    assert!(threads.lock().unwrap().len() <= 2, "ran on may's two workers");
+    // Concurrent, not serial: 50 x 0.3 s of server sleep overlapped.
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
