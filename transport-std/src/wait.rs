@@ -31,6 +31,48 @@
 //! conn.simple_query("SELECT pg_sleep(0.1)")?;
 //! # Ok::<(), pgsans::Error>(())
 //! ```
+//!
+//! # Green threads: a complete example with `may`
+//!
+//! Each connection gets a callback that registers its socket with may's reactor on the first
+//! wait and parks the *coroutine* (not the thread) until the socket is ready. Fifty coroutines on
+//! two threads then run their queries concurrently.
+//!
+//! ```no_run
+//! use std::os::fd::{AsRawFd, RawFd};
+//! use may::io::{CoIo, WaitIo};
+//! use pgsans_std::{Connection, Wait, WaitRequest};
+//!
+//! struct Fd(RawFd);
+//! impl AsRawFd for Fd {
+//!     fn as_raw_fd(&self) -> RawFd { self.0 }
+//! }
+//!
+//! fn may_waiter() -> Box<dyn Wait> {
+//!     let mut registered: Option<CoIo<Fd>> = None;
+//!     Box::new(move |req: WaitRequest<'_>| -> std::io::Result<()> {
+//!         if registered.is_none() {
+//!             registered = Some(CoIo::new(Fd(req.raw_fd())).map_err(|e| std::io::Error::other(e.to_string()))?);
+//!         }
+//!         registered.as_ref().unwrap().wait_io(); // parks this coroutine until the fd is ready
+//!         Ok(())
+//!     })
+//! }
+//!
+//! may::config().set_workers(2).set_stack_size(0x40000);
+//! let handles: Vec<_> = (0..50)
+//!     .map(|i| unsafe {
+//!         may::coroutine::spawn(move || {
+//!             let config = pgsans::Config::parse("host=127.0.0.1 user=app dbname=app").unwrap();
+//!             let mut conn = Connection::connect_with_wait(&config, Some(may_waiter())).unwrap();
+//!             conn.simple_query(&format!("SELECT {i}, pg_sleep(1)")).unwrap();
+//!         })
+//!     })
+//!     .collect();
+//! for h in handles {
+//!     h.join().unwrap(); // about one second in all, not fifty
+//! }
+//! ```
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
