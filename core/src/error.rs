@@ -157,12 +157,29 @@ pub enum UsageError {
     /// A column index or name does not exist in this row.
     #[error("column {0} does not exist")]
     NoSuchColumn(String),
+    /// A column or parameter has a type the Rust type cannot represent.
+    #[error("cannot convert between the Rust type `{rust}` and the PostgreSQL type `{pg}`{}", column_suffix(column))]
+    WrongType { column: String, rust: &'static str, pg: String },
+    /// A NULL was read into a Rust type that cannot hold it (use `Option<T>`).
+    #[error("unexpected NULL{} for the Rust type `{rust}` (use Option)", column_suffix(column))]
+    UnexpectedNull { column: String, rust: &'static str },
+    /// The wrong number of parameters for a statement.
+    #[error("the statement expects {expected} parameters but {given} were given")]
+    ParameterCount { expected: usize, given: usize },
     /// A value could not be converted.
     #[error("{0}")]
     Conversion(String),
     /// Called with the wrong argument.
     #[error("{0}")]
     InvalidArgument(String),
+}
+
+fn column_suffix(column: &str) -> String {
+    if column.is_empty() {
+        String::new()
+    } else {
+        format!(" (column {column})")
+    }
 }
 
 /// Authentication failed on the client side.

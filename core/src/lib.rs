@@ -61,6 +61,7 @@ pub mod op;
 mod row;
 pub mod session;
 mod transport_kit;
+pub mod types;
 
 pub use config::Config;
 pub use connection::{

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::codec::backend::FieldDescription;
 use crate::error::{Error, UsageError};
+use crate::types::{type_name, FromSql};
 
 /// One column of a RowDescription.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,16 +124,60 @@ impl<'a> Row<'a> {
         self.columns.map(|c| &c[..])
     }
 
-    /// The raw bytes of a value: `Ok(None)` for NULL.
+    fn index<I: ColumnIndex>(&self, idx: &I) -> Result<usize, Error> {
+        idx.index(self.columns(), self.len()).ok_or_else(|| UsageError::NoSuchColumn(idx.describe()).into())
+    }
+
+    /// The raw bytes of a value: `Ok(None)` for NULL. The format is the column's
+    /// [`format`](Column::format).
     pub fn raw<I: ColumnIndex>(&self, idx: I) -> Result<Option<&'a [u8]>, Error> {
-        let i = idx.index(self.columns(), self.len()).ok_or_else(|| UsageError::NoSuchColumn(idx.describe()))?;
+        let i = self.index(&idx)?;
         Ok(self.ranges[i].map(|(s, e)| &self.body[s as usize..e as usize]))
+    }
+
+    /// The type OID and format of a column (unknown / text when no RowDescription was seen).
+    fn column_type(&self, i: usize) -> (u32, i16, &'a str) {
+        match self.columns {
+            Some(cols) => (cols[i].type_oid, cols[i].format, cols[i].name.as_str()),
+            None => (crate::types::oid::UNKNOWN, 0, ""),
+        }
+    }
+
+    /// Decodes a value as `T`: `Option<T>` for nullable columns. A type that cannot represent
+    /// the column's type, or a NULL into a non-`Option`, is a typed error naming the column.
+    pub fn get<T: FromSql<'a>, I: ColumnIndex>(&self, idx: I) -> Result<T, Error> {
+        let i = self.index(&idx)?;
+        let (oid, format, name) = self.column_type(i);
+        let column = || if name.is_empty() { idx.describe() } else { format!("{name:?}") };
+        if !T::accepts(oid) {
+            return Err(UsageError::WrongType {
+                column: column(),
+                rust: std::any::type_name::<T>(),
+                pg: type_name(oid),
+            }
+            .into());
+        }
+        let raw = self.ranges[i].map(|(s, e)| &self.body[s as usize..e as usize]);
+        T::from_sql_nullable(oid, format, raw).map_err(|e| match e {
+            Error::Usage(UsageError::UnexpectedNull { rust, .. }) => {
+                UsageError::UnexpectedNull { column: column(), rust }.into()
+            }
+            Error::Usage(UsageError::Conversion(m)) => {
+                UsageError::Conversion(format!("column {}: {m}", column())).into()
+            }
+            other => other,
+        })
     }
 
     /// A text-format value as `&str`: `Ok(None)` for NULL, distinct from `Some("")`.
     pub fn get_str<I: ColumnIndex>(&self, idx: I) -> Result<Option<&'a str>, Error> {
         let v = self.raw(&idx)?;
         text(v, &idx)
+    }
+
+    /// Shorthand for a text-format value: `None` for NULL, a missing column, or bad UTF-8.
+    pub fn text<I: ColumnIndex>(&self, idx: I) -> Option<&'a str> {
+        self.get_str(idx).ok().flatten()
     }
 
     /// Copies the row out of the receive buffer.
@@ -178,13 +223,17 @@ impl OwnedRow {
     pub fn raw<I: ColumnIndex>(&self, idx: I) -> Result<Option<&[u8]>, Error> {
         self.as_row().raw(idx)
     }
+    /// Decodes a value as `T`; see [`Row::get`].
+    pub fn get<'a, T: FromSql<'a>, I: ColumnIndex>(&'a self, idx: I) -> Result<T, Error> {
+        self.as_row().get(idx)
+    }
     /// A text-format value: `Ok(None)` for NULL, distinct from `Some("")`.
     pub fn get_str<I: ColumnIndex>(&self, idx: I) -> Result<Option<&str>, Error> {
         self.as_row().get_str(idx)
     }
-    /// Shorthand for [`get_str`](Self::get_str) that treats a missing column or bad UTF-8 as NULL.
-    pub fn get<I: ColumnIndex>(&self, idx: I) -> Option<&str> {
-        self.get_str(idx).ok().flatten()
+    /// Shorthand for a text-format value: `None` for NULL, a missing column, or bad UTF-8.
+    pub fn text<I: ColumnIndex>(&self, idx: I) -> Option<&str> {
+        self.as_row().text(idx)
     }
     /// Every value as text, `None` for NULL.
     pub fn values(&self) -> impl Iterator<Item = Option<&[u8]>> {

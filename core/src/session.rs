@@ -570,7 +570,7 @@ impl Operation for Recover {
     type Output = Vec<RecoveredXid>;
     fn drive(&mut self, conn: &mut Connection) -> Result<Option<Vec<RecoveredXid>>, Error> {
         let Some(results) = self.0.drive(conn)? else { return Ok(None) };
-        let text = |r: &OwnedRow, i: usize| r.get(i).unwrap_or_default().to_owned();
+        let text = |r: &OwnedRow, i: usize| r.text(i).unwrap_or_default().to_owned();
         Ok(Some(
             results
                 .into_iter()

@@ -135,12 +135,12 @@ fn error_mid_batch_keeps_earlier_results() {
     let mut op = SimpleQuery::start(&mut conn, "SELECT 1; SELECT 1/0; SELECT 2").unwrap();
     let batch = script.run(&mut conn, &mut op).unwrap();
     assert_eq!(batch.results.len(), 1);
-    assert_eq!(batch.results[0].rows()[0].get(0), Some("1"));
+    assert_eq!(batch.results[0].rows()[0].text(0), Some("1"));
     assert_eq!(batch.error.as_ref().unwrap().code(), "22012");
     assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
     let mut op = SimpleQuery::start(&mut conn, "SELECT 3").unwrap();
     let batch = script.run(&mut conn, &mut op).unwrap();
-    assert_eq!(batch.results[0].rows()[0].get(0), Some("3"));
+    assert_eq!(batch.results[0].rows()[0].text(0), Some("3"));
 }
 
 #[test]

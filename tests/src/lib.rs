@@ -56,7 +56,7 @@ pub trait Client: Sized {
     /// The first column of the first row of `sql`.
     fn scalar(&mut self, sql: &str) -> Result<Option<String>, Error> {
         let results = self.simple_query(sql)?;
-        Ok(results.first().and_then(|r| r.rows().first()).and_then(|r| r.get(0)).map(str::to_owned))
+        Ok(results.first().and_then(|r| r.rows().first()).and_then(|r| r.text(0)).map(str::to_owned))
     }
 }
 

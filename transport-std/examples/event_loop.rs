@@ -88,10 +88,10 @@ fn advance(
                     totals.queries += 1;
                     totals.rows += batch.results[0].rows().len();
                     let expected = (index * 1000 + slot.sent).to_string();
-                    if row.get(0) != Some(expected.as_str()) {
+                    if row.text(0) != Some(expected.as_str()) {
                         totals.wrong_answers += 1;
                     }
-                    backends.insert(row.get(1).unwrap_or_default().to_owned());
+                    backends.insert(row.text(1).unwrap_or_default().to_owned());
                 }
                 if slot.closing {
                     slot.done = true;

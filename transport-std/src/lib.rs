@@ -8,7 +8,7 @@
 //! let mut conn = pgsans_std::Connection::connect("postgresql://app@localhost/shop")?;
 //! conn.set_autocommit(true)?;
 //! for row in conn.simple_query("SELECT id, name FROM items")?[0].rows() {
-//!     println!("{:?} {:?}", row.get("id"), row.get("name"));
+//!     println!("{:?} {:?}", row.text("id"), row.text("name"));
 //! }
 //! conn.close()?;
 //! # Ok::<(), pgsans::Error>(())

@@ -6,7 +6,7 @@
 //! # async fn demo() -> Result<(), pgsans::Error> {
 //! let mut conn = pgsans_tokio::Connection::connect("postgresql://app@localhost/shop").await?;
 //! let results = conn.simple_query("SELECT 1").await?;
-//! assert_eq!(results[0].rows()[0].get(0), Some("1"));
+//! assert_eq!(results[0].rows()[0].text(0), Some("1"));
 //! conn.close().await?;
 //! # Ok(()) }
 //! ```

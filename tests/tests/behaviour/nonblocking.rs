@@ -55,7 +55,7 @@ fn polling_connection_protocol() {
     assert!(matches!(second, Error::Usage(UsageError::InvalidState(_))), "{second:?}");
     drive(&mut conn).unwrap();
     let batch = conn.take_result().unwrap().unwrap();
-    assert_eq!(batch.results[0].rows()[0].get(1), Some("done"));
+    assert_eq!(batch.results[0].rows()[0].text(1), Some("done"));
     assert!(conn.take_result().is_none());
 
     // A failing statement: the results before it and its error; the connection goes on.
@@ -147,7 +147,7 @@ trait ScalarText {
 impl ScalarText for Connection {
     fn scalar_text(&mut self, sql: &str) -> Option<String> {
         let r = self.simple_query(sql).unwrap();
-        r[0].rows()[0].get(0).map(str::to_owned)
+        r[0].rows()[0].text(0).map(str::to_owned)
     }
 }
 
@@ -236,7 +236,7 @@ fn fifty_coroutines_on_two_threads() {
                     let mut conn = Connection::connect_with_wait(&config, Some(may_waiter())).unwrap();
                     // Every coroutine sleeps 0.3 s on the server: run serially that is 15 s.
                     let r = conn.simple_query(&format!("SELECT {i}, pg_sleep(0.3)")).unwrap();
-                    assert_eq!(r[0].rows()[0].get(0), Some(i.to_string().as_str()));
+                    assert_eq!(r[0].rows()[0].text(0), Some(i.to_string().as_str()));
                     threads.lock().unwrap().insert(std::thread::current().id());
                     conn.close().unwrap();
                     done.fetch_add(1, Ordering::SeqCst);

@@ -439,7 +439,7 @@ pub fn connection_information<C: Client>() {
     let v = c.engine().server_version();
     assert_eq!(
         v / 10000,
-        c.engine().parameter_status("server_version").unwrap().split('.').next().unwrap().parse().unwrap()
+        c.engine().parameter_status("server_version").unwrap().split('.').next().unwrap().parse::<i32>().unwrap()
     );
     c.set_client_encoding("latin1").unwrap();
     assert_eq!(c.engine().client_encoding(), Some("LATIN1"));

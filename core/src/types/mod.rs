@@ -1,0 +1,261 @@
+//! Rust values in and out of PostgreSQL, in the binary format for the types pgsans knows and
+//! the text format for the rest.
+//!
+//! [`ToSql`] encodes a parameter for a given server type; [`FromSql`] decodes a column value
+//! given its type and format. A mismatch (an `int8` column read as `i32`, a NULL read into a
+//! non-`Option`) is a typed [`UsageError::WrongType`] / [`UsageError::UnexpectedNull`] naming
+//! the column and both types: never a panic, never a silent truncation.
+
+mod array;
+#[cfg(feature = "chrono")]
+mod chrono_impls;
+#[cfg(feature = "rust_decimal")]
+mod decimal;
+#[cfg(feature = "serde_json")]
+mod json;
+mod primitives;
+#[cfg(feature = "uuid")]
+mod uuid_impls;
+
+pub use primitives::{Interval, Json, Numeric};
+
+use crate::error::{Error, UsageError};
+
+/// Type OIDs (from `pg_type.dat`; stable across PostgreSQL versions).
+#[allow(missing_docs)]
+pub mod oid {
+    pub const BOOL: u32 = 16;
+    pub const BYTEA: u32 = 17;
+    pub const CHAR: u32 = 18;
+    pub const NAME: u32 = 19;
+    pub const INT8: u32 = 20;
+    pub const INT2: u32 = 21;
+    pub const INT4: u32 = 23;
+    pub const TEXT: u32 = 25;
+    pub const OID: u32 = 26;
+    pub const JSON: u32 = 114;
+    pub const FLOAT4: u32 = 700;
+    pub const FLOAT8: u32 = 701;
+    pub const UNKNOWN: u32 = 705;
+    pub const BPCHAR: u32 = 1042;
+    pub const VARCHAR: u32 = 1043;
+    pub const DATE: u32 = 1082;
+    pub const TIME: u32 = 1083;
+    pub const TIMESTAMP: u32 = 1114;
+    pub const TIMESTAMPTZ: u32 = 1184;
+    pub const INTERVAL: u32 = 1186;
+    pub const NUMERIC: u32 = 1700;
+    pub const UUID: u32 = 2950;
+    pub const JSONB: u32 = 3802;
+    pub const BOOL_ARRAY: u32 = 1000;
+    pub const BYTEA_ARRAY: u32 = 1001;
+    pub const CHAR_ARRAY: u32 = 1002;
+    pub const NAME_ARRAY: u32 = 1003;
+    pub const INT2_ARRAY: u32 = 1005;
+    pub const INT4_ARRAY: u32 = 1007;
+    pub const TEXT_ARRAY: u32 = 1009;
+    pub const BPCHAR_ARRAY: u32 = 1014;
+    pub const VARCHAR_ARRAY: u32 = 1015;
+    pub const INT8_ARRAY: u32 = 1016;
+    pub const FLOAT4_ARRAY: u32 = 1021;
+    pub const FLOAT8_ARRAY: u32 = 1022;
+    pub const OID_ARRAY: u32 = 1028;
+    pub const TIMESTAMP_ARRAY: u32 = 1115;
+    pub const DATE_ARRAY: u32 = 1182;
+    pub const TIME_ARRAY: u32 = 1183;
+    pub const TIMESTAMPTZ_ARRAY: u32 = 1185;
+    pub const INTERVAL_ARRAY: u32 = 1187;
+    pub const NUMERIC_ARRAY: u32 = 1231;
+    pub const JSON_ARRAY: u32 = 199;
+    pub const UUID_ARRAY: u32 = 2951;
+    pub const JSONB_ARRAY: u32 = 3807;
+}
+
+/// The name of a type OID pgsans knows, for error messages.
+pub fn type_name(oid: u32) -> String {
+    use oid::*;
+    let name = match oid {
+        BOOL => "bool",
+        BYTEA => "bytea",
+        CHAR => "\"char\"",
+        NAME => "name",
+        INT8 => "int8",
+        INT2 => "int2",
+        INT4 => "int4",
+        TEXT => "text",
+        OID => "oid",
+        JSON => "json",
+        FLOAT4 => "float4",
+        FLOAT8 => "float8",
+        UNKNOWN => "unknown",
+        BPCHAR => "bpchar",
+        VARCHAR => "varchar",
+        DATE => "date",
+        TIME => "time",
+        TIMESTAMP => "timestamp",
+        TIMESTAMPTZ => "timestamptz",
+        INTERVAL => "interval",
+        NUMERIC => "numeric",
+        UUID => "uuid",
+        JSONB => "jsonb",
+        other => match array::element_of(other) {
+            Some(elem) => return format!("{}[]", type_name(elem)),
+            None => return format!("type with OID {other}"),
+        },
+    };
+    name.to_owned()
+}
+
+/// Whether pgsans asks for this type's values in the binary format.
+pub fn binary_supported(oid: u32) -> bool {
+    use oid::*;
+    match oid {
+        BOOL | BYTEA | CHAR | NAME | INT8 | INT2 | INT4 | TEXT | OID | JSON | FLOAT4 | FLOAT8 | BPCHAR | VARCHAR
+        | DATE | TIME | TIMESTAMP | TIMESTAMPTZ | INTERVAL | UUID | JSONB => true,
+        // numeric's binary form is base-10000 digits; exact text is simpler and as fast to parse.
+        NUMERIC => false,
+        other => array::element_of(other).is_some_and(|e| e != NUMERIC && binary_supported(e)),
+    }
+}
+
+/// Whether a parameter value is NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsNull {
+    Yes,
+    No,
+}
+
+/// A Rust value that can be sent as a parameter.
+///
+/// Implementations write `accepts` and `to_sql`, and invoke [`to_sql_checked!`](crate::to_sql_checked)
+/// for the object-safe `encode`, which refuses a wrong type before anything is written.
+pub trait ToSql: std::fmt::Debug {
+    /// Whether values of this type can be encoded for a parameter of type `oid`.
+    fn accepts(oid: u32) -> bool
+    where
+        Self: Sized;
+
+    /// Appends the encoding for type `oid`: binary if [`binary`](ToSql::binary), else text.
+    fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error>;
+
+    /// Checks `accepts`, then encodes. Object-safe: used through `&dyn ToSql`.
+    fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error>;
+
+    /// The type to declare for this parameter when the query does not say; 0 lets the server
+    /// infer it (strings, which may become any type).
+    fn natural_type(&self) -> u32;
+
+    /// Whether the value is sent in the binary format (true for the types pgsans knows).
+    fn binary(&self, oid: u32) -> bool {
+        binary_supported(oid)
+    }
+}
+
+/// Implements [`ToSql::encode`] with the `accepts` check.
+#[macro_export]
+macro_rules! to_sql_checked {
+    () => {
+        fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<$crate::types::IsNull, $crate::Error> {
+            if !<Self as $crate::types::ToSql>::accepts(oid) {
+                return Err($crate::UsageError::WrongType {
+                    column: String::new(),
+                    rust: std::any::type_name::<Self>(),
+                    pg: $crate::types::type_name(oid),
+                }
+                .into());
+            }
+            self.to_sql(oid, out)
+        }
+    };
+}
+
+impl<T: ToSql> ToSql for &T {
+    fn accepts(oid: u32) -> bool {
+        T::accepts(oid)
+    }
+    fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
+        (**self).to_sql(oid, out)
+    }
+    fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
+        (**self).encode(oid, out)
+    }
+    fn natural_type(&self) -> u32 {
+        (**self).natural_type()
+    }
+    fn binary(&self, oid: u32) -> bool {
+        (**self).binary(oid)
+    }
+}
+
+impl<T: ToSql> ToSql for Option<T> {
+    fn accepts(oid: u32) -> bool {
+        T::accepts(oid)
+    }
+    fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
+        match self {
+            Some(v) => v.to_sql(oid, out),
+            None => Ok(IsNull::Yes),
+        }
+    }
+    fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
+        match self {
+            Some(v) => v.encode(oid, out),
+            None => Ok(IsNull::Yes),
+        }
+    }
+    fn natural_type(&self) -> u32 {
+        self.as_ref().map_or(0, |v| v.natural_type())
+    }
+    fn binary(&self, oid: u32) -> bool {
+        self.as_ref().is_none_or(|v| v.binary(oid))
+    }
+}
+
+/// A value decoded from a column: `raw` is `None` for NULL; `format` is 0 (text) or 1 (binary).
+pub trait FromSql<'a>: Sized {
+    /// Whether a column of type `oid` can be read as this type.
+    fn accepts(oid: u32) -> bool;
+
+    /// Decodes a non-NULL value.
+    fn from_sql(oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error>;
+
+    /// Decodes NULL; only `Option<T>` accepts it.
+    fn from_sql_null(_oid: u32) -> Result<Self, Error> {
+        Err(UsageError::UnexpectedNull { column: String::new(), rust: std::any::type_name::<Self>() }.into())
+    }
+
+    /// Decodes a value or NULL.
+    fn from_sql_nullable(oid: u32, format: i16, raw: Option<&'a [u8]>) -> Result<Self, Error> {
+        match raw {
+            Some(raw) => Self::from_sql(oid, format, raw),
+            None => Self::from_sql_null(oid),
+        }
+    }
+}
+
+impl<'a, T: FromSql<'a>> FromSql<'a> for Option<T> {
+    fn accepts(oid: u32) -> bool {
+        T::accepts(oid)
+    }
+    fn from_sql(oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
+        T::from_sql(oid, format, raw).map(Some)
+    }
+    fn from_sql_null(_: u32) -> Result<Self, Error> {
+        Ok(None)
+    }
+}
+
+/// A malformed value from the server for a type we decode.
+pub(crate) fn bad_value(what: &str) -> Error {
+    UsageError::Conversion(format!("invalid {what} value received from the server")).into()
+}
+
+/// Checks lengths of fixed-size binary values.
+pub(crate) fn fixed<const N: usize>(raw: &[u8], what: &str) -> Result<[u8; N], Error> {
+    raw.try_into().map_err(|_| bad_value(what))
+}
+
+/// Parses a text-format value.
+pub(crate) fn parse_text<T: std::str::FromStr>(raw: &[u8], what: &str) -> Result<T, Error> {
+    std::str::from_utf8(raw).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad_value(what))
+}
