@@ -146,11 +146,13 @@ enum Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RequestKind {
     SimpleQuery,
+    /// Extended-query messages up to and including a Sync.
+    Sync,
 }
 
 #[derive(Debug)]
 struct Request {
-    #[allow(dead_code)] // read by the extended-query work
+    #[allow(dead_code)] // kept for debugging output
     kind: RequestKind,
     /// Its operation was abandoned: swallow its responses.
     discard: bool,
@@ -211,6 +213,10 @@ pub struct Connection {
 
     columns: Option<Arc<[Column]>>,
     row_ranges: Vec<Option<(u32, u32)>>,
+    /// The last RowDescription's bytes and columns: an identical one reuses the same `Arc`
+    /// instead of allocating column names again (the common case of a repeated query).
+    last_row_description: (Vec<u8>, Option<Arc<[Column]>>),
+    pub(crate) statements: crate::statement::StatementCache,
 
     config: Config,
     session: SessionState,
@@ -298,6 +304,8 @@ impl Connection {
             notifications: VecDeque::new(),
             columns: None,
             row_ranges: Vec::new(),
+            last_row_description: (Vec::new(), None),
+            statements: crate::statement::StatementCache::default(),
             config: config.clone(),
             session: SessionState::default(),
             notice_handler: None,
@@ -538,8 +546,16 @@ impl Connection {
                 Next::Owned(Event::ReadyForQuery(self.tx_status))
             }
             BackendMessage::RowDescription(desc) => {
-                let cols: Vec<Column> = desc.fields().map(Column::from_field).collect();
-                self.columns = Some(cols.into());
+                let raw = desc.raw();
+                let cols = match &self.last_row_description {
+                    (bytes, Some(cols)) if bytes.as_slice() == raw => cols.clone(),
+                    _ => {
+                        let cols: Arc<[Column]> = desc.fields().map(Column::from_field).collect::<Vec<_>>().into();
+                        self.last_row_description = (raw.to_vec(), Some(cols.clone()));
+                        cols
+                    }
+                };
+                self.columns = Some(cols);
                 Next::RowDescription
             }
             BackendMessage::DataRow(row) => {
@@ -739,6 +755,37 @@ impl Connection {
         Ok(())
     }
 
+    /// How many requests are outstanding.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Forgets requests registered after the first `n` (their bytes were taken back).
+    pub(crate) fn truncate_requests(&mut self, n: usize) {
+        self.requests.truncate(n);
+    }
+
+    /// Registers an extended-query request (messages up to a Sync) queued with [`send_buf`](Self::send_buf).
+    pub(crate) fn push_sync_request(&mut self) {
+        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false });
+    }
+
+    /// The buffer outgoing messages are appended to.
+    pub(crate) fn send_buf(&mut self) -> &mut Vec<u8> {
+        self.send.vec()
+    }
+
+    /// The type of the next complete message, if it would be delivered to the caller (not
+    /// swallowed as part of an abandoned request, and not a message handled inside).
+    pub fn peek_message_type(&self) -> Option<u8> {
+        if self.fatal.is_some() || !matches!(self.phase, Phase::Ready) {
+            return None;
+        }
+        let frame = backend::frame(self.recv.unread(), self.max_message_len).ok()??;
+        let front = self.requests.front()?;
+        (!front.discard).then_some(frame.ty)
+    }
+
     /// Marks every outstanding request as abandoned: their remaining responses are read and
     /// dropped inside the engine, so the next operation starts clean. This is what makes a
     /// dropped future or an interrupted call leave the connection usable.
@@ -878,6 +925,30 @@ impl Connection {
     /// The nesting depth of open transaction scopes.
     pub fn transaction_depth(&self) -> usize {
         self.session.scopes
+    }
+
+    /// psycopg 3's `prepare_threshold`: after this many executions of the same SQL a statement
+    /// is prepared server-side (default 5; `Some(0)` prepares on first use). `None` never
+    /// prepares: for transaction-pooling proxies (pgbouncer) where a named statement may not
+    /// exist on the next backend.
+    pub fn set_prepare_threshold(&mut self, threshold: Option<usize>) {
+        self.statements.threshold = threshold;
+    }
+
+    /// The current prepare threshold.
+    pub fn prepare_threshold(&self) -> Option<usize> {
+        self.statements.threshold
+    }
+
+    /// How many statements the cache keeps (default 100); the least recently used is evicted
+    /// and closed on the server.
+    pub fn set_statement_cache_capacity(&mut self, capacity: usize) {
+        self.statements.capacity = capacity;
+    }
+
+    /// `(cached, prepared server-side)` statement counts.
+    pub fn statement_cache_stats(&self) -> (usize, usize) {
+        (self.statements.len(), self.statements.prepared_count())
     }
 
     /// The client encoding the server reported.

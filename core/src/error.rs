@@ -163,6 +163,9 @@ pub enum UsageError {
     /// A NULL was read into a Rust type that cannot hold it (use `Option<T>`).
     #[error("unexpected NULL{} for the Rust type `{rust}` (use Option)", column_suffix(column))]
     UnexpectedNull { column: String, rust: &'static str },
+    /// `query_one` / `query_opt` got another number of rows.
+    #[error("expected {expected} row, got {got}")]
+    RowCount { expected: &'static str, got: usize },
     /// The wrong number of parameters for a statement.
     #[error("the statement expects {expected} parameters but {given} were given")]
     ParameterCount { expected: usize, given: usize },

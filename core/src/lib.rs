@@ -53,6 +53,8 @@ pub mod codec;
 pub mod config;
 mod connection;
 pub mod drive;
+pub mod extended;
+mod statement;
 pub use cancel::CancelToken;
 pub mod error;
 #[doc(hidden)]
@@ -69,6 +71,9 @@ pub use connection::{
     TransactionStatus, DEFAULT_NOTICE_LIMIT,
 };
 pub use error::{AuthError, ClosedReason, ConfigError, DbError, Error, ErrorClass, Notice, ProtocolError, UsageError};
+pub use extended::{Mode, Params, Query, QueryResult, QueryStep};
 pub use op::{step, Operation, Step};
 pub use row::{rows_affected, Column, ColumnIndex, OwnedRow, ResultSet, Row, SimpleBatch};
 pub use session::{ConnectionStatus, IsolationLevel, RecoveredXid, SessionChange, Setting, Xid};
+pub use statement::{Described, Statement};
+pub use types::{FromSql, ToSql};

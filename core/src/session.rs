@@ -344,7 +344,11 @@ fn apply(conn: &mut Connection, after: After) {
             s.scopes += 1;
         }
         After::ScopeClosed => s.scopes = s.scopes.saturating_sub(1),
-        After::Reset => *s = SessionState::default(),
+        After::Reset => {
+            *s = SessionState::default();
+            // DISCARD ALL deallocated every prepared statement.
+            conn.statements.clear_after_discard();
+        }
     }
 }
 

@@ -35,6 +35,67 @@ macro_rules! transport_methods {
             self.run(op)$($await)*?.into_result().map(drop)
         }
 
+        /// Prepares a statement server-side (types inferred by the server).
+        pub $($async)* fn prepare(&mut self, sql: &str) -> Result<$crate::Statement, $crate::Error> {
+            self.prepare_typed(sql, &[])$($await)*
+        }
+
+        /// Prepares a statement with the given parameter type OIDs (0 = inferred).
+        pub $($async)* fn prepare_typed(&mut self, sql: &str, types: &[u32]) -> Result<$crate::Statement, $crate::Error> {
+            let op = $crate::extended::Prepare::start(&mut self.engine, sql, types)?;
+            self.run(op)$($await)*
+        }
+
+        /// Runs a query with parameters (`$1`, `$2` …) and returns all its rows. SQL text is
+        /// described once and cached; see [`set_prepare_threshold`]($crate::Connection::set_prepare_threshold).
+        pub $($async)* fn query<'q>(&mut self, query: impl Into<$crate::Query<'q>>, params: $crate::Params<'_>) -> Result<Vec<$crate::OwnedRow>, $crate::Error> {
+            Ok(self.query_result(query, params)$($await)*?.rows)
+        }
+
+        /// Like `query`, with the columns and command tag.
+        pub $($async)* fn query_result<'q>(&mut self, query: impl Into<$crate::Query<'q>>, params: $crate::Params<'_>) -> Result<$crate::QueryResult, $crate::Error> {
+            let op = $crate::extended::ExtendedQuery::start(&mut self.engine, query.into(), params, $crate::Mode::Collect)?;
+            match self.run(op)$($await)*? {
+                $crate::QueryStep::Done(r) => Ok(r),
+                $crate::QueryStep::Row => unreachable!("collect mode keeps rows"),
+            }
+        }
+
+        /// Exactly one row, or an error naming how many came back.
+        pub $($async)* fn query_one<'q>(&mut self, query: impl Into<$crate::Query<'q>>, params: $crate::Params<'_>) -> Result<$crate::OwnedRow, $crate::Error> {
+            let mut rows = self.query(query, params)$($await)*?;
+            match rows.len() {
+                1 => Ok(rows.pop().expect("one row")),
+                n => Err($crate::UsageError::RowCount { expected: "exactly one", got: n }.into()),
+            }
+        }
+
+        /// Zero or one row; more is an error.
+        pub $($async)* fn query_opt<'q>(&mut self, query: impl Into<$crate::Query<'q>>, params: $crate::Params<'_>) -> Result<Option<$crate::OwnedRow>, $crate::Error> {
+            let mut rows = self.query(query, params)$($await)*?;
+            match rows.len() {
+                0 | 1 => Ok(rows.pop()),
+                n => Err($crate::UsageError::RowCount { expected: "at most one", got: n }.into()),
+            }
+        }
+
+        /// Runs a statement and returns the number of rows it affected (rows are not kept).
+        pub $($async)* fn execute<'q>(&mut self, query: impl Into<$crate::Query<'q>>, params: $crate::Params<'_>) -> Result<u64, $crate::Error> {
+            let op = $crate::extended::ExtendedQuery::start(&mut self.engine, query.into(), params, $crate::Mode::Count)?;
+            match self.run(op)$($await)*? {
+                $crate::QueryStep::Done(r) => Ok(r.rows_affected()),
+                $crate::QueryStep::Row => unreachable!("count mode keeps no rows"),
+            }
+        }
+
+        /// Streams the rows of a query one at a time, each borrowed straight from the receive
+        /// buffer: memory does not grow with the number of rows. Dropping the stream early is
+        /// fine; the rest is drained by the next operation.
+        pub $($async)* fn query_raw<'s, 'q>(&'s mut self, query: impl Into<$crate::Query<'q>>, params: $crate::Params<'s>) -> Result<RowStream<'s>, $crate::Error> {
+            let op = $crate::extended::ExtendedQuery::start(&mut self.engine, query.into(), params, $crate::Mode::Stream)?;
+            Ok(RowStream { conn: self, op, result: None })
+        }
+
         /// Commits the current transaction (nothing to do if none is open). A misuse error
         /// during a two-phase transaction or inside a transaction scope.
         pub $($async)* fn commit(&mut self) -> Result<(), $crate::Error> {
@@ -149,6 +210,16 @@ macro_rules! transport_methods {
             }
         }
 
+        /// See [`pgsans::Connection::set_prepare_threshold`]($crate::Connection::set_prepare_threshold).
+        pub fn set_prepare_threshold(&mut self, threshold: Option<usize>) {
+            self.engine.set_prepare_threshold(threshold)
+        }
+
+        /// See [`pgsans::Connection::set_statement_cache_capacity`]($crate::Connection::set_statement_cache_capacity).
+        pub fn set_statement_cache_capacity(&mut self, capacity: usize) {
+            self.engine.set_statement_cache_capacity(capacity)
+        }
+
         /// Takes the notices received so far (oldest first).
         pub fn take_notices(&mut self) -> Vec<$crate::Notice> {
             self.engine.take_notices()
@@ -182,6 +253,46 @@ macro_rules! transport_transaction {
     (sync) => { $crate::transport_transaction!(@items [] []); };
     (async) => { $crate::transport_transaction!(@items [async] [.await]); };
     (@items [$($async:tt)*] [$($await:tt)*]) => {
+        /// Rows of [`Connection::query_raw`], borrowed one at a time from the receive buffer.
+        pub struct RowStream<'s> {
+            conn: &'s mut Connection,
+            op: $crate::extended::ExtendedQuery<'s>,
+            result: Option<$crate::QueryResult>,
+        }
+
+        impl<'s> RowStream<'s> {
+            /// The next row, valid until the next call; `None` at the end.
+            pub $($async)* fn next(&mut self) -> Result<Option<$crate::Row<'_>>, $crate::Error> {
+                if self.result.is_some() {
+                    return Ok(None);
+                }
+                loop {
+                    match $crate::step(&mut self.conn.engine, &mut self.op)? {
+                        $crate::Step::Done($crate::QueryStep::Row) => break,
+                        $crate::Step::Done($crate::QueryStep::Done(r)) => {
+                            self.result = Some(r);
+                            return Ok(None);
+                        }
+                        $crate::Step::Wait(wanted) => self.conn.io_step(wanted, None)$($await)*?,
+                    }
+                }
+                match self.conn.engine.poll_event()? {
+                    Some($crate::Event::DataRow(row)) => Ok(Some(row)),
+                    _ => Err($crate::ProtocolError::Unexpected { ty: 'D', state: "streaming rows" }.into()),
+                }
+            }
+
+            /// The columns, once the first row (or the end) was reached.
+            pub fn columns(&self) -> Option<&[$crate::Column]> {
+                self.result.as_ref().and_then(|r| r.columns.as_deref())
+            }
+
+            /// Rows returned or affected, once the stream ended.
+            pub fn rows_affected(&self) -> Option<u64> {
+                self.result.as_ref().map(|r| r.rows_affected())
+            }
+        }
+
         /// A transaction scope (psycopg 3's `transaction()`, tokio-postgres' `Transaction`).
         /// Derefs to the connection; nested scopes are savepoints.
         pub struct Transaction<'a> {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use pgsans::{Error, RecoveredXid, ResultSet, SessionChange, SimpleBatch, Xid};
+use pgsans::{Error, OwnedRow, Params, RecoveredXid, ResultSet, SessionChange, SimpleBatch, Statement, Xid};
 
 /// How a transaction scope ends in a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,22 @@ pub trait Client: Sized {
         inner_end: ScopeEnd,
         outer_end: ScopeEnd,
     ) -> Result<(), Error>;
+    fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<OwnedRow>, Error>;
+    fn query_stmt(&mut self, stmt: &Statement, params: Params<'_>) -> Result<Vec<OwnedRow>, Error>;
+    fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<OwnedRow, Error>;
+    fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<OwnedRow>, Error>;
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, Error>;
+    fn prepare(&mut self, sql: &str) -> Result<Statement, Error>;
+    fn set_prepare_threshold(&mut self, t: Option<usize>);
+    fn set_statement_cache_capacity(&mut self, n: usize);
+    /// Streams `sql` and returns (rows seen, sum of column 0 as i64, rows_affected); stops
+    /// after `limit` rows if given (dropping the stream).
+    fn stream_sum(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+        limit: Option<usize>,
+    ) -> Result<(u64, i64, Option<u64>), Error>;
     /// Fires this connection's cancel token from another thread after `delay`.
     fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>>;
 
@@ -157,6 +173,47 @@ impl Client for pgsans_std::Connection {
                 Ok(())
             }
         }
+    }
+    fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<OwnedRow>, Error> {
+        pgsans_std::Connection::query(self, sql, params)
+    }
+    fn query_stmt(&mut self, stmt: &Statement, params: Params<'_>) -> Result<Vec<OwnedRow>, Error> {
+        pgsans_std::Connection::query(self, stmt, params)
+    }
+    fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<OwnedRow, Error> {
+        pgsans_std::Connection::query_one(self, sql, params)
+    }
+    fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<OwnedRow>, Error> {
+        pgsans_std::Connection::query_opt(self, sql, params)
+    }
+    fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, Error> {
+        pgsans_std::Connection::execute(self, sql, params)
+    }
+    fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
+        pgsans_std::Connection::prepare(self, sql)
+    }
+    fn set_prepare_threshold(&mut self, t: Option<usize>) {
+        pgsans_std::Connection::set_prepare_threshold(self, t)
+    }
+    fn set_statement_cache_capacity(&mut self, n: usize) {
+        pgsans_std::Connection::set_statement_cache_capacity(self, n)
+    }
+    fn stream_sum(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+        limit: Option<usize>,
+    ) -> Result<(u64, i64, Option<u64>), Error> {
+        let mut stream = self.query_raw(sql, params)?;
+        let (mut n, mut sum) = (0u64, 0i64);
+        while let Some(row) = stream.next()? {
+            sum += row.get::<i64, _>(0)?;
+            n += 1;
+            if limit.is_some_and(|l| n as usize >= l) {
+                return Ok((n, sum, None));
+            }
+        }
+        Ok((n, sum, stream.rows_affected()))
     }
     fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>> {
         let token = self.cancel_token().expect("cancel token");
@@ -316,6 +373,49 @@ macro_rules! async_client {
                             Ok(())
                         }
                     }
+                })
+            }
+            fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<OwnedRow>, Error> {
+                self.rt.block_on(self.conn.query(sql, params))
+            }
+            fn query_stmt(&mut self, stmt: &Statement, params: Params<'_>) -> Result<Vec<OwnedRow>, Error> {
+                self.rt.block_on(self.conn.query(stmt, params))
+            }
+            fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<OwnedRow, Error> {
+                self.rt.block_on(self.conn.query_one(sql, params))
+            }
+            fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<OwnedRow>, Error> {
+                self.rt.block_on(self.conn.query_opt(sql, params))
+            }
+            fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, Error> {
+                self.rt.block_on(self.conn.execute(sql, params))
+            }
+            fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
+                self.rt.block_on(self.conn.prepare(sql))
+            }
+            fn set_prepare_threshold(&mut self, t: Option<usize>) {
+                self.conn.set_prepare_threshold(t)
+            }
+            fn set_statement_cache_capacity(&mut self, n: usize) {
+                self.conn.set_statement_cache_capacity(n)
+            }
+            fn stream_sum(
+                &mut self,
+                sql: &str,
+                params: Params<'_>,
+                limit: Option<usize>,
+            ) -> Result<(u64, i64, Option<u64>), Error> {
+                self.rt.block_on(async {
+                    let mut stream = self.conn.query_raw(sql, params).await?;
+                    let (mut n, mut sum) = (0u64, 0i64);
+                    while let Some(row) = stream.next().await? {
+                        sum += row.get::<i64, _>(0)?;
+                        n += 1;
+                        if limit.is_some_and(|l| n as usize >= l) {
+                            return Ok((n, sum, None));
+                        }
+                    }
+                    Ok((n, sum, stream.rows_affected()))
                 })
             }
             fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>> {

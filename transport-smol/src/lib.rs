@@ -196,14 +196,19 @@ impl Connection {
         loop {
             match pgsans::step(&mut self.engine, &mut op)? {
                 Step::Done(out) => return Ok(out),
-                Step::Wait(wanted) => {
-                    if !transfer(&mut self.engine, &mut self.socket, wanted)? {
-                        if let Err(e) = self.socket.ready(wanted).await {
-                            return Err(self.engine.transport_error(e.into()));
-                        }
-                    }
-                }
+                Step::Wait(wanted) => self.io_step(wanted, None).await?,
             }
+        }
+    }
+
+    /// Moves bytes for `wanted`, waiting for readiness only if nothing moves.
+    async fn io_step(&mut self, wanted: Poll, _deadline: Option<std::time::Instant>) -> Result<(), Error> {
+        if transfer(&mut self.engine, &mut self.socket, wanted)? {
+            return Ok(());
+        }
+        match self.socket.ready(wanted).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.engine.transport_error(e.into())),
         }
     }
 

@@ -213,20 +213,24 @@ impl Connection {
         loop {
             match pgsans::step(&mut self.engine, &mut op)? {
                 Step::Done(out) => return Ok(out),
-                Step::Wait(wanted) => {
-                    if !transfer(&mut self.engine, &mut self.socket, wanted)? {
-                        match wait_for(&mut self.waiter, self.socket.as_fd(), wanted, deadline) {
-                            Ok(()) => {}
-                            Err(Error::Timeout) => return Err(Error::Timeout),
-                            Err(e) => {
-                                // A failing wait callback closes the connection (psycopg2).
-                                let e = self.engine.transport_error(e);
-                                self.socket.shutdown();
-                                return Err(e);
-                            }
-                        }
-                    }
-                }
+                Step::Wait(wanted) => self.io_step(wanted, deadline)?,
+            }
+        }
+    }
+
+    /// Moves bytes for `wanted`, waiting (poll(2) or the wait callback) only if nothing moves.
+    fn io_step(&mut self, wanted: Poll, deadline: Option<Instant>) -> Result<(), Error> {
+        if transfer(&mut self.engine, &mut self.socket, wanted)? {
+            return Ok(());
+        }
+        match wait_for(&mut self.waiter, self.socket.as_fd(), wanted, deadline) {
+            Ok(()) => Ok(()),
+            Err(Error::Timeout) => Err(Error::Timeout),
+            Err(e) => {
+                // A failing wait callback closes the connection (psycopg2).
+                let e = self.engine.transport_error(e);
+                self.socket.shutdown();
+                Err(e)
             }
         }
     }

@@ -122,6 +122,10 @@ impl<'a> RowDescriptionBody<'a> {
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
+    /// The encoded fields, for cheap comparison with an earlier description.
+    pub fn raw(&self) -> &'a [u8] {
+        self.buf
+    }
     pub fn fields(&self) -> impl Iterator<Item = FieldDescription<'a>> + 'a {
         let mut r = Reader::new(self.buf, "RowDescription");
         (0..self.count).map(move |_| read_field(&mut r).expect("validated in decode"))

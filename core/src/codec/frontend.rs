@@ -213,6 +213,57 @@ where
     })
 }
 
+/// Bind with parameters encoded straight into the message by `encode(index, out)`, which
+/// returns whether the value is NULL. No intermediate buffer per parameter.
+pub fn bind_encoded<E>(
+    portal: &str,
+    statement: &str,
+    param_formats: &[i16],
+    count: usize,
+    mut encode: impl FnMut(usize, &mut Vec<u8>) -> Result<crate::types::IsNull, E>,
+    result_formats: &[i16],
+    buf: &mut Vec<u8>,
+) -> Result<(), E>
+where
+    E: From<UsageError>,
+{
+    check_str(portal, "portal name")?;
+    check_str(statement, "statement name")?;
+    let start = buf.len();
+    let result = (|| {
+        buf.push(b'B');
+        buf.extend_from_slice(&[0; 4]);
+        put_cstr(buf, portal);
+        put_cstr(buf, statement);
+        buf.extend_from_slice(&count_i16(param_formats.len(), "formats")?.to_be_bytes());
+        for f in param_formats {
+            buf.extend_from_slice(&f.to_be_bytes());
+        }
+        buf.extend_from_slice(&count_i16(count, "parameters")?.to_be_bytes());
+        for i in 0..count {
+            let len_at = buf.len();
+            buf.extend_from_slice(&[0; 4]);
+            match encode(i, buf)? {
+                crate::types::IsNull::Yes => buf[len_at..len_at + 4].copy_from_slice(&(-1i32).to_be_bytes()),
+                crate::types::IsNull::No => {
+                    let len = i32::try_from(buf.len() - len_at - 4).map_err(|_| UsageError::MessageTooLarge)?;
+                    buf[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
+                }
+            }
+        }
+        buf.extend_from_slice(&count_i16(result_formats.len(), "formats")?.to_be_bytes());
+        for f in result_formats {
+            buf.extend_from_slice(&f.to_be_bytes());
+        }
+        patch_len(buf, start + 1, start)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        buf.truncate(start);
+    }
+    result
+}
+
 /// What Describe and Close refer to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {

@@ -240,7 +240,8 @@ mod tests {
         let back: Vec<Option<i32>> = FromSql::from_sql(INT4_ARRAY, 1, &buf).unwrap();
         assert_eq!(back, v);
         assert!(<Vec<i32> as FromSql>::from_sql(INT4_ARRAY, 1, &buf).is_err(), "NULL element into i32");
-        assert!(!<Vec<i32> as ToSql>::accepts(INT8_ARRAY) || true);
+        assert!(<Vec<i32> as ToSql>::accepts(INT8_ARRAY), "i32 elements widen into int8[]");
+        assert!(!<Vec<i32> as ToSql>::accepts(INT2_ARRAY), "but never narrow into int2[]");
         let mut empty = Vec::new();
         Vec::<i64>::new().encode(INT8_ARRAY, &mut empty).unwrap();
         assert_eq!(<Vec<i64> as FromSql>::from_sql(INT8_ARRAY, 1, &empty).unwrap(), Vec::<i64>::new());

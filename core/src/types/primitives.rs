@@ -396,3 +396,34 @@ impl FromSql<'_> for Interval {
         })
     }
 }
+
+impl ToSql for &str {
+    fn accepts(_: u32) -> bool {
+        true
+    }
+    fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
+        (**self).to_sql(oid, out)
+    }
+    fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
+        (**self).to_sql(oid, out)
+    }
+    fn natural_type(&self) -> u32 {
+        0
+    }
+    fn binary(&self, oid: u32) -> bool {
+        (**self).binary(oid)
+    }
+}
+
+impl ToSql for &[u8] {
+    fn accepts(oid: u32) -> bool {
+        oid == BYTEA
+    }
+    fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
+        (**self).to_sql(oid, out)
+    }
+    crate::to_sql_checked!();
+    fn natural_type(&self) -> u32 {
+        BYTEA
+    }
+}

@@ -2,6 +2,7 @@
 //! PostgreSQL started by `pgsans-harness` for this test binary.
 
 mod basics;
+mod extended;
 mod nonblocking;
 mod session;
 
@@ -34,6 +35,15 @@ over_every_transport!(
     basics::close_is_idempotent_and_final,
     basics::server_terminating_the_backend_breaks_the_connection,
     basics::bad_input_is_refused_before_sending,
+    extended::values_round_trip,
+    extended::arrays_and_integrations,
+    extended::unknown_types_come_as_text,
+    extended::type_mismatches_are_typed_errors,
+    extended::query_helpers,
+    extended::statement_cache,
+    extended::changed_result_type_is_reprepared,
+    extended::streaming_rows,
+    extended::large_values,
     session::default_mode_opens_a_transaction,
     session::autocommit_mode,
     session::isolation_levels_ride_on_begin,

@@ -1,0 +1,297 @@
+//! Extended query: typed parameters and results, mismatch errors, the statement cache,
+//! streaming.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use pgsans::types::{Interval, Json, Numeric};
+use pgsans::{Error, UsageError};
+use pgsans_tests::{AuthMethod, Client, TestServer};
+
+fn connect<C: Client>() -> C {
+    let mut c: C = C::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).unwrap();
+    c.set_autocommit(true).unwrap();
+    c
+}
+
+pub fn values_round_trip<C: Client>() {
+    let mut c: C = connect();
+    let row = c
+        .query_one(
+            "SELECT $1::bool, $2::int2, $3::int4, $4::int8, $5::float4, $6::float8, $7::text, $8::varchar, \
+             $9::bytea, $10::oid, $11::\"char\", $12::numeric, $13::jsonb, $14::json, $15::interval, $16::text",
+            &[
+                &true,
+                &-7i16,
+                &i32::MIN,
+                &i64::MAX,
+                &1.5f32,
+                &-2.25e300f64,
+                &"héllo ✓",
+                &String::from(""),
+                &vec![0u8, 255, 10],
+                &42u32,
+                &(b'x' as i8),
+                &Numeric("12345678901234567890.000000000001".into()),
+                &Json(r#"{"a": [1, 2]}"#.into()),
+                &Json("[]".into()),
+                &Interval { months: 14, days: 3, microseconds: 4_000_001 },
+                &None::<String>,
+            ],
+        )
+        .unwrap();
+    assert!(row.get::<bool, _>(0).unwrap());
+    assert_eq!(row.get::<i16, _>(1).unwrap(), -7);
+    assert_eq!(row.get::<i32, _>(2).unwrap(), i32::MIN);
+    assert_eq!(row.get::<i64, _>(3).unwrap(), i64::MAX);
+    assert_eq!(row.get::<f32, _>(4).unwrap(), 1.5);
+    assert_eq!(row.get::<f64, _>(5).unwrap(), -2.25e300);
+    assert_eq!(row.get::<&str, _>(6).unwrap(), "héllo ✓");
+    assert_eq!(row.get::<String, _>(7).unwrap(), "");
+    assert_eq!(row.get::<Vec<u8>, _>(8).unwrap(), vec![0, 255, 10]);
+    assert_eq!(row.get::<u32, _>(9).unwrap(), 42);
+    assert_eq!(row.get::<i8, _>(10).unwrap(), b'x' as i8);
+    assert_eq!(row.get::<Numeric, _>(11).unwrap().0, "12345678901234567890.000000000001");
+    assert_eq!(row.get::<Json, _>(12).unwrap().0, r#"{"a": [1, 2]}"#);
+    assert_eq!(row.get::<Json, _>(13).unwrap().0, "[]");
+    assert_eq!(row.get::<Interval, _>(14).unwrap(), Interval { months: 14, days: 3, microseconds: 4_000_001 });
+    assert_eq!(row.get::<Option<String>, _>(15).unwrap(), None);
+    // Results come in binary for these types, text for numeric.
+    let formats: Vec<i16> = row.columns().unwrap().iter().map(|c| c.format()).collect();
+    assert_eq!(formats, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1]);
+}
+
+pub fn arrays_and_integrations<C: Client>() {
+    let mut c: C = connect();
+    let row = c
+        .query_one(
+            "SELECT $1::int4[], $2::text[], $3::float8[], $4::numeric[], $5::date, $6::time, $7::timestamp, \
+             $8::timestamptz, $9::uuid, $10::jsonb, $11::numeric, ARRAY[]::int8[], $12::bool[]",
+            &[
+                &vec![Some(1i32), None, Some(-3)],
+                &vec!["a", "b c", "\"quoted\""],
+                &vec![0.5f64, -1.0],
+                &vec![pgsans::types::Numeric("1.10".into()), pgsans::types::Numeric("-2".into())],
+                &NaiveDate::from_ymd_opt(1999, 12, 31).unwrap(),
+                &NaiveTime::from_hms_micro_opt(23, 59, 58, 123456).unwrap(),
+                &NaiveDate::from_ymd_opt(2031, 2, 3).unwrap().and_hms_micro_opt(4, 5, 6, 7).unwrap(),
+                &DateTime::<Utc>::from_timestamp(1_700_000_000, 123_000).unwrap(),
+                &uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
+                &serde_json::json!({"k": [true, null, 1.5]}),
+                &"123.4500".parse::<rust_decimal::Decimal>().unwrap(),
+                &vec![true, false],
+            ],
+        )
+        .unwrap();
+    assert_eq!(row.get::<Vec<Option<i32>>, _>(0).unwrap(), [Some(1), None, Some(-3)]);
+    assert_eq!(row.get::<Vec<String>, _>(1).unwrap(), ["a", "b c", "\"quoted\""]);
+    assert_eq!(row.get::<Vec<f64>, _>(2).unwrap(), [0.5, -1.0]);
+    assert_eq!(row.get::<Vec<String>, _>(3).unwrap(), ["1.10", "-2"]);
+    assert_eq!(row.get::<NaiveDate, _>(4).unwrap(), NaiveDate::from_ymd_opt(1999, 12, 31).unwrap());
+    assert_eq!(row.get::<NaiveTime, _>(5).unwrap(), NaiveTime::from_hms_micro_opt(23, 59, 58, 123456).unwrap());
+    assert_eq!(
+        row.get::<NaiveDateTime, _>(6).unwrap(),
+        NaiveDate::from_ymd_opt(2031, 2, 3).unwrap().and_hms_micro_opt(4, 5, 6, 7).unwrap()
+    );
+    assert_eq!(row.get::<DateTime<Utc>, _>(7).unwrap().timestamp_micros(), 1_700_000_000_000_123);
+    assert_eq!(row.get::<uuid::Uuid, _>(8).unwrap().as_u128(), 0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+    assert_eq!(row.get::<serde_json::Value, _>(9).unwrap(), serde_json::json!({"k": [true, null, 1.5]}));
+    assert_eq!(row.get::<rust_decimal::Decimal, _>(10).unwrap().to_string(), "123.4500");
+    assert_eq!(row.get::<Vec<i64>, _>(11).unwrap(), Vec::<i64>::new());
+    assert_eq!(row.get::<Vec<bool>, _>(12).unwrap(), [true, false]);
+    // Server-side values decoded the same way, and the text the server prints agrees.
+    let row = c
+        .query_one(
+            "SELECT '2024-02-29 12:34:56.789+00'::timestamptz, '-infinity'::date, 'a1b2c3d4-0000-4000-8000-000000000000'::uuid::text",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<DateTime<Utc>, _>(0).unwrap().to_rfc3339(), "2024-02-29T12:34:56.789+00:00");
+    assert!(matches!(row.get::<NaiveDate, _>(1), Err(Error::Usage(UsageError::Conversion(_)))), "infinite date");
+    assert_eq!(row.get::<&str, _>(2).unwrap(), "a1b2c3d4-0000-4000-8000-000000000000");
+}
+
+pub fn unknown_types_come_as_text<C: Client>() {
+    let mut c: C = connect();
+    let t = format!("mood_{}", C::NAME.replace('-', "_"));
+    c.batch_execute(&format!("DROP TYPE IF EXISTS {t}; CREATE TYPE {t} AS ENUM ('sad', 'ok')")).unwrap();
+    let row =
+        c.query_one(&format!("SELECT '10.1.2.3/8'::inet, 'ok'::{t}, int4range(1, 5), $1::{t}"), &[&"sad"]).unwrap();
+    assert_eq!(row.get::<&str, _>(0).unwrap(), "10.1.2.3/8");
+    assert_eq!(row.get::<String, _>(1).unwrap(), "ok");
+    assert_eq!(row.get::<&str, _>(2).unwrap(), "[1,5)");
+    assert_eq!(row.get::<&str, _>(3).unwrap(), "sad");
+    assert!(row.columns().unwrap().iter().all(|c| c.format() == 0));
+    // Raw access to any column: bytes, OID and format.
+    let col = &row.columns().unwrap()[0];
+    assert_eq!((col.type_oid(), col.format()), (869, 0));
+    assert_eq!(row.raw(0).unwrap(), Some(&b"10.1.2.3/8"[..]));
+}
+
+pub fn type_mismatches_are_typed_errors<C: Client>() {
+    let mut c: C = connect();
+    let row = c.query_one("SELECT 5000000000::int8 AS big, NULL::int4 AS nothing, 1::int2 AS small", &[]).unwrap();
+    let e = row.get::<i32, _>("big").unwrap_err();
+    match &e {
+        Error::Usage(UsageError::WrongType { column, rust, pg }) => {
+            assert_eq!((column.as_str(), *rust, pg.as_str()), ("\"big\"", "i32", "int8"))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(e.to_string().contains("big") && e.to_string().contains("int8") && e.to_string().contains("i32"));
+    let e = row.get::<i32, _>("nothing").unwrap_err();
+    assert!(
+        matches!(e, Error::Usage(UsageError::UnexpectedNull { ref column, .. }) if column == "\"nothing\""),
+        "{e:?}"
+    );
+    assert_eq!(row.get::<Option<i32>, _>("nothing").unwrap(), None);
+    assert_eq!(row.get::<i32, _>("small").unwrap(), 1, "int2 widens into i32");
+    assert!(matches!(row.get::<String, _>("big"), Err(Error::Usage(UsageError::WrongType { .. }))));
+    assert!(matches!(row.get::<i32, _>(7), Err(Error::Usage(UsageError::NoSuchColumn(_)))));
+    // Where the server fixed a parameter's type, a Rust value that does not fit is refused
+    // before anything is sent; the connection is fine.
+    let stmt = c.prepare("SELECT $1::int4 + 0").unwrap();
+    let e = c.query_stmt(&stmt, &[&true]).unwrap_err();
+    assert!(matches!(e, Error::Usage(UsageError::WrongType { ref column, .. }) if column == "parameter $1"), "{e:?}");
+    let e = c.query_stmt(&stmt, &[&5_000_000_000i64]).unwrap_err();
+    assert!(matches!(e, Error::Usage(UsageError::WrongType { .. })), "no narrowing: {e:?}");
+    assert_eq!(c.query_stmt(&stmt, &[&7i32]).unwrap()[0].get::<i32, _>(0).unwrap(), 7);
+    // With SQL text the parameter is declared by its Rust type (as psycopg 3 does), so an
+    // explicit cast is the server's: int8 5e9 into int4 overflows there, never silently.
+    assert_eq!(c.query("SELECT $1::int4", &[&5_000_000_000i64]).unwrap_err().code(), Some("22003"));
+    assert_eq!(c.query_one("SELECT $1::int4", &[&true]).unwrap().get::<i32, _>(0).unwrap(), 1);
+    assert!(matches!(
+        c.query("SELECT $1::int4, $2::int4", &[&1i32]),
+        Err(Error::Usage(UsageError::ParameterCount { expected: 2, given: 1 }))
+    ));
+    // A string is sent as text and parsed by the server.
+    assert_eq!(c.query_one("SELECT $1::int4 + 1", &[&"41"]).unwrap().get::<i32, _>(0).unwrap(), 42);
+    assert_eq!(c.query("SELECT $1::int4", &[&"x"]).unwrap_err().code(), Some("22P02"));
+    assert_eq!(c.query_one("SELECT 'fine'", &[]).unwrap().get::<&str, _>(0).unwrap(), "fine");
+}
+
+pub fn query_helpers<C: Client>() {
+    let mut c: C = connect();
+    let t = format!("helpers_{}", C::NAME.replace('-', "_"));
+    c.batch_execute(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (id int, name text)")).unwrap();
+    for i in 0..3i32 {
+        assert_eq!(c.execute(&format!("INSERT INTO {t} VALUES ($1, $2)"), &[&i, &format!("n{i}")]).unwrap(), 1);
+    }
+    assert_eq!(c.execute(&format!("UPDATE {t} SET name = upper(name) WHERE id >= $1"), &[&1i32]).unwrap(), 2);
+    let rows = c.query(&format!("SELECT id, name FROM {t} ORDER BY id"), &[]).unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r.get::<&str, _>("name").unwrap()).collect();
+    assert_eq!(names, ["n0", "N1", "N2"]);
+    assert!(c.query_opt(&format!("SELECT id FROM {t} WHERE id = $1"), &[&9i32]).unwrap().is_none());
+    assert_eq!(
+        c.query_opt(&format!("SELECT id FROM {t} WHERE id = $1"), &[&2i32]).unwrap().unwrap().get::<i32, _>(0).unwrap(),
+        2
+    );
+    assert!(matches!(
+        c.query_one(&format!("SELECT id FROM {t}"), &[]),
+        Err(Error::Usage(UsageError::RowCount { got: 3, .. }))
+    ));
+    assert!(matches!(
+        c.query_opt(&format!("SELECT id FROM {t}"), &[]),
+        Err(Error::Usage(UsageError::RowCount { got: 3, .. }))
+    ));
+    assert!(matches!(
+        c.query_one(&format!("SELECT id FROM {t} WHERE false"), &[]),
+        Err(Error::Usage(UsageError::RowCount { got: 0, .. }))
+    ));
+    // Errors in the extended protocol: syntax (at Parse) and at execution.
+    assert_eq!(c.query("SELEC 1", &[]).unwrap_err().code(), Some("42601"));
+    assert_eq!(c.query("SELECT 1/$1::int4", &[&0i32]).unwrap_err().code(), Some("22012"));
+    assert_eq!(c.query_one("SELECT 2", &[]).unwrap().get::<i32, _>(0).unwrap(), 2);
+    // Outside autocommit the extended protocol also opens the transaction.
+    c.set_autocommit(false).unwrap();
+    c.execute(&format!("DELETE FROM {t}"), &[]).unwrap();
+    assert_eq!(c.engine().transaction_status(), pgsans::TransactionStatus::InTransaction);
+    c.rollback().unwrap();
+    assert_eq!(c.query(&format!("SELECT id FROM {t}"), &[]).unwrap().len(), 3);
+    c.rollback().unwrap();
+}
+
+fn server_prepared<C: Client>(c: &mut C) -> i64 {
+    c.query_one("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'pgsans_%'", &[]).unwrap().get(0).unwrap()
+}
+
+pub fn statement_cache<C: Client>() {
+    let mut c: C = connect();
+    // Threshold 5 (default): prepared server-side on the 5th execution, reused after.
+    for i in 0..4i32 {
+        c.query_one("SELECT $1::int4 * 2", &[&i]).unwrap();
+    }
+    assert_eq!(c.engine().statement_cache_stats(), (1, 0));
+    c.query_one("SELECT $1::int4 * 2", &[&4i32]).unwrap();
+    assert_eq!(c.engine().statement_cache_stats(), (1, 1));
+    for i in 0..10i32 {
+        assert_eq!(c.query_one("SELECT $1::int4 * 2", &[&i]).unwrap().get::<i32, _>(0).unwrap(), i * 2);
+    }
+    let before = server_prepared(&mut c);
+    assert!(before >= 1, "the server has it");
+    // Capacity: the least recently used is evicted and closed on the server.
+    c.set_statement_cache_capacity(2);
+    c.set_prepare_threshold(Some(0));
+    for i in 0..6 {
+        c.query_one(&format!("SELECT {i}::int4 AS k{i}"), &[]).unwrap();
+    }
+    let (cached, prepared) = c.engine().statement_cache_stats();
+    assert!(cached <= 2 && prepared <= 2, "{cached} {prepared}");
+    let on_server = server_prepared(&mut c);
+    assert!(on_server <= 3, "evicted statements were closed: {on_server} left");
+    // Disabled: nothing new is prepared, queries still work (transaction-pooling proxies).
+    let mut d: C = connect();
+    d.set_prepare_threshold(None);
+    for _ in 0..10 {
+        d.query_one("SELECT $1::text", &[&"x"]).unwrap();
+    }
+    assert_eq!(d.engine().statement_cache_stats().1, 0);
+    assert_eq!(server_prepared(&mut d), 0);
+    // Explicit statements; dropping the last handle closes it with the next operation.
+    let stmt = d.prepare("SELECT $1::int8 + 1 AS next").unwrap();
+    assert_eq!(stmt.params(), [20]);
+    assert_eq!(stmt.columns()[0].name(), "next");
+    for i in 0..3i64 {
+        assert_eq!(d.query_stmt(&stmt, &[&i]).unwrap()[0].get::<i64, _>(0).unwrap(), i + 1);
+    }
+    assert_eq!(server_prepared(&mut d), 1);
+    drop(stmt);
+    d.query_one("SELECT 1", &[]).unwrap();
+    assert_eq!(server_prepared(&mut d), 0);
+}
+
+pub fn changed_result_type_is_reprepared<C: Client>() {
+    let mut c: C = connect();
+    let t = format!("stale_{}", C::NAME.replace('-', "_"));
+    c.batch_execute(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (a int); INSERT INTO {t} VALUES (1)"))
+        .unwrap();
+    c.set_prepare_threshold(Some(0));
+    let sql = format!("SELECT * FROM {t}");
+    assert_eq!(c.query(&sql, &[]).unwrap()[0].len(), 1);
+    assert_eq!(c.engine().statement_cache_stats().1, 1);
+    c.batch_execute(&format!("ALTER TABLE {t} ADD COLUMN b text DEFAULT 'new'")).unwrap();
+    // The server refuses the old plan (0A000); pgsans re-prepares and retries once.
+    let rows = c.query(&sql, &[]).unwrap();
+    assert_eq!(rows[0].len(), 2);
+    assert_eq!(rows[0].get::<&str, _>("b").unwrap(), "new");
+}
+
+pub fn streaming_rows<C: Client>() {
+    let mut c: C = connect();
+    let (n, sum, affected) =
+        c.stream_sum("SELECT i::int8 FROM generate_series(1, $1::int4) i", &[&200_000i32], None).unwrap();
+    assert_eq!((n, sum, affected), (200_000, 200_000 * 200_001 / 2, Some(200_000)));
+    // Dropped half way: the rest is drained by the next operation.
+    let (n, _, affected) = c.stream_sum("SELECT i::int8 FROM generate_series(1, 100000) i", &[], Some(10)).unwrap();
+    assert_eq!((n, affected), (10, None));
+    assert_eq!(c.query_one("SELECT 'after'", &[]).unwrap().get::<&str, _>(0).unwrap(), "after");
+    // Errors mid-stream surface from next().
+    let e = c.stream_sum("SELECT (10 / (5 - i))::int8 FROM generate_series(1, 10) i", &[], None).unwrap_err();
+    assert_eq!(e.code(), Some("22012"));
+}
+
+pub fn large_values<C: Client>() {
+    let mut c: C = connect();
+    let blob: Vec<u8> = (0..10_000_000u32).map(|i| (i % 251) as u8).collect();
+    let row = c.query_one("SELECT $1::bytea, length($1::bytea)", &[&blob]).unwrap();
+    assert_eq!(row.get::<&[u8], _>(0).unwrap(), blob.as_slice());
+    assert_eq!(row.get::<i32, _>(1).unwrap(), 10_000_000);
+}
