@@ -34,6 +34,10 @@ pub enum Error {
     /// A socket error reported by a transport.
     #[error("I/O error: {0}")]
     Io(Arc<std::io::Error>),
+    /// An earlier query of the same pipeline Sync group failed, so the server skipped this one
+    /// (libpq's `PGRES_PIPELINE_ABORTED`).
+    #[error("pipeline aborted: an earlier query in the same sync group failed")]
+    PipelineAborted,
     /// A deadline passed before the operation completed.
     #[error("timeout expired")]
     Timeout,
@@ -63,7 +67,7 @@ impl Error {
         match self {
             Error::Db(e) => e.is_fatal(),
             Error::Protocol(_) | Error::Closed(_) | Error::Io(_) | Error::Auth(_) => true,
-            Error::Usage(_) | Error::Config(_) | Error::Timeout => false,
+            Error::Usage(_) | Error::Config(_) | Error::Timeout | Error::PipelineAborted => false,
         }
     }
 }

@@ -115,7 +115,7 @@ impl std::fmt::Debug for ExtendedQuery<'_> {
 
 /// Queues Close for statements the cache evicted or the user dropped; their CloseComplete
 /// arrives inside the next request and is ignored.
-fn flush_closes(conn: &mut Connection) -> Result<(), Error> {
+pub(crate) fn flush_closes(conn: &mut Connection) -> Result<(), Error> {
     conn.statements.sweep_user();
     let names = std::mem::take(&mut conn.statements.to_close);
     for name in names {
@@ -148,6 +148,29 @@ pub(crate) fn queue_execute(
     params: Params<'_>,
     max_rows: i32,
 ) -> Result<(), Error> {
+    queue_bind_execute(conn, name, described, params, max_rows)?;
+    frontend::sync(conn.send_buf());
+    conn.push_sync_request();
+    Ok(())
+}
+
+/// Bind + Describe(portal) + Execute without a Sync (pipelines add their own Sync points).
+pub(crate) fn queue_execute_no_sync(
+    conn: &mut Connection,
+    name: &str,
+    described: &Described,
+    params: Params<'_>,
+) -> Result<(), Error> {
+    queue_bind_execute(conn, name, described, params, 0)
+}
+
+fn queue_bind_execute(
+    conn: &mut Connection,
+    name: &str,
+    described: &Described,
+    params: Params<'_>,
+    max_rows: i32,
+) -> Result<(), Error> {
     if described.params.len() != params.len() {
         return Err(UsageError::ParameterCount { expected: described.params.len(), given: params.len() }.into());
     }
@@ -172,8 +195,6 @@ pub(crate) fn queue_execute(
     )?;
     frontend::describe(Target::Portal, "", buf)?;
     frontend::execute("", max_rows, buf)?;
-    frontend::sync(buf);
-    conn.push_sync_request();
     Ok(())
 }
 

@@ -54,6 +54,7 @@ pub mod config;
 mod connection;
 pub mod drive;
 pub mod extended;
+pub mod pipeline;
 mod statement;
 pub use cancel::CancelToken;
 pub mod error;
@@ -73,6 +74,7 @@ pub use connection::{
 pub use error::{AuthError, ClosedReason, ConfigError, DbError, Error, ErrorClass, Notice, ProtocolError, UsageError};
 pub use extended::{Mode, Params, Query, QueryResult, QueryStep};
 pub use op::{step, Operation, Step};
+pub use pipeline::Pipeline;
 pub use row::{rows_affected, Column, ColumnIndex, OwnedRow, ResultSet, Row, SimpleBatch};
 pub use session::{ConnectionStatus, IsolationLevel, RecoveredXid, SessionChange, Setting, Xid};
 pub use statement::{Described, Statement};

@@ -149,7 +149,7 @@ impl<'a> Row<'a> {
         let i = self.index(&idx)?;
         let (oid, format, name) = self.column_type(i);
         let column = || if name.is_empty() { idx.describe() } else { format!("{name:?}") };
-        if !T::accepts(oid) {
+        if !T::accepts_format(oid, format) {
             return Err(UsageError::WrongType {
                 column: column(),
                 rust: std::any::type_name::<T>(),

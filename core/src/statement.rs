@@ -123,6 +123,11 @@ impl StatementCache {
         }
     }
 
+    /// Whether `key` was described before (without counting a use).
+    pub(crate) fn is_described(&self, key: &Key) -> bool {
+        self.entries.contains_key(key)
+    }
+
     /// Stores a description (and the prepared name, if the Parse was named).
     pub(crate) fn insert(&mut self, key: Key, described: Arc<Described>, prepared: Option<String>) {
         if self.capacity == 0 {

@@ -96,6 +96,18 @@ macro_rules! transport_methods {
             Ok(RowStream { conn: self, op, result: None })
         }
 
+        /// Sends every query of `pipeline` without waiting between them and returns one result
+        /// per query, in order (an error aborts the rest of its Sync group:
+        /// [`Error::PipelineAborted`]($crate::Error::PipelineAborted)). The outer error is for
+        /// misuse and broken connections.
+        pub $($async)* fn pipeline(&mut self, pipeline: &$crate::Pipeline<'_>) -> Result<Vec<Result<$crate::QueryResult, $crate::Error>>, $crate::Error> {
+            if pipeline.is_empty() {
+                return Ok(Vec::new());
+            }
+            let op = $crate::pipeline::RunPipeline::start(&mut self.engine, pipeline)?;
+            self.run(op)$($await)*
+        }
+
         /// Commits the current transaction (nothing to do if none is open). A misuse error
         /// during a two-phase transaction or inside a transaction scope.
         pub $($async)* fn commit(&mut self) -> Result<(), $crate::Error> {

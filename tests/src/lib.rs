@@ -66,6 +66,7 @@ pub trait Client: Sized {
         params: Params<'_>,
         limit: Option<usize>,
     ) -> Result<(u64, i64, Option<u64>), Error>;
+    fn pipeline(&mut self, p: &pgsans::Pipeline<'_>) -> Result<Vec<Result<pgsans::QueryResult, Error>>, Error>;
     /// Fires this connection's cancel token from another thread after `delay`.
     fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>>;
 
@@ -214,6 +215,9 @@ impl Client for pgsans_std::Connection {
             }
         }
         Ok((n, sum, stream.rows_affected()))
+    }
+    fn pipeline(&mut self, p: &pgsans::Pipeline<'_>) -> Result<Vec<Result<pgsans::QueryResult, Error>>, Error> {
+        pgsans_std::Connection::pipeline(self, p)
     }
     fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>> {
         let token = self.cancel_token().expect("cancel token");
@@ -417,6 +421,9 @@ macro_rules! async_client {
                     }
                     Ok((n, sum, stream.rows_affected()))
                 })
+            }
+            fn pipeline(&mut self, p: &pgsans::Pipeline<'_>) -> Result<Vec<Result<pgsans::QueryResult, Error>>, Error> {
+                self.rt.block_on(self.conn.pipeline(p))
             }
             fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>> {
                 let token = self.conn.cancel_token().expect("cancel token");

@@ -216,6 +216,12 @@ pub trait FromSql<'a>: Sized {
     /// Whether a column of type `oid` can be read as this type.
     fn accepts(oid: u32) -> bool;
 
+    /// Whether a column of type `oid` in `format` can be read as this type. By default the
+    /// same as [`accepts`](FromSql::accepts); text types also take any text-format column.
+    fn accepts_format(oid: u32, _format: i16) -> bool {
+        Self::accepts(oid)
+    }
+
     /// Decodes a non-NULL value.
     fn from_sql(oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error>;
 
@@ -236,6 +242,9 @@ pub trait FromSql<'a>: Sized {
 impl<'a, T: FromSql<'a>> FromSql<'a> for Option<T> {
     fn accepts(oid: u32) -> bool {
         T::accepts(oid)
+    }
+    fn accepts_format(oid: u32, format: i16) -> bool {
+        T::accepts_format(oid, format)
     }
     fn from_sql(oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
         T::from_sql(oid, format, raw).map(Some)

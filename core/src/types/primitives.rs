@@ -54,6 +54,10 @@ impl<'a> FromSql<'a> for &'a str {
     fn accepts(oid: u32) -> bool {
         text_like(oid) || matches!(oid, JSON | JSONB | NUMERIC) || !super::binary_supported(oid)
     }
+    /// Any value sent in the text format is text.
+    fn accepts_format(oid: u32, format: i16) -> bool {
+        format == 0 || <Self as FromSql>::accepts(oid)
+    }
     fn from_sql(oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
         let raw =
             if oid == JSONB && format == 1 { raw.strip_prefix(&[1]).ok_or_else(|| bad_value("jsonb"))? } else { raw };
@@ -64,6 +68,9 @@ impl<'a> FromSql<'a> for &'a str {
 impl FromSql<'_> for String {
     fn accepts(oid: u32) -> bool {
         <&str as FromSql>::accepts(oid)
+    }
+    fn accepts_format(oid: u32, format: i16) -> bool {
+        <&str as FromSql>::accepts_format(oid, format)
     }
     fn from_sql(oid: u32, format: i16, raw: &[u8]) -> Result<Self, Error> {
         <&str as FromSql>::from_sql(oid, format, raw).map(str::to_owned)

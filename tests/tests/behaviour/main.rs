@@ -4,6 +4,7 @@
 mod basics;
 mod extended;
 mod nonblocking;
+mod pipeline;
 mod session;
 
 use pgsans_tests::{AsyncStdClient, SmolClient, TokioClient};
@@ -44,6 +45,10 @@ over_every_transport!(
     extended::changed_result_type_is_reprepared,
     extended::streaming_rows,
     extended::large_values,
+    pipeline::results_in_order_and_aborted_after_an_error,
+    pipeline::sync_each_isolates_errors,
+    pipeline::fifty_thousand_inserts_in_one_transaction,
+    pipeline::big_in_both_directions_never_deadlocks,
     session::default_mode_opens_a_transaction,
     session::autocommit_mode,
     session::isolation_levels_ride_on_begin,

@@ -1,0 +1,375 @@
+//! Pipeline mode: many extended queries sent without waiting for each other (libpq's and
+//! psycopg 3's pipeline mode).
+//!
+//! Results come back in order, one per query. After an error, every later query up to the next
+//! Sync point is reported as [`Error::PipelineAborted`] and the server skips it; queries after
+//! that Sync run normally. While the pipeline is being written the engine also reads
+//! ([`Poll::ReadWrite`](crate::Poll::ReadWrite)), so a pipeline of any size never deadlocks
+//! against a server that is blocked writing results.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::codec::frontend::{self, Target};
+use crate::connection::{Connection, Event};
+use crate::error::{DbError, Error};
+use crate::extended::{queue_execute_no_sync, Params, Query, QueryResult};
+use crate::op::Operation;
+use crate::statement::{Described, Key, Plan};
+use crate::types::ToSql;
+
+#[derive(Debug)]
+struct Item<'p> {
+    query: Query<'p>,
+    /// This query's parameters: `params[range]` of the pipeline.
+    range: std::ops::Range<usize>,
+    keep_rows: bool,
+    /// A Sync follows this query.
+    sync_after: bool,
+}
+
+/// Queries to send together. Build it, then run it with the connection's `pipeline` method.
+/// It holds references to the parameter values (not to the slices they came in).
+#[derive(Debug, Default)]
+pub struct Pipeline<'p> {
+    items: Vec<Item<'p>>,
+    params: Vec<&'p (dyn ToSql + Sync)>,
+    sync_each: bool,
+}
+
+impl<'p> Pipeline<'p> {
+    pub fn new() -> Self {
+        Pipeline { items: Vec::new(), params: Vec::new(), sync_each: false }
+    }
+
+    fn push(&mut self, query: Query<'p>, params: &[&'p (dyn ToSql + Sync)], keep_rows: bool) {
+        let start = self.params.len();
+        self.params.extend_from_slice(params);
+        self.items.push(Item { query, range: start..self.params.len(), keep_rows, sync_after: false });
+    }
+
+    fn params_of(&self, item: &Item<'p>) -> Params<'_> {
+        &self.params[item.range.clone()]
+    }
+
+    /// Put a Sync after every query, so that an error aborts only its own query. (By default
+    /// there is one Sync at the end, plus those added with [`sync`](Self::sync).)
+    pub fn sync_each(mut self, on: bool) -> Self {
+        self.sync_each = on;
+        self
+    }
+
+    /// Adds a query whose rows are kept.
+    pub fn query(&mut self, query: impl Into<Query<'p>>, params: &[&'p (dyn ToSql + Sync)]) -> &mut Self {
+        self.push(query.into(), params, true);
+        self
+    }
+
+    /// Adds a statement whose rows are only counted.
+    pub fn execute(&mut self, query: impl Into<Query<'p>>, params: &[&'p (dyn ToSql + Sync)]) -> &mut Self {
+        self.push(query.into(), params, false);
+        self
+    }
+
+    /// Adds a Sync point after the last query added: an error before it does not abort the
+    /// queries after it.
+    pub fn sync(&mut self) -> &mut Self {
+        if let Some(last) = self.items.last_mut() {
+            last.sync_after = true;
+        }
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Describing the SQL texts the cache does not know: one round trip for all of them, each
+    /// in its own Sync so that one failure does not hide the others.
+    Describing {
+        pending: Vec<Key>,
+        done: usize,
+        params: Option<Vec<u32>>,
+        columns: Option<Arc<[crate::row::Column]>>,
+        failed: bool,
+    },
+    Running,
+}
+
+/// The operation that runs a [`Pipeline`].
+#[derive(Debug)]
+pub struct RunPipeline<'a, 'p> {
+    pipeline: &'a Pipeline<'p>,
+    phase: Phase,
+    prefix: usize,
+    /// Results so far, in order.
+    results: Vec<Result<QueryResult, Error>>,
+    current: QueryResult,
+    /// The query that failed in the current Sync group: the rest of the group is skipped.
+    failed: Option<usize>,
+    /// Statements this pipeline prepared: key -> name (marked prepared at ParseComplete).
+    preparing: Vec<(Key, String)>,
+    describe_error: Option<Box<DbError>>,
+    /// Texts that could not be described (they may depend on earlier queries of the pipeline,
+    /// or be wrong): sent as they are, the server reports their errors in order.
+    blind: Vec<Key>,
+}
+
+fn key_of(sql: &str, params: Params<'_>) -> Key {
+    (sql.to_owned(), params.iter().map(|p| p.natural_type()).collect())
+}
+
+impl<'a, 'p> RunPipeline<'a, 'p> {
+    pub fn start(conn: &mut Connection, pipeline: &'a Pipeline<'p>) -> Result<Self, Error> {
+        crate::session::check_not_prepared(conn, "pipeline")?;
+        conn.check_ready()?;
+        conn.abandon_outstanding();
+        let mut op = RunPipeline {
+            pipeline,
+            phase: Phase::Running,
+            prefix: 0,
+            results: Vec::with_capacity(pipeline.items.len()),
+            current: QueryResult::default(),
+            failed: None,
+            preparing: Vec::new(),
+            describe_error: None,
+            blind: Vec::new(),
+        };
+        if let Some(begin) = crate::session::needs_begin(conn) {
+            conn.simple_query(&begin)?;
+            op.prefix = 1;
+        }
+        // Which SQL texts need describing?
+        let mut unknown: Vec<Key> = Vec::new();
+        for item in &pipeline.items {
+            if let Query::Sql(sql) = item.query {
+                let key = key_of(sql, pipeline.params_of(item));
+                if !conn.statements.is_described(&key) && !unknown.contains(&key) {
+                    unknown.push(key);
+                }
+            }
+        }
+        if unknown.is_empty() {
+            op.queue_all(conn)?;
+        } else {
+            op.queue_describes(conn, unknown)?;
+        }
+        Ok(op)
+    }
+
+    fn queue_describes(&mut self, conn: &mut Connection, keys: Vec<Key>) -> Result<(), Error> {
+        for (sql, types) in &keys {
+            let buf = conn.send_buf();
+            frontend::parse("", sql, types, buf)?;
+            frontend::describe(Target::Statement, "", buf)?;
+            frontend::sync(buf);
+            conn.push_sync_request();
+        }
+        self.phase = Phase::Describing { pending: keys, done: 0, params: None, columns: None, failed: false };
+        Ok(())
+    }
+
+    /// Queues every query with its Bind/Execute and the Sync points.
+    fn queue_all(&mut self, conn: &mut Connection) -> Result<(), Error> {
+        self.phase = Phase::Running;
+        let mark = conn.send_buf().len();
+        let requests = conn.outstanding();
+        let r = self.queue_all_inner(conn);
+        if r.is_err() {
+            conn.send_buf().truncate(mark);
+            conn.truncate_requests(requests);
+        }
+        r
+    }
+
+    fn queue_all_inner(&mut self, conn: &mut Connection) -> Result<(), Error> {
+        crate::extended::flush_closes(conn)?;
+        // Statements used more than once in this pipeline are prepared once, up front.
+        let mut counts: HashMap<Key, usize> = HashMap::new();
+        let pipeline = self.pipeline;
+        for item in &pipeline.items {
+            if let Query::Sql(sql) = item.query {
+                *counts.entry(key_of(sql, pipeline.params_of(item))).or_default() += 1;
+            }
+        }
+        let mut names: HashMap<Key, (Arc<Described>, String)> = HashMap::new();
+        let n = pipeline.items.len();
+        for (i, item) in pipeline.items.iter().enumerate() {
+            let params = pipeline.params_of(item);
+            match item.query {
+                Query::Statement(stmt) => {
+                    queue_execute_no_sync(conn, &stmt.0.name, &stmt.0.described, params)?;
+                }
+                Query::Sql(sql) => {
+                    let key = key_of(sql, params);
+                    if self.blind.contains(&key) {
+                        // Parameters as their Rust types declare them, results as text.
+                        frontend::parse("", sql, &key.1, conn.send_buf())?;
+                        let d = Described { params: key.1.clone(), columns: None };
+                        queue_execute_no_sync(conn, "", &d, params)?;
+                    } else if let Some((d, name)) = names.get(&key) {
+                        let (d, name) = (d.clone(), name.clone());
+                        queue_execute_no_sync(conn, &name, &d, params)?;
+                    } else {
+                        let plan = conn.statements.plan(&key);
+                        let repeated = counts.get(&key).copied().unwrap_or(0) > 1;
+                        match plan {
+                            Plan::Prepared(d, name) => {
+                                queue_execute_no_sync(conn, &name, &d, params)?;
+                                names.insert(key, (d, name));
+                            }
+                            Plan::PrepareNow(d, name) => {
+                                self.prepare(conn, key, d, name, params, &mut names)?;
+                            }
+                            Plan::Unnamed(d) if repeated && conn.statements.threshold.is_some() => {
+                                let name = conn.statements.new_name("pgsans_c");
+                                self.prepare(conn, key, d, name, params, &mut names)?;
+                            }
+                            Plan::Unnamed(d) => {
+                                frontend::parse("", sql, &key.1, conn.send_buf())?;
+                                queue_execute_no_sync(conn, "", &d, params)?;
+                            }
+                            Plan::Describe { .. } => {
+                                unreachable!("every SQL text was described before queueing")
+                            }
+                        }
+                    }
+                }
+            }
+            if item.sync_after || self.pipeline.sync_each || i + 1 == n {
+                frontend::sync(conn.send_buf());
+                conn.push_sync_request();
+            }
+        }
+        Ok(())
+    }
+
+    fn prepare(
+        &mut self,
+        conn: &mut Connection,
+        key: Key,
+        d: Arc<Described>,
+        name: String,
+        params: Params<'_>,
+        names: &mut HashMap<Key, (Arc<Described>, String)>,
+    ) -> Result<(), Error> {
+        frontend::parse(&name, &key.0, &key.1, conn.send_buf())?;
+        queue_execute_no_sync(conn, &name, &d, params)?;
+        self.preparing.push((key.clone(), name.clone()));
+        names.insert(key, (d, name));
+        Ok(())
+    }
+
+    fn finish_item(&mut self, r: Result<QueryResult, Error>) {
+        self.results.push(r);
+        self.current = QueryResult::default();
+    }
+
+    fn ends_group(&self, i: usize) -> bool {
+        self.pipeline.items[i].sync_after || self.pipeline.sync_each || i + 1 == self.pipeline.items.len()
+    }
+
+    /// After the query at `failed` failed: the rest of its Sync group was skipped.
+    fn abort_group(&mut self, failed: usize) {
+        let mut end = failed;
+        while !self.ends_group(end) {
+            end += 1;
+        }
+        while self.results.len() <= end {
+            self.results.push(Err(Error::PipelineAborted));
+        }
+    }
+}
+
+impl Operation for RunPipeline<'_, '_> {
+    /// One result per query, in order.
+    type Output = Vec<Result<QueryResult, Error>>;
+
+    fn drive(&mut self, conn: &mut Connection) -> Result<Option<Self::Output>, Error> {
+        while let Some(ev) = conn.poll_event()? {
+            if self.prefix > 0 {
+                match ev {
+                    Event::Error(e) => self.describe_error = Some(e),
+                    Event::ReadyForQuery(_) => self.prefix -= 1,
+                    _ => {}
+                }
+                continue;
+            }
+            match &mut self.phase {
+                Phase::Describing { pending, done, params, columns, failed } => match ev {
+                    Event::ParameterDescription(types) => *params = Some(types),
+                    Event::RowDescription(cols) => *columns = Some(cols.clone()),
+                    Event::Error(_) => *failed = true,
+                    Event::ReadyForQuery(_) => {
+                        let key = pending[*done].clone();
+                        if *failed {
+                            self.blind.push(key);
+                        } else {
+                            let d = Arc::new(Described {
+                                params: params.take().unwrap_or_default(),
+                                columns: columns.take(),
+                            });
+                            conn.statements.insert(key, d, None);
+                        }
+                        *params = None;
+                        *columns = None;
+                        *failed = false;
+                        *done += 1;
+                        if *done == pending.len() {
+                            if let Some(e) = self.describe_error.take() {
+                                // The automatic BEGIN failed.
+                                return Err(Error::Db(e));
+                            }
+                            self.queue_all(conn)?;
+                        }
+                    }
+                    _ => {}
+                },
+                Phase::Running => match ev {
+                    Event::ParseComplete => {
+                        if !self.preparing.is_empty() {
+                            let (key, name) = self.preparing.remove(0);
+                            conn.statements.mark_prepared(&key, name);
+                        }
+                    }
+                    Event::RowDescription(cols) => self.current.columns = Some(cols.clone()),
+                    Event::DataRow(row) => {
+                        if self.pipeline.items.get(self.results.len()).is_some_and(|i| i.keep_rows) {
+                            self.current.rows.push(row.to_owned());
+                        }
+                    }
+                    Event::CommandComplete(tag) => {
+                        let mut r = std::mem::take(&mut self.current);
+                        r.tag = Some(tag.to_owned());
+                        self.finish_item(Ok(r));
+                    }
+                    Event::EmptyQueryResponse => {
+                        let r = std::mem::take(&mut self.current);
+                        self.finish_item(Ok(r));
+                    }
+                    Event::Error(e) => {
+                        self.failed = Some(self.results.len());
+                        self.finish_item(Err(Error::Db(e)));
+                    }
+                    Event::ReadyForQuery(_) => {
+                        if let Some(failed) = self.failed.take() {
+                            self.abort_group(failed);
+                        }
+                        if self.results.len() >= self.pipeline.items.len() {
+                            return Ok(Some(std::mem::take(&mut self.results)));
+                        }
+                    }
+                    _ => {}
+                },
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,123 @@
+//! Pipeline mode.
+
+use pgsans::{Error, Pipeline};
+use pgsans_tests::{AuthMethod, Client, TestServer};
+
+fn connect<C: Client>() -> C {
+    let mut c: C = C::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).unwrap();
+    c.set_autocommit(true).unwrap();
+    c
+}
+
+fn table<C: Client>(c: &mut C, name: &str) -> String {
+    let t = format!("{name}_{}", C::NAME.replace('-', "_"));
+    c.batch_execute(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (a int, b text)")).unwrap();
+    t
+}
+
+pub fn results_in_order_and_aborted_after_an_error<C: Client>() {
+    let mut c: C = connect();
+    let t = table(&mut c, "pipe_abort");
+    let insert = format!("INSERT INTO {t} (a) VALUES ($1)");
+    let (one, two, three) = (1i32, 2i32, 3i32);
+    let mut p = Pipeline::new();
+    p.execute(&insert, &[&one]);
+    p.query("SELECT no_such_function($1)", &[&one]);
+    p.execute(&insert, &[&two]);
+    p.sync();
+    p.execute(&insert, &[&three]);
+    p.query("SELECT 'after'", &[]);
+    let results = c.pipeline(&p).unwrap();
+    assert_eq!(results.len(), 5);
+    assert_eq!(results[0].as_ref().unwrap().rows_affected(), 1);
+    assert_eq!(results[1].as_ref().unwrap_err().code(), Some("42883"));
+    assert!(matches!(results[2], Err(Error::PipelineAborted)), "{:?}", results[2]);
+    assert_eq!(results[3].as_ref().unwrap().rows_affected(), 1);
+    assert_eq!(results[4].as_ref().unwrap().rows[0].get::<&str, _>(0).unwrap(), "after");
+    let rows = c.query(&format!("SELECT a FROM {t} ORDER BY a"), &[]).unwrap();
+    let values: Vec<i32> = rows.iter().map(|r| r.get(0).unwrap()).collect();
+    // Statements up to a Sync form one implicit transaction: the error rolled back insert 1
+    // too, and the aborted insert never ran (psycopg's test_pipeline_communicate_abort).
+    assert_eq!(values, [3]);
+
+    // Queries that depend on earlier ones in the same pipeline (the table does not exist when
+    // the pipeline is built) run in order.
+    let fresh = format!("pipe_fresh_{}", C::NAME.replace('-', "_"));
+    c.batch_execute(&format!("DROP TABLE IF EXISTS {fresh}")).unwrap();
+    let (create, insert, count) = (
+        format!("CREATE TABLE {fresh} (v int)"),
+        format!("INSERT INTO {fresh} VALUES ($1), ($2)"),
+        format!("SELECT count(*)::int4, max(v) FROM {fresh}"),
+    );
+    let (x, y) = (5i32, 7i32);
+    let mut p = Pipeline::new();
+    p.execute(&create, &[]);
+    p.execute(&insert, &[&x, &y]);
+    p.query(&count, &[]);
+    let results = c.pipeline(&p).unwrap();
+    assert_eq!(results[1].as_ref().unwrap().rows_affected(), 2);
+    let row = &results[2].as_ref().unwrap().rows[0];
+    assert_eq!(row.get::<&str, _>(0).unwrap(), "2", "results of texts that could not be described come as text");
+    assert_eq!(row.get::<&str, _>(1).unwrap(), "7");
+}
+
+pub fn sync_each_isolates_errors<C: Client>() {
+    let mut c: C = connect();
+    let (a, zero) = (10i32, 0i32);
+    let p = {
+        let mut p = Pipeline::new().sync_each(true);
+        p.query("SELECT $1::int4 * 2", &[&a]);
+        p.query("SELECT 1 / $1::int4", &[&zero]);
+        p.query("SELECT $1::int4 + 1", &[&a]);
+        p
+    };
+    let results = c.pipeline(&p).unwrap();
+    assert_eq!(results[0].as_ref().unwrap().rows[0].get::<i32, _>(0).unwrap(), 20);
+    assert_eq!(results[1].as_ref().unwrap_err().code(), Some("22012"));
+    assert_eq!(results[2].as_ref().unwrap().rows[0].get::<i32, _>(0).unwrap(), 11);
+    // Misuse is reported before anything is sent.
+    let mut bad = Pipeline::new();
+    bad.query("SELECT $1::int4, $2::int4", &[&a]);
+    assert!(matches!(c.pipeline(&bad), Err(Error::Usage(_))));
+    assert_eq!(c.query_one("SELECT 'fine'", &[]).unwrap().get::<&str, _>(0).unwrap(), "fine");
+}
+
+pub fn fifty_thousand_inserts_in_one_transaction<C: Client>() {
+    let mut c: C = connect();
+    let t = table(&mut c, "pipe_bulk");
+    let insert = format!("INSERT INTO {t} (a, b) VALUES ($1, $2)");
+    let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("row {i}"))).collect();
+    let params: Vec<[&(dyn pgsans::ToSql + Sync); 2]> = values.iter().map(|(a, b)| [a as _, b as _]).collect();
+    let mut p = Pipeline::new();
+    for pr in &params {
+        p.execute(&insert, pr);
+    }
+    c.set_autocommit(false).unwrap();
+    let results = c.pipeline(&p).unwrap();
+    assert_eq!(results.len(), 50_000);
+    assert!(results.iter().all(|r| r.as_ref().is_ok_and(|r| r.rows_affected() == 1)));
+    assert_eq!(c.engine().transaction_status(), pgsans::TransactionStatus::InTransaction, "one transaction");
+    c.commit().unwrap();
+    let n: i64 = c.query_one(&format!("SELECT count(*) FROM {t}"), &[]).unwrap().get(0).unwrap();
+    assert_eq!(n, 50_000);
+    assert!(c.engine().statement_cache_stats().1 >= 1, "the repeated insert was prepared once");
+}
+
+pub fn big_in_both_directions_never_deadlocks<C: Client>() {
+    // 3,000 queries of ~1 KB each going out while each returns 20 KB: far more than the socket
+    // buffers hold in either direction, so the client must read while it still writes.
+    let mut c: C = connect();
+    let pad = "p".repeat(1000);
+    let n = 20_000i32;
+    let mut p = Pipeline::new();
+    for _ in 0..3000 {
+        p.query("SELECT repeat('x', $1::int4), length($2::text)", &[&n, &pad]);
+    }
+    let results = c.pipeline(&p).unwrap();
+    assert_eq!(results.len(), 3000);
+    for r in &results {
+        let r = r.as_ref().unwrap();
+        assert_eq!(r.rows[0].get::<&str, _>(0).unwrap().len(), 20_000);
+        assert_eq!(r.rows[0].get::<i32, _>(1).unwrap(), 1000);
+    }
+}
