@@ -333,17 +333,13 @@ impl Operation for RunPipeline<'_, '_> {
                     _ => {}
                 },
                 Phase::Running => match ev {
-                    Event::ParseComplete => {
-                        if !self.preparing.is_empty() {
-                            let (key, name) = self.preparing.remove(0);
-                            conn.statements.mark_prepared(&key, name);
-                        }
+                    Event::ParseComplete if !self.preparing.is_empty() => {
+                        let (key, name) = self.preparing.remove(0);
+                        conn.statements.mark_prepared(&key, name);
                     }
                     Event::RowDescription(cols) => self.current.columns = Some(cols.clone()),
-                    Event::DataRow(row) => {
-                        if self.pipeline.items.get(self.results.len()).is_some_and(|i| i.keep_rows) {
-                            self.current.rows.push(row.to_owned());
-                        }
+                    Event::DataRow(row) if self.pipeline.items.get(self.results.len()).is_some_and(|i| i.keep_rows) => {
+                        self.current.rows.push(row.to_owned());
                     }
                     Event::CommandComplete(tag) => {
                         let mut r = std::mem::take(&mut self.current);
