@@ -156,6 +156,9 @@ struct Request {
     kind: RequestKind,
     /// Its operation was abandoned: swallow its responses.
     discard: bool,
+    /// The columns of its rows when no RowDescription comes (a prepared statement executed
+    /// without Describe).
+    columns: Option<Arc<[Column]>>,
 }
 
 /// A callback that receives every notice instead of the notice queue.
@@ -459,7 +462,8 @@ impl Connection {
             Next::RowDescription => Some(Event::RowDescription(self.columns.as_ref().expect("just set"))),
             Next::DataRow(body) => {
                 let body = self.recv.slice(body);
-                Some(Event::DataRow(Row::new(self.columns.as_ref(), body, &self.row_ranges)))
+                let columns = self.columns.as_ref().or_else(|| self.requests.front().and_then(|r| r.columns.as_ref()));
+                Some(Event::DataRow(Row::new(columns, body, &self.row_ranges)))
             }
             Next::CommandComplete(r) => {
                 let tag = std::str::from_utf8(self.recv.slice(r)).unwrap_or("");
@@ -559,7 +563,7 @@ impl Connection {
                 Next::RowDescription
             }
             BackendMessage::DataRow(row) => {
-                if let Some(cols) = &self.columns {
+                if let Some(cols) = self.columns.as_ref().or(front.columns.as_ref()) {
                     if cols.len() != row.len() {
                         return Err(ProtocolError::Malformed {
                             message: "DataRow",
@@ -751,7 +755,7 @@ impl Connection {
     pub fn simple_query(&mut self, sql: &str) -> Result<(), Error> {
         self.check_ready()?;
         frontend::query(sql, self.send.vec())?;
-        self.requests.push_back(Request { kind: RequestKind::SimpleQuery, discard: false });
+        self.requests.push_back(Request { kind: RequestKind::SimpleQuery, discard: false, columns: None });
         Ok(())
     }
 
@@ -767,7 +771,12 @@ impl Connection {
 
     /// Registers an extended-query request (messages up to a Sync) queued with [`send_buf`](Self::send_buf).
     pub(crate) fn push_sync_request(&mut self) {
-        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false });
+        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false, columns: None });
+    }
+
+    /// Like [`push_sync_request`](Self::push_sync_request), with the columns its rows carry.
+    pub(crate) fn push_sync_request_with_columns(&mut self, columns: Option<Arc<[Column]>>) {
+        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false, columns });
     }
 
     /// The buffer outgoing messages are appended to.

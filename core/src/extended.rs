@@ -148,20 +148,26 @@ pub(crate) fn queue_execute(
     params: Params<'_>,
     max_rows: i32,
 ) -> Result<(), Error> {
-    queue_bind_execute(conn, name, described, params, max_rows)?;
+    // A named statement cannot change its result shape without the server refusing it
+    // ("cached plan must not change result type"), so its rows can use the cached columns and
+    // skip the per-execution Describe. The unnamed statement is re-parsed: describe it.
+    let describe = name.is_empty();
+    queue_bind_execute(conn, name, described, params, max_rows, describe)?;
     frontend::sync(conn.send_buf());
-    conn.push_sync_request();
+    conn.push_sync_request_with_columns(if describe { None } else { described.result_columns.clone() });
     Ok(())
 }
 
-/// Bind + Describe(portal) + Execute without a Sync (pipelines add their own Sync points).
+/// Bind + Describe(portal) + Execute without a Sync (pipelines add their own Sync points). A
+/// named statement that returns no rows skips the Describe.
 pub(crate) fn queue_execute_no_sync(
     conn: &mut Connection,
     name: &str,
     described: &Described,
     params: Params<'_>,
 ) -> Result<(), Error> {
-    queue_bind_execute(conn, name, described, params, 0)
+    let describe = name.is_empty() || described.columns.is_some();
+    queue_bind_execute(conn, name, described, params, 0, describe)
 }
 
 fn queue_bind_execute(
@@ -170,6 +176,7 @@ fn queue_bind_execute(
     described: &Described,
     params: Params<'_>,
     max_rows: i32,
+    describe: bool,
 ) -> Result<(), Error> {
     if described.params.len() != params.len() {
         return Err(UsageError::ParameterCount { expected: described.params.len(), given: params.len() }.into());
@@ -193,7 +200,9 @@ fn queue_bind_execute(
         &formats,
         buf,
     )?;
-    frontend::describe(Target::Portal, "", buf)?;
+    if describe {
+        frontend::describe(Target::Portal, "", buf)?;
+    }
     frontend::execute("", max_rows, buf)?;
     Ok(())
 }
@@ -253,6 +262,7 @@ impl<'p> ExtendedQuery<'p> {
             Query::Statement(stmt) => {
                 q.name = stmt.0.name.clone();
                 queue_execute(conn, &q.name, &stmt.0.described, params, 0)?;
+                q.result.columns = stmt.0.described.result_columns.clone();
                 q.described = Some(stmt.0.described.clone());
             }
             Query::Sql(sql) => {
@@ -271,12 +281,14 @@ impl<'p> ExtendedQuery<'p> {
                     Plan::PrepareNow(d, name) => {
                         frontend::parse(&name, sql, &key.1, conn.send_buf())?;
                         queue_execute(conn, &name, &d, params, 0)?;
+                        q.result.columns = d.result_columns.clone();
                         q.parse_named = Some(name.clone());
                         q.name = name;
                         q.described = Some(d);
                     }
                     Plan::Prepared(d, name) => {
                         queue_execute(conn, &name, &d, params, 0)?;
+                        q.result.columns = d.result_columns.clone();
                         q.name = name;
                         q.described = Some(d);
                     }
@@ -292,7 +304,7 @@ impl<'p> ExtendedQuery<'p> {
         else {
             unreachable!("called in Describing")
         };
-        let described = Arc::new(Described { params: params.unwrap_or_default(), columns });
+        let described = Arc::new(Described::new(params.unwrap_or_default(), columns));
         let key = self.key.clone().expect("SQL queries have a key");
         conn.statements.insert(key.clone(), described.clone(), prepared_as.clone());
         self.name = prepared_as.unwrap_or_default();
@@ -320,6 +332,9 @@ impl<'p> ExtendedQuery<'p> {
             frontend::parse("", &key.0, &key.1, conn.send_buf())?;
         }
         let name = self.name.clone();
+        if !name.is_empty() {
+            self.result.columns = described.result_columns.clone();
+        }
         queue_execute(conn, &name, &described, self.params, 0)
     }
 }
@@ -460,10 +475,10 @@ impl Operation for Prepare {
                     let inner = Arc::new(StatementInner {
                         name: std::mem::take(&mut self.name),
                         sql: std::mem::take(&mut self.sql),
-                        described: Arc::new(Described {
-                            params: self.params.take().unwrap_or_default(),
-                            columns: self.columns.take(),
-                        }),
+                        described: Arc::new(Described::new(
+                            self.params.take().unwrap_or_default(),
+                            self.columns.take(),
+                        )),
                     });
                     conn.statements.register_user(&inner);
                     return Ok(Some(Statement(inner)));

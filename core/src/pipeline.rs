@@ -212,7 +212,7 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
                     if self.blind.contains(&key) {
                         // Parameters as their Rust types declare them, results as text.
                         frontend::parse("", sql, &key.1, conn.send_buf())?;
-                        let d = Described { params: key.1.clone(), columns: None };
+                        let d = Described::new(key.1.clone(), None);
                         queue_execute_no_sync(conn, "", &d, params)?;
                     } else if let Some((d, name)) = names.get(&key) {
                         let (d, name) = (d.clone(), name.clone());
@@ -312,10 +312,7 @@ impl Operation for RunPipeline<'_, '_> {
                         if *failed {
                             self.blind.push(key);
                         } else {
-                            let d = Arc::new(Described {
-                                params: params.take().unwrap_or_default(),
-                                columns: columns.take(),
-                            });
+                            let d = Arc::new(Described::new(params.take().unwrap_or_default(), columns.take()));
                             conn.statements.insert(key, d, None);
                         }
                         *params = None;

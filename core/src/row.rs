@@ -33,6 +33,9 @@ impl Column {
     pub fn name(&self) -> &str {
         &self.name
     }
+    pub(crate) fn with_format(&self, format: i16) -> Column {
+        Column { format, ..self.clone() }
+    }
     /// OID of the table the column comes from, or 0.
     pub fn table_oid(&self) -> u32 {
         self.table_oid

@@ -11,6 +11,21 @@ pub struct Described {
     pub params: Vec<u32>,
     /// `None` when the statement returns no rows (NoData).
     pub columns: Option<Arc<[Column]>>,
+    /// The columns with the formats pgsans asks for (binary where it decodes the type): what
+    /// rows carry when no per-execution RowDescription is requested.
+    pub(crate) result_columns: Option<Arc<[Column]>>,
+}
+
+impl Described {
+    pub fn new(params: Vec<u32>, columns: Option<Arc<[Column]>>) -> Described {
+        let result_columns = columns.as_ref().map(|cols| {
+            cols.iter()
+                .map(|c| c.with_format(crate::types::binary_supported(c.type_oid()) as i16))
+                .collect::<Vec<_>>()
+                .into()
+        });
+        Described { params, columns, result_columns }
+    }
 }
 
 #[derive(Debug)]
@@ -164,8 +179,7 @@ impl StatementCache {
     /// Updates the columns of a cached statement whose result type changed on the server.
     pub(crate) fn update_columns(&mut self, key: &Key, columns: Option<Arc<[Column]>>) {
         if let Some(e) = self.entries.get_mut(key) {
-            let d = Described { params: e.described.params.clone(), columns };
-            e.described = Arc::new(d);
+            e.described = Arc::new(Described::new(e.described.params.clone(), columns));
         }
     }
 

@@ -1,0 +1,526 @@
+//! pgsans against its peers, in one run, on one throwaway PostgreSQL.
+//!
+//! ```text
+//! cargo run --release -p pgsans-bench -- [rounds] [workload,...]
+//! ```
+//!
+//! Every (workload, client) pair runs in a fresh child process, round-robin across clients in
+//! each round, so no client inherits another's heap or warm caches. The child measures wall
+//! time and CPU (user + sys, `getrusage`) around the workload only; the parent takes the
+//! child's peak RSS from `wait4`. The table prints medians and the ratio to tokio-postgres.
+
+use std::process::Command;
+use std::time::Instant;
+
+use futures_util::{StreamExt, TryStreamExt};
+use pgsans_harness::{AuthMethod, TestServer};
+
+const CLIENTS: &[&str] = &["pgsans-std", "pgsans-tokio", "tokio-postgres", "postgres", "libpq"];
+
+/// libpq is measured through `pgbench` (its `\startpipeline` for the pipeline workload); only
+/// the workloads it can express are run with it.
+fn supported(workload: &str, client: &str) -> bool {
+    client != "libpq" || workload == "pipeline-insert"
+}
+
+struct Workload {
+    name: &'static str,
+    what: &'static str,
+    /// Operations per run, for the per-operation column.
+    ops: u64,
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload { name: "roundtrip", what: "20,000 sequential prepared SELECT $1::int4", ops: 20_000 },
+    Workload {
+        name: "fetch-binary",
+        what: "1M rows (int, md5 text, float8), binary, streamed and decoded",
+        ops: 1_000_000,
+    },
+    Workload {
+        name: "fetch-text",
+        what: "1M rows (int, md5 text, float8), simple query (text), decoded",
+        ops: 1_000_000,
+    },
+    Workload {
+        name: "pipeline-insert",
+        what: "50,000 INSERT INTO t(a, b) VALUES ($1, $2) in one transaction",
+        ops: 50_000,
+    },
+    Workload { name: "connect", what: "300 x connect + SCRAM-SHA-256 + close", ops: 300 },
+];
+
+const FETCH_SQL: &str = "SELECT i, md5(i::text), i::float8 / 3 FROM generate_series(1, 1000000) i";
+
+fn cpu_seconds() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--child") {
+        let (workload, client, conninfo) = (&args[2], &args[3], &args[4]);
+        let (wall, cpu, check) = run_child(workload, client, conninfo);
+        println!("{wall} {cpu} {check}");
+        return;
+    }
+    let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let only: Option<Vec<String>> = args.get(2).map(|s| s.split(',').map(str::to_owned).collect());
+    let server = TestServer::shared();
+    let conninfo = server.conninfo(AuthMethod::Scram);
+    setup(&conninfo);
+    eprintln!("server: {} ; {rounds} rounds", server.version);
+
+    let workloads: Vec<&Workload> =
+        WORKLOADS.iter().filter(|w| only.as_ref().is_none_or(|o| o.iter().any(|n| n == w.name))).collect();
+    // samples[workload][client] = Vec<(wall s, cpu s, maxrss KiB)>
+    let mut samples = vec![vec![Vec::new(); CLIENTS.len()]; workloads.len()];
+    for round in 0..rounds {
+        for (wi, w) in workloads.iter().enumerate() {
+            // Rotate the client order each round.
+            for k in 0..CLIENTS.len() {
+                let ci = (k + round) % CLIENTS.len();
+                if !supported(w.name, CLIENTS[ci]) {
+                    continue;
+                }
+                let s = if CLIENTS[ci] == "libpq" {
+                    libpq_pipeline(&conninfo, &server.bin_dir)
+                } else {
+                    spawn_child(w.name, CLIENTS[ci], &conninfo)
+                };
+                samples[wi][ci].push(s);
+            }
+        }
+        eprintln!("round {} done", round + 1);
+    }
+
+    println!("\n| workload | client | wall (median) | per op | client CPU (median) | peak RSS (max) | wall vs tokio-postgres | CPU vs tokio-postgres |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for (wi, w) in workloads.iter().enumerate() {
+        let med = |ci: usize, f: fn(&(f64, f64, u64)) -> f64| median(samples[wi][ci].iter().map(f).collect());
+        let peer = CLIENTS.iter().position(|c| *c == "tokio-postgres").unwrap();
+        let (peer_wall, peer_cpu) = (med(peer, |s| s.0), med(peer, |s| s.1));
+        for (ci, client) in CLIENTS.iter().enumerate() {
+            if samples[wi][ci].is_empty() {
+                continue;
+            }
+            let (wall, cpu) = (med(ci, |s| s.0), med(ci, |s| s.1));
+            let rss = samples[wi][ci].iter().map(|s| s.2).max().unwrap_or(0);
+            println!(
+                "| {} | {} | {:.3} s | {} | {:.3} s | {:.1} MiB | {:.2}x | {:.2}x |",
+                w.name,
+                client,
+                wall,
+                per_op(wall, w.ops),
+                cpu,
+                rss as f64 / 1024.0,
+                wall / peer_wall,
+                cpu / peer_cpu
+            );
+        }
+    }
+    println!();
+    for w in &workloads {
+        println!("- {}: {}", w.name, w.what);
+    }
+}
+
+fn per_op(wall: f64, ops: u64) -> String {
+    let us = wall * 1e6 / ops as f64;
+    if us >= 1000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{us:.2} µs")
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+fn spawn_child(workload: &str, client: &str, conninfo: &str) -> (f64, f64, u64) {
+    let exe = std::env::current_exe().expect("current exe");
+    let child = Command::new(exe)
+        .args(["--child", workload, client, conninfo])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn child");
+    let pid = child.id() as libc::pid_t;
+    let mut out = child.stdout.expect("stdout");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut out, &mut text).expect("read child");
+    let mut status = 0;
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{workload}/{client} failed: {text}");
+    let mut parts = text.split_whitespace();
+    let wall: f64 = parts.next().and_then(|s| s.parse().ok()).expect("wall");
+    let cpu: f64 = parts.next().and_then(|s| s.parse().ok()).expect("cpu");
+    (wall, cpu, ru.ru_maxrss as u64)
+}
+
+/// 50,000 parameterised INSERTs in one pipeline, one transaction, through pgbench (libpq).
+/// Wall time is pgbench's own "latency average" for the script; CPU and RSS are not comparable
+/// (pgbench parses the script) and are reported as NaN / 0.
+fn libpq_pipeline(conninfo: &str, bin_dir: &std::path::Path) -> (f64, f64, u64) {
+    truncate(conninfo);
+    let script = std::env::temp_dir().join(format!("pgsans-bench-pipeline-{}.sql", std::process::id()));
+    let mut text = String::from("BEGIN;\n\\startpipeline\n");
+    for i in 0..50_000 {
+        text.push_str(&format!("\\set a {i}\nINSERT INTO t(a, b) VALUES (:a, :a);\n"));
+    }
+    text.push_str("\\endpipeline\nCOMMIT;\n");
+    std::fs::write(&script, text).expect("write script");
+    let config = pgsans::Config::parse(conninfo).expect("conninfo");
+    let out = Command::new(bin_dir.join("pgbench"))
+        .args(["-n", "-M", "prepared", "-t", "1", "-f"])
+        .arg(&script)
+        .args(["-h", config.get("host").unwrap_or("127.0.0.1"), "-p", config.get("port").unwrap_or("5432")])
+        .args(["-U", config.user().unwrap_or("postgres"), config.dbname().unwrap_or("postgres")])
+        .env("PGPASSWORD", config.password().unwrap_or(""))
+        .output()
+        .expect("run pgbench");
+    let _ = std::fs::remove_file(&script);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ms: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("latency average = ")?.strip_suffix(" ms")?.parse().ok())
+        .unwrap_or_else(|| panic!("pgbench output: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    (ms / 1000.0, f64::NAN, 0)
+}
+
+fn setup(conninfo: &str) {
+    let mut c = pgsans_std::Connection::connect(conninfo).expect("connect");
+    c.set_autocommit(true).unwrap();
+    c.batch_execute("DROP TABLE IF EXISTS t; CREATE TABLE t (a int, b text)").unwrap();
+}
+
+fn truncate(conninfo: &str) {
+    let mut c = pgsans_std::Connection::connect(conninfo).expect("connect");
+    c.set_autocommit(true).unwrap();
+    c.batch_execute("TRUNCATE t").unwrap();
+}
+
+/// Runs one workload with one client; returns (wall s, cpu s, a checksum that proves the work
+/// was done).
+fn run_child(workload: &str, client: &str, conninfo: &str) -> (f64, f64, i64) {
+    if workload == "pipeline-insert" {
+        truncate(conninfo);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    match client {
+        "pgsans-std" => pgsans_std_run(workload, conninfo),
+        "pgsans-tokio" => rt.block_on(pgsans_tokio_run(workload, conninfo)),
+        "tokio-postgres" => rt.block_on(tokio_postgres_run(workload, conninfo)),
+        "postgres" => postgres_run(workload, conninfo),
+        other => panic!("unknown client {other}"),
+    }
+}
+
+fn measure<T>(f: impl FnOnce() -> T) -> (f64, f64, T) {
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let out = f();
+    (t0.elapsed().as_secs_f64(), cpu_seconds() - c0, out)
+}
+
+async fn measure_async<T>(f: impl std::future::Future<Output = T>) -> (f64, f64, T) {
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let out = f.await;
+    (t0.elapsed().as_secs_f64(), cpu_seconds() - c0, out)
+}
+
+fn decode_text_sum(i: &str, md5: &str, f: &str) -> i64 {
+    i.parse::<i64>().unwrap() + md5.len() as i64 + f.parse::<f64>().unwrap() as i64
+}
+
+fn pgsans_std_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
+    use pgsans_std::Connection;
+    if workload == "connect" {
+        let (w, c, n) = measure(|| {
+            for _ in 0..300 {
+                let mut conn = Connection::connect(conninfo).unwrap();
+                conn.close().unwrap();
+            }
+            300
+        });
+        return (w, c, n);
+    }
+    let mut conn = Connection::connect(conninfo).unwrap();
+    conn.set_autocommit(true).unwrap();
+    let (w, c, check) = match workload {
+        "roundtrip" => {
+            let stmt = conn.prepare("SELECT $1::int4").unwrap();
+            measure(|| {
+                let mut sum = 0i64;
+                for i in 0..20_000i32 {
+                    let rows = conn.query(&stmt, &[&i]).unwrap();
+                    sum += rows[0].get::<i32, _>(0).unwrap() as i64;
+                }
+                sum
+            })
+        }
+        "fetch-binary" => measure(|| {
+            let mut stream = conn.query_raw(FETCH_SQL, &[]).unwrap();
+            let mut sum = 0i64;
+            while let Some(row) = stream.next().unwrap() {
+                let i: i32 = row.get(0).unwrap();
+                let md5: &str = row.get(1).unwrap();
+                let f: f64 = row.get(2).unwrap();
+                sum += i as i64 + md5.len() as i64 + f as i64;
+            }
+            sum
+        }),
+        "fetch-text" => measure(|| {
+            let results = conn.simple_query(FETCH_SQL).unwrap();
+            let mut sum = 0i64;
+            for r in results[0].rows() {
+                sum += decode_text_sum(r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap());
+            }
+            sum
+        }),
+        "pipeline-insert" => {
+            let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("value {i}"))).collect();
+            measure(|| {
+                let mut p = pgsans::Pipeline::new();
+                for (a, b) in &values {
+                    p.execute("INSERT INTO t(a, b) VALUES ($1, $2)", &[a, b]);
+                }
+                conn.set_autocommit(false).unwrap();
+                let results = conn.pipeline(&p).unwrap();
+                conn.commit().unwrap();
+                results.iter().filter(|r| r.is_ok()).count() as i64
+            })
+        }
+        other => panic!("unknown workload {other}"),
+    };
+    (w, c, check)
+}
+
+async fn pgsans_tokio_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
+    use pgsans_tokio::Connection;
+    if workload == "connect" {
+        return measure_async(async {
+            for _ in 0..300 {
+                let mut conn = Connection::connect(conninfo).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            300
+        })
+        .await;
+    }
+    let mut conn = Connection::connect(conninfo).await.unwrap();
+    conn.set_autocommit(true).await.unwrap();
+    match workload {
+        "roundtrip" => {
+            let stmt = conn.prepare("SELECT $1::int4").await.unwrap();
+            measure_async(async {
+                let mut sum = 0i64;
+                for i in 0..20_000i32 {
+                    let rows = conn.query(&stmt, &[&i]).await.unwrap();
+                    sum += rows[0].get::<i32, _>(0).unwrap() as i64;
+                }
+                sum
+            })
+            .await
+        }
+        "fetch-binary" => {
+            measure_async(async {
+                let mut stream = conn.query_raw(FETCH_SQL, &[]).await.unwrap();
+                let mut sum = 0i64;
+                while let Some(row) = stream.next().await.unwrap() {
+                    let i: i32 = row.get(0).unwrap();
+                    let md5: &str = row.get(1).unwrap();
+                    let f: f64 = row.get(2).unwrap();
+                    sum += i as i64 + md5.len() as i64 + f as i64;
+                }
+                sum
+            })
+            .await
+        }
+        "fetch-text" => {
+            measure_async(async {
+                let results = conn.simple_query(FETCH_SQL).await.unwrap();
+                let mut sum = 0i64;
+                for r in results[0].rows() {
+                    sum += decode_text_sum(r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap());
+                }
+                sum
+            })
+            .await
+        }
+        "pipeline-insert" => {
+            let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("value {i}"))).collect();
+            measure_async(async {
+                let mut p = pgsans::Pipeline::new();
+                for (a, b) in &values {
+                    p.execute("INSERT INTO t(a, b) VALUES ($1, $2)", &[a, b]);
+                }
+                conn.set_autocommit(false).await.unwrap();
+                let results = conn.pipeline(&p).await.unwrap();
+                conn.commit().await.unwrap();
+                results.iter().filter(|r| r.is_ok()).count() as i64
+            })
+            .await
+        }
+        other => panic!("unknown workload {other}"),
+    }
+}
+
+async fn tokio_postgres_connect(conninfo: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls).await.unwrap();
+    tokio::task::spawn_local(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+async fn tokio_postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            if workload == "connect" {
+                return measure_async(async {
+                    for _ in 0..300 {
+                        let client = tokio_postgres_connect(conninfo).await;
+                        drop(client);
+                    }
+                    300
+                })
+                .await;
+            }
+            let client = tokio_postgres_connect(conninfo).await;
+            match workload {
+                "roundtrip" => {
+                    let stmt = client.prepare("SELECT $1::int4").await.unwrap();
+                    measure_async(async {
+                        let mut sum = 0i64;
+                        for i in 0..20_000i32 {
+                            let rows = client.query(&stmt, &[&i]).await.unwrap();
+                            sum += rows[0].get::<_, i32>(0) as i64;
+                        }
+                        sum
+                    })
+                    .await
+                }
+                "fetch-binary" => {
+                    measure_async(async {
+                        let stream = client.query_raw(FETCH_SQL, std::iter::empty::<i32>()).await.unwrap();
+                        futures_util::pin_mut!(stream);
+                        let mut sum = 0i64;
+                        while let Some(row) = stream.try_next().await.unwrap() {
+                            let i: i32 = row.get(0);
+                            let md5: &str = row.get(1);
+                            let f: f64 = row.get(2);
+                            sum += i as i64 + md5.len() as i64 + f as i64;
+                        }
+                        sum
+                    })
+                    .await
+                }
+                "fetch-text" => {
+                    measure_async(async {
+                        let messages = client.simple_query(FETCH_SQL).await.unwrap();
+                        let mut sum = 0i64;
+                        for m in &messages {
+                            if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+                                sum += decode_text_sum(r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap());
+                            }
+                        }
+                        sum
+                    })
+                    .await
+                }
+                "pipeline-insert" => {
+                    let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("value {i}"))).collect();
+                    measure_async(async {
+                        client.batch_execute("BEGIN").await.unwrap();
+                        let stmt = client.prepare("INSERT INTO t(a, b) VALUES ($1, $2)").await.unwrap();
+                        // tokio-postgres pipelines the requests of futures polled together.
+                        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 2]> =
+                            values.iter().map(|(a, b)| [a as _, b as _]).collect();
+                        let n = futures_util::stream::iter(params.iter())
+                            .map(|p| client.execute(&stmt, p))
+                            .buffered(50_000)
+                            .try_fold(0i64, |acc, n| async move { Ok(acc + n as i64) })
+                            .await
+                            .unwrap();
+                        client.batch_execute("COMMIT").await.unwrap();
+                        n
+                    })
+                    .await
+                }
+                other => panic!("unknown workload {other}"),
+            }
+        })
+        .await
+}
+
+fn postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
+    if workload == "connect" {
+        return measure(|| {
+            for _ in 0..300 {
+                let client = postgres::Client::connect(conninfo, postgres::NoTls).unwrap();
+                client.close().unwrap();
+            }
+            300
+        });
+    }
+    let mut client = postgres::Client::connect(conninfo, postgres::NoTls).unwrap();
+    match workload {
+        "roundtrip" => {
+            let stmt = client.prepare("SELECT $1::int4").unwrap();
+            measure(|| {
+                let mut sum = 0i64;
+                for i in 0..20_000i32 {
+                    let rows = client.query(&stmt, &[&i]).unwrap();
+                    sum += rows[0].get::<_, i32>(0) as i64;
+                }
+                sum
+            })
+        }
+        "fetch-binary" => measure(|| {
+            let mut it = client.query_raw(FETCH_SQL, std::iter::empty::<i32>()).unwrap();
+            let mut sum = 0i64;
+            use postgres::fallible_iterator::FallibleIterator;
+            while let Some(row) = it.next().unwrap() {
+                let i: i32 = row.get(0);
+                let md5: &str = row.get(1);
+                let f: f64 = row.get(2);
+                sum += i as i64 + md5.len() as i64 + f as i64;
+            }
+            sum
+        }),
+        "fetch-text" => measure(|| {
+            let messages = client.simple_query(FETCH_SQL).unwrap();
+            let mut sum = 0i64;
+            for m in &messages {
+                if let postgres::SimpleQueryMessage::Row(r) = m {
+                    sum += decode_text_sum(r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap());
+                }
+            }
+            sum
+        }),
+        "pipeline-insert" => {
+            // The blocking client cannot pipeline: sequential inserts, for reference.
+            let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("value {i}"))).collect();
+            measure(|| {
+                let mut tx = client.transaction().unwrap();
+                let stmt = tx.prepare("INSERT INTO t(a, b) VALUES ($1, $2)").unwrap();
+                let mut n = 0i64;
+                for (a, b) in &values {
+                    n += tx.execute(&stmt, &[a, b]).unwrap() as i64;
+                }
+                tx.commit().unwrap();
+                n
+            })
+        }
+        other => panic!("unknown workload {other}"),
+    }
+}
