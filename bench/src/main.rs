@@ -15,13 +15,7 @@ use std::time::Instant;
 use futures_util::{StreamExt, TryStreamExt};
 use pgsans_harness::{AuthMethod, TestServer};
 
-const CLIENTS: &[&str] = &["pgsans-std", "pgsans-tokio", "tokio-postgres", "postgres", "libpq"];
-
-/// libpq is measured through `pgbench` (its `\startpipeline` for the pipeline workload); only
-/// the workloads it can express are run with it.
-fn supported(workload: &str, client: &str) -> bool {
-    client != "libpq" || workload == "pipeline-insert"
-}
+const CLIENTS: &[&str] = &["pgsans-std", "pgsans-tokio", "tokio-postgres", "postgres"];
 
 struct Workload {
     name: &'static str,
@@ -83,14 +77,7 @@ fn main() {
             // Rotate the client order each round.
             for k in 0..CLIENTS.len() {
                 let ci = (k + round) % CLIENTS.len();
-                if !supported(w.name, CLIENTS[ci]) {
-                    continue;
-                }
-                let s = if CLIENTS[ci] == "libpq" {
-                    libpq_pipeline(&conninfo, &server.bin_dir)
-                } else {
-                    spawn_child(w.name, CLIENTS[ci], &conninfo)
-                };
+                let s = spawn_child(w.name, CLIENTS[ci], &conninfo);
                 samples[wi][ci].push(s);
             }
         }
@@ -164,36 +151,6 @@ fn spawn_child(workload: &str, client: &str, conninfo: &str) -> (f64, f64, u64) 
     let wall: f64 = parts.next().and_then(|s| s.parse().ok()).expect("wall");
     let cpu: f64 = parts.next().and_then(|s| s.parse().ok()).expect("cpu");
     (wall, cpu, ru.ru_maxrss as u64)
-}
-
-/// 50,000 parameterised INSERTs in one pipeline, one transaction, through pgbench (libpq).
-/// Wall time is pgbench's own "latency average" for the script; CPU and RSS are not comparable
-/// (pgbench parses the script) and are reported as NaN / 0.
-fn libpq_pipeline(conninfo: &str, bin_dir: &std::path::Path) -> (f64, f64, u64) {
-    truncate(conninfo);
-    let script = std::env::temp_dir().join(format!("pgsans-bench-pipeline-{}.sql", std::process::id()));
-    let mut text = String::from("BEGIN;\n\\startpipeline\n");
-    for i in 0..50_000 {
-        text.push_str(&format!("\\set a {i}\nINSERT INTO t(a, b) VALUES (:a, :a);\n"));
-    }
-    text.push_str("\\endpipeline\nCOMMIT;\n");
-    std::fs::write(&script, text).expect("write script");
-    let config = pgsans::Config::parse(conninfo).expect("conninfo");
-    let out = Command::new(bin_dir.join("pgbench"))
-        .args(["-n", "-M", "prepared", "-t", "1", "-f"])
-        .arg(&script)
-        .args(["-h", config.get("host").unwrap_or("127.0.0.1"), "-p", config.get("port").unwrap_or("5432")])
-        .args(["-U", config.user().unwrap_or("postgres"), config.dbname().unwrap_or("postgres")])
-        .env("PGPASSWORD", config.password().unwrap_or(""))
-        .output()
-        .expect("run pgbench");
-    let _ = std::fs::remove_file(&script);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let ms: f64 = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("latency average = ")?.strip_suffix(" ms")?.parse().ok())
-        .unwrap_or_else(|| panic!("pgbench output: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
-    (ms / 1000.0, f64::NAN, 0)
 }
 
 fn setup(conninfo: &str) {
