@@ -159,6 +159,8 @@ struct Request {
     /// The columns of its rows when no RowDescription comes (a prepared statement executed
     /// without Describe).
     columns: Option<Arc<[Column]>>,
+    /// No Sync was sent for it yet (an open portal fetched in batches).
+    unsynced: bool,
 }
 
 /// A callback that receives every notice instead of the notice queue.
@@ -755,7 +757,12 @@ impl Connection {
     pub fn simple_query(&mut self, sql: &str) -> Result<(), Error> {
         self.check_ready()?;
         frontend::query(sql, self.send.vec())?;
-        self.requests.push_back(Request { kind: RequestKind::SimpleQuery, discard: false, columns: None });
+        self.requests.push_back(Request {
+            kind: RequestKind::SimpleQuery,
+            discard: false,
+            columns: None,
+            unsynced: false,
+        });
         Ok(())
     }
 
@@ -771,12 +778,31 @@ impl Connection {
 
     /// Registers an extended-query request (messages up to a Sync) queued with [`send_buf`](Self::send_buf).
     pub(crate) fn push_sync_request(&mut self) {
-        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false, columns: None });
+        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false, columns: None, unsynced: false });
+    }
+
+    /// Registers messages sent with Flush instead of Sync (an open portal): its ReadyForQuery
+    /// comes only after [`sync_open_request`](Self::sync_open_request).
+    pub(crate) fn push_unsynced_request(&mut self, columns: Option<Arc<[Column]>>) {
+        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false, columns, unsynced: true });
+    }
+
+    /// Whether the front request is an open portal that this caller may continue.
+    pub(crate) fn has_open_portal(&self) -> bool {
+        self.requests.len() == 1 && self.requests.front().is_some_and(|r| r.unsynced && !r.discard)
+    }
+
+    /// Queues the Sync that ends the open request.
+    pub(crate) fn sync_open_request(&mut self) {
+        if let Some(r) = self.requests.iter_mut().find(|r| r.unsynced) {
+            r.unsynced = false;
+            frontend::sync(self.send.vec());
+        }
     }
 
     /// Like [`push_sync_request`](Self::push_sync_request), with the columns its rows carry.
     pub(crate) fn push_sync_request_with_columns(&mut self, columns: Option<Arc<[Column]>>) {
-        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false, columns });
+        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false, columns, unsynced: false });
     }
 
     /// The buffer outgoing messages are appended to.
@@ -799,8 +825,17 @@ impl Connection {
     /// dropped inside the engine, so the next operation starts clean. This is what makes a
     /// dropped future or an interrupted call leave the connection usable.
     pub fn abandon_outstanding(&mut self) {
+        let mut needs_sync = false;
         for r in &mut self.requests {
             r.discard = true;
+            if r.unsynced {
+                // An abandoned open portal: end it, or its ReadyForQuery would never come.
+                r.unsynced = false;
+                needs_sync = true;
+            }
+        }
+        if needs_sync {
+            frontend::sync(self.send.vec());
         }
         self.idle_read = false;
     }

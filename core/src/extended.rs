@@ -62,6 +62,16 @@ impl QueryResult {
     }
 }
 
+impl QueryStep {
+    /// The result of a finished (or suspended) query.
+    pub fn into_result(self) -> Result<QueryResult, Error> {
+        match self {
+            QueryStep::Done(r) | QueryStep::Suspended(r) => Ok(r),
+            QueryStep::Row => Err(crate::ProtocolError::Unexpected { ty: 'D', state: "collecting a result" }.into()),
+        }
+    }
+}
+
 /// How an [`ExtendedQuery`] hands out rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -82,6 +92,8 @@ pub enum QueryStep {
     Row,
     /// The query finished.
     Done(QueryResult),
+    /// A portal returned its row limit and has more ([`PortalFetch`] continues it).
+    Suspended(QueryResult),
 }
 
 #[derive(Debug)]
@@ -105,6 +117,8 @@ pub struct ExtendedQuery<'p> {
     result: QueryResult,
     error: Option<Box<DbError>>,
     retried: bool,
+    /// Rows per Execute for an open portal (0: all, with Sync).
+    max_rows: i32,
 }
 
 impl std::fmt::Debug for ExtendedQuery<'_> {
@@ -140,7 +154,8 @@ fn result_formats(columns: Option<&Arc<[Column]>>) -> Vec<i16> {
     }
 }
 
-/// Appends Bind + Describe(portal) + Execute + Sync for statement `name`.
+/// Appends Bind + Describe(portal) + Execute + Sync for statement `name`; with `max_rows > 0`,
+/// Flush instead of Sync, leaving the portal open.
 pub(crate) fn queue_execute(
     conn: &mut Connection,
     name: &str,
@@ -148,6 +163,12 @@ pub(crate) fn queue_execute(
     params: Params<'_>,
     max_rows: i32,
 ) -> Result<(), Error> {
+    if max_rows > 0 {
+        queue_bind_execute(conn, name, described, params, max_rows, true)?;
+        frontend::flush(conn.send_buf());
+        conn.push_unsynced_request(None);
+        return Ok(());
+    }
     // A named statement cannot change its result shape without the server refusing it
     // ("cached plan must not change result type"), so its rows can use the cached columns and
     // skip the per-execution Describe. The unnamed statement is re-parsed: describe it.
@@ -223,14 +244,37 @@ fn is_stale_plan(e: &DbError) -> bool {
 }
 
 impl<'p> ExtendedQuery<'p> {
+    /// Opens a portal that returns at most `max_rows` rows per fetch ([`PortalFetch`]).
+    pub fn start_portal(
+        conn: &mut Connection,
+        query: Query<'_>,
+        params: Params<'p>,
+        max_rows: i32,
+    ) -> Result<Self, Error> {
+        if max_rows <= 0 {
+            return Err(UsageError::InvalidArgument("a portal needs a row limit above 0".into()).into());
+        }
+        Self::start_with(conn, query, params, Mode::Collect, max_rows)
+    }
+
     /// Queues the query. Nothing is queued if it fails (misuse, a parameter that does not fit).
     pub fn start(conn: &mut Connection, query: Query<'_>, params: Params<'p>, mode: Mode) -> Result<Self, Error> {
+        Self::start_with(conn, query, params, mode, 0)
+    }
+
+    fn start_with(
+        conn: &mut Connection,
+        query: Query<'_>,
+        params: Params<'p>,
+        mode: Mode,
+        max_rows: i32,
+    ) -> Result<Self, Error> {
         crate::session::check_not_prepared(conn, "execute")?;
         conn.check_ready()?;
         conn.abandon_outstanding();
         let mark = conn.send_buf().len();
         let requests_before = conn.outstanding();
-        let r = Self::queue(conn, query, params, mode);
+        let r = Self::queue(conn, query, params, mode, max_rows);
         if r.is_err() {
             conn.send_buf().truncate(mark);
             conn.truncate_requests(requests_before);
@@ -238,7 +282,13 @@ impl<'p> ExtendedQuery<'p> {
         r
     }
 
-    fn queue(conn: &mut Connection, query: Query<'_>, params: Params<'p>, mode: Mode) -> Result<Self, Error> {
+    fn queue(
+        conn: &mut Connection,
+        query: Query<'_>,
+        params: Params<'p>,
+        mode: Mode,
+        max_rows: i32,
+    ) -> Result<Self, Error> {
         let mut prefix = 0;
         if let Some(begin) = crate::session::needs_begin(conn) {
             conn.simple_query(&begin)?;
@@ -257,11 +307,12 @@ impl<'p> ExtendedQuery<'p> {
             result: QueryResult::default(),
             error: None,
             retried: false,
+            max_rows,
         };
         match query {
             Query::Statement(stmt) => {
                 q.name = stmt.0.name.clone();
-                queue_execute(conn, &q.name, &stmt.0.described, params, 0)?;
+                queue_execute(conn, &q.name, &stmt.0.described, params, max_rows)?;
                 q.result.columns = stmt.0.described.result_columns.clone();
                 q.described = Some(stmt.0.described.clone());
             }
@@ -275,19 +326,19 @@ impl<'p> ExtendedQuery<'p> {
                     }
                     Plan::Unnamed(d) => {
                         frontend::parse("", sql, &key.1, conn.send_buf())?;
-                        queue_execute(conn, "", &d, params, 0)?;
+                        queue_execute(conn, "", &d, params, max_rows)?;
                         q.described = Some(d);
                     }
                     Plan::PrepareNow(d, name) => {
                         frontend::parse(&name, sql, &key.1, conn.send_buf())?;
-                        queue_execute(conn, &name, &d, params, 0)?;
+                        queue_execute(conn, &name, &d, params, max_rows)?;
                         q.result.columns = d.result_columns.clone();
                         q.parse_named = Some(name.clone());
                         q.name = name;
                         q.described = Some(d);
                     }
                     Plan::Prepared(d, name) => {
-                        queue_execute(conn, &name, &d, params, 0)?;
+                        queue_execute(conn, &name, &d, params, max_rows)?;
                         q.result.columns = d.result_columns.clone();
                         q.name = name;
                         q.described = Some(d);
@@ -335,7 +386,7 @@ impl<'p> ExtendedQuery<'p> {
         if !name.is_empty() {
             self.result.columns = described.result_columns.clone();
         }
-        queue_execute(conn, &name, &described, self.params, 0)
+        queue_execute(conn, &name, &described, self.params, self.max_rows)
     }
 }
 
@@ -366,6 +417,10 @@ impl Operation for ExtendedQuery<'_> {
             match (&mut self.state, ev) {
                 (_, Event::Error(e)) => {
                     self.error.get_or_insert(e);
+                    if self.max_rows > 0 {
+                        // The server waits for a Sync after an error in an open portal.
+                        conn.sync_open_request();
+                    }
                 }
                 (State::Describing { params, .. }, Event::ParameterDescription(types)) => *params = Some(types),
                 (State::Describing { columns, .. }, Event::RowDescription(cols)) => *columns = Some(cols.clone()),
@@ -401,7 +456,16 @@ impl Operation for ExtendedQuery<'_> {
                     Mode::Collect => self.result.rows.push(row.to_owned()),
                     Mode::Stream | Mode::Count => {}
                 },
-                (State::Executing, Event::CommandComplete(tag)) => self.result.tag = Some(tag.to_owned()),
+                (State::Executing, Event::CommandComplete(tag)) => {
+                    self.result.tag = Some(tag.to_owned());
+                    if self.max_rows > 0 {
+                        // The portal is exhausted: end it.
+                        conn.sync_open_request();
+                    }
+                }
+                (State::Executing, Event::PortalSuspended) => {
+                    return Ok(Some(QueryStep::Suspended(std::mem::take(&mut self.result))));
+                }
                 (State::Executing, Event::ReadyForQuery(status)) => {
                     if let Some(e) = self.error.take() {
                         let stale = is_stale_plan(&e) && !self.name.is_empty();
@@ -482,6 +546,72 @@ impl Operation for Prepare {
                     });
                     conn.statements.register_user(&inner);
                     return Ok(Some(Statement(inner)));
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Continues an open portal: the next `max_rows` rows ([`QueryStep::Suspended`]), or the last
+/// ones ([`QueryStep::Done`]).
+#[derive(Debug)]
+pub struct PortalFetch {
+    columns: Option<Arc<[Column]>>,
+    result: QueryResult,
+    error: Option<Box<DbError>>,
+}
+
+impl PortalFetch {
+    /// `columns` are the portal's (from its first batch).
+    pub fn start(conn: &mut Connection, max_rows: i32, columns: Option<Arc<[Column]>>) -> Result<PortalFetch, Error> {
+        conn.check_ready()?;
+        if !conn.has_open_portal() {
+            return Err(UsageError::InvalidState("the portal is closed".into()).into());
+        }
+        let buf = conn.send_buf();
+        frontend::execute("", max_rows.max(1), buf)?;
+        frontend::flush(buf);
+        Ok(PortalFetch {
+            columns: columns.clone(),
+            result: QueryResult { columns, ..QueryResult::default() },
+            error: None,
+        })
+    }
+
+    /// Ends an open portal early (Sync); the operation completes at its ReadyForQuery.
+    pub fn close(conn: &mut Connection) -> Result<PortalFetch, Error> {
+        conn.check_ready()?;
+        conn.sync_open_request();
+        Ok(PortalFetch { columns: None, result: QueryResult::default(), error: None })
+    }
+}
+
+impl Operation for PortalFetch {
+    type Output = QueryStep;
+    fn drive(&mut self, conn: &mut Connection) -> Result<Option<QueryStep>, Error> {
+        while let Some(ev) = conn.poll_event()? {
+            match ev {
+                Event::DataRow(row) => self.result.rows.push(row.to_owned()),
+                Event::PortalSuspended => {
+                    let columns = self.columns.clone();
+                    let r = std::mem::replace(&mut self.result, QueryResult { columns, ..QueryResult::default() });
+                    return Ok(Some(QueryStep::Suspended(r)));
+                }
+                Event::CommandComplete(tag) => {
+                    self.result.tag = Some(tag.to_owned());
+                    conn.sync_open_request();
+                }
+                Event::Error(e) => {
+                    self.error.get_or_insert(e);
+                    conn.sync_open_request();
+                }
+                Event::ReadyForQuery(_) => {
+                    if let Some(e) = self.error.take() {
+                        return Err(Error::Db(e));
+                    }
+                    return Ok(Some(QueryStep::Done(std::mem::take(&mut self.result))));
                 }
                 _ => {}
             }

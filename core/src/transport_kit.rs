@@ -55,10 +55,7 @@ macro_rules! transport_methods {
         /// Like `query`, with the columns and command tag.
         pub $($async)* fn query_result<'q>(&mut self, query: impl Into<$crate::Query<'q>>, params: $crate::Params<'_>) -> Result<$crate::QueryResult, $crate::Error> {
             let op = $crate::extended::ExtendedQuery::start(&mut self.engine, query.into(), params, $crate::Mode::Collect)?;
-            match self.run(op)$($await)*? {
-                $crate::QueryStep::Done(r) => Ok(r),
-                $crate::QueryStep::Row => unreachable!("collect mode keeps rows"),
-            }
+            self.run(op)$($await)*?.into_result()
         }
 
         /// Exactly one row, or an error naming how many came back.
@@ -82,10 +79,7 @@ macro_rules! transport_methods {
         /// Runs a statement and returns the number of rows it affected (rows are not kept).
         pub $($async)* fn execute<'q>(&mut self, query: impl Into<$crate::Query<'q>>, params: $crate::Params<'_>) -> Result<u64, $crate::Error> {
             let op = $crate::extended::ExtendedQuery::start(&mut self.engine, query.into(), params, $crate::Mode::Count)?;
-            match self.run(op)$($await)*? {
-                $crate::QueryStep::Done(r) => Ok(r.rows_affected()),
-                $crate::QueryStep::Row => unreachable!("count mode keeps no rows"),
-            }
+            Ok(self.run(op)$($await)*?.into_result()?.rows_affected())
         }
 
         /// Streams the rows of a query one at a time, each borrowed straight from the receive
@@ -106,6 +100,15 @@ macro_rules! transport_methods {
             }
             let op = $crate::pipeline::RunPipeline::start(&mut self.engine, pipeline)?;
             self.run(op)$($await)*
+        }
+
+        /// Opens a portal on the query that returns at most `batch` rows per
+        /// [`fetch`](Portal::fetch) (Execute with a row limit; PortalSuspended between batches).
+        /// Only one portal at a time; the connection is busy until it is exhausted or closed.
+        pub $($async)* fn portal<'s, 'q>(&'s mut self, query: impl Into<$crate::Query<'q>>, params: $crate::Params<'s>, batch: i32) -> Result<Portal<'s>, $crate::Error> {
+            let op = $crate::extended::ExtendedQuery::start_portal(&mut self.engine, query.into(), params, batch)?;
+            let first = self.run(op)$($await)*?;
+            Ok(Portal { conn: self, batch, first: Some(first), columns: None, done: false })
         }
 
         /// Commits the current transaction (nothing to do if none is open). A misuse error
@@ -281,7 +284,7 @@ macro_rules! transport_transaction {
                 loop {
                     match $crate::step(&mut self.conn.engine, &mut self.op)? {
                         $crate::Step::Done($crate::QueryStep::Row) => break,
-                        $crate::Step::Done($crate::QueryStep::Done(r)) => {
+                        $crate::Step::Done($crate::QueryStep::Done(r) | $crate::QueryStep::Suspended(r)) => {
                             self.result = Some(r);
                             return Ok(None);
                         }
@@ -302,6 +305,55 @@ macro_rules! transport_transaction {
             /// Rows returned or affected, once the stream ended.
             pub fn rows_affected(&self) -> Option<u64> {
                 self.result.as_ref().map(|r| r.rows_affected())
+            }
+        }
+
+        /// An open portal: rows in batches of a fixed size.
+        pub struct Portal<'s> {
+            conn: &'s mut Connection,
+            batch: i32,
+            first: Option<$crate::QueryStep>,
+            columns: Option<std::sync::Arc<[$crate::Column]>>,
+            done: bool,
+        }
+
+        impl<'s> Portal<'s> {
+            /// The next batch of at most `batch` rows; empty once the portal is exhausted.
+            pub $($async)* fn fetch(&mut self) -> Result<Vec<$crate::OwnedRow>, $crate::Error> {
+                let step = match self.first.take() {
+                    Some(step) => step,
+                    None if self.done => return Ok(Vec::new()),
+                    None => {
+                        let op = $crate::extended::PortalFetch::start(&mut self.conn.engine, self.batch, self.columns.clone())?;
+                        self.conn.run(op)$($await)*?
+                    }
+                };
+                match step {
+                    $crate::QueryStep::Suspended(r) => {
+                        self.columns = r.columns.clone();
+                        Ok(r.rows)
+                    }
+                    $crate::QueryStep::Done(r) => {
+                        self.done = true;
+                        Ok(r.rows)
+                    }
+                    $crate::QueryStep::Row => Err($crate::ProtocolError::Unexpected { ty: 'D', state: "fetching a portal" }.into()),
+                }
+            }
+
+            /// Whether every row was fetched.
+            pub fn is_exhausted(&self) -> bool {
+                self.done && self.first.is_none()
+            }
+
+            /// Ends the portal early. (Dropping it does the same with the next operation.)
+            pub $($async)* fn close(mut self) -> Result<(), $crate::Error> {
+                if self.done {
+                    return Ok(());
+                }
+                self.done = true;
+                let op = $crate::extended::PortalFetch::close(&mut self.conn.engine)?;
+                self.conn.run(op)$($await)*.map(drop)
             }
         }
 

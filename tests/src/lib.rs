@@ -67,6 +67,16 @@ pub trait Client: Sized {
         limit: Option<usize>,
     ) -> Result<(u64, i64, Option<u64>), Error>;
     fn pipeline(&mut self, p: &pgsans::Pipeline<'_>) -> Result<Vec<Result<pgsans::QueryResult, Error>>, Error>;
+    /// Fetches `sql` through a portal in batches of `batch` rows: the batch sizes and the sum of
+    /// column 0. With `stop_after`, stops after that many batches (closing the portal if
+    /// `close`, else dropping it).
+    fn portal_batches(
+        &mut self,
+        sql: &str,
+        batch: i32,
+        stop_after: Option<usize>,
+        close: bool,
+    ) -> Result<(Vec<usize>, i64), Error>;
     /// Fires this connection's cancel token from another thread after `delay`.
     fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>>;
 
@@ -218,6 +228,33 @@ impl Client for pgsans_std::Connection {
     }
     fn pipeline(&mut self, p: &pgsans::Pipeline<'_>) -> Result<Vec<Result<pgsans::QueryResult, Error>>, Error> {
         pgsans_std::Connection::pipeline(self, p)
+    }
+    fn portal_batches(
+        &mut self,
+        sql: &str,
+        batch: i32,
+        stop_after: Option<usize>,
+        close: bool,
+    ) -> Result<(Vec<usize>, i64), Error> {
+        let mut portal = self.portal(sql, &[], batch)?;
+        let (mut sizes, mut sum) = (Vec::new(), 0i64);
+        loop {
+            let rows = portal.fetch()?;
+            if rows.is_empty() {
+                break;
+            }
+            sizes.push(rows.len());
+            for r in &rows {
+                sum += r.get::<i64, _>(0)?;
+            }
+            if stop_after.is_some_and(|n| sizes.len() >= n) {
+                if close {
+                    portal.close()?;
+                }
+                break;
+            }
+        }
+        Ok((sizes, sum))
     }
     fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>> {
         let token = self.cancel_token().expect("cancel token");
@@ -424,6 +461,35 @@ macro_rules! async_client {
             }
             fn pipeline(&mut self, p: &pgsans::Pipeline<'_>) -> Result<Vec<Result<pgsans::QueryResult, Error>>, Error> {
                 self.rt.block_on(self.conn.pipeline(p))
+            }
+            fn portal_batches(
+                &mut self,
+                sql: &str,
+                batch: i32,
+                stop_after: Option<usize>,
+                close: bool,
+            ) -> Result<(Vec<usize>, i64), Error> {
+                self.rt.block_on(async {
+                    let mut portal = self.conn.portal(sql, &[], batch).await?;
+                    let (mut sizes, mut sum) = (Vec::new(), 0i64);
+                    loop {
+                        let rows = portal.fetch().await?;
+                        if rows.is_empty() {
+                            break;
+                        }
+                        sizes.push(rows.len());
+                        for r in &rows {
+                            sum += r.get::<i64, _>(0)?;
+                        }
+                        if stop_after.is_some_and(|n| sizes.len() >= n) {
+                            if close {
+                                portal.close().await?;
+                            }
+                            break;
+                        }
+                    }
+                    Ok((sizes, sum))
+                })
             }
             fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>> {
                 let token = self.conn.cancel_token().expect("cancel token");

@@ -295,3 +295,25 @@ pub fn large_values<C: Client>() {
     assert_eq!(row.get::<&[u8], _>(0).unwrap(), blob.as_slice());
     assert_eq!(row.get::<i32, _>(1).unwrap(), 10_000_000);
 }
+
+pub fn portals_fetch_in_batches<C: Client>() {
+    let mut c: C = connect();
+    let sql = "SELECT i::int8 FROM generate_series(1, 10) i";
+    let (sizes, sum) = c.portal_batches(sql, 4, None, false).unwrap();
+    assert_eq!(sizes, [4, 4, 2]);
+    assert_eq!(sum, 55);
+    // Closed early, and dropped early: the connection goes on either way.
+    assert_eq!(c.portal_batches(sql, 3, Some(1), true).unwrap(), (vec![3], 6));
+    assert_eq!(c.query_one("SELECT 'after close'", &[]).unwrap().get::<&str, _>(0).unwrap(), "after close");
+    assert_eq!(c.portal_batches(sql, 3, Some(2), false).unwrap(), (vec![3, 3], 21));
+    assert_eq!(c.query_one("SELECT 'after drop'", &[]).unwrap().get::<&str, _>(0).unwrap(), "after drop");
+    // An error in a later batch.
+    let e = c.portal_batches("SELECT (10 / (7 - i))::int8 FROM generate_series(1, 10) i", 3, None, false).unwrap_err();
+    assert_eq!(e.code(), Some("22012"));
+    assert_eq!(c.query_one("SELECT 'after error'", &[]).unwrap().get::<&str, _>(0).unwrap(), "after error");
+    // Inside a transaction too (named-portal semantics are the same for the unnamed one).
+    c.set_autocommit(false).unwrap();
+    assert_eq!(c.portal_batches(sql, 5, None, false).unwrap(), (vec![5, 5], 55));
+    assert_eq!(c.engine().transaction_status(), pgsans::TransactionStatus::InTransaction);
+    c.rollback().unwrap();
+}

@@ -45,6 +45,7 @@ over_every_transport!(
     extended::changed_result_type_is_reprepared,
     extended::streaming_rows,
     extended::large_values,
+    extended::portals_fetch_in_batches,
     pipeline::results_in_order_and_aborted_after_an_error,
     pipeline::sync_each_isolates_errors,
     pipeline::fifty_thousand_inserts_in_one_transaction,
