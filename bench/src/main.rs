@@ -132,6 +132,8 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+// The child is reaped with wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 fn spawn_child(workload: &str, client: &str, conninfo: &str) -> (f64, f64, u64) {
     let exe = std::env::current_exe().expect("current exe");
     let child = Command::new(exe)
