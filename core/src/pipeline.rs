@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::codec::frontend::{self, Target};
 use crate::connection::{Connection, Event};
-use crate::error::{DbError, Error};
+use crate::error::{DbError, Error, UsageError};
 use crate::extended::{queue_execute_no_sync, Params, Query, QueryResult};
 use crate::op::Operation;
 use crate::statement::{Described, Key, Plan};
@@ -120,17 +120,42 @@ pub struct RunPipeline<'a, 'p> {
     /// Texts that could not be described (they may depend on earlier queries of the pipeline,
     /// or be wrong): sent as they are, the server reports their errors in order.
     blind: Vec<Key>,
+    /// The next query to queue: queries are queued while the send buffer is short, so encoding
+    /// overlaps the server's work and the buffer stays bounded.
+    next: usize,
+    /// Statements prepared by this pipeline: key -> (description, name).
+    names: HashMap<Key, (Arc<Described>, String)>,
+    counts: HashMap<Key, usize>,
+    /// Queries that failed on the client while encoding: their group is aborted on the server by
+    /// a Parse that fails in their place, and they report this error.
+    poisoned: Vec<(usize, Error)>,
 }
+
+/// How far ahead of the socket the pipeline encodes.
+const QUEUE_AHEAD: usize = 256 * 1024;
 
 fn key_of(sql: &str, params: Params<'_>) -> Key {
     (sql.to_owned(), params.iter().map(|p| p.natural_type()).collect())
 }
 
 impl<'a, 'p> RunPipeline<'a, 'p> {
+    /// Starts the pipeline. Misuse (a wrong parameter count or type) is reported before
+    /// anything is queued.
     pub fn start(conn: &mut Connection, pipeline: &'a Pipeline<'p>) -> Result<Self, Error> {
         crate::session::check_not_prepared(conn, "pipeline")?;
         conn.check_ready()?;
         conn.abandon_outstanding();
+        let mark = conn.send_buf().len();
+        let requests = conn.outstanding();
+        let r = Self::start_inner(conn, pipeline);
+        if r.is_err() {
+            conn.send_buf().truncate(mark);
+            conn.truncate_requests(requests);
+        }
+        r
+    }
+
+    fn start_inner(conn: &mut Connection, pipeline: &'a Pipeline<'p>) -> Result<Self, Error> {
         let mut op = RunPipeline {
             pipeline,
             phase: Phase::Running,
@@ -141,6 +166,10 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
             preparing: Vec::new(),
             describe_error: None,
             blind: Vec::new(),
+            next: 0,
+            names: HashMap::new(),
+            counts: HashMap::new(),
+            poisoned: Vec::new(),
         };
         if let Some(begin) = crate::session::needs_begin(conn) {
             conn.simple_query(&begin)?;
@@ -176,79 +205,103 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
         Ok(())
     }
 
-    /// Queues every query with its Bind/Execute and the Sync points.
+    /// Checks every query's parameters against its description (count and types), then starts
+    /// queueing. Misuse is reported here, before anything of the pipeline is sent.
     fn queue_all(&mut self, conn: &mut Connection) -> Result<(), Error> {
-        self.phase = Phase::Running;
-        let mark = conn.send_buf().len();
-        let requests = conn.outstanding();
-        let r = self.queue_all_inner(conn);
-        if r.is_err() {
-            conn.send_buf().truncate(mark);
-            conn.truncate_requests(requests);
-        }
-        r
-    }
-
-    fn queue_all_inner(&mut self, conn: &mut Connection) -> Result<(), Error> {
-        crate::extended::flush_closes(conn)?;
-        // Statements used more than once in this pipeline are prepared once, up front.
-        let mut counts: HashMap<Key, usize> = HashMap::new();
         let pipeline = self.pipeline;
-        for item in &pipeline.items {
-            if let Query::Sql(sql) = item.query {
-                *counts.entry(key_of(sql, pipeline.params_of(item))).or_default() += 1;
-            }
-        }
-        let mut names: HashMap<Key, (Arc<Described>, String)> = HashMap::new();
-        let n = pipeline.items.len();
-        for (i, item) in pipeline.items.iter().enumerate() {
+        for (k, item) in pipeline.items.iter().enumerate() {
             let params = pipeline.params_of(item);
-            match item.query {
-                Query::Statement(stmt) => {
-                    queue_execute_no_sync(conn, &stmt.0.name, &stmt.0.described, params)?;
-                }
+            let described = match item.query {
+                Query::Statement(stmt) => Some(stmt.0.described.clone()),
                 Query::Sql(sql) => {
                     let key = key_of(sql, params);
-                    if self.blind.contains(&key) {
-                        // Parameters as their Rust types declare them, results as text.
-                        frontend::parse("", sql, &key.1, conn.send_buf())?;
-                        let d = Described::new(key.1.clone(), None);
-                        queue_execute_no_sync(conn, "", &d, params)?;
-                    } else if let Some((d, name)) = names.get(&key) {
-                        let (d, name) = (d.clone(), name.clone());
-                        queue_execute_no_sync(conn, &name, &d, params)?;
-                    } else {
-                        let plan = conn.statements.plan(&key);
-                        let repeated = counts.get(&key).copied().unwrap_or(0) > 1;
-                        match plan {
-                            Plan::Prepared(d, name) => {
-                                queue_execute_no_sync(conn, &name, &d, params)?;
-                                names.insert(key, (d, name));
-                            }
-                            Plan::PrepareNow(d, name) => {
-                                self.prepare(conn, key, d, name, params, &mut names)?;
-                            }
-                            Plan::Unnamed(d) if repeated && conn.statements.threshold.is_some() => {
-                                let name = conn.statements.new_name("pgsans_c");
-                                self.prepare(conn, key, d, name, params, &mut names)?;
-                            }
-                            Plan::Unnamed(d) => {
-                                frontend::parse("", sql, &key.1, conn.send_buf())?;
-                                queue_execute_no_sync(conn, "", &d, params)?;
-                            }
-                            Plan::Describe { .. } => {
-                                unreachable!("every SQL text was described before queueing")
-                            }
+                    *self.counts.entry(key.clone()).or_default() += 1;
+                    conn.statements.described(&key)
+                }
+            };
+            if let Some(d) = described {
+                if d.params.len() != params.len() {
+                    return Err(UsageError::ParameterCount { expected: d.params.len(), given: params.len() }.into());
+                }
+                for (i, (p, oid)) in params.iter().zip(&d.params).enumerate() {
+                    if !p.accepts_type(*oid) {
+                        return Err(UsageError::WrongType {
+                            column: format!("parameter ${} of query {}", i + 1, k + 1),
+                            rust: "the given value",
+                            pg: crate::types::type_name(*oid),
                         }
+                        .into());
                     }
                 }
             }
-            if item.sync_after || self.pipeline.sync_each || i + 1 == n {
-                frontend::sync(conn.send_buf());
-                conn.push_sync_request();
+        }
+        crate::extended::flush_closes(conn)?;
+        self.phase = Phase::Running;
+        self.queue_more(conn)
+    }
+
+    /// Queues queries until the send buffer holds [`QUEUE_AHEAD`] bytes or all are queued.
+    fn queue_more(&mut self, conn: &mut Connection) -> Result<(), Error> {
+        let n = self.pipeline.items.len();
+        while self.next < n && conn.transmit().len() < QUEUE_AHEAD {
+            let i = self.next;
+            if i == 0 || self.ends_group(i - 1) {
+                // A new Sync group: register it now, responses may come before its Sync.
+                conn.push_unsynced_request(None);
             }
+            let mark = conn.send_buf().len();
+            if let Err(e) = self.queue_item(conn, i) {
+                conn.send_buf().truncate(mark);
+                // Make the server abort this group here, as it would for a server error.
+                frontend::parse("", "pgsans: a parameter could not be encoded", &[], conn.send_buf())?;
+                self.poisoned.push((i, e));
+            }
+            if self.ends_group(i) {
+                conn.sync_open_request();
+            }
+            self.next += 1;
         }
         Ok(())
+    }
+
+    fn queue_item(&mut self, conn: &mut Connection, i: usize) -> Result<(), Error> {
+        let pipeline = self.pipeline;
+        let item = &pipeline.items[i];
+        let params = pipeline.params_of(item);
+        match item.query {
+            Query::Statement(stmt) => queue_execute_no_sync(conn, &stmt.0.name, &stmt.0.described, params),
+            Query::Sql(sql) => {
+                let key = key_of(sql, params);
+                if self.blind.contains(&key) {
+                    // Parameters as their Rust types declare them, results as text.
+                    frontend::parse("", sql, &key.1, conn.send_buf())?;
+                    let d = Described::new(key.1.clone(), None);
+                    return queue_execute_no_sync(conn, "", &d, params);
+                }
+                if let Some((d, name)) = self.names.get(&key) {
+                    let (d, name) = (d.clone(), name.clone());
+                    return queue_execute_no_sync(conn, &name, &d, params);
+                }
+                let repeated = self.counts.get(&key).copied().unwrap_or(0) > 1;
+                match conn.statements.plan(&key) {
+                    Plan::Prepared(d, name) => {
+                        queue_execute_no_sync(conn, &name, &d, params)?;
+                        self.names.insert(key, (d, name));
+                        Ok(())
+                    }
+                    Plan::PrepareNow(d, name) => self.prepare(conn, key, d, name, params),
+                    Plan::Unnamed(d) if repeated && conn.statements.threshold.is_some() => {
+                        let name = conn.statements.new_name("pgsans_c");
+                        self.prepare(conn, key, d, name, params)
+                    }
+                    Plan::Unnamed(d) => {
+                        frontend::parse("", sql, &key.1, conn.send_buf())?;
+                        queue_execute_no_sync(conn, "", &d, params)
+                    }
+                    Plan::Describe { .. } => unreachable!("every SQL text was described before queueing"),
+                }
+            }
+        }
     }
 
     fn prepare(
@@ -258,12 +311,11 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
         d: Arc<Described>,
         name: String,
         params: Params<'_>,
-        names: &mut HashMap<Key, (Arc<Described>, String)>,
     ) -> Result<(), Error> {
         frontend::parse(&name, &key.0, &key.1, conn.send_buf())?;
         queue_execute_no_sync(conn, &name, &d, params)?;
         self.preparing.push((key.clone(), name.clone()));
-        names.insert(key, (d, name));
+        self.names.insert(key, (d, name));
         Ok(())
     }
 
@@ -293,6 +345,16 @@ impl Operation for RunPipeline<'_, '_> {
     type Output = Vec<Result<QueryResult, Error>>;
 
     fn drive(&mut self, conn: &mut Connection) -> Result<Option<Self::Output>, Error> {
+        let r = self.drive_events(conn)?;
+        if matches!(self.phase, Phase::Running) && self.next < self.pipeline.items.len() {
+            self.queue_more(conn)?;
+        }
+        Ok(r)
+    }
+}
+
+impl RunPipeline<'_, '_> {
+    fn drive_events(&mut self, conn: &mut Connection) -> Result<Option<Vec<Result<QueryResult, Error>>>, Error> {
         while let Some(ev) = conn.poll_event()? {
             if self.prefix > 0 {
                 match ev {
@@ -348,8 +410,13 @@ impl Operation for RunPipeline<'_, '_> {
                         self.finish_item(Ok(r));
                     }
                     Event::Error(e) => {
-                        self.failed = Some(self.results.len());
-                        self.finish_item(Err(Error::Db(e)));
+                        let at = self.results.len();
+                        self.failed = Some(at);
+                        let err = match self.poisoned.iter().position(|(i, _)| *i == at) {
+                            Some(p) => self.poisoned.remove(p).1,
+                            None => Error::Db(e),
+                        };
+                        self.finish_item(Err(err));
                     }
                     Event::ReadyForQuery(_) => {
                         if let Some(failed) = self.failed.take() {

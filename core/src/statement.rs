@@ -143,6 +143,11 @@ impl StatementCache {
         self.entries.contains_key(key)
     }
 
+    /// The description of `key`, without counting a use.
+    pub(crate) fn described(&self, key: &Key) -> Option<Arc<Described>> {
+        self.entries.get(key).map(|e| e.described.clone())
+    }
+
     /// Stores a description (and the prepared name, if the Parse was named).
     pub(crate) fn insert(&mut self, key: Key, described: Arc<Described>, prepared: Option<String>) {
         if self.capacity == 0 {

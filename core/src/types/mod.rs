@@ -141,6 +141,10 @@ pub trait ToSql: std::fmt::Debug {
     /// Checks `accepts`, then encodes. Object-safe: used through `&dyn ToSql`.
     fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error>;
 
+    /// `accepts` for a value behind `&dyn ToSql`: lets misuse be reported before anything is
+    /// encoded.
+    fn accepts_type(&self, oid: u32) -> bool;
+
     /// The type to declare for this parameter when the query does not say; 0 lets the server
     /// infer it (strings, which may become any type).
     fn natural_type(&self) -> u32;
@@ -166,6 +170,9 @@ macro_rules! to_sql_checked {
             }
             self.to_sql(oid, out)
         }
+        fn accepts_type(&self, oid: u32) -> bool {
+            <Self as $crate::types::ToSql>::accepts(oid)
+        }
     };
 }
 
@@ -178,6 +185,9 @@ impl<T: ToSql> ToSql for &T {
     }
     fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
         (**self).encode(oid, out)
+    }
+    fn accepts_type(&self, oid: u32) -> bool {
+        (**self).accepts_type(oid)
     }
     fn natural_type(&self) -> u32 {
         (**self).natural_type()
@@ -202,6 +212,9 @@ impl<T: ToSql> ToSql for Option<T> {
             Some(v) => v.encode(oid, out),
             None => Ok(IsNull::Yes),
         }
+    }
+    fn accepts_type(&self, oid: u32) -> bool {
+        T::accepts(oid)
     }
     fn natural_type(&self) -> u32 {
         self.as_ref().map_or(0, |v| v.natural_type())

@@ -18,6 +18,9 @@ impl ToSql for str {
     fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
         self.to_sql(oid, out)
     }
+    fn accepts_type(&self, _: u32) -> bool {
+        true
+    }
     fn natural_type(&self) -> u32 {
         0
     }
@@ -36,6 +39,9 @@ impl ToSql for String {
     }
     fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
         self.as_str().to_sql(oid, out)
+    }
+    fn accepts_type(&self, _: u32) -> bool {
+        true
     }
     fn natural_type(&self) -> u32 {
         0
@@ -81,6 +87,9 @@ impl ToSql for [u8] {
     fn to_sql(&self, _: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
         out.extend_from_slice(self);
         Ok(IsNull::No)
+    }
+    fn accepts_type(&self, oid: u32) -> bool {
+        oid == BYTEA
     }
     fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
         if oid != BYTEA {
@@ -413,6 +422,9 @@ impl ToSql for &str {
     }
     fn encode(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
         (**self).to_sql(oid, out)
+    }
+    fn accepts_type(&self, _: u32) -> bool {
+        true
     }
     fn natural_type(&self) -> u32 {
         0

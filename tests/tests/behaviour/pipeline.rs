@@ -75,10 +75,19 @@ pub fn sync_each_isolates_errors<C: Client>() {
     assert_eq!(results[0].as_ref().unwrap().rows[0].get::<i32, _>(0).unwrap(), 20);
     assert_eq!(results[1].as_ref().unwrap_err().code(), Some("22012"));
     assert_eq!(results[2].as_ref().unwrap().rows[0].get::<i32, _>(0).unwrap(), 11);
-    // Misuse is reported before anything is sent.
+    // Misuse is reported before anything is sent, also outside autocommit (no BEGIN left over).
+    c.set_autocommit(false).unwrap();
     let mut bad = Pipeline::new();
     bad.query("SELECT $1::int4, $2::int4", &[&a]);
     assert!(matches!(c.pipeline(&bad), Err(Error::Usage(_))));
+    let stmt = c.prepare("SELECT $1::int4 + 0").unwrap();
+    let mut wrong = Pipeline::new();
+    wrong.query(&stmt, &[&true]);
+    assert!(matches!(c.pipeline(&wrong), Err(Error::Usage(pgsans::UsageError::WrongType { .. }))));
+    // (Describing the unknown text of the first one opened the transaction; nothing else ran.)
+    assert_eq!(c.engine().transaction_status(), pgsans::TransactionStatus::InTransaction);
+    c.rollback().unwrap();
+    c.set_autocommit(true).unwrap();
     assert_eq!(c.query_one("SELECT 'fine'", &[]).unwrap().get::<&str, _>(0).unwrap(), "fine");
 }
 
