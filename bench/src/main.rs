@@ -15,7 +15,34 @@ use std::time::Instant;
 use futures_util::{StreamExt, TryStreamExt};
 use pgsans_harness::{AuthMethod, TestServer};
 
-const CLIENTS: &[&str] = &["pgsans-std", "pgsans-tokio", "tokio-postgres", "postgres"];
+const CLIENTS: &[&str] = &["pgsans-std", "pgsans-tokio", "tokio-postgres", "postgres", "libpq"];
+
+/// libpq runs the workloads it can express the same way (bench/libpq_peer.c); skipped when
+/// its headers are missing.
+fn supported(workload: &str, client: &str, libpq: Option<&std::path::Path>) -> bool {
+    client != "libpq" || (libpq.is_some() && matches!(workload, "roundtrip" | "pipeline-insert" | "connect"))
+}
+
+/// Compiles bench/libpq_peer.c with gcc against the system libpq, if both are there.
+fn build_libpq_peer() -> Option<std::path::PathBuf> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("libpq_peer.c");
+    let out = std::env::temp_dir().join(format!("pgsans-libpq-peer-{}", std::process::id()));
+    let ok = Command::new("gcc")
+        .args(["-O2", "-I/usr/include/postgresql"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .arg("-lpq")
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        Some(out)
+    } else {
+        eprintln!("libpq peer not built (needs gcc and libpq-dev); its column is left out");
+        None
+    }
+}
 
 struct Workload {
     name: &'static str,
@@ -66,6 +93,7 @@ fn main() {
     let server = TestServer::shared();
     let conninfo = server.conninfo(AuthMethod::Scram);
     setup(&conninfo);
+    let libpq = build_libpq_peer();
     eprintln!("server: {} ; {rounds} rounds", server.version);
 
     let workloads: Vec<&Workload> =
@@ -77,7 +105,18 @@ fn main() {
             // Rotate the client order each round.
             for k in 0..CLIENTS.len() {
                 let ci = (k + round) % CLIENTS.len();
-                let s = spawn_child(w.name, CLIENTS[ci], &conninfo);
+                if !supported(w.name, CLIENTS[ci], libpq.as_deref()) {
+                    continue;
+                }
+                let s = match CLIENTS[ci] {
+                    "libpq" => {
+                        if w.name == "pipeline-insert" {
+                            truncate(&conninfo);
+                        }
+                        run_measured(Command::new(libpq.as_ref().expect("built")).args([w.name, conninfo.as_str()]))
+                    }
+                    client => spawn_child(w.name, client, &conninfo),
+                };
                 samples[wi][ci].push(s);
             }
         }
@@ -132,15 +171,17 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-// The child is reaped with wait4 (for its rusage), which clippy cannot see.
-#[allow(clippy::zombie_processes)]
 fn spawn_child(workload: &str, client: &str, conninfo: &str) -> (f64, f64, u64) {
     let exe = std::env::current_exe().expect("current exe");
-    let child = Command::new(exe)
-        .args(["--child", workload, client, conninfo])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn child");
+    run_measured(Command::new(exe).args(["--child", workload, client, conninfo]))
+}
+
+/// Runs a child that prints "wall cpu checksum"; adds its peak RSS from wait4.
+// The child is reaped with wait4 (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn run_measured(cmd: &mut Command) -> (f64, f64, u64) {
+    let (workload, client) = ("child", format!("{:?}", cmd.get_program()));
+    let child = cmd.stdout(std::process::Stdio::piped()).spawn().expect("spawn child");
     let pid = child.id() as libc::pid_t;
     let mut out = child.stdout.expect("stdout");
     let mut text = String::new();

@@ -1,0 +1,113 @@
+/* libpq as a peer for pgsans-bench: the same workloads, printing "wall_seconds cpu_seconds
+ * checksum" like the Rust children. Compiled by the bench at run time (gcc -lpq). */
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static double cpu(void) {
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
+}
+
+static PGconn *connect_or_die(const char *conninfo) {
+    PGconn *c = PQconnectdb(conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "connect: %s", PQerrorMessage(c));
+        exit(1);
+    }
+    return c;
+}
+
+static void must(PGconn *c, PGresult *r, ExecStatusType want) {
+    if (PQresultStatus(r) != want) {
+        fprintf(stderr, "%s", PQerrorMessage(c));
+        exit(1);
+    }
+    PQclear(r);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    const char *workload = argv[1], *conninfo = argv[2];
+    long long check = 0;
+    double t0, c0;
+    if (!strcmp(workload, "connect")) {
+        t0 = now(); c0 = cpu();
+        for (int i = 0; i < 300; i++) PQfinish(connect_or_die(conninfo));
+        check = 300;
+    } else if (!strcmp(workload, "roundtrip")) {
+        PGconn *c = connect_or_die(conninfo);
+        Oid int4 = 23;
+        must(c, PQprepare(c, "s", "SELECT $1::int4", 1, &int4), PGRES_COMMAND_OK);
+        t0 = now(); c0 = cpu();
+        char buf[16];
+        for (int i = 0; i < 20000; i++) {
+            snprintf(buf, sizeof buf, "%d", i);
+            const char *v[1] = {buf};
+            PGresult *r = PQexecPrepared(c, "s", 1, v, NULL, NULL, 0);
+            if (PQresultStatus(r) != PGRES_TUPLES_OK) { fprintf(stderr, "%s", PQerrorMessage(c)); return 1; }
+            check += atoi(PQgetvalue(r, 0, 0));
+            PQclear(r);
+        }
+        PQfinish(c);
+    } else if (!strcmp(workload, "pipeline-insert")) {
+        PGconn *c = connect_or_die(conninfo);
+        const int n = 50000;
+        t0 = now(); c0 = cpu();
+        must(c, PQexec(c, "BEGIN"), PGRES_COMMAND_OK);
+        must(c, PQprepare(c, "ins", "INSERT INTO t(a, b) VALUES ($1, $2)", 2, NULL), PGRES_COMMAND_OK);
+        PQsetnonblocking(c, 1);
+        if (!PQenterPipelineMode(c)) { fprintf(stderr, "pipeline mode\n"); return 1; }
+        int sent = 0, done = 0;
+        char a[16], b[32];
+        while (!done) {
+            /* Queue up to 1000 more while the output buffer accepts them. */
+            for (int k = 0; k < 1000 && sent < n; k++) {
+                snprintf(a, sizeof a, "%d", sent);
+                snprintf(b, sizeof b, "value %d", sent);
+                const char *v[2] = {a, b};
+                if (!PQsendQueryPrepared(c, "ins", 2, v, NULL, NULL, 0)) { fprintf(stderr, "%s", PQerrorMessage(c)); return 1; }
+                if (++sent == n) PQpipelineSync(c);
+            }
+            int pending = PQflush(c);
+            struct pollfd p = {PQsocket(c), POLLIN | (pending || sent < n ? POLLOUT : 0), 0};
+            poll(&p, 1, -1);
+            if (p.revents & POLLIN) {
+                if (!PQconsumeInput(c)) { fprintf(stderr, "%s", PQerrorMessage(c)); return 1; }
+                while (!PQisBusy(c)) {
+                    PGresult *r = PQgetResult(c);
+                    if (r == NULL) {
+                        if (PQisBusy(c)) break;
+                        r = PQgetResult(c);
+                        if (r == NULL) break;
+                    }
+                    ExecStatusType st = PQresultStatus(r);
+                    if (st == PGRES_COMMAND_OK) check++;
+                    else if (st == PGRES_PIPELINE_SYNC) done = 1;
+                    else { fprintf(stderr, "%s", PQerrorMessage(c)); return 1; }
+                    PQclear(r);
+                    if (done) break;
+                }
+            }
+        }
+        PQexitPipelineMode(c);
+        PQsetnonblocking(c, 0);
+        must(c, PQexec(c, "COMMIT"), PGRES_COMMAND_OK);
+        PQfinish(c);
+    } else {
+        return 2;
+    }
+    printf("%f %f %lld\n", now() - t0, cpu() - c0, check);
+    return 0;
+}
