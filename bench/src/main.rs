@@ -88,6 +88,15 @@ fn main() {
         println!("{wall} {cpu} {check}");
         return;
     }
+    if args.get(1).map(String::as_str) == Some("--serve") {
+        // Keeps a server up for profiling single children by hand.
+        let server = TestServer::shared();
+        let conninfo = server.conninfo(AuthMethod::Scram);
+        setup(&conninfo);
+        println!("{conninfo}");
+        std::thread::sleep(std::time::Duration::from_secs(args.get(2).and_then(|s| s.parse().ok()).unwrap_or(600)));
+        return;
+    }
     let rounds: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(5);
     let only: Option<Vec<String>> = args.get(2).map(|s| s.split(',').map(str::to_owned).collect());
     let server = TestServer::shared();

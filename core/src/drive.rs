@@ -20,16 +20,32 @@ fn not_now(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
 }
 
+/// What [`transfer`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Transfer {
+    /// Bytes moved (or end of stream was seen): call [`step`](crate::step) again.
+    pub progressed: bool,
+    /// Reading now would find nothing: a read returned `WouldBlock`, or the whole request was
+    /// just written and its answer cannot be there yet. The transport should wait for
+    /// readability before its next read instead of trying (and failing) again — one syscall
+    /// saved per round trip.
+    pub read_would_block: bool,
+}
+
 /// Writes and/or reads as much as `wanted` allows without blocking, feeding the engine.
-/// Returns whether anything moved (`false`: the socket would block, so wait for `wanted`).
 /// A socket error marks the connection broken and is returned.
-pub fn transfer(engine: &mut Connection, io: &mut impl TryIo, wanted: Poll) -> Result<bool, Error> {
-    let mut progressed = false;
+pub fn transfer(engine: &mut Connection, io: &mut impl TryIo, wanted: Poll) -> Result<Transfer, Error> {
+    let mut t = Transfer::default();
     if matches!(wanted, Poll::Write | Poll::ReadWrite) && !engine.transmit().is_empty() {
         match io.try_write(engine.transmit()) {
             Ok(n) => {
                 engine.advance(n);
-                progressed = true;
+                t.progressed = true;
+                if engine.transmit().is_empty() {
+                    // Everything is sent: the server has not answered it yet.
+                    t.read_would_block = true;
+                    return Ok(t);
+                }
             }
             Err(e) if not_now(&e) => {}
             Err(e) => return Err(engine.transport_error(e.into())),
@@ -39,15 +55,15 @@ pub fn transfer(engine: &mut Connection, io: &mut impl TryIo, wanted: Poll) -> R
         match io.try_read(engine.recv_buf()) {
             Ok(0) => {
                 engine.receive_eof();
-                progressed = true;
+                t.progressed = true;
             }
             Ok(n) => {
                 engine.recv_commit(n);
-                progressed = true;
+                t.progressed = true;
             }
-            Err(e) if not_now(&e) => {}
+            Err(e) if not_now(&e) => t.read_would_block = true,
             Err(e) => return Err(engine.transport_error(e.into())),
         }
     }
-    Ok(progressed)
+    Ok(t)
 }

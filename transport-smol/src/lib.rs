@@ -75,6 +75,8 @@ pub struct Connection {
     socket: Socket,
     /// Where we are connected: cancel requests go there.
     target: Target,
+    /// The last transfer said a read would find nothing: wait before reading.
+    read_would_block: bool,
 }
 
 pgsans::transport_transaction!(async);
@@ -168,7 +170,7 @@ impl Connection {
             let attempt = async {
                 let socket = open_socket(&target).await?;
                 let engine = pgsans::Connection::new(config, random_nonce()?)?;
-                let mut conn = Connection { engine, socket, target: target.clone() };
+                let mut conn = Connection { engine, socket, target: target.clone(), read_would_block: false };
                 conn.run(Startup).await?;
                 Ok::<_, Error>(conn)
             };
@@ -203,9 +205,14 @@ impl Connection {
 
     /// Moves bytes for `wanted`, waiting for readiness only if nothing moves.
     async fn io_step(&mut self, wanted: Poll, _deadline: Option<std::time::Instant>) -> Result<(), Error> {
-        if transfer(&mut self.engine, &mut self.socket, wanted)? {
-            return Ok(());
+        if !(wanted == Poll::Read && self.read_would_block) {
+            let t = transfer(&mut self.engine, &mut self.socket, wanted)?;
+            self.read_would_block = t.read_would_block;
+            if t.progressed {
+                return Ok(());
+            }
         }
+        self.read_would_block = false;
         match self.socket.ready(wanted).await {
             Ok(()) => Ok(()),
             Err(e) => Err(self.engine.transport_error(e.into())),

@@ -84,6 +84,8 @@ pub struct Connection {
     /// Where we are connected: cancel requests go there.
     target: Target,
     waiter: Option<Box<dyn Wait>>,
+    /// The last transfer said a read would find nothing: wait before reading.
+    read_would_block: bool,
 }
 
 impl std::fmt::Debug for Connection {
@@ -194,7 +196,13 @@ impl Connection {
                         continue;
                     }
                 };
-                let mut conn = Connection { engine, socket, target: target.clone(), waiter: waiter.take() };
+                let mut conn = Connection {
+                    engine,
+                    socket,
+                    target: target.clone(),
+                    waiter: waiter.take(),
+                    read_would_block: false,
+                };
                 match conn.run_deadline(Startup, deadline) {
                     Ok(()) => return Ok(conn),
                     Err(e) => {
@@ -220,9 +228,14 @@ impl Connection {
 
     /// Moves bytes for `wanted`, waiting (poll(2) or the wait callback) only if nothing moves.
     fn io_step(&mut self, wanted: Poll, deadline: Option<Instant>) -> Result<(), Error> {
-        if transfer(&mut self.engine, &mut self.socket, wanted)? {
-            return Ok(());
+        if !(wanted == Poll::Read && self.read_would_block) {
+            let t = transfer(&mut self.engine, &mut self.socket, wanted)?;
+            self.read_would_block = t.read_would_block;
+            if t.progressed {
+                return Ok(());
+            }
         }
+        self.read_would_block = false;
         match wait_for(&mut self.waiter, self.socket.as_fd(), wanted, deadline) {
             Ok(()) => Ok(()),
             Err(Error::Timeout) => Err(Error::Timeout),

@@ -185,7 +185,7 @@ impl PollingConnection {
         let Some(pending) = &mut self.pending else {
             // Idle: read what has arrived (notifications, notices) without waiting.
             self.engine.set_idle_read(true);
-            while transfer(&mut self.engine, socket, Poll::Read)? {
+            while transfer(&mut self.engine, socket, Poll::Read)?.progressed {
                 while self.engine.poll_event()?.is_some() {}
                 self.engine.poll()?;
             }
@@ -223,7 +223,7 @@ impl PollingConnection {
                     return Ok(Poll::Ok);
                 }
                 Step::Wait(wanted) => {
-                    if !transfer(&mut self.engine, socket, wanted)? {
+                    if !transfer(&mut self.engine, socket, wanted)?.progressed {
                         return Ok(wanted);
                     }
                 }

@@ -35,11 +35,31 @@ enum Socket {
     Unix(UnixStream),
 }
 
+/// After a short read the socket is drained: clear tokio's cached readiness (no syscall; tokio
+/// keeps any newer event), so the next wait goes to epoll instead of a read that fails.
+fn clear_if_drained(n: usize, requested: usize, try_io: impl FnOnce() -> io::Result<()>) -> usize {
+    if n > 0 && n < requested {
+        let _ = try_io();
+    }
+    n
+}
+
+fn would_block() -> io::Result<()> {
+    Err(io::ErrorKind::WouldBlock.into())
+}
+
 impl TryIo for Socket {
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let requested = buf.len();
         match self {
-            Socket::Tcp(s) => s.try_read(buf),
-            Socket::Unix(s) => s.try_read(buf),
+            Socket::Tcp(s) => {
+                let n = s.try_read(buf)?;
+                Ok(clear_if_drained(n, requested, || s.try_io(Interest::READABLE, would_block)))
+            }
+            Socket::Unix(s) => {
+                let n = s.try_read(buf)?;
+                Ok(clear_if_drained(n, requested, || s.try_io(Interest::READABLE, would_block)))
+            }
         }
     }
     fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -71,6 +91,8 @@ pub struct Connection {
     socket: Socket,
     /// Where we are connected: cancel requests go there.
     target: Target,
+    /// The last transfer said a read would find nothing: wait before reading.
+    read_would_block: bool,
 }
 
 pgsans::transport_transaction!(async);
@@ -165,7 +187,7 @@ impl Connection {
             let attempt = async {
                 let socket = open_socket(&target).await?;
                 let engine = pgsans::Connection::new(config, random_nonce()?)?;
-                let mut conn = Connection { engine, socket, target: target.clone() };
+                let mut conn = Connection { engine, socket, target: target.clone(), read_would_block: false };
                 conn.run(Startup).await?;
                 Ok::<_, Error>(conn)
             };
@@ -193,9 +215,14 @@ impl Connection {
 
     /// Moves bytes for `wanted`, waiting for readiness only if nothing moves.
     async fn io_step(&mut self, wanted: Poll, _deadline: Option<std::time::Instant>) -> Result<(), Error> {
-        if transfer(&mut self.engine, &mut self.socket, wanted)? {
-            return Ok(());
+        if !(wanted == Poll::Read && self.read_would_block) {
+            let t = transfer(&mut self.engine, &mut self.socket, wanted)?;
+            self.read_would_block = t.read_would_block;
+            if t.progressed {
+                return Ok(());
+            }
         }
+        self.read_would_block = false;
         match self.socket.ready(wanted).await {
             Ok(()) => Ok(()),
             Err(e) => Err(self.engine.transport_error(e.into())),
