@@ -477,6 +477,9 @@ impl Connection {
     }
 
     fn handle(&mut self, ty: u8, body: std::ops::Range<usize>) -> Result<Option<Next>, Error> {
+        if ty == b'D' {
+            return self.handle_data_row(body);
+        }
         // The message borrows the receive buffer while the handler mutates the rest of the
         // engine; moving the buffer out for the duration is two pointer-sized moves.
         let recv = std::mem::take(&mut self.recv);
@@ -485,6 +488,27 @@ impl Connection {
             .and_then(|msg| self.handle_message(ty, body, msg));
         self.recv = recv;
         result
+    }
+
+    /// DataRow, the hot path: validated and indexed in one pass, no generic decode.
+    fn handle_data_row(&mut self, body: std::ops::Range<usize>) -> Result<Option<Next>, Error> {
+        if !matches!(self.phase, Phase::Ready) {
+            return Err(ProtocolError::Unexpected { ty: 'D', state: "starting up" }.into());
+        }
+        let Some(front) = self.requests.front() else {
+            return Err(ProtocolError::Unexpected { ty: 'D', state: "idle" }.into());
+        };
+        backend::data_row_ranges(self.recv.slice(body.clone()), &mut self.row_ranges)?;
+        if let Some(cols) = self.columns.as_ref().or(front.columns.as_ref()) {
+            if cols.len() != self.row_ranges.len() {
+                return Err(ProtocolError::Malformed {
+                    message: "DataRow",
+                    what: "column count differs from RowDescription",
+                }
+                .into());
+            }
+        }
+        Ok(if front.discard { None } else { Some(Next::DataRow(body)) })
     }
 
     fn handle_message(
@@ -563,20 +587,6 @@ impl Connection {
                 };
                 self.columns = Some(cols);
                 Next::RowDescription
-            }
-            BackendMessage::DataRow(row) => {
-                if let Some(cols) = self.columns.as_ref().or(front.columns.as_ref()) {
-                    if cols.len() != row.len() {
-                        return Err(ProtocolError::Malformed {
-                            message: "DataRow",
-                            what: "column count differs from RowDescription",
-                        }
-                        .into());
-                    }
-                }
-                row.ranges(&mut self.row_ranges);
-                // body starts after the 2-byte column count
-                Next::DataRow(body.start + 2..body.end)
             }
             BackendMessage::CommandComplete { tag } => {
                 let start = body.start;

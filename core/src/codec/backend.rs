@@ -185,6 +185,43 @@ impl<'a> DataRowBody<'a> {
     }
 }
 
+/// Validates a DataRow body and fills `out` with each value's byte range within `body` (`None`
+/// for NULL) in one pass: the hot path for result rows.
+pub fn data_row_ranges(body: &[u8], out: &mut Vec<Option<(u32, u32)>>) -> Result<(), ProtocolError> {
+    let bad = |what| ProtocolError::Malformed { message: "DataRow", what };
+    out.clear();
+    if body.len() < 2 {
+        return Err(bad("message body too short"));
+    }
+    let n = i16::from_be_bytes([body[0], body[1]]);
+    if n < 0 {
+        return Err(bad("negative column count"));
+    }
+    let mut pos = 2usize;
+    for _ in 0..n {
+        let Some(len) = body.get(pos..pos + 4) else { return Err(bad("message body too short")) };
+        let len = i32::from_be_bytes([len[0], len[1], len[2], len[3]]);
+        pos += 4;
+        if len < 0 {
+            if len != -1 {
+                return Err(bad("negative value length"));
+            }
+            out.push(None);
+        } else {
+            let end = pos + len as usize;
+            if end > body.len() {
+                return Err(bad("message body too short"));
+            }
+            out.push(Some((pos as u32, end as u32)));
+            pos = end;
+        }
+    }
+    if pos != body.len() {
+        return Err(bad("trailing bytes"));
+    }
+    Ok(())
+}
+
 /// Iterator over DataRow values.
 #[derive(Debug, Clone)]
 pub struct DataRowValues<'a> {
@@ -567,6 +604,28 @@ mod tests {
         assert!(decode(b'D', &extra).is_err());
         assert!(decode(b'D', &[0, 1, 0xff, 0xff, 0xff, 0xfe]).is_err());
         assert!(decode(b'D', &[0x80, 0]).is_err());
+    }
+
+    #[test]
+    fn one_pass_data_row_agrees_with_decode() {
+        let body = [0, 3, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0];
+        let mut ranges = Vec::new();
+        data_row_ranges(&body, &mut ranges).unwrap();
+        assert_eq!(ranges, [None, Some((10, 12)), Some((16, 16))]);
+        let BackendMessage::DataRow(row) = decode(b'D', &body).unwrap() else { panic!() };
+        let mut via_decode = Vec::new();
+        row.ranges(&mut via_decode);
+        // decode's ranges are relative to the values (after the count): shift by 2.
+        assert_eq!(via_decode.iter().map(|r| r.map(|(s, e)| (s + 2, e + 2))).collect::<Vec<_>>(), ranges);
+        for cut in 0..body.len() {
+            assert_eq!(
+                data_row_ranges(&body[..cut], &mut ranges).is_err(),
+                decode(b'D', &body[..cut]).is_err(),
+                "cut {cut}"
+            );
+        }
+        assert!(data_row_ranges(&[0, 1, 0xff, 0xff, 0xff, 0xfe], &mut ranges).is_err());
+        assert!(data_row_ranges(&[0x80, 0], &mut ranges).is_err());
     }
 
     #[test]
