@@ -21,12 +21,44 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
     let ok = r.is_ok();
     record("startup", r);
     if ok {
+        let autocommit = crate::session::set_session(&mut conn, crate::SessionChange::new().autocommit(true))
+            .and_then(|mut op| feed.run(&mut conn, &mut op))
+            .map(|_| "autocommit".to_owned());
+        record("autocommit", autocommit);
         for sql in ["SELECT 1; SELECT 2", "COPY t FROM STDIN"] {
             let r = SimpleQuery::start(&mut conn, sql)
                 .and_then(|mut op| feed.run(&mut conn, &mut op))
                 .map(|b| format!("{b:?}"));
             record(sql, r);
         }
+        let one = 1i32;
+        let text = "x";
+        // Extended query: describe, bind, execute; typed decoding of whatever comes back.
+        let r = crate::extended::ExtendedQuery::start(
+            &mut conn,
+            crate::Query::Sql("SELECT $1, $2"),
+            &[&one, &text],
+            crate::Mode::Collect,
+        )
+        .and_then(|mut op| feed.run(&mut conn, &mut op))
+        .and_then(|step| step.into_result())
+        .map(|r| {
+            let decoded: Vec<String> = r
+                .rows
+                .iter()
+                .map(|row| {
+                    format!("{:?} {:?} {:?}", row.get::<Option<i32>, _>(0), row.get::<Option<&str>, _>(1), row.raw(2))
+                })
+                .collect();
+            format!("{:?} {decoded:?}", r.tag)
+        });
+        record("extended", r);
+        let mut p = crate::Pipeline::new();
+        p.query("SELECT $1", &[&one]).sync().query("SELECT 2", &[]);
+        let r = crate::pipeline::RunPipeline::start(&mut conn, &p)
+            .and_then(|mut op| feed.run(&mut conn, &mut op))
+            .map(|results| format!("{results:?}"));
+        record("pipeline", r);
     }
     record("notices", Ok(format!("{:?}", conn.take_notices())));
     record("notifications", Ok(format!("{:?}", conn.take_notifications())));
