@@ -32,6 +32,11 @@
 
 #![forbid(unsafe_code)]
 
+/// The README's Rust examples, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
+
 mod polling;
 mod socket;
 pub mod wait;
