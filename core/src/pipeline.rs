@@ -125,6 +125,9 @@ pub struct RunPipeline<'a, 'p> {
     next: usize,
     /// Statements prepared by this pipeline: key -> (description, name).
     names: HashMap<Key, (Arc<Described>, String)>,
+    /// The descriptions this pipeline relies on, kept here because the cache may evict them
+    /// (a pipeline can hold more distinct texts than the cache).
+    described: HashMap<Key, Arc<Described>>,
     counts: HashMap<Key, usize>,
     /// Queries that failed on the client while encoding: their group is aborted on the server by
     /// a Parse that fails in their place, and they report this error.
@@ -168,6 +171,7 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
             blind: Vec::new(),
             next: 0,
             names: HashMap::new(),
+            described: HashMap::new(),
             counts: HashMap::new(),
             poisoned: Vec::new(),
         };
@@ -216,7 +220,11 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
                 Query::Sql(sql) => {
                     let key = key_of(sql, params);
                     *self.counts.entry(key.clone()).or_default() += 1;
-                    conn.statements.described(&key)
+                    let d = self.described.get(&key).cloned().or_else(|| conn.statements.described(&key));
+                    if let Some(d) = &d {
+                        self.described.insert(key, d.clone());
+                    }
+                    d
                 }
             };
             if let Some(d) = described {
@@ -298,7 +306,17 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
                         frontend::parse("", sql, &key.1, conn.send_buf())?;
                         queue_execute_no_sync(conn, "", &d, params)
                     }
-                    Plan::Describe { .. } => unreachable!("every SQL text was described before queueing"),
+                    // Evicted since it was described (or the cache holds nothing): use the
+                    // description this pipeline kept, unnamed.
+                    Plan::Describe { .. } => {
+                        let d = self
+                            .described
+                            .get(&key)
+                            .cloned()
+                            .unwrap_or_else(|| Arc::new(Described::new(key.1.clone(), None)));
+                        frontend::parse("", sql, &key.1, conn.send_buf())?;
+                        queue_execute_no_sync(conn, "", &d, params)
+                    }
                 }
             }
         }
@@ -375,6 +393,7 @@ impl RunPipeline<'_, '_> {
                             self.blind.push(key);
                         } else {
                             let d = Arc::new(Described::new(params.take().unwrap_or_default(), columns.take()));
+                            self.described.insert(key.clone(), d.clone());
                             conn.statements.insert(key, d, None);
                         }
                         *params = None;

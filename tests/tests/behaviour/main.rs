@@ -50,6 +50,7 @@ over_every_transport!(
     pipeline::sync_each_isolates_errors,
     pipeline::fifty_thousand_inserts_in_one_transaction,
     pipeline::big_in_both_directions_never_deadlocks,
+    pipeline::more_distinct_texts_than_the_cache_holds,
     session::default_mode_opens_a_transaction,
     session::autocommit_mode,
     session::isolation_levels_ride_on_begin,

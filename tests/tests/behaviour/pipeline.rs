@@ -130,3 +130,19 @@ pub fn big_in_both_directions_never_deadlocks<C: Client>() {
         assert_eq!(r.rows[0].get::<i32, _>(1).unwrap(), 1000);
     }
 }
+
+pub fn more_distinct_texts_than_the_cache_holds<C: Client>() {
+    for capacity in [0, 1] {
+        let mut c: C = connect();
+        c.set_statement_cache_capacity(capacity);
+        let (a, b, d) = (1i32, 2i32, 3i32);
+        let mut p = Pipeline::new();
+        p.query("SELECT $1::int4 + 10", &[&a]);
+        p.query("SELECT $1::int4 + 20", &[&b]);
+        p.query("SELECT $1::int4 + 30", &[&d]);
+        p.query("SELECT $1::int4 + 10", &[&d]);
+        let results = c.pipeline(&p).unwrap();
+        let values: Vec<i32> = results.iter().map(|r| r.as_ref().unwrap().rows[0].get(0).unwrap()).collect();
+        assert_eq!(values, [11, 22, 33, 13], "capacity {capacity}");
+    }
+}
