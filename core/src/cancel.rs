@@ -1,6 +1,8 @@
 //! Cancel requests: a new connection to the same server carrying the backend's pid and key.
 
 use crate::codec::frontend;
+use crate::connection::Poll;
+use crate::error::{Error, ProtocolError};
 
 /// What is needed to cancel a connection's running query: `Send + Sync`, usable from any
 /// thread or task. Transports wrap it with the address to connect to.
@@ -21,13 +23,100 @@ impl CancelToken {
     }
 }
 
+/// The cancel connection as a state machine: write the CancelRequest, then wait for the server
+/// to close the socket (it never answers). Driven like the connection engine: [`poll`](Self::poll)
+/// says what to wait for, [`crate::drive::transfer`] moves the bytes.
+#[derive(Debug)]
+pub struct CancelRequest {
+    out: Vec<u8>,
+    sent: usize,
+    sink: [u8; 64],
+    closed: bool,
+    unexpected_data: bool,
+}
+
+impl CancelRequest {
+    pub fn new(token: &CancelToken) -> CancelRequest {
+        CancelRequest { out: token.request_bytes(), sent: 0, sink: [0; 64], closed: false, unexpected_data: false }
+    }
+
+    /// Write until the request is out, then Read until the server closes; Ok when done.
+    pub fn poll(&mut self) -> Result<Poll, Error> {
+        if self.unexpected_data {
+            // libpq: "received unexpected response from server"
+            return Err(
+                ProtocolError::Unexpected { ty: '?', state: "waiting for the cancel connection to close" }.into()
+            );
+        }
+        Ok(if self.sent < self.out.len() {
+            Poll::Write
+        } else if !self.closed {
+            Poll::Read
+        } else {
+            Poll::Ok
+        })
+    }
+
+    /// Whether the request was sent and the server closed the connection.
+    pub fn is_done(&self) -> bool {
+        self.closed
+    }
+}
+
+impl crate::drive::Wire for CancelRequest {
+    fn transmit(&self) -> &[u8] {
+        &self.out[self.sent..]
+    }
+    fn advance(&mut self, n: usize) {
+        self.sent = (self.sent + n).min(self.out.len());
+    }
+    fn recv_buf(&mut self) -> &mut [u8] {
+        &mut self.sink
+    }
+    fn recv_commit(&mut self, n: usize) {
+        if n > 0 {
+            self.unexpected_data = true;
+        }
+    }
+    fn receive_eof(&mut self) {
+        self.closed = true;
+    }
+    fn transport_error(&mut self, e: Error) -> Error {
+        // A reset after the request went out is the server closing on us: done.
+        if let Error::Io(io) = &e {
+            if io.kind() == std::io::ErrorKind::ConnectionReset && self.sent == self.out.len() {
+                self.closed = true;
+            }
+        }
+        e
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::drive::Wire;
+
     #[test]
-    fn matches_recorded_cancel_request() {
-        // shared/transcripts/cancel-request.json: pid 27720? -> check length and code only here;
-        // the transcript test compares bytes.
-        let t = super::CancelToken { process_id: 0x01020304, secret_key: vec![9, 8, 7, 6] };
+    fn request_bytes() {
+        let t = CancelToken { process_id: 0x01020304, secret_key: vec![9, 8, 7, 6] };
         assert_eq!(t.request_bytes(), [0, 0, 0, 16, 4, 210, 22, 46, 1, 2, 3, 4, 9, 8, 7, 6]);
+    }
+
+    #[test]
+    fn cancel_connection_states() {
+        let t = CancelToken { process_id: 7, secret_key: vec![1, 2, 3, 4] };
+        let mut c = CancelRequest::new(&t);
+        assert_eq!(c.poll().unwrap(), Poll::Write);
+        c.advance(10);
+        assert_eq!(c.poll().unwrap(), Poll::Write, "partial write");
+        c.advance(6);
+        assert_eq!(c.poll().unwrap(), Poll::Read);
+        c.receive_eof();
+        assert_eq!(c.poll().unwrap(), Poll::Ok);
+        let mut d = CancelRequest::new(&t);
+        d.advance(16);
+        d.recv_commit(3);
+        assert!(d.poll().is_err(), "the server must not answer a cancel request");
     }
 }

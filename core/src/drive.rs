@@ -20,6 +20,39 @@ fn not_now(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
 }
 
+/// A bytes-in, bytes-out endpoint [`transfer`] can feed: the connection engine, or the
+/// short-lived cancel connection.
+pub trait Wire {
+    fn transmit(&self) -> &[u8];
+    fn advance(&mut self, n: usize);
+    fn recv_buf(&mut self) -> &mut [u8];
+    fn recv_commit(&mut self, n: usize);
+    fn receive_eof(&mut self);
+    /// Records a socket error (the connection engine becomes broken) and returns it.
+    fn transport_error(&mut self, e: Error) -> Error;
+}
+
+impl Wire for Connection {
+    fn transmit(&self) -> &[u8] {
+        Connection::transmit(self)
+    }
+    fn advance(&mut self, n: usize) {
+        Connection::advance(self, n)
+    }
+    fn recv_buf(&mut self) -> &mut [u8] {
+        Connection::recv_buf(self)
+    }
+    fn recv_commit(&mut self, n: usize) {
+        Connection::recv_commit(self, n)
+    }
+    fn receive_eof(&mut self) {
+        Connection::receive_eof(self)
+    }
+    fn transport_error(&mut self, e: Error) -> Error {
+        Connection::transport_error(self, e)
+    }
+}
+
 /// What [`transfer`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Transfer {
@@ -34,7 +67,7 @@ pub struct Transfer {
 
 /// Writes and/or reads as much as `wanted` allows without blocking, feeding the engine.
 /// A socket error marks the connection broken and is returned.
-pub fn transfer(engine: &mut Connection, io: &mut impl TryIo, wanted: Poll) -> Result<Transfer, Error> {
+pub fn transfer(engine: &mut impl Wire, io: &mut impl TryIo, wanted: Poll) -> Result<Transfer, Error> {
     let mut t = Transfer::default();
     if matches!(wanted, Poll::Write | Poll::ReadWrite) && !engine.transmit().is_empty() {
         match io.try_write(engine.transmit()) {

@@ -56,7 +56,7 @@ pub mod drive;
 pub mod extended;
 pub mod pipeline;
 mod statement;
-pub use cancel::CancelToken;
+pub use cancel::{CancelRequest, CancelToken};
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;

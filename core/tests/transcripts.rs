@@ -220,3 +220,23 @@ fn notice_handler_receives_notices_instead_of_the_queue() {
     script.run(&mut conn, &mut bye).unwrap();
     assert_eq!(conn.closed(), 1);
 }
+
+#[test]
+fn cancel_request_matches_the_recorded_cancel_connection() {
+    // cancel.json is the session; cancel-request.json the separate connection that cancelled it.
+    let session = load("cancel");
+    let mut script = common::Script::new(&session.server_stream(), [usize::MAX]);
+    let conn = common::connect_autocommit(&session, &mut script);
+    let token = conn.cancel_key().expect("BackendKeyData was received");
+    let recorded = load("cancel-request").client_stream;
+    assert_eq!(token.request_bytes(), recorded);
+    // And the cancel connection's state machine sends exactly that, then waits for the close.
+    use pgsans::drive::Wire;
+    let mut req = pgsans::CancelRequest::new(&token);
+    assert_eq!(req.transmit(), recorded.as_slice());
+    let n = req.transmit().len();
+    req.advance(n);
+    assert_eq!(req.poll().unwrap(), pgsans::Poll::Read);
+    req.receive_eof();
+    assert_eq!(req.poll().unwrap(), pgsans::Poll::Ok);
+}

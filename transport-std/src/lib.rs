@@ -139,23 +139,16 @@ fn send_cancel(attempt: &socket::Attempt, key: &pgsans::CancelToken, deadline: O
     let connecting = attempt.start()?;
     poll_fd(connecting.fd.as_fd(), Poll::Write, deadline)?;
     let mut socket = connecting.finish()?;
-    let request = key.request_bytes();
-    let mut sent = 0;
-    while sent < request.len() {
-        match socket.try_write(&request[sent..]) {
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => poll_fd(socket.as_fd(), Poll::Write, deadline)?,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut buf = [0u8; 64];
+    let mut request = pgsans::CancelRequest::new(key);
     loop {
-        match socket.try_read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => poll_fd(socket.as_fd(), Poll::Read, deadline)?,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
-            Err(e) => return Err(e.into()),
+        match request.poll()? {
+            Poll::Ok => return Ok(()),
+            wanted => match transfer(&mut request, &mut socket, wanted) {
+                Ok(t) if t.progressed => {}
+                Ok(_) => poll_fd(socket.as_fd(), wanted, deadline)?,
+                Err(_) if request.is_done() => return Ok(()),
+                Err(e) => return Err(e),
+            },
         }
     }
 }

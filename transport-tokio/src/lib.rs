@@ -109,23 +109,16 @@ impl CancelToken {
     /// Sends the cancel request and waits until the server has read it (it closes the socket).
     pub async fn cancel(&self) -> Result<(), Error> {
         let mut socket = open_socket(&self.target).await?;
-        let request = self.key.request_bytes();
-        let mut sent = 0;
-        while sent < request.len() {
-            match socket.try_write(&request[sent..]) {
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.ready(Poll::Write).await?,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let mut buf = [0u8; 64];
+        let mut request = pgsans::CancelRequest::new(&self.key);
         loop {
-            match socket.try_read(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.ready(Poll::Read).await?,
-                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
-                Err(e) => return Err(e.into()),
+            match request.poll()? {
+                Poll::Ok => return Ok(()),
+                wanted => match transfer(&mut request, &mut socket, wanted) {
+                    Ok(t) if t.progressed => {}
+                    Ok(_) => socket.ready(wanted).await?,
+                    Err(_) if request.is_done() => return Ok(()),
+                    Err(e) => return Err(e),
+                },
             }
         }
     }
