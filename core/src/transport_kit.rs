@@ -402,3 +402,173 @@ macro_rules! transport_transaction {
         }
     };
 }
+
+/// Expands to everything an async transport has besides its socket: the `Connection` type
+/// (connect over the host list, `run`, `run_deadline`, the generated methods, `close`,
+/// `cancel_token`, `Drop`), its `Transaction`, `RowStream` and `Portal`, and `CancelToken`.
+///
+/// The transport provides, in scope:
+/// * `Socket`: `Debug` + [`TryIo`]($crate::drive::TryIo), with
+///   `async fn ready(&self, wanted: Poll) -> std::io::Result<()>`;
+/// * `async fn open_socket(target: &Target) -> Result<Socket, Error>`;
+/// * `async fn with_deadline<T>(deadline: std::time::Instant, f: impl Future<Output = Result<T, Error>>) -> Result<T, Error>`
+///   (its runtime's timer; `Error::Timeout` when it fires).
+#[macro_export]
+macro_rules! async_transport {
+    () => {
+        /// An async connection to PostgreSQL.
+        #[derive(Debug)]
+        pub struct Connection {
+            engine: $crate::Connection,
+            socket: Socket,
+            /// Where we are connected: cancel requests go there.
+            target: $crate::config::Target,
+            /// The last transfer said a read would find nothing: wait before reading.
+            read_would_block: bool,
+        }
+
+        $crate::transport_transaction!(async);
+
+        /// Cancels the running query of the connection it came from (a CancelRequest on a new
+        /// connection to the same server). `Send + Sync`; cancelling when nothing runs is harmless.
+        #[derive(Debug, Clone)]
+        pub struct CancelToken {
+            key: $crate::CancelToken,
+            target: $crate::config::Target,
+        }
+
+        impl CancelToken {
+            /// Sends the cancel request and waits until the server has read it (it closes the socket).
+            pub async fn cancel(&self) -> Result<(), $crate::Error> {
+                let mut socket = open_socket(&self.target).await?;
+                let mut request = $crate::CancelRequest::new(&self.key);
+                loop {
+                    match request.poll()? {
+                        $crate::Poll::Ok => return Ok(()),
+                        wanted => match $crate::drive::transfer(&mut request, &mut socket, wanted) {
+                            Ok(t) if t.progressed => {}
+                            Ok(_) => socket.ready(wanted).await?,
+                            Err(_) if request.is_done() => return Ok(()),
+                            Err(e) => return Err(e),
+                        },
+                    }
+                }
+            }
+        }
+
+        impl std::ops::Deref for Connection {
+            type Target = $crate::Connection;
+            fn deref(&self) -> &$crate::Connection {
+                &self.engine
+            }
+        }
+
+        fn random_nonce() -> Result<$crate::ClientNonce, $crate::Error> {
+            let mut bytes = [0u8; 18];
+            ::getrandom::getrandom(&mut bytes)
+                .map_err(|e| $crate::Error::from(std::io::Error::other(e.to_string())))?;
+            Ok($crate::ClientNonce::from_random_bytes(bytes))
+        }
+
+        impl Connection {
+            /// Connects with a libpq connection string or `postgresql://` URL, completed from
+            /// the `PG*` environment variables and `.pgpass` like libpq. Hosts are tried in order.
+            pub async fn connect(conninfo: &str) -> Result<Connection, $crate::Error> {
+                Self::connect_with(&$crate::Config::load(conninfo)?).await
+            }
+
+            /// Connects with a ready configuration (nothing is read from the environment).
+            pub async fn connect_with(config: &$crate::Config) -> Result<Connection, $crate::Error> {
+                let mut last = None;
+                for target in config.targets()? {
+                    let attempt = async {
+                        let socket = open_socket(&target).await?;
+                        let engine = $crate::Connection::new(config, random_nonce()?)?;
+                        let mut conn = Connection { engine, socket, target: target.clone(), read_would_block: false };
+                        conn.run($crate::op::Startup).await?;
+                        Ok::<_, $crate::Error>(conn)
+                    };
+                    let result = match config.connect_timeout() {
+                        Some(t) => with_deadline(std::time::Instant::now() + t, attempt).await,
+                        None => attempt.await,
+                    };
+                    match result {
+                        Ok(c) => return Ok(c),
+                        Err(e) => last = Some(e),
+                    }
+                }
+                Err(last
+                    .unwrap_or($crate::Error::Config($crate::ConfigError::Unsupported("no host to connect to".into()))))
+            }
+
+            /// Runs any engine [`Operation`]($crate::Operation) to completion.
+            pub async fn run<O: $crate::Operation>(&mut self, mut op: O) -> Result<O::Output, $crate::Error> {
+                loop {
+                    match $crate::step(&mut self.engine, &mut op)? {
+                        $crate::Step::Done(out) => return Ok(out),
+                        $crate::Step::Wait(wanted) => self.io_step(wanted, None).await?,
+                    }
+                }
+            }
+
+            /// Moves bytes for `wanted`, waiting for readiness only if nothing moves.
+            async fn io_step(
+                &mut self,
+                wanted: $crate::Poll,
+                _deadline: Option<std::time::Instant>,
+            ) -> Result<(), $crate::Error> {
+                if !(wanted == $crate::Poll::Read && self.read_would_block) {
+                    let t = $crate::drive::transfer(&mut self.engine, &mut self.socket, wanted)?;
+                    self.read_would_block = t.read_would_block;
+                    if t.progressed {
+                        return Ok(());
+                    }
+                }
+                self.read_would_block = false;
+                match self.socket.ready(wanted).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(self.engine.transport_error(e.into())),
+                }
+            }
+
+            /// Runs an operation until `deadline` ([`Error::Timeout`]($crate::Error::Timeout);
+            /// the connection stays usable: the abandoned operation is drained by the next one).
+            pub async fn run_deadline<O: $crate::Operation>(
+                &mut self,
+                op: O,
+                deadline: Option<std::time::Instant>,
+            ) -> Result<O::Output, $crate::Error> {
+                match deadline {
+                    Some(d) => with_deadline(d, self.run(op)).await,
+                    None => self.run(op).await,
+                }
+            }
+
+            $crate::transport_methods!(async);
+
+            /// Sends Terminate and closes the socket. Idempotent.
+            pub async fn close(&mut self) -> Result<(), $crate::Error> {
+                if self.engine.is_closed() && self.engine.transmit().is_empty() {
+                    return Ok(());
+                }
+                let op = $crate::op::Terminate::start(&mut self.engine);
+                self.run(op).await
+            }
+
+            /// A token that cancels this connection's running query from any task or thread.
+            pub fn cancel_token(&self) -> Option<CancelToken> {
+                Some(CancelToken { key: self.engine.cancel_key()?, target: self.target.clone() })
+            }
+        }
+
+        impl Drop for Connection {
+            fn drop(&mut self) {
+                // Best effort, without blocking: tell the server we are leaving.
+                if !self.engine.is_closed() {
+                    self.engine.terminate();
+                    let _ = $crate::drive::TryIo::try_write(&mut self.socket, self.engine.transmit());
+                }
+            }
+        }
+    };
+}

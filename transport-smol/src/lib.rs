@@ -18,14 +18,12 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
 
 use async_io::{Async, Timer};
 use futures_lite::future;
 use pgsans::config::{Host, Target};
-use pgsans::drive::{transfer, TryIo};
-use pgsans::op::{Startup, Terminate};
-use pgsans::{ClientNonce, Config, Error, Operation, Poll, Step};
+use pgsans::drive::TryIo;
+use pgsans::{Error, Poll};
 
 pub use pgsans;
 
@@ -69,58 +67,6 @@ impl Socket {
 }
 
 /// An async connection to PostgreSQL on smol / async-io (and so async-std).
-#[derive(Debug)]
-pub struct Connection {
-    engine: pgsans::Connection,
-    socket: Socket,
-    /// Where we are connected: cancel requests go there.
-    target: Target,
-    /// The last transfer said a read would find nothing: wait before reading.
-    read_would_block: bool,
-}
-
-pgsans::transport_transaction!(async);
-
-/// Cancels the running query of the connection it came from (a CancelRequest on a new
-/// connection to the same server). `Send + Sync`; cancelling when nothing runs is harmless.
-#[derive(Debug, Clone)]
-pub struct CancelToken {
-    key: pgsans::CancelToken,
-    target: Target,
-}
-
-impl CancelToken {
-    /// Sends the cancel request and waits until the server has read it (it closes the socket).
-    pub async fn cancel(&self) -> Result<(), Error> {
-        let mut socket = open_socket(&self.target).await?;
-        let mut request = pgsans::CancelRequest::new(&self.key);
-        loop {
-            match request.poll()? {
-                Poll::Ok => return Ok(()),
-                wanted => match transfer(&mut request, &mut socket, wanted) {
-                    Ok(t) if t.progressed => {}
-                    Ok(_) => socket.ready(wanted).await?,
-                    Err(_) if request.is_done() => return Ok(()),
-                    Err(e) => return Err(e),
-                },
-            }
-        }
-    }
-}
-
-impl std::ops::Deref for Connection {
-    type Target = pgsans::Connection;
-    fn deref(&self) -> &pgsans::Connection {
-        &self.engine
-    }
-}
-
-fn random_nonce() -> Result<ClientNonce, Error> {
-    let mut bytes = [0u8; 18];
-    getrandom::getrandom(&mut bytes).map_err(|e| Error::from(io::Error::other(e.to_string())))?;
-    Ok(ClientNonce::from_random_bytes(bytes))
-}
-
 async fn open_socket(target: &Target) -> Result<Socket, Error> {
     if let Some(path) = target.socket_path() {
         let s = Async::<UnixStream>::connect(&path)
@@ -149,106 +95,16 @@ async fn open_socket(target: &Target) -> Result<Socket, Error> {
     Err(last.into())
 }
 
-impl Connection {
-    /// Connects with a libpq connection string or `postgresql://` URL, completed from the `PG*`
-    /// environment variables and `.pgpass` like libpq. Hosts are tried in order.
-    pub async fn connect(conninfo: &str) -> Result<Connection, Error> {
-        Self::connect_with(&Config::load(conninfo)?).await
-    }
-
-    /// Connects with a ready configuration (nothing is read from the environment).
-    pub async fn connect_with(config: &Config) -> Result<Connection, Error> {
-        let mut last = None;
-        for target in config.targets()? {
-            let attempt = async {
-                let socket = open_socket(&target).await?;
-                let engine = pgsans::Connection::new(config, random_nonce()?)?;
-                let mut conn = Connection { engine, socket, target: target.clone(), read_would_block: false };
-                conn.run(Startup).await?;
-                Ok::<_, Error>(conn)
-            };
-            let result = match config.connect_timeout() {
-                Some(t) => {
-                    let deadline = Instant::now() + t;
-                    future::or(attempt, async {
-                        Timer::at(deadline).await;
-                        Err(Error::Timeout)
-                    })
-                    .await
-                }
-                None => attempt.await,
-            };
-            match result {
-                Ok(c) => return Ok(c),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported("no host to connect to".into()))))
-    }
-
-    /// Runs any engine [`Operation`] to completion.
-    pub async fn run<O: Operation>(&mut self, mut op: O) -> Result<O::Output, Error> {
-        loop {
-            match pgsans::step(&mut self.engine, &mut op)? {
-                Step::Done(out) => return Ok(out),
-                Step::Wait(wanted) => self.io_step(wanted, None).await?,
-            }
-        }
-    }
-
-    /// Moves bytes for `wanted`, waiting for readiness only if nothing moves.
-    async fn io_step(&mut self, wanted: Poll, _deadline: Option<std::time::Instant>) -> Result<(), Error> {
-        if !(wanted == Poll::Read && self.read_would_block) {
-            let t = transfer(&mut self.engine, &mut self.socket, wanted)?;
-            self.read_would_block = t.read_would_block;
-            if t.progressed {
-                return Ok(());
-            }
-        }
-        self.read_would_block = false;
-        match self.socket.ready(wanted).await {
-            Ok(()) => Ok(()),
-            Err(e) => Err(self.engine.transport_error(e.into())),
-        }
-    }
-
-    /// Runs an operation until `deadline` ([`Error::Timeout`]; the connection stays usable:
-    /// the abandoned operation is drained by the next one).
-    pub async fn run_deadline<O: Operation>(&mut self, op: O, deadline: Option<Instant>) -> Result<O::Output, Error> {
-        match deadline {
-            Some(d) => {
-                future::or(self.run(op), async {
-                    Timer::at(d).await;
-                    Err(Error::Timeout)
-                })
-                .await
-            }
-            None => self.run(op).await,
-        }
-    }
-
-    pgsans::transport_methods!(async);
-
-    /// Sends Terminate and closes the socket. Idempotent.
-    pub async fn close(&mut self) -> Result<(), Error> {
-        if self.engine.is_closed() && self.engine.transmit().is_empty() {
-            return Ok(());
-        }
-        let op = Terminate::start(&mut self.engine);
-        self.run(op).await
-    }
-
-    /// A token that cancels this connection's running query from any task or thread.
-    pub fn cancel_token(&self) -> Option<CancelToken> {
-        Some(CancelToken { key: self.engine.cancel_key()?, target: self.target.clone() })
-    }
+/// The runtime's timer for connect timeouts and deadlines.
+async fn with_deadline<T>(
+    deadline: std::time::Instant,
+    f: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    future::or(f, async {
+        Timer::at(deadline).await;
+        Err(Error::Timeout)
+    })
+    .await
 }
 
-impl Drop for Connection {
-    fn drop(&mut self) {
-        if !self.engine.is_closed() {
-            self.engine.terminate();
-            let _ = self.socket.try_write(self.engine.transmit());
-        }
-    }
-}
+pgsans::async_transport!();
