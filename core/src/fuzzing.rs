@@ -100,3 +100,53 @@ impl Feed<'_> {
         panic!("livelock: the operation neither finished nor consumed input");
     }
 }
+
+/// Parses an arbitrary connection string and exercises what a caller would do with it.
+pub fn conninfo(s: &str) -> String {
+    match Config::parse(s) {
+        Ok(c) => {
+            let targets = c.targets().map(|t| t.len());
+            format!("{} {:?} {:?} {:?}", c.dsn(), c.dsn_parameters(), targets, c.connect_timeout())
+        }
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Decodes one message body of type `ty` and reads every part of the result.
+pub fn decode_message(ty: u8, body: &[u8]) -> String {
+    use crate::codec::backend::{decode, BackendMessage};
+    match decode(ty, body) {
+        Ok(m) => {
+            let detail = match &m {
+                BackendMessage::RowDescription(d) => format!("{:?}", d.fields().collect::<Vec<_>>()),
+                BackendMessage::DataRow(r) => {
+                    let mut ranges = Vec::new();
+                    r.ranges(&mut ranges);
+                    let mut again = Vec::new();
+                    crate::codec::backend::data_row_ranges(
+                        &[&(r.len() as i16).to_be_bytes()[..], r.buffer()].concat(),
+                        &mut again,
+                    )
+                    .expect("a decoded DataRow is valid for the one-pass decoder too");
+                    format!("{:?}", r.values().collect::<Vec<_>>())
+                }
+                BackendMessage::ErrorResponse(_) | BackendMessage::NoticeResponse(_) => format!("{:?}", m.db_error()),
+                BackendMessage::ParameterDescription(p) => format!("{:?}", p.types().collect::<Vec<_>>()),
+                BackendMessage::NegotiateProtocolVersion(n) => {
+                    format!("{:?}", n.unrecognized_options().collect::<Vec<_>>())
+                }
+                BackendMessage::CopyInResponse(c)
+                | BackendMessage::CopyOutResponse(c)
+                | BackendMessage::CopyBothResponse(c) => {
+                    format!("{:?}", c.column_formats().collect::<Vec<_>>())
+                }
+                BackendMessage::Authentication(crate::codec::backend::Authentication::Sasl { mechanisms }) => {
+                    format!("{:?}", mechanisms.iter().collect::<Vec<_>>())
+                }
+                other => format!("{other:?}"),
+            };
+            format!("{} {detail}", m.name())
+        }
+        Err(e) => e.to_string(),
+    }
+}

@@ -39,6 +39,32 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #[test]
+    fn arbitrary_connection_strings(s in ".{0,80}") {
+        pgsans::fuzzing::conninfo(&s);
+    }
+
+    #[test]
+    fn conninfo_shaped_strings(
+        parts in proptest::collection::vec(
+            prop::sample::select(vec![
+                "host", "port", "user", "dbname", "password", "sslmode", "options", "=", "'", "\\", " ", ",", "@", ":",
+                "/", "?", "&", "%", "%2F", "%00", "[", "]", "::1", "postgresql://", "x", "5432", "99999",
+            ]),
+            0..20,
+        )
+    ) {
+        pgsans::fuzzing::conninfo(&parts.concat());
+    }
+
+    #[test]
+    fn every_decoder_on_arbitrary_bodies(ty in prop::sample::select(b"RKSZTDCIEANn123tsGHWdcvV?".to_vec()), body in proptest::collection::vec(any::<u8>(), 0..64)) {
+        pgsans::fuzzing::decode_message(ty, &body);
+    }
+}
+
 #[test]
 fn oversized_length_is_refused_without_allocating() {
     // A DataRow claiming 1 GiB: refused as soon as its header is read.

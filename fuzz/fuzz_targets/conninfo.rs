@@ -1,0 +1,11 @@
+//! Arbitrary connection strings: a Config or a typed ConfigError, never a panic; a parsed
+//! config's dsn() and targets() never panic either.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = std::str::from_utf8(data) {
+        pgsans::fuzzing::conninfo(s);
+    }
+});
