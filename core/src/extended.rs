@@ -21,6 +21,38 @@ use crate::types::{binary_supported, ToSql};
 /// Parameters of a query: values borrowed for the duration of the operation.
 pub type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
+/// Parameters encoded up front, each as its Rust type declares it (strings as text), so an
+/// operation can outlive the borrowed values. Valid whatever the server describes: the Parse
+/// declares those same types, and text is accepted for the ones left to the server.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PreEncoded {
+    formats: Vec<i16>,
+    values: Vec<Option<Vec<u8>>>,
+}
+
+impl PreEncoded {
+    pub(crate) fn new(params: Params<'_>) -> Result<PreEncoded, Error> {
+        let mut pre = PreEncoded::default();
+        for (i, p) in params.iter().enumerate() {
+            let oid = p.natural_type();
+            let binary = oid != 0 && p.binary(oid);
+            let mut bytes = Vec::new();
+            let null = p.encode(oid, &mut bytes).map_err(|e| match e {
+                Error::Usage(UsageError::WrongType { rust, pg, .. }) => {
+                    UsageError::WrongType { column: format!("parameter ${}", i + 1), rust, pg }.into()
+                }
+                other => other,
+            })?;
+            pre.formats.push(binary as i16);
+            pre.values.push(match null {
+                crate::types::IsNull::Yes => None,
+                crate::types::IsNull::No => Some(bytes),
+            });
+        }
+        Ok(pre)
+    }
+}
+
 /// What a query runs: SQL text (described and cached automatically) or a prepared statement.
 #[derive(Debug, Clone, Copy)]
 pub enum Query<'q> {
@@ -119,6 +151,8 @@ pub struct ExtendedQuery<'p> {
     retried: bool,
     /// Rows per Execute for an open portal (0: all, with Sync).
     max_rows: i32,
+    /// Parameters encoded at start (`start_owned`): used instead of `params` after a Describe.
+    pre: Option<PreEncoded>,
 }
 
 impl std::fmt::Debug for ExtendedQuery<'_> {
@@ -175,6 +209,45 @@ pub(crate) fn queue_execute(
     let describe = name.is_empty();
     queue_bind_execute(conn, name, described, params, max_rows, describe)?;
     frontend::sync(conn.send_buf());
+    conn.push_sync_request_with_columns(if describe { None } else { described.result_columns.clone() });
+    Ok(())
+}
+
+/// Bind (from pre-encoded parameters) + Describe(portal) + Execute + Sync.
+fn queue_execute_pre_encoded(
+    conn: &mut Connection,
+    name: &str,
+    described: &Described,
+    pre: &PreEncoded,
+) -> Result<(), Error> {
+    if described.params.len() != pre.values.len() {
+        return Err(UsageError::ParameterCount { expected: described.params.len(), given: pre.values.len() }.into());
+    }
+    let formats = result_formats(described.columns.as_ref());
+    let describe = name.is_empty();
+    let buf = conn.send_buf();
+    frontend::bind_encoded::<Error>(
+        "",
+        name,
+        &pre.formats,
+        pre.values.len(),
+        |i, out| {
+            Ok(match &pre.values[i] {
+                None => crate::types::IsNull::Yes,
+                Some(v) => {
+                    out.extend_from_slice(v);
+                    crate::types::IsNull::No
+                }
+            })
+        },
+        &formats,
+        buf,
+    )?;
+    if describe {
+        frontend::describe(Target::Portal, "", buf)?;
+    }
+    frontend::execute("", 0, buf)?;
+    frontend::sync(buf);
     conn.push_sync_request_with_columns(if describe { None } else { described.result_columns.clone() });
     Ok(())
 }
@@ -254,27 +327,63 @@ impl<'p> ExtendedQuery<'p> {
         if max_rows <= 0 {
             return Err(UsageError::InvalidArgument("a portal needs a row limit above 0".into()).into());
         }
-        Self::start_with(conn, query, params, Mode::Collect, max_rows)
+        Self::start_with(conn, query, params, Mode::Collect, max_rows, None)
+    }
+
+    /// Like [`start`](Self::start) in [`Mode::Collect`], but the parameters are encoded at once
+    /// and the operation borrows nothing: for callers that keep the operation across calls (the
+    /// polling connection).
+    pub fn start_owned(conn: &mut Connection, sql: &str, params: Params<'_>) -> Result<ExtendedQuery<'static>, Error> {
+        let pre = PreEncoded::new(params)?;
+        let key: Key = (sql.to_owned(), params.iter().map(|p| p.natural_type()).collect());
+        // A cached description fixes the types: encode for them now, like `start` does.
+        if conn.statements.is_described(&key) {
+            let mut op = ExtendedQuery::start(conn, Query::Sql(sql), params, Mode::Collect)?;
+            return Ok(ExtendedQuery {
+                params: &[],
+                key: op.key.take(),
+                name: std::mem::take(&mut op.name),
+                described: op.described.take(),
+                parse_named: op.parse_named.take(),
+                state: std::mem::replace(&mut op.state, State::Executing),
+                mode: Mode::Collect,
+                prefix: op.prefix,
+                result: std::mem::take(&mut op.result),
+                error: None,
+                // A retry would have to encode again for new types: report the error instead.
+                retried: true,
+                max_rows: 0,
+                pre: None,
+            });
+        }
+        let op: ExtendedQuery<'static> =
+            ExtendedQuery::start_with(conn, Query::Sql(sql), &[], Mode::Collect, 0, Some(key.1)).map(|mut op| {
+                op.pre = Some(pre);
+                op
+            })?;
+        Ok(op)
     }
 
     /// Queues the query. Nothing is queued if it fails (misuse, a parameter that does not fit).
     pub fn start(conn: &mut Connection, query: Query<'_>, params: Params<'p>, mode: Mode) -> Result<Self, Error> {
-        Self::start_with(conn, query, params, mode, 0)
+        Self::start_with(conn, query, params, mode, 0, None)
     }
 
+    /// `types`: the parameter types to declare, when `params` are not given (pre-encoded).
     fn start_with(
         conn: &mut Connection,
         query: Query<'_>,
         params: Params<'p>,
         mode: Mode,
         max_rows: i32,
+        types: Option<Vec<u32>>,
     ) -> Result<Self, Error> {
         crate::session::check_not_prepared(conn, "execute")?;
         conn.check_ready()?;
         conn.abandon_outstanding();
         let mark = conn.send_buf().len();
         let requests_before = conn.outstanding();
-        let r = Self::queue(conn, query, params, mode, max_rows);
+        let r = Self::queue(conn, query, params, mode, max_rows, types);
         if r.is_err() {
             conn.send_buf().truncate(mark);
             conn.truncate_requests(requests_before);
@@ -288,6 +397,7 @@ impl<'p> ExtendedQuery<'p> {
         params: Params<'p>,
         mode: Mode,
         max_rows: i32,
+        types: Option<Vec<u32>>,
     ) -> Result<Self, Error> {
         let mut prefix = 0;
         if let Some(begin) = crate::session::needs_begin(conn) {
@@ -308,6 +418,7 @@ impl<'p> ExtendedQuery<'p> {
             error: None,
             retried: false,
             max_rows,
+            pre: None,
         };
         match query {
             Query::Statement(stmt) => {
@@ -317,7 +428,8 @@ impl<'p> ExtendedQuery<'p> {
                 q.described = Some(stmt.0.described.clone());
             }
             Query::Sql(sql) => {
-                let key: Key = (sql.to_owned(), params.iter().map(|p| p.natural_type()).collect());
+                let types = types.unwrap_or_else(|| params.iter().map(|p| p.natural_type()).collect());
+                let key: Key = (sql.to_owned(), types);
                 match conn.statements.plan(&key) {
                     Plan::Describe { prepare_as } => {
                         let name = prepare_as.clone().unwrap_or_default();
@@ -386,7 +498,10 @@ impl<'p> ExtendedQuery<'p> {
         if !name.is_empty() {
             self.result.columns = described.result_columns.clone();
         }
-        queue_execute(conn, &name, &described, self.params, self.max_rows)
+        match &self.pre {
+            Some(pre) => queue_execute_pre_encoded(conn, &name, &described, pre),
+            None => queue_execute(conn, &name, &described, self.params, self.max_rows),
+        }
     }
 }
 

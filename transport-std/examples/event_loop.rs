@@ -77,21 +77,20 @@ fn advance(
     poll: &mio::Poll,
     queries_each: usize,
     totals: &mut Totals,
-    backends: &mut HashSet<String>,
+    backends: &mut HashSet<i32>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     loop {
         match slot.conn.poll()? {
             Poll::Ok => {
-                if let Some(result) = slot.conn.take_result() {
-                    let batch = result?;
-                    let row = &batch.results[0].rows()[0];
+                if let Some(result) = slot.conn.take_query_result() {
+                    let result = result?;
+                    let row = &result.rows[0];
                     totals.queries += 1;
-                    totals.rows += batch.results[0].rows().len();
-                    let expected = (index * 1000 + slot.sent).to_string();
-                    if row.text(0) != Some(expected.as_str()) {
+                    totals.rows += result.rows.len();
+                    if row.get::<i32, _>(0)? != (index * 1000 + slot.sent) as i32 {
                         totals.wrong_answers += 1;
                     }
-                    backends.insert(row.text(1).unwrap_or_default().to_owned());
+                    backends.insert(row.get::<i32, _>(1)?);
                 }
                 if slot.closing {
                     slot.done = true;
@@ -99,7 +98,8 @@ fn advance(
                 }
                 if slot.sent < queries_each {
                     slot.sent += 1;
-                    slot.conn.execute(&format!("SELECT {} + {}, pg_backend_pid()", index * 1000, slot.sent))?;
+                    let (base, n) = ((index * 1000) as i32, slot.sent as i32);
+                    slot.conn.execute_params("SELECT $1::int4 + $2::int4, pg_backend_pid()", &[&base, &n])?;
                 } else {
                     slot.conn.close_start();
                     slot.closing = true;

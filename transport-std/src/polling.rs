@@ -14,6 +14,7 @@ use crate::{random_nonce, CancelToken};
 enum Pending {
     Startup(Startup),
     Query(SimpleQuery),
+    Extended(Box<pgsans::extended::ExtendedQuery<'static>>),
     Close(Terminate),
 }
 
@@ -76,6 +77,7 @@ pub struct PollingConnection {
     target: Target,
     pending: Option<Pending>,
     result: Option<Result<SimpleBatch, Error>>,
+    query_result: Option<Result<pgsans::QueryResult, Error>>,
     last_error: Option<Error>,
 }
 
@@ -124,6 +126,7 @@ impl PollingConnection {
             target,
             pending: Some(Pending::Startup(Startup)),
             result: None,
+            query_result: None,
             last_error: None,
         };
         conn.start_attempt(first)?;
@@ -200,6 +203,20 @@ impl PollingConnection {
                     Err(e) if !e.is_fatal() => Step::Done(Some(Err(e))),
                     Err(e) => return Err(e),
                 },
+                Pending::Extended(op) => match pgsans::step(&mut self.engine, op.as_mut()) {
+                    Ok(Step::Wait(w)) => Step::Wait(w),
+                    Ok(Step::Done(step)) => {
+                        self.query_result = Some(step.into_result());
+                        self.pending = None;
+                        return Ok(Poll::Ok);
+                    }
+                    Err(e) if !e.is_fatal() => {
+                        self.query_result = Some(Err(e));
+                        self.pending = None;
+                        return Ok(Poll::Ok);
+                    }
+                    Err(e) => return Err(e),
+                },
                 Pending::Close(op) => pgsans::step(&mut self.engine, op)?.map_done(|()| None),
             };
             match step {
@@ -241,6 +258,33 @@ impl PollingConnection {
     /// [`Poll::Ok`] and [`take_result`](Self::take_result). A misuse error while connecting or
     /// while another query runs.
     pub fn execute(&mut self, sql: &str) -> Result<(), Error> {
+        self.check_can_start()?;
+        let op = SimpleQuery::start(&mut self.engine, sql)?;
+        self.result = None;
+        self.pending = Some(Pending::Query(op));
+        Ok(())
+    }
+
+    /// Starts a query with parameters (`$1`, `$2` …) without waiting; then [`poll`](Self::poll)
+    /// until [`Poll::Ok`] and [`take_query_result`](Self::take_query_result). The values are
+    /// encoded at once, so they need not outlive this call; each is declared as its Rust type
+    /// (strings as text, for the server to convert). Results come in binary for the types
+    /// pgsans decodes, as on the other connections. Misuse as for [`execute`](Self::execute).
+    pub fn execute_params(&mut self, sql: &str, params: pgsans::Params<'_>) -> Result<(), Error> {
+        self.check_can_start()?;
+        let op = pgsans::extended::ExtendedQuery::start_owned(&mut self.engine, sql, params)?;
+        self.query_result = None;
+        self.pending = Some(Pending::Extended(Box::new(op)));
+        Ok(())
+    }
+
+    /// The result of the last [`execute_params`](Self::execute_params), once `poll` answered
+    /// [`Poll::Ok`].
+    pub fn take_query_result(&mut self) -> Option<Result<pgsans::QueryResult, Error>> {
+        self.query_result.take()
+    }
+
+    fn check_can_start(&self) -> Result<(), Error> {
         if let Some(e) = &self.last_error {
             return Err(e.clone());
         }
@@ -250,9 +294,6 @@ impl PollingConnection {
         if self.pending.is_some() {
             return Err(UsageError::InvalidState("a query is already executing on this connection".into()).into());
         }
-        let op = SimpleQuery::start(&mut self.engine, sql)?;
-        self.result = None;
-        self.pending = Some(Pending::Query(op));
         Ok(())
     }
 

@@ -58,6 +58,22 @@ fn polling_connection_protocol() {
     assert_eq!(batch.results[0].rows()[0].text(1), Some("done"));
     assert!(conn.take_result().is_none());
 
+    // With parameters: encoded at once; results in binary for the types pgsans decodes.
+    for i in 0..3i32 {
+        let label = format!("n{i}");
+        conn.execute_params("SELECT $1::int4 * 2, $2::text, $3::int8", &[&i, &label, &None::<i64>]).unwrap();
+        drop(label); // the values need not outlive the call
+        drive(&mut conn).unwrap();
+        let r = conn.take_query_result().unwrap().unwrap();
+        assert_eq!(r.rows[0].get::<i32, _>(0).unwrap(), i * 2);
+        assert_eq!(r.rows[0].get::<String, _>(1).unwrap(), format!("n{i}"));
+        assert_eq!(r.rows[0].get::<Option<i64>, _>(2).unwrap(), None);
+        assert_eq!(r.columns.as_ref().unwrap()[0].format(), 1, "execution {i}");
+    }
+    conn.execute_params("SELECT 1 / $1::int4", &[&0i32]).unwrap();
+    drive(&mut conn).unwrap();
+    assert_eq!(conn.take_query_result().unwrap().unwrap_err().code(), Some("22012"));
+
     // A failing statement: the results before it and its error; the connection goes on.
     conn.execute("SELECT 1; SELECT 1/0").unwrap();
     drive(&mut conn).unwrap();
