@@ -77,6 +77,12 @@ pub trait Client: Sized {
         stop_after: Option<usize>,
         close: bool,
     ) -> Result<(Vec<usize>, i64), Error>;
+    /// Starts `sql` and drops the operation after `after` (a dropped future on the async
+    /// transports): `Some(finished in time)`; `None` where an operation is not a future (the
+    /// blocking client; tests that need this are instantiated only for async transports).
+    fn abandon_after(&mut self, _sql: &str, _after: Duration) -> Option<bool> {
+        None
+    }
     /// Fires this connection's cancel token from another thread after `delay`.
     fn cancel_after(&self, delay: Duration) -> std::thread::JoinHandle<Result<(), Error>>;
 
@@ -269,6 +275,8 @@ impl Client for pgsans_std::Connection {
 pub trait BlockOn {
     fn new() -> Self;
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output;
+    /// Runs `f` for at most `d`; `None` (and `f` dropped mid-flight) if the timer fires first.
+    fn timeout<F: std::future::Future>(&self, f: F, d: Duration) -> Option<F::Output>;
 }
 
 /// A Tokio current-thread runtime; a Tokio socket lives as long as the runtime it was made on.
@@ -280,6 +288,9 @@ impl BlockOn for TokioRt {
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.0.block_on(f)
     }
+    fn timeout<F: std::future::Future>(&self, f: F, d: Duration) -> Option<F::Output> {
+        self.0.block_on(async { tokio::time::timeout(d, f).await.ok() })
+    }
 }
 
 pub struct SmolRt;
@@ -290,6 +301,12 @@ impl BlockOn for SmolRt {
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         smol::block_on(f)
     }
+    fn timeout<F: std::future::Future>(&self, f: F, d: Duration) -> Option<F::Output> {
+        smol::block_on(smol::future::or(async { Some(f.await) }, async {
+            smol::Timer::after(d).await;
+            None
+        }))
+    }
 }
 
 pub struct AsyncStdRt;
@@ -299,6 +316,9 @@ impl BlockOn for AsyncStdRt {
     }
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         async_std::task::block_on(f)
+    }
+    fn timeout<F: std::future::Future>(&self, f: F, d: Duration) -> Option<F::Output> {
+        async_std::task::block_on(async_std::future::timeout(d, f)).ok()
     }
 }
 
@@ -461,6 +481,10 @@ macro_rules! async_client {
             }
             fn pipeline(&mut self, p: &pgsans::Pipeline<'_>) -> Result<Vec<Result<pgsans::QueryResult, Error>>, Error> {
                 self.rt.block_on(self.conn.pipeline(p))
+            }
+            fn abandon_after(&mut self, sql: &str, after: Duration) -> Option<bool> {
+                // The runtime's timer drops the query future when it fires first.
+                Some(self.rt.timeout(self.conn.simple_query(sql), after).is_some())
             }
             fn portal_batches(
                 &mut self,

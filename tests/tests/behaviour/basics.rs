@@ -264,3 +264,25 @@ pub fn bad_input_is_refused_before_sending<C: Client>() {
         assert!(matches!(err, Error::Config(_)), "{bad}: {err:?}");
     }
 }
+
+pub fn dropped_operation_leaves_the_connection_usable<C: Client>() {
+    let mut c = trust::<C>();
+    // Dropped while the server is still sleeping, twice in a row, then mid-result.
+    let finished = c
+        .abandon_after("SELECT pg_sleep(0.3), 'stale'", std::time::Duration::from_millis(50))
+        .expect("only instantiated for transports whose operations can be dropped");
+    assert!(!finished, "the timer fired first");
+    assert_eq!(
+        c.abandon_after("SELECT pg_sleep(0.3), 'stale again'", std::time::Duration::from_millis(50)),
+        Some(false)
+    );
+    // The next query gets its own result, not the abandoned ones' (drained inside the engine).
+    assert_eq!(c.scalar("SELECT 'fresh'").unwrap().as_deref(), Some("fresh"));
+    assert_eq!(
+        c.abandon_after("SELECT i FROM generate_series(1, 3000000) i", std::time::Duration::from_millis(100)),
+        Some(false)
+    );
+    let rows = c.simple_query("SELECT 1 AS a; SELECT 2 AS b").unwrap();
+    assert_eq!(rows[1].columns()[0].name(), "b");
+    assert_eq!(c.engine().transaction_status(), TransactionStatus::Idle);
+}

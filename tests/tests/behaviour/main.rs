@@ -67,3 +67,21 @@ over_every_transport!(
     session::every_error_field,
     session::connection_information,
 );
+
+/// Behaviours that only exist where an operation is a future that can be dropped.
+mod async_transports {
+    use pgsans_tests::{AsyncStdClient, SmolClient, TokioClient};
+
+    #[test]
+    fn tokio_dropped_operation_leaves_the_connection_usable() {
+        crate::basics::dropped_operation_leaves_the_connection_usable::<TokioClient>()
+    }
+    #[test]
+    fn smol_dropped_operation_leaves_the_connection_usable() {
+        crate::basics::dropped_operation_leaves_the_connection_usable::<SmolClient>()
+    }
+    #[test]
+    fn async_std_dropped_operation_leaves_the_connection_usable() {
+        crate::basics::dropped_operation_leaves_the_connection_usable::<AsyncStdClient>()
+    }
+}
