@@ -62,7 +62,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch.results.len(),
         batch.error.map(|e| e.to_string()).unwrap_or_default()
     );
+    // psycopg2 semantics: the first statement opened a transaction, the error left it failed.
+    println!("transaction status: {:?} -> rollback", conn.transaction_status());
+    conn.rollback()?;
     println!("transaction status: {:?}", conn.transaction_status());
+
+    // Extended protocol: typed parameters and typed results.
+    let row = conn.query_one("SELECT $1::int4 * 2 AS doubled, $2::text || '!' AS shout", &[&21i32, &"hello"])?;
+    let (doubled, shout): (i32, &str) = (row.get("doubled")?, row.get("shout")?);
+    println!("query_one with parameters: doubled={doubled} shout={shout:?}");
+    conn.commit()?;
     conn.close()?;
     println!("closed.");
     Ok(())
