@@ -5,6 +5,7 @@ mod basics;
 mod extended;
 mod nonblocking;
 mod pipeline;
+mod replay;
 mod session;
 
 use pgsans_tests::{AsyncStdClient, SmolClient, TokioClient};
