@@ -166,6 +166,22 @@ struct Request {
 /// A callback that receives every notice instead of the notice queue.
 pub type NoticeHandler = Box<dyn FnMut(&Notice) + Send>;
 
+/// Consumes the events of requests queued ahead of an operation's own (the automatic BEGIN):
+/// returns `true` when `ev` belonged to them, keeping the first error.
+pub(crate) fn consume_prefix(prefix: &mut usize, ev: &Event<'_>, error: &mut Option<Box<DbError>>) -> bool {
+    if *prefix == 0 {
+        return false;
+    }
+    match ev {
+        Event::Error(e) => {
+            error.get_or_insert_with(|| e.clone());
+        }
+        Event::ReadyForQuery(_) => *prefix -= 1,
+        _ => {}
+    }
+    true
+}
+
 /// The maximum number of notices kept by default (psycopg2's `CONN_NOTICES_LIMIT`).
 pub const DEFAULT_NOTICE_LIMIT: usize = 50;
 
@@ -776,14 +792,20 @@ impl Connection {
         Ok(())
     }
 
-    /// How many requests are outstanding.
-    pub(crate) fn outstanding(&self) -> usize {
-        self.requests.len()
-    }
-
-    /// Forgets requests registered after the first `n` (their bytes were taken back).
-    pub(crate) fn truncate_requests(&mut self, n: usize) {
-        self.requests.truncate(n);
+    /// Runs `queue`, which appends messages and registers requests; if it fails, everything it
+    /// appended and registered is taken back, so misuse leaves the connection as it was.
+    pub(crate) fn queue_atomically<T>(
+        &mut self,
+        queue: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mark = self.send.vec().len();
+        let requests = self.requests.len();
+        let r = queue(self);
+        if r.is_err() {
+            self.send.vec().truncate(mark);
+            self.requests.truncate(requests);
+        }
+        r
     }
 
     /// Registers an extended-query request (messages up to a Sync) queued with [`send_buf`](Self::send_buf).

@@ -381,14 +381,7 @@ impl<'p> ExtendedQuery<'p> {
         crate::session::check_not_prepared(conn, "execute")?;
         conn.check_ready()?;
         conn.abandon_outstanding();
-        let mark = conn.send_buf().len();
-        let requests_before = conn.outstanding();
-        let r = Self::queue(conn, query, params, mode, max_rows, types);
-        if r.is_err() {
-            conn.send_buf().truncate(mark);
-            conn.truncate_requests(requests_before);
-        }
-        r
+        conn.queue_atomically(|conn| Self::queue(conn, query, params, mode, max_rows, types))
     }
 
     fn queue(
@@ -473,14 +466,7 @@ impl<'p> ExtendedQuery<'p> {
         self.name = prepared_as.unwrap_or_default();
         self.described = Some(described.clone());
         // Nothing may stay queued if the parameters do not fit the described types.
-        let mark = conn.send_buf().len();
-        let requests = conn.outstanding();
-        let r = self.queue_after_describe(conn, &key, described);
-        if r.is_err() {
-            conn.send_buf().truncate(mark);
-            conn.truncate_requests(requests);
-        }
-        r
+        conn.queue_atomically(|conn| self.queue_after_describe(conn, &key, described))
     }
 
     fn queue_after_describe(
@@ -519,14 +505,7 @@ impl Operation for ExtendedQuery<'_> {
                 return Ok(Some(QueryStep::Row));
             }
             let Some(ev) = conn.poll_event()? else { return Ok(None) };
-            if self.prefix > 0 {
-                match ev {
-                    Event::Error(e) => {
-                        self.error.get_or_insert(e);
-                    }
-                    Event::ReadyForQuery(_) => self.prefix -= 1,
-                    _ => {}
-                }
+            if crate::connection::consume_prefix(&mut self.prefix, &ev, &mut self.error) {
                 continue;
             }
             match (&mut self.state, ev) {
@@ -628,11 +607,7 @@ impl Prepare {
         conn.abandon_outstanding();
         flush_closes(conn)?;
         let name = conn.statements.new_name("pgsans_s");
-        let mark = conn.send_buf().len();
-        if let Err(e) = queue_describe(conn, &name, sql, types) {
-            conn.send_buf().truncate(mark);
-            return Err(e);
-        }
+        conn.queue_atomically(|conn| queue_describe(conn, &name, sql, types))?;
         Ok(Prepare { name, sql: sql.to_owned(), params: None, columns: None, error: None })
     }
 }

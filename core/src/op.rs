@@ -122,14 +122,7 @@ impl Operation for SimpleQuery {
     type Output = SimpleBatch;
     fn drive(&mut self, conn: &mut Connection) -> Result<Option<SimpleBatch>, Error> {
         while let Some(ev) = conn.poll_event()? {
-            if self.prefix > 0 {
-                match ev {
-                    Event::Error(e) => {
-                        self.error.get_or_insert(e);
-                    }
-                    Event::ReadyForQuery(_) => self.prefix -= 1,
-                    _ => {}
-                }
+            if crate::connection::consume_prefix(&mut self.prefix, &ev, &mut self.error) {
                 continue;
             }
             match ev {

@@ -148,14 +148,7 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
         crate::session::check_not_prepared(conn, "pipeline")?;
         conn.check_ready()?;
         conn.abandon_outstanding();
-        let mark = conn.send_buf().len();
-        let requests = conn.outstanding();
-        let r = Self::start_inner(conn, pipeline);
-        if r.is_err() {
-            conn.send_buf().truncate(mark);
-            conn.truncate_requests(requests);
-        }
-        r
+        conn.queue_atomically(|conn| Self::start_inner(conn, pipeline))
     }
 
     fn start_inner(conn: &mut Connection, pipeline: &'a Pipeline<'p>) -> Result<Self, Error> {
@@ -374,12 +367,7 @@ impl Operation for RunPipeline<'_, '_> {
 impl RunPipeline<'_, '_> {
     fn drive_events(&mut self, conn: &mut Connection) -> Result<Option<Vec<Result<QueryResult, Error>>>, Error> {
         while let Some(ev) = conn.poll_event()? {
-            if self.prefix > 0 {
-                match ev {
-                    Event::Error(e) => self.describe_error = Some(e),
-                    Event::ReadyForQuery(_) => self.prefix -= 1,
-                    _ => {}
-                }
+            if crate::connection::consume_prefix(&mut self.prefix, &ev, &mut self.describe_error) {
                 continue;
             }
             match &mut self.phase {

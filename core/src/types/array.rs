@@ -100,37 +100,28 @@ fn encode_text_array<T: ToSql>(items: &[T], elem: u32, out: &mut Vec<u8>) -> Res
     Ok(IsNull::No)
 }
 
-impl<T: ToSql> ToSql for Vec<T> {
-    fn accepts(oid: u32) -> bool {
-        element_of(oid).is_some_and(T::accepts)
-    }
-    fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
-        encode_array(self, oid, out)
-    }
-    crate::to_sql_checked!();
-    fn natural_type(&self) -> u32 {
-        self.iter().map(|v| v.natural_type()).find(|t| *t != 0).and_then(array_of).unwrap_or(0)
-    }
-    fn binary(&self, oid: u32) -> bool {
-        super::binary_supported(oid)
-    }
+/// `Vec<T>` and `&[T]` encode the same way.
+macro_rules! array_to_sql {
+    ($($ty:ty),*) => {$(
+        impl<T: ToSql> ToSql for $ty {
+            fn accepts(oid: u32) -> bool {
+                element_of(oid).is_some_and(T::accepts)
+            }
+            fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
+                encode_array(self, oid, out)
+            }
+            crate::to_sql_checked!();
+            fn natural_type(&self) -> u32 {
+                self.iter().map(|v| v.natural_type()).find(|t| *t != 0).and_then(array_of).unwrap_or(0)
+            }
+            fn binary(&self, oid: u32) -> bool {
+                super::binary_supported(oid)
+            }
+        }
+    )*};
 }
 
-impl<T: ToSql> ToSql for &[T] {
-    fn accepts(oid: u32) -> bool {
-        element_of(oid).is_some_and(T::accepts)
-    }
-    fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
-        encode_array(self, oid, out)
-    }
-    crate::to_sql_checked!();
-    fn natural_type(&self) -> u32 {
-        self.iter().map(|v| v.natural_type()).find(|t| *t != 0).and_then(array_of).unwrap_or(0)
-    }
-    fn binary(&self, oid: u32) -> bool {
-        super::binary_supported(oid)
-    }
-}
+array_to_sql!(Vec<T>, &[T]);
 
 impl<'a, T: FromSql<'a>> FromSql<'a> for Vec<T> {
     fn accepts(oid: u32) -> bool {
