@@ -7,6 +7,7 @@ mod nonblocking;
 mod pipeline;
 mod replay;
 mod session;
+mod spawn;
 
 use pgsans_tests::{AsyncStdClient, SmolClient, TokioClient};
 
