@@ -136,10 +136,13 @@ impl TestServer {
         let ids = if as_postgres { Some(postgres_ids()?) } else { None };
 
         clean_stale_dirs();
+        // pid (for the stale-directory cleanup) + wall-clock nanoseconds + a per-process counter.
+        static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let root = std::env::temp_dir().join(format!(
-            "pgsans-{}-{}",
+            "pgsans-{}-{}-{}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ (std::ptr::addr_of!(SHARED) as usize as u128) ^ nanos()
+            nanos(),
+            STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let data_dir = root.join("data");
         let socket_dir = root.join("sock");

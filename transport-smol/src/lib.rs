@@ -21,7 +21,7 @@ use std::os::unix::net::UnixStream;
 
 use async_io::{Async, Timer};
 use futures_lite::future;
-use pgsans::config::{Host, Target};
+use pgsans::config::Target;
 use pgsans::drive::TryIo;
 use pgsans::{Error, Poll};
 
@@ -74,11 +74,7 @@ async fn open_socket(target: &Target) -> Result<Socket, Error> {
             .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
         return Ok(Socket::Unix(s));
     }
-    let host = match (&target.hostaddr, &target.host) {
-        (Some(addr), _) => addr.clone(),
-        (None, Host::Tcp(h)) => h.clone(),
-        (None, Host::Unix(d)) => d.display().to_string(),
-    };
+    let host = target.host_to_resolve();
     let addrs: Vec<SocketAddr> = async_net::resolve((host.as_str(), target.port))
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?;

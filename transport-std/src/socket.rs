@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
-use pgsans::config::{Host, Target};
+use pgsans::config::Target;
 use pgsans::drive::TryIo;
 use pgsans::{Error, Poll};
 use rustix::event::{PollFd, PollFlags};
@@ -129,11 +129,7 @@ impl Connecting {
 /// The addresses to try for `target`, in order (DNS is resolved here, blocking, as libpq does
 /// unless `hostaddr` is given).
 pub(crate) fn resolve(target: &Target) -> Result<Vec<SocketAddr>, Error> {
-    let host = match (&target.hostaddr, &target.host) {
-        (Some(addr), _) => addr.clone(),
-        (None, Host::Tcp(h)) => h.clone(),
-        (None, Host::Unix(d)) => d.display().to_string(),
-    };
+    let host = target.host_to_resolve();
     let addrs: Vec<SocketAddr> = (host.as_str(), target.port)
         .to_socket_addrs()
         .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?

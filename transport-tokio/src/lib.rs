@@ -19,7 +19,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use pgsans::config::{Host, Target};
+use pgsans::config::Target;
 use pgsans::drive::TryIo;
 use pgsans::{Error, Poll};
 use tokio::io::Interest;
@@ -90,11 +90,7 @@ async fn open_socket(target: &Target) -> Result<Socket, Error> {
             .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
         return Ok(Socket::Unix(s));
     }
-    let host = match (&target.hostaddr, &target.host) {
-        (Some(addr), _) => addr.clone(),
-        (None, Host::Tcp(h)) => h.clone(),
-        (None, Host::Unix(d)) => d.display().to_string(),
-    };
+    let host = target.host_to_resolve();
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), target.port))
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?

@@ -80,6 +80,16 @@ pub struct Target {
 }
 
 impl Target {
+    /// The name or address to resolve for a TCP target: `hostaddr` when given (no DNS needed),
+    /// else `host` (libpq's rule).
+    pub fn host_to_resolve(&self) -> String {
+        match (&self.hostaddr, &self.host) {
+            (Some(addr), _) => addr.clone(),
+            (None, Host::Tcp(h)) => h.clone(),
+            (None, Host::Unix(d)) => d.display().to_string(),
+        }
+    }
+
     /// The Unix socket path for this target, if it is a Unix-socket target.
     pub fn socket_path(&self) -> Option<PathBuf> {
         match &self.host {
