@@ -1,5 +1,5 @@
 /* libpq as a peer for pgsans-bench: the same workloads, printing "wall_seconds cpu_seconds
- * checksum" like the Rust children. Compiled by the bench at run time (gcc -lpq). */
+ * checksum server_cpu_seconds" like the Rust children. Compiled by the bench at run time (gcc -lpq). */
 #include <libpq-fe.h>
 #include <poll.h>
 #include <stdio.h>
@@ -18,6 +18,18 @@ static double cpu(void) {
     struct rusage r;
     getrusage(RUSAGE_SELF, &r);
     return r.ru_utime.tv_sec + r.ru_utime.tv_usec / 1e6 + r.ru_stime.tv_sec + r.ru_stime.tv_usec / 1e6;
+}
+
+/* The server backend's time on a CPU (first field of /proc/PID/schedstat, ns). */
+static double server_cpu(int pid) {
+    char path[64];
+    unsigned long long ns = 0;
+    snprintf(path, sizeof path, "/proc/%d/schedstat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    if (fscanf(f, "%llu", &ns) != 1) ns = 0;
+    fclose(f);
+    return ns / 1e9;
 }
 
 static PGconn *connect_or_die(const char *conninfo) {
@@ -41,16 +53,19 @@ int main(int argc, char **argv) {
     if (argc < 3) return 2;
     const char *workload = argv[1], *conninfo = argv[2];
     long long check = 0;
-    double t0, c0;
+    double t0, c0, t1, c1, s0 = 0, s1 = 0;
+    int pid = 0;
     if (!strcmp(workload, "connect")) {
         t0 = now(); c0 = cpu();
         for (int i = 0; i < 300; i++) PQfinish(connect_or_die(conninfo));
         check = 300;
+        t1 = now(); c1 = cpu();
     } else if (!strcmp(workload, "roundtrip")) {
         PGconn *c = connect_or_die(conninfo);
         Oid int4 = 23;
         must(c, PQprepare(c, "s", "SELECT $1::int4", 1, &int4), PGRES_COMMAND_OK);
-        t0 = now(); c0 = cpu();
+        pid = PQbackendPID(c);
+        t0 = now(); c0 = cpu(); s0 = server_cpu(pid);
         char buf[16];
         for (int i = 0; i < 20000; i++) {
             snprintf(buf, sizeof buf, "%d", i);
@@ -60,11 +75,13 @@ int main(int argc, char **argv) {
             check += atoi(PQgetvalue(r, 0, 0));
             PQclear(r);
         }
+        t1 = now(); c1 = cpu(); s1 = server_cpu(pid);
         PQfinish(c);
     } else if (!strcmp(workload, "pipeline-insert")) {
         PGconn *c = connect_or_die(conninfo);
         const int n = 50000;
-        t0 = now(); c0 = cpu();
+        pid = PQbackendPID(c);
+        t0 = now(); c0 = cpu(); s0 = server_cpu(pid);
         must(c, PQexec(c, "BEGIN"), PGRES_COMMAND_OK);
         must(c, PQprepare(c, "ins", "INSERT INTO t(a, b) VALUES ($1, $2)", 2, NULL), PGRES_COMMAND_OK);
         PQsetnonblocking(c, 1);
@@ -104,10 +121,11 @@ int main(int argc, char **argv) {
         PQexitPipelineMode(c);
         PQsetnonblocking(c, 0);
         must(c, PQexec(c, "COMMIT"), PGRES_COMMAND_OK);
+        t1 = now(); c1 = cpu(); s1 = server_cpu(pid);
         PQfinish(c);
     } else {
         return 2;
     }
-    printf("%f %f %lld\n", now() - t0, cpu() - c0, check);
+    printf("%f %f %lld %f\n", t1 - t0, c1 - c0, check, s1 - s0);
     return 0;
 }

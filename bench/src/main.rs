@@ -15,7 +15,10 @@ use std::time::Instant;
 use futures_util::{StreamExt, TryStreamExt};
 use pgsans_harness::{AuthMethod, TestServer};
 
-const CLIENTS: &[&str] = &["pgsans-std", "pgsans-tokio", "tokio-postgres", "postgres", "libpq"];
+/// `-nospin`: the same pgsans client with `Config::spin_wait(0)` — it sleeps in the kernel as
+/// soon as a request is sent, like the peers.
+const CLIENTS: &[&str] =
+    &["pgsans-std", "pgsans-tokio", "pgsans-std-nospin", "pgsans-tokio-nospin", "tokio-postgres", "postgres", "libpq"];
 
 /// libpq runs the workloads it can express the same way (bench/libpq_peer.c); skipped when
 /// its headers are missing.
@@ -54,6 +57,12 @@ struct Workload {
 const WORKLOADS: &[Workload] = &[
     Workload { name: "roundtrip", what: "20,000 sequential prepared SELECT $1::int4", ops: 20_000 },
     Workload {
+        name: "roundtrip-8",
+        what: "8 connections x 2,500 prepared SELECT $1::int4, concurrently (blocking clients: a thread each; \
+               async clients: a task each on one thread)",
+        ops: 20_000,
+    },
+    Workload {
         name: "fetch-binary",
         what: "1M rows (int, md5 text, float8), binary, streamed and decoded",
         ops: 1_000_000,
@@ -84,8 +93,8 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--child") {
         let (workload, client, conninfo) = (&args[2], &args[3], &args[4]);
-        let (wall, cpu, check) = run_child(workload, client, conninfo);
-        println!("{wall} {cpu} {check}");
+        let (wall, cpu, check, server) = run_child(workload, client, conninfo);
+        println!("{wall} {cpu} {check} {server}");
         return;
     }
     if args.get(1).map(String::as_str) == Some("--serve") {
@@ -107,7 +116,7 @@ fn main() {
 
     let workloads: Vec<&Workload> =
         WORKLOADS.iter().filter(|w| only.as_ref().is_none_or(|o| o.iter().any(|n| n == w.name))).collect();
-    // samples[workload][client] = Vec<(wall s, cpu s, maxrss KiB)>
+    // samples[workload][client] = Vec<Sample>
     let mut samples = vec![vec![Vec::new(); CLIENTS.len()]; workloads.len()];
     for round in 0..rounds {
         for (wi, w) in workloads.iter().enumerate() {
@@ -132,25 +141,28 @@ fn main() {
         eprintln!("round {} done", round + 1);
     }
 
-    println!("\n| workload | client | wall (median) | per op | client CPU (median) | peak RSS (max) | wall vs tokio-postgres | CPU vs tokio-postgres |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("\n| workload | client | wall (median) | per op | client CPU (median) | server CPU (median) | peak RSS (max) | wall vs tokio-postgres | CPU vs tokio-postgres |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for (wi, w) in workloads.iter().enumerate() {
-        let med = |ci: usize, f: fn(&(f64, f64, u64)) -> f64| median(samples[wi][ci].iter().map(f).collect());
+        let med = |ci: usize, f: fn(&Sample) -> f64| median(samples[wi][ci].iter().map(f).collect());
         let peer = CLIENTS.iter().position(|c| *c == "tokio-postgres").unwrap();
-        let (peer_wall, peer_cpu) = (med(peer, |s| s.0), med(peer, |s| s.1));
+        let (peer_wall, peer_cpu) = (med(peer, |s| s.wall), med(peer, |s| s.cpu));
         for (ci, client) in CLIENTS.iter().enumerate() {
             if samples[wi][ci].is_empty() {
                 continue;
             }
-            let (wall, cpu) = (med(ci, |s| s.0), med(ci, |s| s.1));
-            let rss = samples[wi][ci].iter().map(|s| s.2).max().unwrap_or(0);
+            let (wall, cpu, server) = (med(ci, |s| s.wall), med(ci, |s| s.cpu), med(ci, |s| s.server));
+            let rss = samples[wi][ci].iter().map(|s| s.rss_kib).max().unwrap_or(0);
+            // One backend per connection: the connect workload's many backends are not measured.
+            let server = if server > 0.0 { format!("{server:.3} s") } else { "–".into() };
             println!(
-                "| {} | {} | {:.3} s | {} | {:.3} s | {:.1} MiB | {:.2}x | {:.2}x |",
+                "| {} | {} | {:.3} s | {} | {:.3} s | {} | {:.1} MiB | {:.2}x | {:.2}x |",
                 w.name,
                 client,
                 wall,
                 per_op(wall, w.ops),
                 cpu,
+                server,
                 rss as f64 / 1024.0,
                 wall / peer_wall,
                 cpu / peer_cpu
@@ -180,15 +192,25 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn spawn_child(workload: &str, client: &str, conninfo: &str) -> (f64, f64, u64) {
+/// One child's measurements.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    wall: f64,
+    cpu: f64,
+    /// The server backend's on-CPU time during the workload (0: not measured).
+    server: f64,
+    rss_kib: u64,
+}
+
+fn spawn_child(workload: &str, client: &str, conninfo: &str) -> Sample {
     let exe = std::env::current_exe().expect("current exe");
     run_measured(Command::new(exe).args(["--child", workload, client, conninfo]))
 }
 
-/// Runs a child that prints "wall cpu checksum"; adds its peak RSS from wait4.
+/// Runs a child that prints "wall cpu checksum server_cpu"; adds its peak RSS from wait4.
 // The child is reaped with wait4 (for its rusage), which clippy cannot see.
 #[allow(clippy::zombie_processes)]
-fn run_measured(cmd: &mut Command) -> (f64, f64, u64) {
+fn run_measured(cmd: &mut Command) -> Sample {
     let (workload, client) = ("child", format!("{:?}", cmd.get_program()));
     let child = cmd.stdout(std::process::Stdio::piped()).spawn().expect("spawn child");
     let pid = child.id() as libc::pid_t;
@@ -202,7 +224,8 @@ fn run_measured(cmd: &mut Command) -> (f64, f64, u64) {
     let mut parts = text.split_whitespace();
     let wall: f64 = parts.next().and_then(|s| s.parse().ok()).expect("wall");
     let cpu: f64 = parts.next().and_then(|s| s.parse().ok()).expect("cpu");
-    (wall, cpu, ru.ru_maxrss as u64)
+    let server: f64 = parts.nth(1).and_then(|s| s.parse().ok()).expect("server cpu");
+    Sample { wall, cpu, server, rss_kib: ru.ru_maxrss as u64 }
 }
 
 fn setup(conninfo: &str) {
@@ -218,55 +241,111 @@ fn truncate(conninfo: &str) {
 }
 
 /// Runs one workload with one client; returns (wall s, cpu s, a checksum that proves the work
-/// was done).
-fn run_child(workload: &str, client: &str, conninfo: &str) -> (f64, f64, i64) {
+/// was done, server backend cpu s).
+fn run_child(workload: &str, client: &str, conninfo: &str) -> Measured {
     if workload == "pipeline-insert" {
         truncate(conninfo);
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     match client {
-        "pgsans-std" => pgsans_std_run(workload, conninfo),
-        "pgsans-tokio" => rt.block_on(pgsans_tokio_run(workload, conninfo)),
+        "pgsans-std" => pgsans_std_run(workload, &pgsans_config(conninfo, true)),
+        "pgsans-tokio" => rt.block_on(pgsans_tokio_run(workload, &pgsans_config(conninfo, true))),
+        "pgsans-std-nospin" => pgsans_std_run(workload, &pgsans_config(conninfo, false)),
+        "pgsans-tokio-nospin" => rt.block_on(pgsans_tokio_run(workload, &pgsans_config(conninfo, false))),
         "tokio-postgres" => rt.block_on(tokio_postgres_run(workload, conninfo)),
         "postgres" => postgres_run(workload, conninfo),
         other => panic!("unknown client {other}"),
     }
 }
 
-fn measure<T>(f: impl FnOnce() -> T) -> (f64, f64, T) {
-    let (c0, t0) = (cpu_seconds(), Instant::now());
-    let out = f();
-    (t0.elapsed().as_secs_f64(), cpu_seconds() - c0, out)
+/// (wall s, client cpu s, checksum, server cpu s)
+type Measured = (f64, f64, i64, f64);
+
+/// The on-CPU time of server processes `pids` (first field of /proc/PID/schedstat, ns); the
+/// server runs on this host. Empty: backends come and go (connect), not measured.
+fn server_cpu(pids: &[i32]) -> f64 {
+    let one = |pid: &i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0.0, |ns| ns as f64 / 1e9)
+    };
+    pids.iter().map(one).sum()
 }
 
-async fn measure_async<T>(f: impl std::future::Future<Output = T>) -> (f64, f64, T) {
-    let (c0, t0) = (cpu_seconds(), Instant::now());
+/// Measures `f` on the connections served by backends `pids`.
+fn measure(pids: &[i32], f: impl FnOnce() -> i64) -> Measured {
+    let (c0, s0, t0) = (cpu_seconds(), server_cpu(pids), Instant::now());
+    let out = f();
+    (t0.elapsed().as_secs_f64(), cpu_seconds() - c0, out, server_cpu(pids) - s0)
+}
+
+async fn measure_async(pids: &[i32], f: impl std::future::Future<Output = i64>) -> Measured {
+    let (c0, s0, t0) = (cpu_seconds(), server_cpu(pids), Instant::now());
     let out = f.await;
-    (t0.elapsed().as_secs_f64(), cpu_seconds() - c0, out)
+    (t0.elapsed().as_secs_f64(), cpu_seconds() - c0, out, server_cpu(pids) - s0)
+}
+
+/// Connections (and their prepared statement) for `roundtrip-8`.
+const CONCURRENT: usize = 8;
+const PER_CONNECTION: i32 = 2_500;
+
+fn pgsans_config(conninfo: &str, spin: bool) -> pgsans::Config {
+    let mut config = pgsans::Config::load(conninfo).unwrap();
+    if !spin {
+        config.spin_wait(std::time::Duration::ZERO);
+    }
+    config
 }
 
 fn decode_text_sum(i: &str, md5: &str, f: &str) -> i64 {
     i.parse::<i64>().unwrap() + md5.len() as i64 + f.parse::<f64>().unwrap() as i64
 }
 
-fn pgsans_std_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
+fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
     use pgsans_std::Connection;
     if workload == "connect" {
-        let (w, c, n) = measure(|| {
+        return measure(&[], || {
             for _ in 0..300 {
-                let mut conn = Connection::connect(conninfo).unwrap();
+                let mut conn = Connection::connect_with(config).unwrap();
                 conn.close().unwrap();
             }
             300
         });
-        return (w, c, n);
     }
-    let mut conn = Connection::connect(conninfo).unwrap();
+    if workload == "roundtrip-8" {
+        let mut conns: Vec<_> = (0..CONCURRENT)
+            .map(|_| {
+                let mut c = Connection::connect_with(config).unwrap();
+                c.set_autocommit(true).unwrap();
+                let stmt = c.prepare("SELECT $1::int4").unwrap();
+                (c, stmt)
+            })
+            .collect();
+        let pids: Vec<i32> = conns.iter().map(|(c, _)| c.backend_pid()).collect();
+        return measure(&pids, || {
+            std::thread::scope(|s| {
+                let threads: Vec<_> = conns
+                    .iter_mut()
+                    .map(|(c, stmt)| {
+                        s.spawn(move || {
+                            (0..PER_CONNECTION)
+                                .map(|i| c.query(&*stmt, &[&i]).unwrap()[0].get::<i32, _>(0).unwrap() as i64)
+                                .sum::<i64>()
+                        })
+                    })
+                    .collect();
+                threads.into_iter().map(|t| t.join().unwrap()).sum()
+            })
+        });
+    }
+    let mut conn = Connection::connect_with(config).unwrap();
     conn.set_autocommit(true).unwrap();
-    let (w, c, check) = match workload {
+    let pid = conn.backend_pid();
+    match workload {
         "roundtrip" => {
             let stmt = conn.prepare("SELECT $1::int4").unwrap();
-            measure(|| {
+            measure(&[pid], || {
                 let mut sum = 0i64;
                 for i in 0..20_000i32 {
                     let rows = conn.query(&stmt, &[&i]).unwrap();
@@ -275,7 +354,7 @@ fn pgsans_std_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
                 sum
             })
         }
-        "fetch-binary" => measure(|| {
+        "fetch-binary" => measure(&[pid], || {
             let mut stream = conn.query_raw(FETCH_SQL, &[]).unwrap();
             let mut sum = 0i64;
             while let Some(row) = stream.next().unwrap() {
@@ -286,7 +365,7 @@ fn pgsans_std_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
             }
             sum
         }),
-        "fetch-text" => measure(|| {
+        "fetch-text" => measure(&[pid], || {
             let results = conn.simple_query(FETCH_SQL).unwrap();
             let mut sum = 0i64;
             for r in results[0].rows() {
@@ -296,7 +375,7 @@ fn pgsans_std_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
         }),
         "pipeline-insert" => {
             let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("value {i}"))).collect();
-            measure(|| {
+            measure(&[pid], || {
                 let mut p = pgsans::Pipeline::new();
                 for (a, b) in &values {
                     p.execute("INSERT INTO t(a, b) VALUES ($1, $2)", &[a, b]);
@@ -308,28 +387,49 @@ fn pgsans_std_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
             })
         }
         other => panic!("unknown workload {other}"),
-    };
-    (w, c, check)
+    }
 }
 
-async fn pgsans_tokio_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
+async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
     use pgsans_tokio::Connection;
     if workload == "connect" {
-        return measure_async(async {
+        return measure_async(&[], async {
             for _ in 0..300 {
-                let mut conn = Connection::connect(conninfo).await.unwrap();
+                let mut conn = Connection::connect_with(config).await.unwrap();
                 conn.close().await.unwrap();
             }
             300
         })
         .await;
     }
-    let mut conn = Connection::connect(conninfo).await.unwrap();
+    if workload == "roundtrip-8" {
+        let mut conns = Vec::new();
+        for _ in 0..CONCURRENT {
+            let mut c = Connection::connect_with(config).await.unwrap();
+            c.set_autocommit(true).await.unwrap();
+            let stmt = c.prepare("SELECT $1::int4").await.unwrap();
+            conns.push((c, stmt));
+        }
+        let pids: Vec<i32> = conns.iter().map(|(c, _)| c.backend_pid()).collect();
+        return measure_async(&pids, async {
+            let tasks = conns.iter_mut().map(|(c, stmt)| async move {
+                let mut sum = 0i64;
+                for i in 0..PER_CONNECTION {
+                    sum += c.query(&*stmt, &[&i]).await.unwrap()[0].get::<i32, _>(0).unwrap() as i64;
+                }
+                sum
+            });
+            futures_util::future::join_all(tasks).await.into_iter().sum()
+        })
+        .await;
+    }
+    let mut conn = Connection::connect_with(config).await.unwrap();
     conn.set_autocommit(true).await.unwrap();
+    let pid = conn.backend_pid();
     match workload {
         "roundtrip" => {
             let stmt = conn.prepare("SELECT $1::int4").await.unwrap();
-            measure_async(async {
+            measure_async(&[pid], async {
                 let mut sum = 0i64;
                 for i in 0..20_000i32 {
                     let rows = conn.query(&stmt, &[&i]).await.unwrap();
@@ -340,7 +440,7 @@ async fn pgsans_tokio_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
             .await
         }
         "fetch-binary" => {
-            measure_async(async {
+            measure_async(&[pid], async {
                 let mut stream = conn.query_raw(FETCH_SQL, &[]).await.unwrap();
                 let mut sum = 0i64;
                 while let Some(row) = stream.next().await.unwrap() {
@@ -354,7 +454,7 @@ async fn pgsans_tokio_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
             .await
         }
         "fetch-text" => {
-            measure_async(async {
+            measure_async(&[pid], async {
                 let results = conn.simple_query(FETCH_SQL).await.unwrap();
                 let mut sum = 0i64;
                 for r in results[0].rows() {
@@ -366,7 +466,7 @@ async fn pgsans_tokio_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
         }
         "pipeline-insert" => {
             let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("value {i}"))).collect();
-            measure_async(async {
+            measure_async(&[pid], async {
                 let mut p = pgsans::Pipeline::new();
                 for (a, b) in &values {
                     p.execute("INSERT INTO t(a, b) VALUES ($1, $2)", &[a, b]);
@@ -390,12 +490,12 @@ async fn tokio_postgres_connect(conninfo: &str) -> tokio_postgres::Client {
     client
 }
 
-async fn tokio_postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
+async fn tokio_postgres_run(workload: &str, conninfo: &str) -> Measured {
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async {
             if workload == "connect" {
-                return measure_async(async {
+                return measure_async(&[], async {
                     for _ in 0..300 {
                         let client = tokio_postgres_connect(conninfo).await;
                         drop(client);
@@ -404,11 +504,33 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
                 })
                 .await;
             }
+            if workload == "roundtrip-8" {
+                let mut clients = Vec::new();
+                for _ in 0..CONCURRENT {
+                    let c = tokio_postgres_connect(conninfo).await;
+                    let stmt = c.prepare("SELECT $1::int4").await.unwrap();
+                    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+                    clients.push((c, stmt, pid));
+                }
+                let pids: Vec<i32> = clients.iter().map(|c| c.2).collect();
+                return measure_async(&pids, async {
+                    let tasks = clients.iter().map(|(c, stmt, _)| async move {
+                        let mut sum = 0i64;
+                        for i in 0..PER_CONNECTION {
+                            sum += c.query(stmt, &[&i]).await.unwrap()[0].get::<_, i32>(0) as i64;
+                        }
+                        sum
+                    });
+                    futures_util::future::join_all(tasks).await.into_iter().sum()
+                })
+                .await;
+            }
             let client = tokio_postgres_connect(conninfo).await;
+            let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
             match workload {
                 "roundtrip" => {
                     let stmt = client.prepare("SELECT $1::int4").await.unwrap();
-                    measure_async(async {
+                    measure_async(&[pid], async {
                         let mut sum = 0i64;
                         for i in 0..20_000i32 {
                             let rows = client.query(&stmt, &[&i]).await.unwrap();
@@ -419,7 +541,7 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
                     .await
                 }
                 "fetch-binary" => {
-                    measure_async(async {
+                    measure_async(&[pid], async {
                         let stream = client.query_raw(FETCH_SQL, std::iter::empty::<i32>()).await.unwrap();
                         futures_util::pin_mut!(stream);
                         let mut sum = 0i64;
@@ -434,7 +556,7 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
                     .await
                 }
                 "fetch-text" => {
-                    measure_async(async {
+                    measure_async(&[pid], async {
                         let messages = client.simple_query(FETCH_SQL).await.unwrap();
                         let mut sum = 0i64;
                         for m in &messages {
@@ -448,7 +570,7 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
                 }
                 "pipeline-insert" => {
                     let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("value {i}"))).collect();
-                    measure_async(async {
+                    measure_async(&[pid], async {
                         client.batch_execute("BEGIN").await.unwrap();
                         let stmt = client.prepare("INSERT INTO t(a, b) VALUES ($1, $2)").await.unwrap();
                         // tokio-postgres pipelines the requests of futures polled together.
@@ -471,9 +593,9 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
         .await
 }
 
-fn postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
+fn postgres_run(workload: &str, conninfo: &str) -> Measured {
     if workload == "connect" {
-        return measure(|| {
+        return measure(&[], || {
             for _ in 0..300 {
                 let client = postgres::Client::connect(conninfo, postgres::NoTls).unwrap();
                 client.close().unwrap();
@@ -481,11 +603,38 @@ fn postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
             300
         });
     }
+    if workload == "roundtrip-8" {
+        let mut clients: Vec<_> = (0..CONCURRENT)
+            .map(|_| {
+                let mut c = postgres::Client::connect(conninfo, postgres::NoTls).unwrap();
+                let stmt = c.prepare("SELECT $1::int4").unwrap();
+                let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+                (c, stmt, pid)
+            })
+            .collect();
+        let pids: Vec<i32> = clients.iter().map(|c| c.2).collect();
+        return measure(&pids, || {
+            std::thread::scope(|s| {
+                let threads: Vec<_> = clients
+                    .iter_mut()
+                    .map(|(c, stmt, _)| {
+                        s.spawn(move || {
+                            (0..PER_CONNECTION)
+                                .map(|i| c.query(&*stmt, &[&i]).unwrap()[0].get::<_, i32>(0) as i64)
+                                .sum::<i64>()
+                        })
+                    })
+                    .collect();
+                threads.into_iter().map(|t| t.join().unwrap()).sum()
+            })
+        });
+    }
     let mut client = postgres::Client::connect(conninfo, postgres::NoTls).unwrap();
+    let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
     match workload {
         "roundtrip" => {
             let stmt = client.prepare("SELECT $1::int4").unwrap();
-            measure(|| {
+            measure(&[pid], || {
                 let mut sum = 0i64;
                 for i in 0..20_000i32 {
                     let rows = client.query(&stmt, &[&i]).unwrap();
@@ -494,7 +643,7 @@ fn postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
                 sum
             })
         }
-        "fetch-binary" => measure(|| {
+        "fetch-binary" => measure(&[pid], || {
             let mut it = client.query_raw(FETCH_SQL, std::iter::empty::<i32>()).unwrap();
             let mut sum = 0i64;
             use postgres::fallible_iterator::FallibleIterator;
@@ -506,7 +655,7 @@ fn postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
             }
             sum
         }),
-        "fetch-text" => measure(|| {
+        "fetch-text" => measure(&[pid], || {
             let messages = client.simple_query(FETCH_SQL).unwrap();
             let mut sum = 0i64;
             for m in &messages {
@@ -519,7 +668,7 @@ fn postgres_run(workload: &str, conninfo: &str) -> (f64, f64, i64) {
         "pipeline-insert" => {
             // The blocking client cannot pipeline: sequential inserts, for reference.
             let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("value {i}"))).collect();
-            measure(|| {
+            measure(&[pid], || {
                 let mut tx = client.transaction().unwrap();
                 let stmt = tx.prepare("INSERT INTO t(a, b) VALUES ($1, $2)").unwrap();
                 let mut n = 0i64;

@@ -75,7 +75,8 @@ pub mod fuzzing;
 pub mod op;
 mod row;
 pub mod session;
-mod transport_kit;
+#[doc(hidden)]
+pub mod transport_kit;
 pub mod types;
 
 pub use config::Config;

@@ -403,6 +403,74 @@ macro_rules! transport_transaction {
     };
 }
 
+/// Expands to a transport connection's spinning: `spin_for_answer` (called by `io_step` when a
+/// whole request was just sent) and `set_spin_wait`. Needs the fields `engine`, `socket`,
+/// `spin` ([`SpinWait`]($crate::drive::SpinWait)) and `read_would_block`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! spin_methods {
+    (sync) => { $crate::spin_methods!(@methods [] []); };
+    (async) => {
+        $crate::spin_methods!(@methods [async] [$crate::transport_kit::YieldNow::default().await;]);
+    };
+    (@methods [$($async:tt)*] [$($yield_task:tt)*]) => {
+        /// A request was just sent: retry reading for a moment before sleeping (see
+        /// [`Config::spin_wait`]($crate::Config::spin_wait)), yielding to the runtime's other
+        /// tasks, if any, and to other threads (the server may be waiting for this CPU) between
+        /// tries. True if the answer began to arrive.
+        $($async)* fn spin_for_answer(&mut self) -> Result<bool, $crate::Error> {
+            let Some(budget) = self.spin.budget() else { return Ok(false) };
+            let start = std::time::Instant::now();
+            let answered = loop {
+                $($yield_task)*
+                std::thread::yield_now();
+                if $crate::drive::transfer(&mut self.engine, &mut self.socket, $crate::Poll::Read)?.progressed {
+                    break true;
+                }
+                if start.elapsed() >= budget {
+                    break false;
+                }
+            };
+            self.spin.record(answered);
+            self.read_would_block = !answered;
+            Ok(answered)
+        }
+
+        /// Changes how long this connection spins for an answer before waiting
+        /// ([`Config::spin_wait`]($crate::Config::spin_wait)); zero turns spinning off.
+        pub fn set_spin_wait(&mut self, limit: std::time::Duration) {
+            self.spin.set_limit(limit);
+        }
+    };
+}
+
+/// How many CPUs this process may run on (affinity mask, cgroup quota), for
+/// [`spin_limit`]($crate::drive::spin_limit).
+#[doc(hidden)]
+pub fn available_cpus() -> usize {
+    // Asked once: the answer reads cgroup files, and connections are made often.
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+}
+
+/// Yields once to the async runtime: wakes itself and returns `Pending`, so the runtime runs
+/// its other ready tasks before polling again (any runtime; no timer, no I/O).
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 /// Expands to everything an async transport has besides its socket: the `Connection` type
 /// (connect over the host list, `run`, `run_deadline`, the generated methods, `close`,
 /// `cancel_token`, `Drop`), its `Transaction`, `RowStream` and `Portal`, and `CancelToken`.
@@ -425,6 +493,8 @@ macro_rules! async_transport {
             target: $crate::config::Target,
             /// The last transfer said a read would find nothing: wait before reading.
             read_would_block: bool,
+            /// Whether to spin for an answer before sleeping.
+            spin: $crate::drive::SpinWait,
         }
 
         $crate::transport_transaction!(async);
@@ -484,7 +554,16 @@ macro_rules! async_transport {
                     let attempt = async {
                         let socket = open_socket(&target).await?;
                         let engine = $crate::Connection::new(config, random_nonce()?)?;
-                        let mut conn = Connection { engine, socket, target: target.clone(), read_would_block: false };
+                        let mut conn = Connection {
+                            engine,
+                            socket,
+                            target: target.clone(),
+                            read_would_block: false,
+                            spin: $crate::drive::SpinWait::new($crate::drive::spin_limit(
+                                config,
+                                $crate::transport_kit::available_cpus(),
+                            )),
+                        };
                         conn.run($crate::op::Startup).await?;
                         Ok::<_, $crate::Error>(conn)
                     };
@@ -517,6 +596,9 @@ macro_rules! async_transport {
                 wanted: $crate::Poll,
                 _deadline: Option<std::time::Instant>,
             ) -> Result<(), $crate::Error> {
+                if wanted == $crate::Poll::Read && self.read_would_block && self.spin_for_answer().await? {
+                    return Ok(());
+                }
                 if !(wanted == $crate::Poll::Read && self.read_would_block) {
                     let t = $crate::drive::transfer(&mut self.engine, &mut self.socket, wanted)?;
                     self.read_would_block = t.read_would_block;
@@ -530,6 +612,8 @@ macro_rules! async_transport {
                     Err(e) => Err(self.engine.transport_error(e.into())),
                 }
             }
+
+            $crate::spin_methods!(async);
 
             /// Runs an operation until `deadline` ([`Error::Timeout`]($crate::Error::Timeout);
             /// the connection stays usable: the abandoned operation is drained by the next one).

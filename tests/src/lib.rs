@@ -58,6 +58,7 @@ pub trait Client: Sized {
     fn prepare(&mut self, sql: &str) -> Result<Statement, Error>;
     fn set_prepare_threshold(&mut self, t: Option<usize>);
     fn set_statement_cache_capacity(&mut self, n: usize);
+    fn set_spin_wait(&mut self, limit: Duration);
     /// Streams `sql` and returns (rows seen, sum of column 0 as i64, rows_affected); stops
     /// after `limit` rows if given (dropping the stream).
     fn stream_sum(
@@ -214,6 +215,9 @@ impl Client for pgsans_std::Connection {
     }
     fn set_statement_cache_capacity(&mut self, n: usize) {
         pgsans_std::Connection::set_statement_cache_capacity(self, n)
+    }
+    fn set_spin_wait(&mut self, limit: Duration) {
+        pgsans_std::Connection::set_spin_wait(self, limit)
     }
     fn stream_sum(
         &mut self,
@@ -459,6 +463,9 @@ macro_rules! async_client {
             }
             fn set_statement_cache_capacity(&mut self, n: usize) {
                 self.conn.set_statement_cache_capacity(n)
+            }
+            fn set_spin_wait(&mut self, limit: Duration) {
+                self.conn.set_spin_wait(limit)
             }
             fn stream_sum(
                 &mut self,

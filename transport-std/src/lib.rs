@@ -46,7 +46,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Instant;
 
 use pgsans::config::Target;
-use pgsans::drive::{transfer, TryIo};
+use pgsans::drive::{transfer, SpinWait, TryIo};
 use pgsans::op::{Startup, Terminate};
 use pgsans::{ClientNonce, Config, Error, Operation, Poll, Step};
 
@@ -91,6 +91,8 @@ pub struct Connection {
     waiter: Option<Box<dyn Wait>>,
     /// The last transfer said a read would find nothing: wait before reading.
     read_would_block: bool,
+    /// Whether to spin for an answer before sleeping.
+    spin: SpinWait,
 }
 
 impl std::fmt::Debug for Connection {
@@ -200,6 +202,7 @@ impl Connection {
                     target: target.clone(),
                     waiter: waiter.take(),
                     read_would_block: false,
+                    spin: SpinWait::new(pgsans::drive::spin_limit(config, pgsans::transport_kit::available_cpus())),
                 };
                 match conn.run_deadline(Startup, deadline) {
                     Ok(()) => return Ok(conn),
@@ -226,6 +229,9 @@ impl Connection {
 
     /// Moves bytes for `wanted`, waiting (poll(2) or the wait callback) only if nothing moves.
     fn io_step(&mut self, wanted: Poll, deadline: Option<Instant>) -> Result<(), Error> {
+        if wanted == Poll::Read && self.read_would_block && self.waiter.is_none() && self.spin_for_answer()? {
+            return Ok(());
+        }
         if !(wanted == Poll::Read && self.read_would_block) {
             let t = transfer(&mut self.engine, &mut self.socket, wanted)?;
             self.read_would_block = t.read_would_block;
@@ -245,6 +251,8 @@ impl Connection {
             }
         }
     }
+
+    pgsans::spin_methods!(sync);
 
     /// Runs any engine [`Operation`] to completion.
     pub fn run<O: Operation>(&mut self, op: O) -> Result<O::Output, Error> {

@@ -136,6 +136,7 @@ pub struct Config {
     /// Extra run-time parameters sent in the StartupMessage (e.g. `search_path`).
     extra: Vec<(String, String)>,
     max_message_len: usize,
+    spin_wait: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Config {
@@ -154,6 +155,7 @@ impl Default for Config {
             params: Vec::new(),
             extra: Vec::new(),
             max_message_len: crate::codec::DEFAULT_MAX_MESSAGE_LEN,
+            spin_wait: None,
         }
     }
 }
@@ -246,6 +248,30 @@ impl Config {
 
     pub(crate) fn max_message_len_value(&self) -> usize {
         self.max_message_len
+    }
+
+    /// How long the blocking and async clients may spin (retry a non-blocking read, yielding
+    /// the CPU in between) for the answer to a request they have just sent before sleeping
+    /// until the socket is readable. `Duration::ZERO` turns spinning off. By default 100 µs
+    /// ([`DEFAULT_SPIN_WAIT`](crate::drive::DEFAULT_SPIN_WAIT)) when the process may run on
+    /// more than one CPU, and off when it may use only one (its affinity mask or cgroup
+    /// quota): there a spinning client would only hold up the server it waits for.
+    ///
+    /// A sleeping client pays a wake-up when the answer arrives — on the virtual machines
+    /// these benchmarks ran on, about 50 µs, more than a nearby server takes to answer a short
+    /// query (see `BENCHMARKS.md`). Spins that find nothing back off (see
+    /// [`SpinWait`](crate::drive::SpinWait)), so slow queries and distant servers cost little.
+    /// Connections with a wait callback and the polling connection never spin. Turn it off
+    /// when CPU time matters more than latency, e.g. many connections sharing few cores.
+    pub fn spin_wait(&mut self, limit: std::time::Duration) -> &mut Self {
+        self.spin_wait = Some(limit);
+        self
+    }
+
+    /// The spin limit set with [`spin_wait`](Self::spin_wait); `None`: the transport's
+    /// default.
+    pub fn spin_wait_limit(&self) -> Option<std::time::Duration> {
+        self.spin_wait
     }
 
     pub fn user(&self) -> Option<&str> {

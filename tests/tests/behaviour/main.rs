@@ -8,6 +8,7 @@ mod pipeline;
 mod replay;
 mod session;
 mod spawn;
+mod spin;
 
 use pgsans_tests::{AsyncStdClient, SmolClient, TokioClient};
 
@@ -68,6 +69,7 @@ over_every_transport!(
     session::notices_limit_and_order,
     session::every_error_field,
     session::connection_information,
+    spin::answers_are_the_same_whatever_the_spin_limit,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped.

@@ -140,7 +140,10 @@ fn the_client_only_blocks_inside_the_wait_callback() {
         *i.lock().unwrap() += t.elapsed();
         r
     };
-    let config = Config::parse(&conninfo()).unwrap();
+    let mut config = Config::parse(&conninfo()).unwrap();
+    // A spin limit far above the query's half second: with a callback the client must still
+    // never spin (a green-thread runtime's other coroutines would starve).
+    config.spin_wait(Duration::from_secs(10));
     let started = Instant::now();
     let mut conn = Connection::connect_with_wait(&config, Some(Box::new(callback))).unwrap();
     let connect_waits = waits.lock().unwrap().len();

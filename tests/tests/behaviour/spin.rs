@@ -1,0 +1,93 @@
+//! Spinning for an answer before sleeping (`Config::spin_wait`): results are the same whatever
+//! the limit — including limits that always run out and the client sleeps after all — and an
+//! async client that spins leaves the CPU to its runtime's other tasks.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pgsans::Error;
+use pgsans_tests::{AuthMethod, Client, TestServer};
+
+pub fn answers_are_the_same_whatever_the_spin_limit<C: Client>() {
+    let limits = [Duration::ZERO, Duration::from_micros(1), pgsans::drive::DEFAULT_SPIN_WAIT, Duration::from_secs(10)];
+    for limit in limits {
+        let mut c: C = C::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).unwrap();
+        c.set_autocommit(true).unwrap();
+        c.set_spin_wait(limit);
+        let stmt = c.prepare("SELECT $1::int4 * 2").unwrap();
+        for i in 0..50i32 {
+            let rows = c.query_stmt(&stmt, &[&i]).unwrap();
+            assert_eq!(rows[0].get::<i32, _>(0).unwrap(), i * 2, "limit {limit:?}");
+        }
+        // Slower than every limit but the last: those spins run out and the client sleeps.
+        assert_eq!(c.scalar("SELECT pg_sleep(0.02)::text || 'slept'").unwrap().as_deref(), Some("slept"));
+        let (n, sum, _) = c.stream_sum("SELECT generate_series(1, 20000)::int8", &[], None).unwrap();
+        assert_eq!((n, sum), (20_000, 20_000 * 20_001 / 2), "limit {limit:?}");
+        let mut p = pgsans::Pipeline::new();
+        p.query("SELECT 1::int4", &[]).query("SELECT 1/0", &[]).query("SELECT 3::int4", &[]);
+        let results = c.pipeline(&p).unwrap();
+        assert!(matches!(&results[1], Err(Error::Db(e)) if e.code() == "22012"), "{:?}", results[1]);
+        assert!(matches!(&results[2], Err(Error::PipelineAborted)), "{:?}", results[2]);
+        assert_eq!(c.scalar("SELECT 'still usable'").unwrap().as_deref(), Some("still usable"));
+        c.close().unwrap();
+    }
+}
+
+// Each test: while one task's query spins for the whole of a 0.2 s server sleep (spin limit
+// 10 s), another task on the same thread, which only counts and yields, keeps running. A spin
+// that did not yield would hold the only thread for the whole 0.2 s: 0 turns.
+
+#[test]
+fn tokio_spinning_yields_to_other_tasks() {
+    let conninfo = TestServer::shared().conninfo(AuthMethod::Trust);
+    let (stop, turns) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let seen = rt.block_on(async {
+        let mut conn = pgsans_tokio::Connection::connect(&conninfo).await.unwrap();
+        conn.set_autocommit(true).await.unwrap();
+        conn.set_spin_wait(Duration::from_secs(10));
+        let (s, t) = (stop.clone(), turns.clone());
+        let other = tokio::spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                t.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        });
+        let before = turns.load(Ordering::Relaxed);
+        let rows = conn.simple_query("SELECT pg_sleep(0.2)::text || 'x'").await.unwrap();
+        assert_eq!(rows[0].rows()[0].text(0), Some("x"));
+        let seen = turns.load(Ordering::Relaxed) - before;
+        stop.store(true, Ordering::Relaxed);
+        other.await.unwrap();
+        seen
+    });
+    assert!(seen >= 100, "the other task ran {seen} times");
+}
+
+#[test]
+fn smol_spinning_yields_to_other_tasks() {
+    let conninfo = TestServer::shared().conninfo(AuthMethod::Trust);
+    let (stop, turns) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let ex = smol::LocalExecutor::new();
+    let seen = smol::block_on(ex.run(async {
+        let mut conn = pgsans_smol::Connection::connect(&conninfo).await.unwrap();
+        conn.set_autocommit(true).await.unwrap();
+        conn.set_spin_wait(Duration::from_secs(10));
+        let (s, t) = (stop.clone(), turns.clone());
+        let other = ex.spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                t.fetch_add(1, Ordering::Relaxed);
+                smol::future::yield_now().await;
+            }
+        });
+        let before = turns.load(Ordering::Relaxed);
+        let rows = conn.simple_query("SELECT pg_sleep(0.2)::text || 'x'").await.unwrap();
+        assert_eq!(rows[0].rows()[0].text(0), Some("x"));
+        let seen = turns.load(Ordering::Relaxed) - before;
+        stop.store(true, Ordering::Relaxed);
+        other.await;
+        seen
+    }));
+    assert!(seen >= 100, "the other task ran {seen} times");
+}
