@@ -94,7 +94,8 @@ enum Phase {
     /// Describing the SQL texts the cache does not know: one round trip for all of them, each
     /// in its own Sync so that one failure does not hide the others.
     Describing {
-        pending: Vec<Key>,
+        /// Indexes into `texts`.
+        pending: Vec<usize>,
         done: usize,
         params: Option<Vec<u32>>,
         columns: Option<Arc<[crate::row::Column]>>,
@@ -117,18 +118,13 @@ pub struct RunPipeline<'a, 'p> {
     /// Statements this pipeline prepared: key -> name (marked prepared at ParseComplete).
     preparing: Vec<(Key, String)>,
     describe_error: Option<Box<DbError>>,
-    /// Texts that could not be described (they may depend on earlier queries of the pipeline,
-    /// or be wrong): sent as they are, the server reports their errors in order.
-    blind: Vec<Key>,
     /// The next query to queue: queries are queued while the send buffer is short, so encoding
     /// overlaps the server's work and the buffer stays bounded.
     next: usize,
-    /// Statements prepared by this pipeline: key -> (description, name).
-    names: HashMap<Key, (Arc<Described>, String)>,
-    /// The descriptions this pipeline relies on, kept here because the cache may evict them
-    /// (a pipeline can hold more distinct texts than the cache).
-    described: HashMap<Key, Arc<Described>>,
-    counts: HashMap<Key, usize>,
+    /// The distinct SQL texts of the pipeline, and for each query the index of its text here
+    /// ([`NO_TEXT`] for prepared statements): worked out once, not per query.
+    texts: Vec<Text>,
+    item_text: Vec<u32>,
     /// Queries that failed on the client while encoding: their group is aborted on the server by
     /// a Parse that fails in their place, and they report this error.
     poisoned: Vec<(usize, Error)>,
@@ -137,8 +133,61 @@ pub struct RunPipeline<'a, 'p> {
 /// How far ahead of the socket the pipeline encodes.
 const QUEUE_AHEAD: usize = 256 * 1024;
 
-fn key_of(sql: &str, params: Params<'_>) -> Key {
-    (sql.to_owned(), params.iter().map(|p| p.natural_type()).collect())
+/// `item_text` of a query given as a prepared [`Statement`](crate::Statement).
+const NO_TEXT: u32 = u32::MAX;
+
+/// One distinct (SQL text, parameter types) of a pipeline, and what this run knows of it.
+#[derive(Debug)]
+struct Text {
+    key: Key,
+    /// How many queries of the pipeline have it.
+    count: usize,
+    /// Its description, kept here because the cache may evict it (a pipeline can hold more
+    /// distinct texts than the cache).
+    described: Option<Arc<Described>>,
+    /// The prepared statement this pipeline executes it as, once known.
+    prepared: Option<(Arc<Described>, String)>,
+    /// It could not be described (it may depend on earlier queries of the pipeline, or be
+    /// wrong): sent as it is, the server reports its errors in order.
+    blind: bool,
+}
+
+/// The distinct texts of `pipeline` and each query's index into them. Consecutive queries
+/// with the same text — the common case — cost a string comparison, no allocation.
+fn index_texts(pipeline: &Pipeline<'_>) -> (Vec<Text>, Vec<u32>) {
+    let mut texts: Vec<Text> = Vec::new();
+    let mut item_text = Vec::with_capacity(pipeline.items.len());
+    let mut by_sql: HashMap<&str, Vec<u32>> = HashMap::new();
+    let mut types: Vec<u32> = Vec::new();
+    let mut last: Option<(&str, u32)> = None;
+    for item in &pipeline.items {
+        let Query::Sql(sql) = item.query else {
+            item_text.push(NO_TEXT);
+            continue;
+        };
+        types.clear();
+        types.extend(pipeline.params_of(item).iter().map(|p| p.natural_type()));
+        let id = match last {
+            Some((prev, t)) if prev == sql && texts[t as usize].key.1 == types => t,
+            _ => {
+                let ids = by_sql.entry(sql).or_default();
+                match ids.iter().find(|&&t| texts[t as usize].key.1 == types) {
+                    Some(&t) => t,
+                    None => {
+                        let t = texts.len() as u32;
+                        let key = (sql.to_owned(), types.clone());
+                        texts.push(Text { key, count: 0, described: None, prepared: None, blind: false });
+                        ids.push(t);
+                        t
+                    }
+                }
+            }
+        };
+        texts[id as usize].count += 1;
+        last = Some((sql, id));
+        item_text.push(id);
+    }
+    (texts, item_text)
 }
 
 impl<'a, 'p> RunPipeline<'a, 'p> {
@@ -161,27 +210,19 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
             failed: None,
             preparing: Vec::new(),
             describe_error: None,
-            blind: Vec::new(),
             next: 0,
-            names: HashMap::new(),
-            described: HashMap::new(),
-            counts: HashMap::new(),
+            texts: Vec::new(),
+            item_text: Vec::new(),
             poisoned: Vec::new(),
         };
         if let Some(begin) = crate::session::needs_begin(conn) {
             conn.simple_query(&begin)?;
             op.prefix = 1;
         }
+        (op.texts, op.item_text) = index_texts(pipeline);
         // Which SQL texts need describing?
-        let mut unknown: Vec<Key> = Vec::new();
-        for item in &pipeline.items {
-            if let Query::Sql(sql) = item.query {
-                let key = key_of(sql, pipeline.params_of(item));
-                if !conn.statements.is_described(&key) && !unknown.contains(&key) {
-                    unknown.push(key);
-                }
-            }
-        }
+        let unknown: Vec<usize> =
+            (0..op.texts.len()).filter(|&t| !conn.statements.is_described(&op.texts[t].key)).collect();
         if unknown.is_empty() {
             op.queue_all(conn)?;
         } else {
@@ -190,15 +231,16 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
         Ok(op)
     }
 
-    fn queue_describes(&mut self, conn: &mut Connection, keys: Vec<Key>) -> Result<(), Error> {
-        for (sql, types) in &keys {
+    fn queue_describes(&mut self, conn: &mut Connection, texts: Vec<usize>) -> Result<(), Error> {
+        for &t in &texts {
+            let (sql, types) = &self.texts[t].key;
             let buf = conn.send_buf();
             frontend::parse("", sql, types, buf)?;
             frontend::describe(Target::Statement, "", buf)?;
             frontend::sync(buf);
             conn.push_sync_request();
         }
-        self.phase = Phase::Describing { pending: keys, done: 0, params: None, columns: None, failed: false };
+        self.phase = Phase::Describing { pending: texts, done: 0, params: None, columns: None, failed: false };
         Ok(())
     }
 
@@ -206,19 +248,16 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
     /// queueing. Misuse is reported here, before anything of the pipeline is sent.
     fn queue_all(&mut self, conn: &mut Connection) -> Result<(), Error> {
         let pipeline = self.pipeline;
+        for text in &mut self.texts {
+            if text.described.is_none() {
+                text.described = conn.statements.described(&text.key);
+            }
+        }
         for (k, item) in pipeline.items.iter().enumerate() {
             let params = pipeline.params_of(item);
             let described = match item.query {
-                Query::Statement(stmt) => Some(stmt.0.described.clone()),
-                Query::Sql(sql) => {
-                    let key = key_of(sql, params);
-                    *self.counts.entry(key.clone()).or_default() += 1;
-                    let d = self.described.get(&key).cloned().or_else(|| conn.statements.described(&key));
-                    if let Some(d) = &d {
-                        self.described.insert(key, d.clone());
-                    }
-                    d
-                }
+                Query::Statement(stmt) => Some(&stmt.0.described),
+                Query::Sql(_) => self.texts[self.item_text[k] as usize].described.as_ref(),
             };
             if let Some(d) = described {
                 if d.params.len() != params.len() {
@@ -272,42 +311,41 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
         match item.query {
             Query::Statement(stmt) => queue_execute_no_sync(conn, &stmt.0.name, &stmt.0.described, params),
             Query::Sql(sql) => {
-                let key = key_of(sql, params);
-                if self.blind.contains(&key) {
+                let t = self.item_text[i] as usize;
+                let text = &self.texts[t];
+                if text.blind {
                     // Parameters as their Rust types declare them, results as text.
-                    frontend::parse("", sql, &key.1, conn.send_buf())?;
-                    let d = Described::new(key.1.clone(), None);
+                    frontend::parse("", sql, &text.key.1, conn.send_buf())?;
+                    let d = Described::new(text.key.1.clone(), None);
                     return queue_execute_no_sync(conn, "", &d, params);
                 }
-                if let Some((d, name)) = self.names.get(&key) {
-                    let (d, name) = (d.clone(), name.clone());
-                    return queue_execute_no_sync(conn, &name, &d, params);
+                if let Some((d, name)) = &text.prepared {
+                    return queue_execute_no_sync(conn, name, d, params);
                 }
-                let repeated = self.counts.get(&key).copied().unwrap_or(0) > 1;
-                match conn.statements.plan(&key) {
+                let repeated = text.count > 1;
+                match conn.statements.plan(&text.key) {
                     Plan::Prepared(d, name) => {
                         queue_execute_no_sync(conn, &name, &d, params)?;
-                        self.names.insert(key, (d, name));
+                        self.texts[t].prepared = Some((d, name));
                         Ok(())
                     }
-                    Plan::PrepareNow(d, name) => self.prepare(conn, key, d, name, params),
+                    Plan::PrepareNow(d, name) => self.prepare(conn, t, d, name, params),
                     Plan::Unnamed(d) if repeated && conn.statements.threshold.is_some() => {
                         let name = conn.statements.new_name("pgsans_c");
-                        self.prepare(conn, key, d, name, params)
+                        self.prepare(conn, t, d, name, params)
                     }
                     Plan::Unnamed(d) => {
-                        frontend::parse("", sql, &key.1, conn.send_buf())?;
+                        frontend::parse("", sql, &text.key.1, conn.send_buf())?;
                         queue_execute_no_sync(conn, "", &d, params)
                     }
                     // Evicted since it was described (or the cache holds nothing): use the
                     // description this pipeline kept, unnamed.
                     Plan::Describe { .. } => {
-                        let d = self
-                            .described
-                            .get(&key)
-                            .cloned()
-                            .unwrap_or_else(|| Arc::new(Described::new(key.1.clone(), None)));
-                        frontend::parse("", sql, &key.1, conn.send_buf())?;
+                        let d = match &text.described {
+                            Some(d) => d.clone(),
+                            None => Arc::new(Described::new(text.key.1.clone(), None)),
+                        };
+                        frontend::parse("", sql, &text.key.1, conn.send_buf())?;
                         queue_execute_no_sync(conn, "", &d, params)
                     }
                 }
@@ -318,15 +356,16 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
     fn prepare(
         &mut self,
         conn: &mut Connection,
-        key: Key,
+        t: usize,
         d: Arc<Described>,
         name: String,
         params: Params<'_>,
     ) -> Result<(), Error> {
-        frontend::parse(&name, &key.0, &key.1, conn.send_buf())?;
+        let text = &mut self.texts[t];
+        frontend::parse(&name, &text.key.0, &text.key.1, conn.send_buf())?;
         queue_execute_no_sync(conn, &name, &d, params)?;
-        self.preparing.push((key.clone(), name.clone()));
-        self.names.insert(key, (d, name));
+        self.preparing.push((text.key.clone(), name.clone()));
+        text.prepared = Some((d, name));
         Ok(())
     }
 
@@ -376,13 +415,13 @@ impl RunPipeline<'_, '_> {
                     Event::RowDescription(cols) => *columns = Some(cols.clone()),
                     Event::Error(_) => *failed = true,
                     Event::ReadyForQuery(_) => {
-                        let key = pending[*done].clone();
+                        let text = &mut self.texts[pending[*done]];
                         if *failed {
-                            self.blind.push(key);
+                            text.blind = true;
                         } else {
                             let d = Arc::new(Described::new(params.take().unwrap_or_default(), columns.take()));
-                            self.described.insert(key.clone(), d.clone());
-                            conn.statements.insert(key, d, None);
+                            text.described = Some(d.clone());
+                            conn.statements.insert(text.key.clone(), d, None);
                         }
                         *params = None;
                         *columns = None;

@@ -54,6 +54,7 @@ over_every_transport!(
     pipeline::fifty_thousand_inserts_in_one_transaction,
     pipeline::big_in_both_directions_never_deadlocks,
     pipeline::more_distinct_texts_than_the_cache_holds,
+    pipeline::interleaved_texts_and_parameter_types,
     session::default_mode_opens_a_transaction,
     session::autocommit_mode,
     session::isolation_levels_ride_on_begin,

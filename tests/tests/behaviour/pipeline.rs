@@ -146,3 +146,31 @@ pub fn more_distinct_texts_than_the_cache_holds<C: Client>() {
         assert_eq!(values, [11, 22, 33, 13], "capacity {capacity}");
     }
 }
+
+pub fn interleaved_texts_and_parameter_types<C: Client>() {
+    let mut c: C = connect();
+    let stmt = c.prepare("SELECT $1::int8 * 10").unwrap();
+    // The same text with an int4 and an int8 parameter is two statements to the server (the
+    // parameter types differ); texts alternate, and a prepared statement sits between them.
+    let small: Vec<i32> = (0..12).collect();
+    let big: Vec<i64> = (0..12).map(|i| (1i64 << 40) + i).collect();
+    let sql = "SELECT pg_typeof($1)::text, $1::text";
+    let mut p = Pipeline::new();
+    for i in 0..12 {
+        p.query(sql, &[&small[i]]);
+        p.query(sql, &[&big[i]]);
+        p.query("SELECT $1::int4 + 1", &[&small[i]]);
+        p.query(&stmt, &[&big[i]]);
+    }
+    let results = c.pipeline(&p).unwrap();
+    assert_eq!(results.len(), 48);
+    for i in 0..12 {
+        let row = |k: usize| results[4 * i + k].as_ref().unwrap().rows[0].clone();
+        assert_eq!(row(0).get::<&str, _>(0).unwrap(), "integer");
+        assert_eq!(row(0).get::<&str, _>(1).unwrap(), small[i].to_string());
+        assert_eq!(row(1).get::<&str, _>(0).unwrap(), "bigint");
+        assert_eq!(row(1).get::<&str, _>(1).unwrap(), big[i].to_string());
+        assert_eq!(row(2).get::<i32, _>(0).unwrap(), small[i] + 1);
+        assert_eq!(row(3).get::<i64, _>(0).unwrap(), big[i] * 10);
+    }
+}
