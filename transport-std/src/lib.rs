@@ -24,6 +24,15 @@
 //! See [`wait`]: every wait goes through a callback you supply, per connection
 //! ([`Connection::set_wait_callback`]) or process-wide ([`set_wait_callback`]).
 //!
+//! # Latency
+//!
+//! After sending a whole request, a [`Connection`] retries its read for up to 100 µs (yielding
+//! the CPU) before it sleeps in `poll(2)`: a nearby server's answer is usually there by then,
+//! and the client saves the wake-up (3× lower loopback latency in `BENCHMARKS.md`). Fruitless
+//! spins back off; there is no spinning on a single CPU, with a wait callback, or on a
+//! [`PollingConnection`]. Tune or turn off with [`Config::spin_wait`] /
+//! [`Connection::set_spin_wait`].
+//!
 //! All protocol logic is in the engine: this crate opens non-blocking sockets (TCP, or Unix
 //! when the host starts with `/`), waits for what the engine asks, and moves bytes. Every
 //! getter of the engine ([`transaction_status`](pgsans::Connection::transaction_status),
