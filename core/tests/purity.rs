@@ -19,6 +19,7 @@ fn no_runtime_or_socket_dependencies() {
         "rustls",
         "bytes",
         "chrono",
+        "time",
         "serde_json",
         "uuid",
         "rust_decimal",

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 use super::oid::*;
-use super::{bad_value, fixed, FromSql, IsNull, ToSql};
+use super::{bad_value, binary_integer_type};
 use crate::error::{Error, UsageError};
 
 fn epoch() -> NaiveDateTime {
@@ -26,117 +26,33 @@ fn datetime_to_micros(dt: NaiveDateTime) -> Result<i64, Error> {
     (dt - epoch()).num_microseconds().ok_or_else(|| UsageError::Conversion("timestamp out of range".into()).into())
 }
 
-impl ToSql for NaiveDate {
-    fn accepts(oid: u32) -> bool {
-        oid == DATE
-    }
-    fn to_sql(&self, _: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
-        let days = (*self - epoch().date()).num_days();
-        let days = i32::try_from(days).map_err(|_| UsageError::Conversion("date out of range".into()))?;
-        out.extend_from_slice(&days.to_be_bytes());
-        Ok(IsNull::No)
-    }
-    crate::to_sql_checked!();
-    fn natural_type(&self) -> u32 {
-        DATE
-    }
-}
-
-impl FromSql<'_> for NaiveDate {
-    fn accepts(oid: u32) -> bool {
-        oid == DATE
-    }
-    fn from_sql(_: u32, format: i16, raw: &[u8]) -> Result<Self, Error> {
-        if format != 1 {
-            return Err(bad_value("date (text format)"));
-        }
-        let days = i32::from_be_bytes(fixed(raw, "date")?);
+binary_integer_type!(NaiveDate, DATE, "date", i32,
+    to: |d| i32::try_from((*d - epoch().date()).num_days())
+        .map_err(|_| UsageError::Conversion("date out of range".into()).into()),
+    from: |days| {
         if days == i32::MAX || days == i32::MIN {
             return Err(infinite("date"));
         }
         epoch().date().checked_add_signed(Duration::days(days.into())).ok_or_else(|| bad_value("date"))
-    }
-}
+    },
+);
 
-impl ToSql for NaiveTime {
-    fn accepts(oid: u32) -> bool {
-        oid == TIME
-    }
-    fn to_sql(&self, _: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
-        let us = (*self - NaiveTime::MIN).num_microseconds().unwrap_or(0);
-        out.extend_from_slice(&us.to_be_bytes());
-        Ok(IsNull::No)
-    }
-    crate::to_sql_checked!();
-    fn natural_type(&self) -> u32 {
-        TIME
-    }
-}
-
-impl FromSql<'_> for NaiveTime {
-    fn accepts(oid: u32) -> bool {
-        oid == TIME
-    }
-    fn from_sql(_: u32, format: i16, raw: &[u8]) -> Result<Self, Error> {
-        if format != 1 {
-            return Err(bad_value("time (text format)"));
-        }
-        let us = i64::from_be_bytes(fixed(raw, "time")?);
+binary_integer_type!(NaiveTime, TIME, "time", i64,
+    to: |t| Ok((*t - NaiveTime::MIN).num_microseconds().unwrap_or(0)),
+    from: |us| {
         if !(0..86_400_000_000).contains(&us) {
             return Err(bad_value("time"));
         }
         Ok(NaiveTime::MIN.overflowing_add_signed(Duration::microseconds(us)).0)
-    }
-}
+    },
+);
 
-impl ToSql for NaiveDateTime {
-    fn accepts(oid: u32) -> bool {
-        oid == TIMESTAMP
-    }
-    fn to_sql(&self, _: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
-        out.extend_from_slice(&datetime_to_micros(*self)?.to_be_bytes());
-        Ok(IsNull::No)
-    }
-    crate::to_sql_checked!();
-    fn natural_type(&self) -> u32 {
-        TIMESTAMP
-    }
-}
+binary_integer_type!(NaiveDateTime, TIMESTAMP, "timestamp", i64,
+    to: |dt| datetime_to_micros(*dt),
+    from: |us| micros_to_datetime(us, "timestamp"),
+);
 
-impl FromSql<'_> for NaiveDateTime {
-    fn accepts(oid: u32) -> bool {
-        oid == TIMESTAMP
-    }
-    fn from_sql(_: u32, format: i16, raw: &[u8]) -> Result<Self, Error> {
-        if format != 1 {
-            return Err(bad_value("timestamp (text format)"));
-        }
-        micros_to_datetime(i64::from_be_bytes(fixed(raw, "timestamp")?), "timestamp")
-    }
-}
-
-impl ToSql for DateTime<Utc> {
-    fn accepts(oid: u32) -> bool {
-        oid == TIMESTAMPTZ
-    }
-    fn to_sql(&self, _: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
-        out.extend_from_slice(&datetime_to_micros(self.naive_utc())?.to_be_bytes());
-        Ok(IsNull::No)
-    }
-    crate::to_sql_checked!();
-    fn natural_type(&self) -> u32 {
-        TIMESTAMPTZ
-    }
-}
-
-impl FromSql<'_> for DateTime<Utc> {
-    fn accepts(oid: u32) -> bool {
-        oid == TIMESTAMPTZ
-    }
-    fn from_sql(_: u32, format: i16, raw: &[u8]) -> Result<Self, Error> {
-        if format != 1 {
-            return Err(bad_value("timestamptz (text format)"));
-        }
-        micros_to_datetime(i64::from_be_bytes(fixed(raw, "timestamptz")?), "timestamptz").map(|n| n.and_utc())
-    }
-}
+binary_integer_type!(DateTime<Utc>, TIMESTAMPTZ, "timestamptz", i64,
+    to: |dt| datetime_to_micros(dt.naive_utc()),
+    from: |us| micros_to_datetime(us, "timestamptz").map(|n| n.and_utc()),
+);

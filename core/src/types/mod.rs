@@ -5,6 +5,10 @@
 //! given its type and format. A mismatch (an `int8` column read as `i32`, a NULL read into a
 //! non-`Option`) is a typed [`UsageError::WrongType`] / [`UsageError::UnexpectedNull`] naming
 //! the column and both types: never a panic, never a silent truncation.
+//!
+//! Optional features add implementations for other crates' types: `chrono` and `time`
+//! (date, time, timestamp, timestamptz), `serde_json` (json, jsonb), `uuid`, `rust_decimal`
+//! (numeric).
 
 mod array;
 #[cfg(feature = "chrono")]
@@ -14,6 +18,8 @@ mod decimal;
 #[cfg(feature = "serde_json")]
 mod json;
 mod primitives;
+#[cfg(feature = "time")]
+mod time_impls;
 #[cfg(feature = "uuid")]
 mod uuid_impls;
 
@@ -276,6 +282,44 @@ pub(crate) fn bad_value(what: &str) -> Error {
 pub(crate) fn fixed<const N: usize>(raw: &[u8], what: &str) -> Result<[u8; N], Error> {
     raw.try_into().map_err(|_| bad_value(what))
 }
+
+/// `ToSql` + `FromSql` for a type stored as one big-endian integer of type `$int` in the binary
+/// format only (date, time, timestamp, timestamptz of the `chrono` and `time` features):
+/// `$to` turns a value into the integer, `$from` the integer into a value.
+#[cfg(any(feature = "chrono", feature = "time"))]
+macro_rules! binary_integer_type {
+    ($ty:ty, $oid:expr, $name:literal, $int:ty, to: $to:expr, from: $from:expr $(,)?) => {
+        impl $crate::types::ToSql for $ty {
+            fn accepts(oid: u32) -> bool {
+                oid == $oid
+            }
+            fn to_sql(&self, _: u32, out: &mut Vec<u8>) -> Result<$crate::types::IsNull, $crate::Error> {
+                let to: fn(&$ty) -> Result<$int, $crate::Error> = $to;
+                out.extend_from_slice(&to(self)?.to_be_bytes());
+                Ok($crate::types::IsNull::No)
+            }
+            $crate::to_sql_checked!();
+            fn natural_type(&self) -> u32 {
+                $oid
+            }
+        }
+
+        impl $crate::types::FromSql<'_> for $ty {
+            fn accepts(oid: u32) -> bool {
+                oid == $oid
+            }
+            fn from_sql(_: u32, format: i16, raw: &[u8]) -> Result<Self, $crate::Error> {
+                if format != 1 {
+                    return Err($crate::types::bad_value(concat!($name, " (text format)")));
+                }
+                let from: fn($int) -> Result<$ty, $crate::Error> = $from;
+                from(<$int>::from_be_bytes($crate::types::fixed(raw, $name)?))
+            }
+        }
+    };
+}
+#[cfg(any(feature = "chrono", feature = "time"))]
+pub(crate) use binary_integer_type;
 
 /// Parses a text-format value.
 pub(crate) fn parse_text<T: std::str::FromStr>(raw: &[u8], what: &str) -> Result<T, Error> {

@@ -317,3 +317,39 @@ pub fn portals_fetch_in_batches<C: Client>() {
     assert_eq!(c.engine().transaction_status(), pgsans::TransactionStatus::InTransaction);
     c.rollback().unwrap();
 }
+
+pub fn time_crate_values<C: Client>() {
+    use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+    let mut c: C = connect();
+    let date = Date::from_calendar_date(1999, Month::December, 31).unwrap();
+    let at = Time::from_hms_micro(23, 59, 58, 999_999).unwrap();
+    let ts = PrimitiveDateTime::new(Date::from_calendar_date(2031, Month::February, 3).unwrap(), at);
+    let plus2 = ts.assume_offset(UtcOffset::from_hms(2, 0, 0).unwrap());
+    let dates = vec![date, Date::from_calendar_date(2024, Month::February, 29).unwrap()];
+    let row = c
+        .query_one(
+            "SELECT $1::date::text, $2::time::text, $3::timestamp::text, \
+             ($4::timestamptz AT TIME ZONE 'UTC')::text, $5::date[]::text, \
+             $1::date, $2::time, $3::timestamp, $4::timestamptz, $5::date[], \
+             '2024-02-29 12:34:56.789+00'::timestamptz, 'infinity'::timestamp, '24:00:00'::time",
+            &[&date, &at, &ts, &plus2, &dates],
+        )
+        .unwrap();
+    // What the server understood, as text.
+    assert_eq!(row.get::<&str, _>(0).unwrap(), "1999-12-31");
+    assert_eq!(row.get::<&str, _>(1).unwrap(), "23:59:58.999999");
+    assert_eq!(row.get::<&str, _>(2).unwrap(), "2031-02-03 23:59:58.999999");
+    assert_eq!(row.get::<&str, _>(3).unwrap(), "2031-02-03 21:59:58.999999", "the offset was applied");
+    assert_eq!(row.get::<&str, _>(4).unwrap(), "{1999-12-31,2024-02-29}");
+    // And back in binary.
+    assert_eq!(row.get::<Date, _>(5).unwrap(), date);
+    assert_eq!(row.get::<Time, _>(6).unwrap(), at);
+    assert_eq!(row.get::<PrimitiveDateTime, _>(7).unwrap(), ts);
+    let back: OffsetDateTime = row.get(8).unwrap();
+    assert_eq!((back, back.offset()), (plus2, UtcOffset::UTC));
+    assert_eq!(row.get::<Vec<Date>, _>(9).unwrap(), dates);
+    assert_eq!(row.get::<OffsetDateTime, _>(10).unwrap().unix_timestamp_nanos(), 1_709_210_096_789_000_000);
+    assert!(matches!(row.get::<PrimitiveDateTime, _>(11), Err(Error::Usage(UsageError::Conversion(_)))));
+    assert!(matches!(row.get::<Time, _>(12), Err(Error::Usage(UsageError::Conversion(_)))), "24:00:00");
+    assert!(matches!(row.get::<Date, _>(7), Err(Error::Usage(UsageError::WrongType { .. }))));
+}

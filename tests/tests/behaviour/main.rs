@@ -41,6 +41,7 @@ over_every_transport!(
     basics::bad_input_is_refused_before_sending,
     extended::values_round_trip,
     extended::arrays_and_integrations,
+    extended::time_crate_values,
     extended::unknown_types_come_as_text,
     extended::type_mismatches_are_typed_errors,
     extended::query_helpers,
