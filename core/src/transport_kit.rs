@@ -417,17 +417,18 @@ macro_rules! spin_methods {
         /// A request was just sent: retry reading for a moment before sleeping (see
         /// [`Config::spin_wait`]($crate::Config::spin_wait)), yielding to the runtime's other
         /// tasks, if any, and to other threads (the server may be waiting for this CPU) between
-        /// tries. True if the answer began to arrive.
-        $($async)* fn spin_for_answer(&mut self) -> Result<bool, $crate::Error> {
+        /// tries, and never past `deadline`. True if the answer began to arrive.
+        $($async)* fn spin_for_answer(&mut self, deadline: Option<std::time::Instant>) -> Result<bool, $crate::Error> {
             let Some(budget) = self.spin.budget() else { return Ok(false) };
             let start = std::time::Instant::now();
+            let end = deadline.map_or(start + budget, |d| d.min(start + budget));
             let answered = loop {
                 $($yield_task)*
                 std::thread::yield_now();
                 if $crate::drive::transfer(&mut self.engine, &mut self.socket, $crate::Poll::Read)?.progressed {
                     break true;
                 }
-                if start.elapsed() >= budget {
+                if std::time::Instant::now() >= end {
                     break false;
                 }
             };
@@ -596,7 +597,7 @@ macro_rules! async_transport {
                 wanted: $crate::Poll,
                 _deadline: Option<std::time::Instant>,
             ) -> Result<(), $crate::Error> {
-                if wanted == $crate::Poll::Read && self.read_would_block && self.spin_for_answer().await? {
+                if wanted == $crate::Poll::Read && self.read_would_block && self.spin_for_answer(None).await? {
                     return Ok(());
                 }
                 if !(wanted == $crate::Poll::Read && self.read_would_block) {

@@ -238,7 +238,7 @@ impl Connection {
 
     /// Moves bytes for `wanted`, waiting (poll(2) or the wait callback) only if nothing moves.
     fn io_step(&mut self, wanted: Poll, deadline: Option<Instant>) -> Result<(), Error> {
-        if wanted == Poll::Read && self.read_would_block && self.waiter.is_none() && self.spin_for_answer()? {
+        if wanted == Poll::Read && self.read_would_block && self.waiter.is_none() && self.spin_for_answer(deadline)? {
             return Ok(());
         }
         if !(wanted == Poll::Read && self.read_would_block) {

@@ -91,3 +91,42 @@ fn smol_spinning_yields_to_other_tasks() {
     }));
     assert!(seen >= 100, "the other task ran {seen} times");
 }
+
+/// A server that accepts one connection and never answers.
+fn silent_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let _held: Vec<_> = listener.incoming().take(1).collect();
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    port
+}
+
+fn spinning_config_with_timeout(port: u16) -> pgsans::Config {
+    let mut config = pgsans::Config::parse(&format!("host=127.0.0.1 port={port} user=x connect_timeout=1")).unwrap();
+    config.spin_wait(Duration::from_secs(10));
+    config
+}
+
+// connect_timeout still holds while the client spins (limit 10 s) for a startup answer that
+// never comes.
+
+#[test]
+fn std_connect_timeout_ends_a_spin() {
+    let config = spinning_config_with_timeout(silent_server());
+    let t = std::time::Instant::now();
+    let r = pgsans_std::Connection::connect_with(&config);
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+}
+
+#[test]
+fn tokio_connect_timeout_ends_a_spin() {
+    let config = spinning_config_with_timeout(silent_server());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let t = std::time::Instant::now();
+    let r = rt.block_on(pgsans_tokio::Connection::connect_with(&config));
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+}
