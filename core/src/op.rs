@@ -82,10 +82,47 @@ impl Operation for Startup {
 pub struct SimpleQuery {
     /// Requests queued ahead of the user's (the automatic BEGIN) whose events are not results.
     prefix: usize,
-    results: Vec<ResultSet>,
-    current: Option<ResultSet>,
-    error: Option<Box<DbError>>,
+    collected: ResultSets,
     keep_rows: bool,
+}
+
+/// The result sets of simple-query statements (one per statement) and the first error, built
+/// from their events; shared by [`SimpleQuery`] and the session's commands.
+#[derive(Debug, Default)]
+pub(crate) struct ResultSets {
+    pub(crate) results: Vec<ResultSet>,
+    current: Option<ResultSet>,
+    pub(crate) error: Option<Box<DbError>>,
+}
+
+impl ResultSets {
+    /// Takes a result event (description, row — dropped unless `keep_rows` —, completion,
+    /// empty query, error); gives any other event back.
+    pub(crate) fn take<'e>(&mut self, ev: Event<'e>, keep_rows: bool) -> Option<Event<'e>> {
+        let empty = || ResultSet { columns: None, rows: Vec::new(), tag: None };
+        match ev {
+            Event::RowDescription(cols) => {
+                self.current = Some(ResultSet { columns: Some(cols.clone()), rows: Vec::new(), tag: None });
+            }
+            Event::DataRow(row) => {
+                if keep_rows {
+                    self.current.get_or_insert_with(empty).rows.push(row.to_owned());
+                }
+            }
+            Event::CommandComplete(tag) => {
+                let mut rs = self.current.take().unwrap_or_else(empty);
+                rs.tag = Some(tag.to_owned());
+                self.results.push(rs);
+            }
+            Event::EmptyQueryResponse => self.results.push(empty()),
+            Event::Error(e) => {
+                self.current = None;
+                self.error.get_or_insert(e);
+            }
+            other => return Some(other),
+        }
+        None
+    }
 }
 
 impl SimpleQuery {
@@ -106,7 +143,7 @@ impl SimpleQuery {
             prefix = 1;
         }
         conn.simple_query(sql)?;
-        Ok(SimpleQuery { prefix, results: Vec::new(), current: None, error: None, keep_rows: true })
+        Ok(SimpleQuery { prefix, collected: ResultSets::default(), keep_rows: true })
     }
 
     /// Like [`start`](Self::start) but rows are counted by the server and not kept
@@ -122,40 +159,12 @@ impl Operation for SimpleQuery {
     type Output = SimpleBatch;
     fn drive(&mut self, conn: &mut Connection) -> Result<Option<SimpleBatch>, Error> {
         while let Some(ev) = conn.poll_event()? {
-            if crate::connection::consume_prefix(&mut self.prefix, &ev, &mut self.error) {
+            if crate::connection::consume_prefix(&mut self.prefix, &ev, &mut self.collected.error) {
                 continue;
             }
-            match ev {
-                Event::RowDescription(cols) => {
-                    self.current = Some(ResultSet { columns: Some(cols.clone()), rows: Vec::new(), tag: None });
-                }
-                Event::DataRow(row) if self.keep_rows => {
-                    let rs =
-                        self.current.get_or_insert_with(|| ResultSet { columns: None, rows: Vec::new(), tag: None });
-                    rs.rows.push(row.to_owned());
-                }
-                Event::CommandComplete(tag) => {
-                    let mut rs =
-                        self.current.take().unwrap_or(ResultSet { columns: None, rows: Vec::new(), tag: None });
-                    rs.tag = Some(tag.to_owned());
-                    self.results.push(rs);
-                }
-                Event::EmptyQueryResponse => {
-                    self.results.push(ResultSet { columns: None, rows: Vec::new(), tag: None });
-                }
-                Event::Error(e) => {
-                    self.current = None;
-                    if self.error.is_none() {
-                        self.error = Some(e);
-                    }
-                }
-                Event::ReadyForQuery(_) => {
-                    return Ok(Some(SimpleBatch {
-                        results: std::mem::take(&mut self.results),
-                        error: self.error.take(),
-                    }));
-                }
-                _ => {}
+            if let Some(Event::ReadyForQuery(_)) = self.collected.take(ev, self.keep_rows) {
+                let collected = std::mem::take(&mut self.collected);
+                return Ok(Some(SimpleBatch { results: collected.results, error: collected.error }));
             }
         }
         Ok(None)

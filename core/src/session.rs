@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 
 use crate::connection::{Connection, Event, TransactionStatus};
-use crate::error::{DbError, Error, UsageError};
+use crate::error::{Error, UsageError};
 use crate::op::Operation;
 use crate::row::{OwnedRow, ResultSet};
 
@@ -251,9 +251,7 @@ enum After {
 #[derive(Debug)]
 pub struct Command {
     remaining: usize,
-    results: Vec<ResultSet>,
-    current: Option<ResultSet>,
-    error: Option<Box<DbError>>,
+    collected: crate::op::ResultSets,
     after: After,
     /// Apply `after` even if a statement failed (commit: the transaction is over either way).
     after_on_error: bool,
@@ -265,14 +263,7 @@ impl Command {
         for sql in statements {
             conn.simple_query(sql)?;
         }
-        Ok(Command {
-            remaining: statements.len(),
-            results: Vec::new(),
-            current: None,
-            error: None,
-            after,
-            after_on_error: false,
-        })
+        Ok(Command { remaining: statements.len(), collected: Default::default(), after, after_on_error: false })
     }
 }
 
@@ -286,39 +277,18 @@ impl Operation for Command {
             return Ok(Some(Vec::new()));
         }
         while let Some(ev) = conn.poll_event()? {
-            match ev {
-                Event::RowDescription(cols) => {
-                    self.current = Some(ResultSet { columns: Some(cols.clone()), rows: Vec::new(), tag: None })
-                }
-                Event::DataRow(row) => {
-                    if let Some(rs) = &mut self.current {
-                        rs.rows.push(row.to_owned());
+            if let Some(Event::ReadyForQuery(_)) = self.collected.take(ev, true) {
+                self.remaining -= 1;
+                if self.remaining == 0 {
+                    let after = std::mem::replace(&mut self.after, After::Nothing);
+                    if self.collected.error.is_none() || self.after_on_error {
+                        apply(conn, after);
                     }
+                    return match self.collected.error.take() {
+                        Some(e) => Err(Error::Db(e)),
+                        None => Ok(Some(std::mem::take(&mut self.collected.results))),
+                    };
                 }
-                Event::CommandComplete(tag) => {
-                    let mut rs =
-                        self.current.take().unwrap_or(ResultSet { columns: None, rows: Vec::new(), tag: None });
-                    rs.tag = Some(tag.to_owned());
-                    self.results.push(rs);
-                }
-                Event::Error(e) => {
-                    self.current = None;
-                    self.error.get_or_insert(e);
-                }
-                Event::ReadyForQuery(_) => {
-                    self.remaining -= 1;
-                    if self.remaining == 0 {
-                        let after = std::mem::replace(&mut self.after, After::Nothing);
-                        if self.error.is_none() || self.after_on_error {
-                            apply(conn, after);
-                        }
-                        return match self.error.take() {
-                            Some(e) => Err(Error::Db(e)),
-                            None => Ok(Some(std::mem::take(&mut self.results))),
-                        };
-                    }
-                }
-                _ => {}
             }
         }
         Ok(None)
