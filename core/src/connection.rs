@@ -8,6 +8,7 @@ use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::codec::backend::{self, Authentication, BackendMessage};
 use crate::codec::frontend;
 use crate::config::{Config, SslMode};
+use crate::encoding::Encoding;
 use crate::error::{AuthError, ClosedReason, ConfigError, DbError, Error, Notice, ProtocolError, UsageError};
 use crate::row::{Column, Row};
 use crate::session::{ConnectionStatus, IsolationLevel, SessionState, Xid};
@@ -156,11 +157,16 @@ struct Request {
     kind: RequestKind,
     /// Its operation was abandoned: swallow its responses.
     discard: bool,
-    /// The columns of its rows when no RowDescription comes (a prepared statement executed
-    /// without Describe).
-    columns: Option<Arc<[Column]>>,
     /// No Sync was sent for it yet (an open portal fetched in batches).
     unsynced: bool,
+    /// Its SQL may change `search_path`: its completion drops the statement cache.
+    search_path: bool,
+}
+
+impl Request {
+    fn new(kind: RequestKind, unsynced: bool) -> Request {
+        Request { kind, discard: false, unsynced, search_path: false }
+    }
 }
 
 /// A callback that receives every notice instead of the notice queue.
@@ -234,9 +240,12 @@ pub struct Connection {
 
     columns: Option<Arc<[Column]>>,
     row_ranges: Vec<Option<(u32, u32)>>,
-    /// The last RowDescription's bytes and columns: an identical one reuses the same `Arc`
-    /// instead of allocating column names again (the common case of a repeated query).
-    last_row_description: (Vec<u8>, Option<Arc<[Column]>>),
+    /// The last RowDescription's bytes and columns: an identical one (in the same client
+    /// encoding) reuses the same `Arc` instead of allocating column names again (the common
+    /// case of a repeated query), which also makes comparing it with a cached one cheap.
+    last_row_description: (Encoding, Vec<u8>, Option<Arc<[Column]>>),
+    /// The session's client encoding, from its ParameterStatus.
+    encoding: Encoding,
     pub(crate) statements: crate::statement::StatementCache,
 
     config: Config,
@@ -325,7 +334,8 @@ impl Connection {
             notifications: VecDeque::new(),
             columns: None,
             row_ranges: Vec::new(),
-            last_row_description: (Vec::new(), None),
+            last_row_description: (Encoding::UTF8, Vec::new(), None),
+            encoding: Encoding::UTF8,
             statements: crate::statement::StatementCache::default(),
             config: config.clone(),
             session: SessionState::default(),
@@ -480,8 +490,7 @@ impl Connection {
             Next::RowDescription => Some(Event::RowDescription(self.columns.as_ref().expect("just set"))),
             Next::DataRow(body) => {
                 let body = self.recv.slice(body);
-                let columns = self.columns.as_ref().or_else(|| self.requests.front().and_then(|r| r.columns.as_ref()));
-                Some(Event::DataRow(Row::new(columns, body, &self.row_ranges)))
+                Some(Event::DataRow(Row::new(self.columns.as_ref(), body, &self.row_ranges, self.encoding)))
             }
             Next::CommandComplete(r) => {
                 let tag = std::str::from_utf8(self.recv.slice(r)).unwrap_or("");
@@ -514,15 +523,18 @@ impl Connection {
         let Some(front) = self.requests.front() else {
             return Err(ProtocolError::Unexpected { ty: 'D', state: "idle" }.into());
         };
+        // Every execution is described (simple queries always are; pgsans sends Describe with
+        // every Execute), so a row is always decoded with its own execution's description.
+        let Some(cols) = self.columns.as_ref() else {
+            return Err(ProtocolError::Unexpected { ty: 'D', state: "no RowDescription preceded it" }.into());
+        };
         backend::data_row_ranges(self.recv.slice(body.clone()), &mut self.row_ranges)?;
-        if let Some(cols) = self.columns.as_ref().or(front.columns.as_ref()) {
-            if cols.len() != self.row_ranges.len() {
-                return Err(ProtocolError::Malformed {
-                    message: "DataRow",
-                    what: "column count differs from RowDescription",
-                }
-                .into());
+        if cols.len() != self.row_ranges.len() {
+            return Err(ProtocolError::Malformed {
+                message: "DataRow",
+                what: "column count differs from RowDescription",
             }
+            .into());
         }
         Ok(if front.discard { None } else { Some(Next::DataRow(body)) })
     }
@@ -536,7 +548,13 @@ impl Connection {
         // Messages that can arrive at any time.
         match msg {
             BackendMessage::ParameterStatus { name, value } => {
-                let (name, value) = (name.to_owned(), value.to_owned());
+                let name = self.encoding.decode_lossy(name).into_owned();
+                let value = self.encoding.decode_lossy(value).into_owned();
+                match name.as_str() {
+                    "client_encoding" => self.encoding = Encoding::from_name(&value),
+                    "search_path" => self.statements.observe_search_path(),
+                    _ => {}
+                }
                 match self.parameters.iter_mut().find(|(k, _)| *k == name) {
                     Some(slot) => slot.1 = value,
                     None => self.parameters.push((name, value)),
@@ -544,15 +562,15 @@ impl Connection {
                 return Ok(None);
             }
             BackendMessage::NoticeResponse(fields) => {
-                let notice = DbError::parse(fields)?;
+                let notice = DbError::parse_in(fields, self.encoding)?;
                 self.push_notice(notice);
                 return Ok(None);
             }
             BackendMessage::NotificationResponse { process_id, channel, payload } => {
                 self.notifications.push_back(Notification {
                     process_id,
-                    channel: channel.to_owned(),
-                    payload: payload.to_owned(),
+                    channel: self.encoding.decode_lossy(channel).into_owned(),
+                    payload: self.encoding.decode_lossy(payload).into_owned(),
                 });
                 return Ok(None);
             }
@@ -563,13 +581,14 @@ impl Connection {
         }
         // Ready phase: everything else answers the request at the front of the queue.
         if let BackendMessage::ErrorResponse(fields) = msg {
-            let err = DbError::parse(fields)?;
+            let err = DbError::parse_in(fields, self.encoding)?;
             if err.is_fatal() {
                 return Err(Error::Db(Box::new(err)));
             }
             if self.requests.is_empty() {
                 return Err(ProtocolError::Unexpected { ty: 'E', state: "idle" }.into());
             }
+            self.statements.observe_error();
             let discard = self.requests.front().is_some_and(|r| r.discard);
             return Ok(if discard { None } else { Some(Next::Owned(Event::Error(Box::new(err)))) });
         }
@@ -578,6 +597,10 @@ impl Connection {
         };
         let discard = front.discard;
         let next = match msg {
+            BackendMessage::ReadyForQuery { .. } if front.unsynced => {
+                // Only a Sync (or a simple Query) is answered with ReadyForQuery.
+                return Err(ProtocolError::Unexpected { ty: 'Z', state: "no Sync was sent" }.into());
+            }
             BackendMessage::ReadyForQuery { status } => {
                 self.tx_status = match status {
                     b'I' => TransactionStatus::Idle,
@@ -589,15 +612,18 @@ impl Connection {
                 };
                 self.requests.pop_front();
                 self.columns = None;
+                self.statements.observe_ready(self.tx_status == TransactionStatus::Idle);
                 Next::Owned(Event::ReadyForQuery(self.tx_status))
             }
             BackendMessage::RowDescription(desc) => {
                 let raw = desc.raw();
+                let encoding = self.encoding;
                 let cols = match &self.last_row_description {
-                    (bytes, Some(cols)) if bytes.as_slice() == raw => cols.clone(),
+                    (enc, bytes, Some(cols)) if *enc == encoding && bytes.as_slice() == raw => cols.clone(),
                     _ => {
-                        let cols: Arc<[Column]> = desc.fields().map(Column::from_field).collect::<Vec<_>>().into();
-                        self.last_row_description = (raw.to_vec(), Some(cols.clone()));
+                        let cols: Arc<[Column]> =
+                            desc.fields().map(|f| Column::from_field(f, encoding)).collect::<Vec<_>>().into();
+                        self.last_row_description = (encoding, raw.to_vec(), Some(cols.clone()));
                         cols
                     }
                 };
@@ -605,6 +631,7 @@ impl Connection {
                 Next::RowDescription
             }
             BackendMessage::CommandComplete { tag } => {
+                self.statements.observe_tag(tag, front.search_path);
                 let start = body.start;
                 Next::CommandComplete(start..start + tag.len())
             }
@@ -668,7 +695,9 @@ impl Connection {
                 self.protocol_minor = v.newest_minor;
                 Ok(None)
             }
-            BackendMessage::ErrorResponse(fields) => Err(Error::Db(Box::new(DbError::parse(fields)?))),
+            BackendMessage::ErrorResponse(fields) => {
+                Err(Error::Db(Box::new(DbError::parse_in(fields, self.encoding)?)))
+            }
             BackendMessage::ReadyForQuery { status } => {
                 if !matches!(auth, AuthState::Authenticated) {
                     return Err(ProtocolError::Unexpected { ty: 'Z', state: "authenticating" }.into());
@@ -782,14 +811,39 @@ impl Connection {
     /// [`Event::ReadyForQuery`]. Several queries may be queued before reading any response.
     pub fn simple_query(&mut self, sql: &str) -> Result<(), Error> {
         self.check_ready()?;
-        frontend::query(sql, self.send.vec())?;
-        self.requests.push_back(Request {
-            kind: RequestKind::SimpleQuery,
-            discard: false,
-            columns: None,
-            unsynced: false,
-        });
+        let encoded = self.encode_text(sql)?;
+        frontend::query(&encoded, self.send.vec())?;
+        self.requests.push_back(Request::new(RequestKind::SimpleQuery, false));
+        if crate::statement::mentions_search_path(sql) {
+            self.mark_search_path();
+        }
         Ok(())
+    }
+
+    /// The session's client encoding (UTF8 unless the session changed it).
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// `s` in the client encoding, or a usage error naming the first character it cannot hold.
+    pub(crate) fn encode_text<'s>(&self, s: &'s str) -> Result<std::borrow::Cow<'s, [u8]>, Error> {
+        self.encoding
+            .encode(s)
+            .map_err(|character| UsageError::NotEncodable { character, encoding: self.encoding.to_string() }.into())
+    }
+
+    /// Appends Parse for `sql` (in the client encoding).
+    pub(crate) fn queue_parse(&mut self, name: &str, sql: &str, types: &[u32]) -> Result<(), Error> {
+        let encoded = self.encode_text(sql)?;
+        frontend::parse(name, &encoded, types, self.send.vec())?;
+        Ok(())
+    }
+
+    /// Marks the last registered request as one whose SQL may change `search_path`.
+    pub(crate) fn mark_search_path(&mut self) {
+        if let Some(r) = self.requests.back_mut() {
+            r.search_path = true;
+        }
     }
 
     /// Runs `queue`, which appends messages and registers requests; if it fails, everything it
@@ -810,13 +864,14 @@ impl Connection {
 
     /// Registers an extended-query request (messages up to a Sync) queued with [`send_buf`](Self::send_buf).
     pub(crate) fn push_sync_request(&mut self) {
-        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false, columns: None, unsynced: false });
+        self.requests.push_back(Request::new(RequestKind::Sync, false));
     }
 
-    /// Registers messages sent with Flush instead of Sync (an open portal): its ReadyForQuery
-    /// comes only after [`sync_open_request`](Self::sync_open_request).
-    pub(crate) fn push_unsynced_request(&mut self, columns: Option<Arc<[Column]>>) {
-        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false, columns, unsynced: true });
+    /// Registers messages sent with Flush instead of Sync (an open portal, a statement being
+    /// described before its Bind): its ReadyForQuery comes only after
+    /// [`sync_open_request`](Self::sync_open_request).
+    pub(crate) fn push_unsynced_request(&mut self) {
+        self.requests.push_back(Request::new(RequestKind::Sync, true));
     }
 
     /// Whether the front request is an open portal that this caller may continue.
@@ -830,11 +885,6 @@ impl Connection {
             r.unsynced = false;
             frontend::sync(self.send.vec());
         }
-    }
-
-    /// Like [`push_sync_request`](Self::push_sync_request), with the columns its rows carry.
-    pub(crate) fn push_sync_request_with_columns(&mut self, columns: Option<Arc<[Column]>>) {
-        self.requests.push_back(Request { kind: RequestKind::Sync, discard: false, columns, unsynced: false });
     }
 
     /// The buffer outgoing messages are appended to.

@@ -149,6 +149,9 @@ pub enum UsageError {
     /// A string sent to the server contains a NUL byte, which the protocol cannot carry.
     #[error("{0} contains a NUL byte")]
     NulInString(&'static str),
+    /// Text to send contains a character the session's client encoding cannot represent.
+    #[error("character {character:?} cannot be represented in the client encoding {encoding}")]
+    NotEncodable { character: char, encoding: String },
     /// A message is too large to be sent (over 1 GiB).
     #[error("message too large to send")]
     MessageTooLarge,
@@ -324,8 +327,14 @@ pub struct DbError {
 pub type Notice = DbError;
 
 impl DbError {
-    /// Parses the fields of an ErrorResponse / NoticeResponse body.
+    /// Parses the fields of an ErrorResponse / NoticeResponse body (UTF-8 text).
     pub(crate) fn parse(body: &[u8]) -> Result<DbError, ProtocolError> {
+        Self::parse_in(body, crate::encoding::Encoding::UTF8)
+    }
+
+    /// Parses the fields of an ErrorResponse / NoticeResponse body whose text is in `encoding`
+    /// (the session's client encoding). Text that is not valid there is kept with U+FFFD.
+    pub(crate) fn parse_in(body: &[u8], encoding: crate::encoding::Encoding) -> Result<DbError, ProtocolError> {
         const M: &str = "ErrorResponse";
         let mut e = DbError::default();
         let mut rest = body;
@@ -340,7 +349,7 @@ impl DbError {
             }
             let nul =
                 memchr::memchr(0, tail).ok_or(ProtocolError::Malformed { message: M, what: "unterminated field" })?;
-            let value = String::from_utf8_lossy(&tail[..nul]).into_owned();
+            let value = encoding.decode_lossy(&tail[..nul]).into_owned();
             rest = &tail[nul + 1..];
             let num = || value.parse::<u32>().ok();
             match code {

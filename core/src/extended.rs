@@ -26,8 +26,19 @@ pub type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 /// declares those same types, and text is accepted for the ones left to the server.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PreEncoded {
+    oids: Vec<u32>,
     formats: Vec<i16>,
     values: Vec<Option<Vec<u8>>>,
+}
+
+/// Names a parameter in a type error.
+fn parameter_error(i: usize, e: Error) -> Error {
+    match e {
+        Error::Usage(UsageError::WrongType { rust, pg, .. }) => {
+            UsageError::WrongType { column: format!("parameter ${}", i + 1), rust, pg }.into()
+        }
+        other => other,
+    }
 }
 
 impl PreEncoded {
@@ -37,12 +48,8 @@ impl PreEncoded {
             let oid = p.natural_type();
             let binary = oid != 0 && p.binary(oid);
             let mut bytes = Vec::new();
-            let null = p.encode(oid, &mut bytes).map_err(|e| match e {
-                Error::Usage(UsageError::WrongType { rust, pg, .. }) => {
-                    UsageError::WrongType { column: format!("parameter ${}", i + 1), rust, pg }.into()
-                }
-                other => other,
-            })?;
+            let null = p.encode(oid, &mut bytes).map_err(|e| parameter_error(i, e))?;
+            pre.oids.push(oid);
             pre.formats.push(binary as i16);
             pre.values.push(match null {
                 crate::types::IsNull::Yes => None,
@@ -50,6 +57,31 @@ impl PreEncoded {
             });
         }
         Ok(pre)
+    }
+}
+
+/// A query's parameter values: borrowed and encoded for the described types at Bind, or
+/// encoded when the operation started.
+#[derive(Debug)]
+pub(crate) enum Args<'p> {
+    Borrowed(Params<'p>),
+    Encoded(PreEncoded),
+}
+
+impl Args<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Args::Borrowed(p) => p.len(),
+            Args::Encoded(e) => e.values.len(),
+        }
+    }
+
+    /// The types to declare in Parse when the query does not say: each value's own type.
+    fn natural_types(&self) -> Vec<u32> {
+        match self {
+            Args::Borrowed(p) => p.iter().map(|p| p.natural_type()).collect(),
+            Args::Encoded(e) => e.oids.clone(),
+        }
     }
 }
 
@@ -130,29 +162,39 @@ pub enum QueryStep {
 
 #[derive(Debug)]
 enum State {
-    Describing { params: Option<Vec<u32>>, columns: Option<Arc<[Column]>>, prepared_as: Option<String> },
+    /// Parse + Describe(statement) + Flush are out; the Bind follows the description.
+    Describing {
+        params: Option<Vec<u32>>,
+        prepared_as: Option<String>,
+    },
     Executing,
 }
 
 /// One query through the extended protocol; see the module docs.
 pub struct ExtendedQuery<'p> {
-    params: Params<'p>,
+    args: Args<'p>,
     key: Option<Key>,
     /// Name of the statement being executed ("" = unnamed).
     name: String,
     described: Option<Arc<Described>>,
+    /// The Bind's formats came from the statement cache (not from a description of this run).
+    from_cache: bool,
     /// A named Parse whose ParseComplete marks the statement prepared.
     parse_named: Option<String>,
     state: State,
     mode: Mode,
+    /// Requests queued ahead of this one whose events are not results (the automatic BEGIN;
+    /// ROLLBACK + BEGIN on a retry).
     prefix: usize,
+    /// The automatic BEGIN this operation queued.
+    began: Option<String>,
     result: QueryResult,
     error: Option<Box<DbError>>,
+    /// Misuse found once the statement was described (parameters that do not fit its types).
+    refused: Option<Error>,
     retried: bool,
     /// Rows per Execute for an open portal (0: all, with Sync).
     max_rows: i32,
-    /// Parameters encoded at start (`start_owned`): used instead of `params` after a Describe.
-    pre: Option<PreEncoded>,
 }
 
 impl std::fmt::Debug for ExtendedQuery<'_> {
@@ -172,13 +214,13 @@ pub(crate) fn flush_closes(conn: &mut Connection) -> Result<(), Error> {
     Ok(())
 }
 
-/// The result formats for `columns`: binary where pgsans decodes the type.
+/// The result formats for `columns`: binary where pgsans decodes the type, one code for all
+/// when they agree (which also survives a change in the column count).
 fn result_formats(columns: Option<&Arc<[Column]>>) -> Vec<i16> {
     match columns {
         None => Vec::new(),
         Some(cols) => {
             let formats: Vec<i16> = cols.iter().map(|c| binary_supported(c.type_oid()) as i16).collect();
-            // One code for all when they agree: a shorter Bind.
             if formats.iter().all(|f| *f == formats[0]) && !formats.is_empty() {
                 vec![formats[0]]
             } else {
@@ -188,132 +230,80 @@ fn result_formats(columns: Option<&Arc<[Column]>>) -> Vec<i16> {
     }
 }
 
-/// Appends Bind + Describe(portal) + Execute + Sync for statement `name`; with `max_rows > 0`,
-/// Flush instead of Sync, leaving the portal open.
-pub(crate) fn queue_execute(
+/// Appends Bind + Describe(portal) + Execute for statement `name`, the parameters encoded for
+/// `described`'s types (and the client encoding). The portal is always described: its rows
+/// are decoded with that description, never with a cached one. The caller adds Sync or Flush.
+pub(crate) fn queue_bind(
     conn: &mut Connection,
     name: &str,
     described: &Described,
-    params: Params<'_>,
+    args: &Args<'_>,
     max_rows: i32,
 ) -> Result<(), Error> {
-    if max_rows > 0 {
-        queue_bind_execute(conn, name, described, params, max_rows, true)?;
-        frontend::flush(conn.send_buf());
-        conn.push_unsynced_request(None);
-        return Ok(());
+    if described.params.len() != args.len() {
+        return Err(UsageError::ParameterCount { expected: described.params.len(), given: args.len() }.into());
     }
-    // A named statement cannot change its result shape without the server refusing it
-    // ("cached plan must not change result type"), so its rows can use the cached columns and
-    // skip the per-execution Describe. The unnamed statement is re-parsed: describe it.
-    let describe = name.is_empty();
-    queue_bind_execute(conn, name, described, params, max_rows, describe)?;
-    frontend::sync(conn.send_buf());
-    conn.push_sync_request_with_columns(if describe { None } else { described.result_columns.clone() });
-    Ok(())
-}
-
-/// Bind (from pre-encoded parameters) + Describe(portal) + Execute + Sync.
-fn queue_execute_pre_encoded(
-    conn: &mut Connection,
-    name: &str,
-    described: &Described,
-    pre: &PreEncoded,
-) -> Result<(), Error> {
-    if described.params.len() != pre.values.len() {
-        return Err(UsageError::ParameterCount { expected: described.params.len(), given: pre.values.len() }.into());
-    }
-    let formats = result_formats(described.columns.as_ref());
-    let describe = name.is_empty();
-    let buf = conn.send_buf();
-    frontend::bind_encoded::<Error>(
-        "",
-        name,
-        &pre.formats,
-        pre.values.len(),
-        |i, out| {
-            Ok(match &pre.values[i] {
-                None => crate::types::IsNull::Yes,
-                Some(v) => {
-                    out.extend_from_slice(v);
-                    crate::types::IsNull::No
-                }
-            })
-        },
-        &formats,
-        buf,
-    )?;
-    if describe {
-        frontend::describe(Target::Portal, "", buf)?;
-    }
-    frontend::execute("", 0, buf)?;
-    frontend::sync(buf);
-    conn.push_sync_request_with_columns(if describe { None } else { described.result_columns.clone() });
-    Ok(())
-}
-
-/// Bind + Describe(portal) + Execute without a Sync (pipelines add their own Sync points). A
-/// named statement that returns no rows skips the Describe.
-pub(crate) fn queue_execute_no_sync(
-    conn: &mut Connection,
-    name: &str,
-    described: &Described,
-    params: Params<'_>,
-) -> Result<(), Error> {
-    let describe = name.is_empty() || described.columns.is_some();
-    queue_bind_execute(conn, name, described, params, 0, describe)
-}
-
-fn queue_bind_execute(
-    conn: &mut Connection,
-    name: &str,
-    described: &Described,
-    params: Params<'_>,
-    max_rows: i32,
-    describe: bool,
-) -> Result<(), Error> {
-    if described.params.len() != params.len() {
-        return Err(UsageError::ParameterCount { expected: described.params.len(), given: params.len() }.into());
-    }
-    let param_formats: Vec<i16> = params.iter().zip(&described.params).map(|(p, oid)| p.binary(*oid) as i16).collect();
+    let encoding = conn.encoding();
     let formats = result_formats(described.columns.as_ref());
     let buf = conn.send_buf();
-    frontend::bind_encoded::<Error>(
-        "",
-        name,
-        &param_formats,
-        params.len(),
-        |i, out| {
-            params[i].encode(described.params[i], out).map_err(|e| match e {
-                Error::Usage(UsageError::WrongType { rust, pg, .. }) => {
-                    UsageError::WrongType { column: format!("parameter ${}", i + 1), rust, pg }.into()
-                }
-                other => other,
-            })
-        },
-        &formats,
-        buf,
-    )?;
-    if describe {
-        frontend::describe(Target::Portal, "", buf)?;
+    match args {
+        Args::Borrowed(params) => {
+            let param_formats: Vec<i16> =
+                params.iter().zip(&described.params).map(|(p, oid)| p.binary(*oid) as i16).collect();
+            frontend::bind_encoded::<Error>(
+                "",
+                name,
+                &param_formats,
+                params.len(),
+                |i, out| {
+                    let start = out.len();
+                    let oid = described.params[i];
+                    let null = params[i].encode(oid, out).map_err(|e| parameter_error(i, e))?;
+                    crate::types::transcode_param(encoding, oid, param_formats[i], out, start)?;
+                    Ok(null)
+                },
+                &formats,
+                buf,
+            )?;
+        }
+        Args::Encoded(pre) => {
+            frontend::bind_encoded::<Error>(
+                "",
+                name,
+                &pre.formats,
+                pre.values.len(),
+                |i, out| {
+                    Ok(match &pre.values[i] {
+                        None => crate::types::IsNull::Yes,
+                        Some(v) => {
+                            let start = out.len();
+                            out.extend_from_slice(v);
+                            crate::types::transcode_param(encoding, pre.oids[i], pre.formats[i], out, start)?;
+                            crate::types::IsNull::No
+                        }
+                    })
+                },
+                &formats,
+                buf,
+            )?;
+        }
     }
+    frontend::describe(Target::Portal, "", buf)?;
     frontend::execute("", max_rows, buf)?;
     Ok(())
 }
 
-fn queue_describe(conn: &mut Connection, name: &str, sql: &str, types: &[u32]) -> Result<(), Error> {
-    let buf = conn.send_buf();
-    frontend::parse(name, sql, types, buf)?;
-    frontend::describe(Target::Statement, name, buf)?;
-    frontend::sync(buf);
-    conn.push_sync_request();
-    Ok(())
-}
-
-/// The message that comes with SQLSTATE 0A000 when a prepared statement's result type
-/// changed under it (e.g. `ALTER TABLE`): re-prepare and retry.
-fn is_stale_plan(e: &DbError) -> bool {
-    e.code() == "0A000" && e.message().contains("cached plan must not change result type")
+/// A statement the server refused because a cached description was stale: `0A000 cached plan
+/// must not change result type` for a statement the cache prepared, or `08P01 bind message has
+/// N result formats but query has M columns` for per-column formats chosen from a cached
+/// description. Recognised by SQLSTATE and the reporting routine, not by message text (which
+/// may be translated).
+fn is_stale(e: &DbError, prepared: bool) -> bool {
+    match (e.code(), e.routine()) {
+        ("0A000", Some("RevalidateCachedQuery")) => prepared,
+        ("08P01", Some("PortalSetResultFormat")) => true,
+        _ => false,
+    }
 }
 
 impl<'p> ExtendedQuery<'p> {
@@ -327,7 +317,7 @@ impl<'p> ExtendedQuery<'p> {
         if max_rows <= 0 {
             return Err(UsageError::InvalidArgument("a portal needs a row limit above 0".into()).into());
         }
-        Self::start_with(conn, query, params, Mode::Collect, max_rows, None)
+        Self::start_with(conn, query, Args::Borrowed(params), Mode::Collect, max_rows)
     }
 
     /// Like [`start`](Self::start) in [`Mode::Collect`], but the parameters are encoded at once
@@ -335,159 +325,197 @@ impl<'p> ExtendedQuery<'p> {
     /// polling connection).
     pub fn start_owned(conn: &mut Connection, sql: &str, params: Params<'_>) -> Result<ExtendedQuery<'static>, Error> {
         let pre = PreEncoded::new(params)?;
-        let key: Key = (sql.to_owned(), params.iter().map(|p| p.natural_type()).collect());
-        // A cached description fixes the types: encode for them now, like `start` does.
-        if conn.statements.is_described(&key) {
-            let mut op = ExtendedQuery::start(conn, Query::Sql(sql), params, Mode::Collect)?;
-            return Ok(ExtendedQuery {
-                params: &[],
-                key: op.key.take(),
-                name: std::mem::take(&mut op.name),
-                described: op.described.take(),
-                parse_named: op.parse_named.take(),
-                state: std::mem::replace(&mut op.state, State::Executing),
-                mode: Mode::Collect,
-                prefix: op.prefix,
-                result: std::mem::take(&mut op.result),
-                error: None,
-                // A retry would have to encode again for new types: report the error instead.
-                retried: true,
-                max_rows: 0,
-                pre: None,
-            });
-        }
-        let op: ExtendedQuery<'static> =
-            ExtendedQuery::start_with(conn, Query::Sql(sql), &[], Mode::Collect, 0, Some(key.1)).map(|mut op| {
-                op.pre = Some(pre);
-                op
-            })?;
-        Ok(op)
+        ExtendedQuery::start_with(conn, Query::Sql(sql), Args::Encoded(pre), Mode::Collect, 0)
     }
 
     /// Queues the query. Nothing is queued if it fails (misuse, a parameter that does not fit).
     pub fn start(conn: &mut Connection, query: Query<'_>, params: Params<'p>, mode: Mode) -> Result<Self, Error> {
-        Self::start_with(conn, query, params, mode, 0, None)
+        Self::start_with(conn, query, Args::Borrowed(params), mode, 0)
     }
 
-    /// `types`: the parameter types to declare, when `params` are not given (pre-encoded).
     fn start_with(
         conn: &mut Connection,
         query: Query<'_>,
-        params: Params<'p>,
+        args: Args<'p>,
         mode: Mode,
         max_rows: i32,
-        types: Option<Vec<u32>>,
     ) -> Result<Self, Error> {
         crate::session::check_not_prepared(conn, "execute")?;
         conn.check_ready()?;
         conn.abandon_outstanding();
-        conn.queue_atomically(|conn| Self::queue(conn, query, params, mode, max_rows, types))
+        conn.queue_atomically(|conn| Self::queue(conn, query, args, mode, max_rows))
     }
 
     fn queue(
         conn: &mut Connection,
         query: Query<'_>,
-        params: Params<'p>,
+        args: Args<'p>,
         mode: Mode,
         max_rows: i32,
-        types: Option<Vec<u32>>,
     ) -> Result<Self, Error> {
-        let mut prefix = 0;
-        if let Some(begin) = crate::session::needs_begin(conn) {
-            conn.simple_query(&begin)?;
-            prefix = 1;
-        }
-        flush_closes(conn)?;
         let mut q = ExtendedQuery {
-            params,
+            args,
             key: None,
             name: String::new(),
             described: None,
+            from_cache: false,
             parse_named: None,
             state: State::Executing,
             mode,
-            prefix,
+            prefix: 0,
+            began: None,
             result: QueryResult::default(),
             error: None,
+            refused: None,
             retried: false,
             max_rows,
-            pre: None,
         };
+        if let Some(begin) = crate::session::needs_begin(conn) {
+            conn.simple_query(&begin)?;
+            q.prefix = 1;
+            q.began = Some(begin);
+        }
+        flush_closes(conn)?;
         match query {
             Query::Statement(stmt) => {
+                let epoch = conn.statements.dealloc_epoch;
+                let reparse = stmt.0.needs_parse(epoch);
+                if reparse {
+                    // DEALLOCATE or DISCARD ALL ran since it was parsed: parse it again.
+                    frontend::close(Target::Statement, &stmt.0.name, conn.send_buf())?;
+                    conn.queue_parse(&stmt.0.name, &stmt.0.sql, &stmt.0.described.params)?;
+                }
                 q.name = stmt.0.name.clone();
-                queue_execute(conn, &q.name, &stmt.0.described, params, max_rows)?;
-                q.result.columns = stmt.0.described.result_columns.clone();
+                queue_bind(conn, &q.name, &stmt.0.described, &q.args, max_rows)?;
+                q.end_request(conn);
                 q.described = Some(stmt.0.described.clone());
+                if reparse {
+                    stmt.0.mark_parsed(epoch);
+                }
             }
             Query::Sql(sql) => {
-                let types = types.unwrap_or_else(|| params.iter().map(|p| p.natural_type()).collect());
-                let key: Key = (sql.to_owned(), types);
-                match conn.statements.plan(&key) {
-                    Plan::Describe { prepare_as } => {
-                        let name = prepare_as.clone().unwrap_or_default();
-                        queue_describe(conn, &name, sql, &key.1)?;
-                        q.state = State::Describing { params: None, columns: None, prepared_as: prepare_as };
-                    }
-                    Plan::Unnamed(d) => {
-                        frontend::parse("", sql, &key.1, conn.send_buf())?;
-                        queue_execute(conn, "", &d, params, max_rows)?;
-                        q.described = Some(d);
-                    }
-                    Plan::PrepareNow(d, name) => {
-                        frontend::parse(&name, sql, &key.1, conn.send_buf())?;
-                        queue_execute(conn, &name, &d, params, max_rows)?;
-                        q.result.columns = d.result_columns.clone();
-                        q.parse_named = Some(name.clone());
-                        q.name = name;
-                        q.described = Some(d);
-                    }
-                    Plan::Prepared(d, name) => {
-                        queue_execute(conn, &name, &d, params, max_rows)?;
-                        q.result.columns = d.result_columns.clone();
-                        q.name = name;
-                        q.described = Some(d);
-                    }
-                }
+                let key: Key = (sql.to_owned(), q.args.natural_types());
+                q.queue_sql(conn, &key)?;
                 q.key = Some(key);
             }
         }
         Ok(q)
     }
 
-    fn finish_describe(&mut self, conn: &mut Connection) -> Result<(), Error> {
-        let State::Describing { params, columns, prepared_as } = std::mem::replace(&mut self.state, State::Executing)
-        else {
+    /// Queues SQL text as the statement cache plans it.
+    fn queue_sql(&mut self, conn: &mut Connection, key: &Key) -> Result<(), Error> {
+        let search_path = crate::statement::mentions_search_path(&key.0);
+        match conn.statements.plan(key) {
+            Plan::Describe { prepare_as } => {
+                // Parse + Describe, then (at the description) Bind: one Parse, one round trip
+                // more. Flush, not Sync, keeps the unnamed statement ours until the Bind, even
+                // behind a transaction-pooling proxy.
+                let name = prepare_as.clone().unwrap_or_default();
+                conn.queue_parse(&name, &key.0, &key.1)?;
+                frontend::describe(Target::Statement, &name, conn.send_buf())?;
+                frontend::flush(conn.send_buf());
+                conn.push_unsynced_request();
+                self.state = State::Describing { params: None, prepared_as: prepare_as };
+            }
+            Plan::Unnamed(d) => {
+                conn.queue_parse("", &key.0, &key.1)?;
+                queue_bind(conn, "", &d, &self.args, self.max_rows)?;
+                self.end_request(conn);
+                self.described = Some(d);
+                self.from_cache = true;
+            }
+            Plan::PrepareNow(d, name) => {
+                conn.queue_parse(&name, &key.0, &key.1)?;
+                queue_bind(conn, &name, &d, &self.args, self.max_rows)?;
+                self.end_request(conn);
+                self.parse_named = Some(name.clone());
+                self.name = name;
+                self.described = Some(d);
+                self.from_cache = true;
+            }
+            Plan::Prepared(d, name) => {
+                queue_bind(conn, &name, &d, &self.args, self.max_rows)?;
+                self.end_request(conn);
+                self.name = name;
+                self.described = Some(d);
+                self.from_cache = true;
+            }
+        }
+        if search_path {
+            conn.mark_search_path();
+        }
+        Ok(())
+    }
+
+    /// Ends the messages of a new request: Sync, or Flush for a portal that stays open.
+    fn end_request(&self, conn: &mut Connection) {
+        if self.max_rows > 0 {
+            frontend::flush(conn.send_buf());
+            conn.push_unsynced_request();
+        } else {
+            frontend::sync(conn.send_buf());
+            conn.push_sync_request();
+        }
+    }
+
+    /// The statement is described: cache it and queue Bind + Execute in the open request.
+    fn finish_describe(&mut self, conn: &mut Connection, columns: Option<Arc<[Column]>>) -> Result<(), Error> {
+        let State::Describing { params, prepared_as } = std::mem::replace(&mut self.state, State::Executing) else {
             unreachable!("called in Describing")
         };
         let described = Arc::new(Described::new(params.unwrap_or_default(), columns));
         let key = self.key.clone().expect("SQL queries have a key");
-        conn.statements.insert(key.clone(), described.clone(), prepared_as.clone());
+        conn.statements.insert(key, described.clone(), prepared_as.clone());
         self.name = prepared_as.unwrap_or_default();
         self.described = Some(described.clone());
-        // Nothing may stay queued if the parameters do not fit the described types.
-        conn.queue_atomically(|conn| self.queue_after_describe(conn, &key, described))
-    }
-
-    fn queue_after_describe(
-        &mut self,
-        conn: &mut Connection,
-        key: &Key,
-        described: Arc<Described>,
-    ) -> Result<(), Error> {
-        if self.name.is_empty() {
-            // Parse again rather than rely on the unnamed statement surviving: behind a
-            // transaction-pooling proxy the next Sync may reach another backend.
-            frontend::parse("", &key.0, &key.1, conn.send_buf())?;
-        }
         let name = self.name.clone();
-        if !name.is_empty() {
-            self.result.columns = described.result_columns.clone();
+        let queued = conn.queue_atomically(|conn| queue_bind(conn, &name, &described, &self.args, self.max_rows));
+        if self.max_rows > 0 && queued.is_ok() {
+            frontend::flush(conn.send_buf());
+        } else {
+            // The Sync ends the request whether the Bind went out or not (parameters that do
+            // not fit the described types: reported at its ReadyForQuery).
+            conn.sync_open_request();
         }
-        match &self.pre {
-            Some(pre) => queue_execute_pre_encoded(conn, &name, &described, pre),
-            None => queue_execute(conn, &name, &described, self.params, self.max_rows),
+        queued
+    }
+}
+
+impl ExtendedQuery<'_> {
+    /// After a stale-description error at this ReadyForQuery: describe again and run once
+    /// more, if nothing can have happened in between — outside a transaction block, or in
+    /// the block this operation began (rolled back and begun again).
+    fn retry_stale(&mut self, conn: &mut Connection, e: &DbError, status: TransactionStatus) -> Result<bool, Error> {
+        let Some(key) = self.key.clone() else { return Ok(false) };
+        if !self.from_cache || !is_stale(e, !self.name.is_empty()) {
+            return Ok(false);
         }
+        conn.statements.invalidate(&key);
+        let began = self.began.clone();
+        let restart = match (status, &began) {
+            (TransactionStatus::Idle, _) => None,
+            (TransactionStatus::InError, Some(begin)) => Some(begin.clone()),
+            _ => return Ok(false),
+        };
+        if self.retried || self.result.tag.is_some() {
+            return Ok(false);
+        }
+        self.retried = true;
+        conn.queue_atomically(|conn| {
+            if let Some(begin) = &restart {
+                conn.simple_query("ROLLBACK")?;
+                conn.simple_query(begin)?;
+            }
+            flush_closes(conn)?;
+            self.name.clear();
+            self.from_cache = false;
+            self.result = QueryResult::default();
+            self.queue_sql(conn, &key)
+        })?;
+        if restart.is_some() {
+            self.prefix = 2;
+        }
+        Ok(true)
     }
 }
 
@@ -509,20 +537,25 @@ impl Operation for ExtendedQuery<'_> {
                 continue;
             }
             match (&mut self.state, ev) {
-                (_, Event::Error(e)) => {
+                (state, Event::Error(e)) => {
                     self.error.get_or_insert(e);
-                    if self.max_rows > 0 {
-                        // The server waits for a Sync after an error in an open portal.
+                    if self.max_rows > 0 || matches!(state, State::Describing { .. }) {
+                        // The server skips to the next Sync: send it.
                         conn.sync_open_request();
                     }
+                    *state = State::Executing;
                 }
                 (State::Describing { params, .. }, Event::ParameterDescription(types)) => *params = Some(types),
-                (State::Describing { columns, .. }, Event::RowDescription(cols)) => *columns = Some(cols.clone()),
-                (State::Describing { .. }, Event::ReadyForQuery(_)) => {
-                    if let Some(e) = self.error.take() {
-                        return Err(Error::Db(e));
+                (State::Describing { .. }, Event::RowDescription(cols)) => {
+                    let cols = cols.clone();
+                    if let Err(e) = self.finish_describe(conn, Some(cols)) {
+                        self.refused(e);
                     }
-                    self.finish_describe(conn)?;
+                }
+                (State::Describing { .. }, Event::NoData) => {
+                    if let Err(e) = self.finish_describe(conn, None) {
+                        self.refused(e);
+                    }
                 }
                 (State::Describing { .. }, _) => {}
                 (State::Executing, Event::ParseComplete) => {
@@ -532,19 +565,15 @@ impl Operation for ExtendedQuery<'_> {
                 }
                 (State::Executing, Event::RowDescription(cols)) => {
                     let cols = cols.clone();
-                    if let (Some(key), Some(d)) = (&self.key, &self.described) {
-                        let changed = match &d.columns {
-                            Some(old) => {
-                                old.len() != cols.len()
-                                    || old.iter().zip(cols.iter()).any(|(a, b)| a.type_oid() != b.type_oid())
-                            }
-                            None => true,
-                        };
-                        if changed {
-                            conn.statements.update_columns(key, Some(cols.clone()));
-                        }
+                    if let Some(key) = &self.key {
+                        conn.statements.observe_columns(key, Some(&cols));
                     }
                     self.result.columns = Some(cols);
+                }
+                (State::Executing, Event::NoData) => {
+                    if let Some(key) = &self.key {
+                        conn.statements.observe_columns(key, None);
+                    }
                 }
                 (State::Executing, Event::DataRow(row)) => match self.mode {
                     Mode::Collect => self.result.rows.push(row.to_owned()),
@@ -561,23 +590,12 @@ impl Operation for ExtendedQuery<'_> {
                     return Ok(Some(QueryStep::Suspended(std::mem::take(&mut self.result))));
                 }
                 (State::Executing, Event::ReadyForQuery(status)) => {
+                    if let Some(e) = self.refused.take() {
+                        return Err(e);
+                    }
                     if let Some(e) = self.error.take() {
-                        let stale = is_stale_plan(&e) && !self.name.is_empty();
-                        if stale {
-                            if let Some(key) = &self.key {
-                                conn.statements.invalidate(key);
-                                if !self.retried && status == TransactionStatus::Idle {
-                                    // Re-describe and run again, once.
-                                    self.retried = true;
-                                    flush_closes(conn)?;
-                                    let key = key.clone();
-                                    queue_describe(conn, "", &key.0, &key.1)?;
-                                    self.name.clear();
-                                    self.result = QueryResult::default();
-                                    self.state = State::Describing { params: None, columns: None, prepared_as: None };
-                                    continue;
-                                }
-                            }
+                        if self.retry_stale(conn, &e, status)? {
+                            continue;
                         }
                         return Err(Error::Db(e));
                     }
@@ -586,6 +604,14 @@ impl Operation for ExtendedQuery<'_> {
                 (State::Executing, _) => {}
             }
         }
+    }
+}
+
+impl ExtendedQuery<'_> {
+    /// Parameters did not fit the described types: reported at the request's ReadyForQuery.
+    fn refused(&mut self, e: Error) {
+        self.state = State::Executing;
+        self.refused = Some(e);
     }
 }
 
@@ -607,7 +633,14 @@ impl Prepare {
         conn.abandon_outstanding();
         flush_closes(conn)?;
         let name = conn.statements.new_name("pgsans_s");
-        conn.queue_atomically(|conn| queue_describe(conn, &name, sql, types))?;
+        conn.queue_atomically(|conn| {
+            conn.queue_parse(&name, sql, types)?;
+            let buf = conn.send_buf();
+            frontend::describe(Target::Statement, &name, buf)?;
+            frontend::sync(buf);
+            conn.push_sync_request();
+            Ok(())
+        })?;
         Ok(Prepare { name, sql: sql.to_owned(), params: None, columns: None, error: None })
     }
 }
@@ -626,14 +659,12 @@ impl Operation for Prepare {
                     if let Some(e) = self.error.take() {
                         return Err(Error::Db(e));
                     }
-                    let inner = Arc::new(StatementInner {
-                        name: std::mem::take(&mut self.name),
-                        sql: std::mem::take(&mut self.sql),
-                        described: Arc::new(Described::new(
-                            self.params.take().unwrap_or_default(),
-                            self.columns.take(),
-                        )),
-                    });
+                    let inner = Arc::new(StatementInner::new(
+                        std::mem::take(&mut self.name),
+                        std::mem::take(&mut self.sql),
+                        Arc::new(Described::new(self.params.take().unwrap_or_default(), self.columns.take())),
+                        conn.statements.dealloc_epoch,
+                    ));
                     conn.statements.register_user(&inner);
                     return Ok(Some(Statement(inner)));
                 }

@@ -65,6 +65,7 @@ pub mod codec;
 pub mod config;
 mod connection;
 pub mod drive;
+pub mod encoding;
 pub mod extended;
 pub mod pipeline;
 mod statement;

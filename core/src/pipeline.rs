@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::codec::frontend::{self, Target};
 use crate::connection::{Connection, Event};
 use crate::error::{DbError, Error, UsageError};
-use crate::extended::{queue_execute_no_sync, Params, Query, QueryResult};
+use crate::extended::{queue_bind, Args, Params, Query, QueryResult};
 use crate::op::Operation;
 use crate::statement::{Described, Key, Plan};
 use crate::types::ToSql;
@@ -128,6 +128,15 @@ pub struct RunPipeline<'a, 'p> {
     /// Queries that failed on the client while encoding: their group is aborted on the server by
     /// a Parse that fails in their place, and they report this error.
     poisoned: Vec<(usize, Error)>,
+    /// The statement cache's epoch this run's descriptions belong to: when this session's DDL
+    /// drops the cache, what the pipeline kept is dropped too.
+    epoch: u64,
+    /// The describe round trip runs inside `SAVEPOINT pgsans_describe` (in a transaction block).
+    savepoint: bool,
+    /// The first query that may change the schema (DDL, `SET search_path`, …): the queries after
+    /// it are sent without cached descriptions (unnamed, results in the text format), since
+    /// they are queued before its effect is known.
+    schema_point: Option<usize>,
 }
 
 /// How far ahead of the socket the pipeline encodes.
@@ -150,6 +159,10 @@ struct Text {
     /// It could not be described (it may depend on earlier queries of the pipeline, or be
     /// wrong): sent as it is, the server reports its errors in order.
     blind: bool,
+    /// The first query that has it.
+    first: usize,
+    /// Its SQL may change `search_path`.
+    search_path: bool,
 }
 
 /// The distinct texts of `pipeline` and each query's index into them. Consecutive queries
@@ -176,7 +189,17 @@ fn index_texts(pipeline: &Pipeline<'_>) -> (Vec<Text>, Vec<u32>) {
                     None => {
                         let t = texts.len() as u32;
                         let key = (sql.to_owned(), types.clone());
-                        texts.push(Text { key, count: 0, described: None, prepared: None, blind: false });
+                        let search_path = crate::statement::mentions_search_path(sql);
+                        let first = item_text.len();
+                        texts.push(Text {
+                            key,
+                            count: 0,
+                            described: None,
+                            prepared: None,
+                            blind: false,
+                            first,
+                            search_path,
+                        });
                         ids.push(t);
                         t
                     }
@@ -214,18 +237,34 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
             texts: Vec::new(),
             item_text: Vec::new(),
             poisoned: Vec::new(),
+            epoch: conn.statements.epoch,
+            savepoint: false,
+            schema_point: pipeline.items.iter().position(|item| match item.query {
+                Query::Sql(sql) => crate::statement::may_change_schema(sql),
+                Query::Statement(_) => false,
+            }),
         };
         if let Some(begin) = crate::session::needs_begin(conn) {
             conn.simple_query(&begin)?;
             op.prefix = 1;
         }
         (op.texts, op.item_text) = index_texts(pipeline);
-        // Which SQL texts need describing?
-        let unknown: Vec<usize> =
-            (0..op.texts.len()).filter(|&t| !conn.statements.is_described(&op.texts[t].key)).collect();
+        // Which SQL texts need describing? (Not those only used after a schema change: they are
+        // sent undescribed anyway.)
+        let before_change = |t: &Text| op.schema_point.is_none_or(|p| t.first <= p);
+        let unknown: Vec<usize> = (0..op.texts.len())
+            .filter(|&t| before_change(&op.texts[t]) && !conn.statements.is_described(&op.texts[t].key))
+            .collect();
         if unknown.is_empty() {
             op.queue_all(conn)?;
         } else {
+            if op.prefix > 0 || conn.server_transaction_status() != crate::TransactionStatus::Idle {
+                // In a transaction block a failed Describe would abort the block before the
+                // query that fails ever runs: describe inside a savepoint.
+                conn.simple_query("SAVEPOINT pgsans_describe")?;
+                op.prefix += 1;
+                op.savepoint = true;
+            }
             op.queue_describes(conn, unknown)?;
         }
         Ok(op)
@@ -234,8 +273,8 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
     fn queue_describes(&mut self, conn: &mut Connection, texts: Vec<usize>) -> Result<(), Error> {
         for &t in &texts {
             let (sql, types) = &self.texts[t].key;
+            conn.queue_parse("", sql, types)?;
             let buf = conn.send_buf();
-            frontend::parse("", sql, types, buf)?;
             frontend::describe(Target::Statement, "", buf)?;
             frontend::sync(buf);
             conn.push_sync_request();
@@ -287,13 +326,16 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
             let i = self.next;
             if i == 0 || self.ends_group(i - 1) {
                 // A new Sync group: register it now, responses may come before its Sync.
-                conn.push_unsynced_request(None);
+                conn.push_unsynced_request();
+            }
+            if self.item_text[i] != NO_TEXT && self.texts[self.item_text[i] as usize].search_path {
+                conn.mark_search_path();
             }
             let mark = conn.send_buf().len();
             if let Err(e) = self.queue_item(conn, i) {
                 conn.send_buf().truncate(mark);
                 // Make the server abort this group here, as it would for a server error.
-                frontend::parse("", "pgsans: a parameter could not be encoded", &[], conn.send_buf())?;
+                conn.queue_parse("", "pgsans: a parameter could not be encoded", &[])?;
                 self.poisoned.push((i, e));
             }
             if self.ends_group(i) {
@@ -308,45 +350,54 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
         let pipeline = self.pipeline;
         let item = &pipeline.items[i];
         let params = pipeline.params_of(item);
+        let args = Args::Borrowed(params);
+        if conn.statements.epoch != self.epoch {
+            // This session's DDL dropped the cache (and closes what it prepared): so does this run.
+            self.epoch = conn.statements.epoch;
+            for text in &mut self.texts {
+                text.described = None;
+                text.prepared = None;
+            }
+        }
         match item.query {
-            Query::Statement(stmt) => queue_execute_no_sync(conn, &stmt.0.name, &stmt.0.described, params),
+            Query::Statement(stmt) => queue_bind(conn, &stmt.0.name, &stmt.0.described, &args, 0),
             Query::Sql(sql) => {
                 let t = self.item_text[i] as usize;
                 let text = &self.texts[t];
-                if text.blind {
+                if text.blind || self.schema_point.is_some_and(|p| i > p) {
                     // Parameters as their Rust types declare them, results as text.
-                    frontend::parse("", sql, &text.key.1, conn.send_buf())?;
+                    conn.queue_parse("", sql, &text.key.1)?;
                     let d = Described::new(text.key.1.clone(), None);
-                    return queue_execute_no_sync(conn, "", &d, params);
+                    return queue_bind(conn, "", &d, &args, 0);
                 }
                 if let Some((d, name)) = &text.prepared {
-                    return queue_execute_no_sync(conn, name, d, params);
+                    return queue_bind(conn, name, d, &args, 0);
                 }
                 let repeated = text.count > 1;
                 match conn.statements.plan(&text.key) {
                     Plan::Prepared(d, name) => {
-                        queue_execute_no_sync(conn, &name, &d, params)?;
+                        queue_bind(conn, &name, &d, &args, 0)?;
                         self.texts[t].prepared = Some((d, name));
                         Ok(())
                     }
-                    Plan::PrepareNow(d, name) => self.prepare(conn, t, d, name, params),
+                    Plan::PrepareNow(d, name) => self.prepare(conn, t, d, name, &args),
                     Plan::Unnamed(d) if repeated && conn.statements.threshold.is_some() => {
                         let name = conn.statements.new_name("pgsans_c");
-                        self.prepare(conn, t, d, name, params)
+                        self.prepare(conn, t, d, name, &args)
                     }
                     Plan::Unnamed(d) => {
-                        frontend::parse("", sql, &text.key.1, conn.send_buf())?;
-                        queue_execute_no_sync(conn, "", &d, params)
+                        conn.queue_parse("", sql, &text.key.1)?;
+                        queue_bind(conn, "", &d, &args, 0)
                     }
-                    // Evicted since it was described (or the cache holds nothing): use the
-                    // description this pipeline kept, unnamed.
+                    // Evicted since it was described, never cached (FETCH, EXECUTE), or the
+                    // cache holds nothing: use the description this pipeline kept, unnamed.
                     Plan::Describe { .. } => {
                         let d = match &text.described {
                             Some(d) => d.clone(),
                             None => Arc::new(Described::new(text.key.1.clone(), None)),
                         };
-                        frontend::parse("", sql, &text.key.1, conn.send_buf())?;
-                        queue_execute_no_sync(conn, "", &d, params)
+                        conn.queue_parse("", sql, &text.key.1)?;
+                        queue_bind(conn, "", &d, &args, 0)
                     }
                 }
             }
@@ -359,14 +410,28 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
         t: usize,
         d: Arc<Described>,
         name: String,
-        params: Params<'_>,
+        args: &Args<'_>,
     ) -> Result<(), Error> {
         let text = &mut self.texts[t];
-        frontend::parse(&name, &text.key.0, &text.key.1, conn.send_buf())?;
-        queue_execute_no_sync(conn, &name, &d, params)?;
+        conn.queue_parse(&name, &text.key.0, &text.key.1)?;
+        queue_bind(conn, &name, &d, args, 0)?;
         self.preparing.push((text.key.clone(), name.clone()));
         text.prepared = Some((d, name));
         Ok(())
+    }
+
+    /// The description the server gave the current query's portal: later queries of the same
+    /// text choose their formats by it, and so does the statement cache.
+    fn observe_columns(&mut self, conn: &mut Connection, columns: Option<&Arc<[crate::row::Column]>>) {
+        let at = self.results.len();
+        let Some(&t) = self.item_text.get(at).filter(|&&t| t != NO_TEXT) else { return };
+        let text = &mut self.texts[t as usize];
+        conn.statements.observe_columns(&text.key, columns);
+        if let Some(d) = &text.described {
+            if !crate::statement::same_columns(d.columns.as_ref(), columns) {
+                text.described = Some(Arc::new(Described::new(d.params.clone(), columns.cloned())));
+            }
+        }
     }
 
     fn finish_item(&mut self, r: Result<QueryResult, Error>) {
@@ -423,14 +488,25 @@ impl RunPipeline<'_, '_> {
                             text.described = Some(d.clone());
                             conn.statements.insert(text.key.clone(), d, None);
                         }
+                        // Keep the descriptions only if no DDL of this session ran meanwhile.
+                        self.epoch = conn.statements.epoch;
                         *params = None;
                         *columns = None;
                         *failed = false;
                         *done += 1;
                         if *done == pending.len() {
                             if let Some(e) = self.describe_error.take() {
-                                // The automatic BEGIN failed.
+                                // The automatic BEGIN (or the savepoint) failed.
                                 return Err(Error::Db(e));
+                            }
+                            if self.savepoint {
+                                let failed = pending.iter().any(|&t| self.texts[t].blind);
+                                conn.simple_query(if failed {
+                                    "ROLLBACK TO SAVEPOINT pgsans_describe; RELEASE SAVEPOINT pgsans_describe"
+                                } else {
+                                    "RELEASE SAVEPOINT pgsans_describe"
+                                })?;
+                                self.prefix += 1;
                             }
                             self.queue_all(conn)?;
                         }
@@ -442,7 +518,12 @@ impl RunPipeline<'_, '_> {
                         let (key, name) = self.preparing.remove(0);
                         conn.statements.mark_prepared(&key, name);
                     }
-                    Event::RowDescription(cols) => self.current.columns = Some(cols.clone()),
+                    Event::RowDescription(cols) => {
+                        let cols = cols.clone();
+                        self.observe_columns(conn, Some(&cols));
+                        self.current.columns = Some(cols);
+                    }
+                    Event::NoData => self.observe_columns(conn, None),
                     Event::DataRow(row) if self.pipeline.items.get(self.results.len()).is_some_and(|i| i.keep_rows) => {
                         self.current.rows.push(row.to_owned());
                     }

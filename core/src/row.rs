@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::codec::backend::FieldDescription;
+use crate::encoding::Encoding;
 use crate::error::{Error, UsageError};
 use crate::types::{type_name, FromSql};
 
@@ -10,6 +11,9 @@ use crate::types::{type_name, FromSql};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Column {
     name: String,
+    /// The name as the server sent it, when that is not `name`'s UTF-8 (another client
+    /// encoding, or bytes not valid in it).
+    name_raw: Option<Box<[u8]>>,
     table_oid: u32,
     column_id: i16,
     type_oid: u32,
@@ -19,9 +23,12 @@ pub struct Column {
 }
 
 impl Column {
-    pub(crate) fn from_field(f: FieldDescription<'_>) -> Column {
+    pub(crate) fn from_field(f: FieldDescription<'_>, encoding: Encoding) -> Column {
+        let name = encoding.decode_lossy(f.name).into_owned();
+        let name_raw = (name.as_bytes() != f.name).then(|| f.name.into());
         Column {
-            name: f.name.to_owned(),
+            name,
+            name_raw,
             table_oid: f.table_oid,
             column_id: f.column_id,
             type_oid: f.type_oid,
@@ -30,11 +37,24 @@ impl Column {
             format: f.format,
         }
     }
+    /// The column name, decoded from the client encoding (U+FFFD where the server's bytes
+    /// were not valid in it).
     pub fn name(&self) -> &str {
         &self.name
     }
-    pub(crate) fn with_format(&self, format: i16) -> Column {
-        Column { format, ..self.clone() }
+    /// The column name exactly as the server sent it, in the client encoding.
+    pub fn name_bytes(&self) -> &[u8] {
+        self.name_raw.as_deref().unwrap_or(self.name.as_bytes())
+    }
+    /// Whether two descriptions of a column agree on everything but the format (a statement's
+    /// description and a portal's).
+    pub(crate) fn same_shape(&self, other: &Column) -> bool {
+        self.type_oid == other.type_oid
+            && self.name == other.name
+            && self.table_oid == other.table_oid
+            && self.column_id == other.column_id
+            && self.type_modifier == other.type_modifier
+            && self.type_size == other.type_size
     }
     /// OID of the table the column comes from, or 0.
     pub fn table_oid(&self) -> u32 {
@@ -93,26 +113,24 @@ impl ColumnIndex for str {
     }
 }
 
-fn text<'a>(v: Option<&'a [u8]>, idx: &dyn ColumnIndex) -> Result<Option<&'a str>, Error> {
-    match v {
-        None => Ok(None),
-        Some(b) => std::str::from_utf8(b)
-            .map(Some)
-            .map_err(|_| UsageError::Conversion(format!("column {} is not valid UTF-8 text", idx.describe())).into()),
-    }
-}
-
 /// A row borrowed from the receive buffer; valid until the next call on the engine.
 #[derive(Debug, Clone, Copy)]
 pub struct Row<'a> {
     columns: Option<&'a Arc<[Column]>>,
     body: &'a [u8],
     ranges: &'a [Option<(u32, u32)>],
+    /// The client encoding its text is in.
+    encoding: Encoding,
 }
 
 impl<'a> Row<'a> {
-    pub(crate) fn new(columns: Option<&'a Arc<[Column]>>, body: &'a [u8], ranges: &'a [Option<(u32, u32)>]) -> Self {
-        Row { columns, body, ranges }
+    pub(crate) fn new(
+        columns: Option<&'a Arc<[Column]>>,
+        body: &'a [u8],
+        ranges: &'a [Option<(u32, u32)>],
+        encoding: Encoding,
+    ) -> Self {
+        Row { columns, body, ranges, encoding }
     }
 
     /// Number of values.
@@ -161,7 +179,7 @@ impl<'a> Row<'a> {
             .into());
         }
         let raw = self.ranges[i].map(|(s, e)| &self.body[s as usize..e as usize]);
-        T::from_sql_nullable(oid, format, raw).map_err(|e| match e {
+        T::from_sql_nullable_in(self.encoding, oid, format, raw).map_err(|e| match e {
             Error::Usage(UsageError::UnexpectedNull { rust, .. }) => {
                 UsageError::UnexpectedNull { column: column(), rust }.into()
             }
@@ -172,13 +190,16 @@ impl<'a> Row<'a> {
         })
     }
 
-    /// A text-format value as `&str`: `Ok(None)` for NULL, distinct from `Some("")`.
+    /// A value's text as `&str`: `Ok(None)` for NULL, distinct from `Some("")`. Any value in
+    /// the text format, or a text-like value in the binary format; a binary `int4` or
+    /// `float8` is a [`UsageError::WrongType`] (read it with [`get`](Self::get)), never its
+    /// raw bytes.
     pub fn get_str<I: ColumnIndex>(&self, idx: I) -> Result<Option<&'a str>, Error> {
-        let v = self.raw(&idx)?;
-        text(v, &idx)
+        self.get::<Option<&'a str>, _>(idx)
     }
 
-    /// Shorthand for a text-format value: `None` for NULL, a missing column, or bad UTF-8.
+    /// Shorthand for [`get_str`](Self::get_str): `None` for NULL, a missing column, or a value
+    /// that is not text.
     pub fn text<I: ColumnIndex>(&self, idx: I) -> Option<&'a str> {
         self.get_str(idx).ok().flatten()
     }
@@ -196,7 +217,7 @@ impl<'a> Row<'a> {
                 (start, data.len() as u32)
             }));
         }
-        OwnedRow { columns: self.columns.cloned(), data, ranges }
+        OwnedRow { columns: self.columns.cloned(), data, ranges, encoding: self.encoding }
     }
 }
 
@@ -206,6 +227,7 @@ pub struct OwnedRow {
     columns: Option<Arc<[Column]>>,
     data: Vec<u8>,
     ranges: Vec<Option<(u32, u32)>>,
+    encoding: Encoding,
 }
 
 impl OwnedRow {
@@ -220,7 +242,7 @@ impl OwnedRow {
     }
     /// Borrows the row in its borrowed form.
     pub fn as_row(&self) -> Row<'_> {
-        Row { columns: self.columns.as_ref(), body: &self.data, ranges: &self.ranges }
+        Row { columns: self.columns.as_ref(), body: &self.data, ranges: &self.ranges, encoding: self.encoding }
     }
     /// The raw bytes of a value: `Ok(None)` for NULL.
     pub fn raw<I: ColumnIndex>(&self, idx: I) -> Result<Option<&[u8]>, Error> {
@@ -238,7 +260,7 @@ impl OwnedRow {
     pub fn text<I: ColumnIndex>(&self, idx: I) -> Option<&str> {
         self.as_row().text(idx)
     }
-    /// Every value as text, `None` for NULL.
+    /// Every value's raw bytes (in its column's format), `None` for NULL.
     pub fn values(&self) -> impl Iterator<Item = Option<&[u8]>> {
         self.ranges.iter().map(|r| r.map(|(s, e)| &self.data[s as usize..e as usize]))
     }

@@ -314,11 +314,8 @@ fn apply(conn: &mut Connection, after: After) {
             s.scopes += 1;
         }
         After::ScopeClosed => s.scopes = s.scopes.saturating_sub(1),
-        After::Reset => {
-            *s = SessionState::default();
-            // DISCARD ALL deallocated every prepared statement.
-            conn.statements.clear_after_discard();
-        }
+        // DISCARD ALL deallocated every prepared statement: the engine saw its tag.
+        After::Reset => *s = SessionState::default(),
     }
 }
 
@@ -574,16 +571,23 @@ pub fn reset(conn: &mut Connection) -> Result<Command, Error> {
     Ok(c)
 }
 
-/// `set_client_encoding`: `SET client_encoding`; the server confirms with ParameterStatus.
-/// Text accessors of rows need UTF8; other encodings leave only the raw bytes usable.
+/// `set_client_encoding`: `SET client_encoding`; the server confirms with ParameterStatus, and
+/// from then on SQL text and text parameters are sent, and names, messages and text values
+/// read, in that encoding (see [`Encoding`](crate::encoding::Encoding)).
 pub fn set_client_encoding(conn: &mut Connection, encoding: &str) -> Result<Command, Error> {
     check_open(conn)?;
     if conn.connection_status() == ConnectionStatus::Prepared {
         return Err(misuse("set_client_encoding cannot be used with a prepared two-phase transaction"));
     }
-    let name: String = encoding.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let name: String = encoding.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     if name.is_empty() {
         return Err(UsageError::InvalidArgument(format!("invalid encoding name: {encoding:?}")).into());
+    }
+    if !crate::encoding::Encoding::from_name(&name).is_supported() {
+        return Err(UsageError::InvalidArgument(format!(
+            "pgsans cannot convert text from and to the client encoding {encoding:?}"
+        ))
+        .into());
     }
     Command::start(conn, &[&format!("SET client_encoding TO '{name}'")], After::Nothing)
 }

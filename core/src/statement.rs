@@ -1,6 +1,33 @@
 //! Prepared statements and the automatic statement cache (psycopg 3's `prepare_threshold`).
+//!
+//! # What the cache may and may not do
+//!
+//! A cached description only chooses the result formats of the next Bind (binary where pgsans
+//! decodes the type) and the parameter types to encode for. It never decodes: every execution
+//! asks the server to describe its portal, and rows are decoded with that RowDescription. So a
+//! stale description can cost an error, never wrong data.
+//!
+//! To avoid those errors the cache follows this session's schema and session changes, from the
+//! command tags the server reports (h11's rule: the engine sees every message, so it is the
+//! one place that can): DDL (`CREATE …`, `ALTER …`, `DROP …`), `DO` and `CALL` (which may run
+//! DDL), `DISCARD …`, `DEALLOCATE …`, a `ROLLBACK` or failed implicit transaction that undoes
+//! DDL, `SET` / `RESET` of `search_path` all drop every cached description and close the
+//! statements the cache prepared. After `DEALLOCATE` or `DISCARD ALL` the statements of
+//! [`prepare`](crate::extended::Prepare) are parsed again, under the same name, before their
+//! next use. Texts whose result depends on session state rather than on the text (`FETCH`,
+//! `MOVE`, `EXECUTE`) are never cached.
+//!
+//! What remains possible is a change by *another* session (or by a function this session calls)
+//! that the tags do not show. Rows are still decoded correctly; but a statement the cache
+//! prepared server-side then fails with `0A000 cached plan must not change result type`, and
+//! a Bind whose per-column formats no longer match the column count fails with `08P01`. Outside
+//! a transaction block pgsans drops the entry and retries once, transparently; in a block whose
+//! first statement it is, it rolls back and retries with a new BEGIN; later in a block the error
+//! is returned (the server has aborted the transaction). libpq's unnamed statements cannot hit
+//! the first error; `prepare_threshold = None` gives the same guarantee.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::row::Column;
@@ -11,20 +38,22 @@ pub struct Described {
     pub params: Vec<u32>,
     /// `None` when the statement returns no rows (NoData).
     pub columns: Option<Arc<[Column]>>,
-    /// The columns with the formats pgsans asks for (binary where it decodes the type): what
-    /// rows carry when no per-execution RowDescription is requested.
-    pub(crate) result_columns: Option<Arc<[Column]>>,
 }
 
 impl Described {
     pub fn new(params: Vec<u32>, columns: Option<Arc<[Column]>>) -> Described {
-        let result_columns = columns.as_ref().map(|cols| {
-            cols.iter()
-                .map(|c| c.with_format(crate::types::binary_supported(c.type_oid()) as i16))
-                .collect::<Vec<_>>()
-                .into()
-        });
-        Described { params, columns, result_columns }
+        Described { params, columns }
+    }
+}
+
+/// Whether two descriptions have the same columns (formats aside).
+pub(crate) fn same_columns(a: Option<&Arc<[Column]>>, b: Option<&Arc<[Column]>>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            Arc::ptr_eq(a, b) || (a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.same_shape(y)))
+        }
+        _ => false,
     }
 }
 
@@ -33,6 +62,132 @@ pub(crate) struct StatementInner {
     pub(crate) name: String,
     pub(crate) sql: String,
     pub(crate) described: Arc<Described>,
+    /// The connection's deallocation epoch when it was last parsed on the server: behind the
+    /// current one, it must be parsed again before it is executed.
+    pub(crate) parsed_epoch: AtomicU64,
+}
+
+impl StatementInner {
+    pub(crate) fn new(name: String, sql: String, described: Arc<Described>, epoch: u64) -> Self {
+        StatementInner { name, sql, described, parsed_epoch: AtomicU64::new(epoch) }
+    }
+
+    /// Whether the server may have deallocated it since it was parsed.
+    pub(crate) fn needs_parse(&self, dealloc_epoch: u64) -> bool {
+        self.parsed_epoch.load(Ordering::Relaxed) < dealloc_epoch
+    }
+
+    pub(crate) fn mark_parsed(&self, dealloc_epoch: u64) {
+        self.parsed_epoch.store(dealloc_epoch, Ordering::Relaxed);
+    }
+}
+
+/// The first keyword of a SQL text (comments, whitespace and parentheses skipped).
+pub(crate) fn first_keyword(sql: &str) -> &str {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'(') {
+            i += 1;
+        }
+        if b[i..].starts_with(b"--") {
+            i += b[i..].iter().position(|&c| c == b'\n').unwrap_or(b.len() - i);
+        } else if b[i..].starts_with(b"/*") {
+            let mut depth = 0;
+            while i < b.len() {
+                if b[i..].starts_with(b"/*") {
+                    depth += 1;
+                    i += 2;
+                } else if b[i..].starts_with(b"*/") {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
+            break;
+        }
+    }
+    let end = b[i..].iter().position(|c| !c.is_ascii_alphabetic()).map_or(b.len(), |n| i + n);
+    &sql[i..end]
+}
+
+fn keyword_in(sql: &str, words: &[&str]) -> bool {
+    let k = first_keyword(sql);
+    words.iter().any(|w| w.eq_ignore_ascii_case(k))
+}
+
+/// Texts whose result columns depend on session state (a cursor, a SQL-level prepared
+/// statement), not on the text: never cached.
+pub(crate) fn depends_on_session(sql: &str) -> bool {
+    keyword_in(sql, &["FETCH", "MOVE", "EXECUTE"])
+}
+
+/// Texts that may change the schema or what names resolve to: in a pipeline, the queries after
+/// one are sent without cached descriptions.
+pub(crate) fn may_change_schema(sql: &str) -> bool {
+    keyword_in(
+        sql,
+        &[
+            "CREATE",
+            "ALTER",
+            "DROP",
+            "DO",
+            "CALL",
+            "DISCARD",
+            "DEALLOCATE",
+            "ROLLBACK",
+            "SET",
+            "RESET",
+            "IMPORT",
+            "REASSIGN",
+            "PREPARE",
+            "DECLARE",
+            "CLOSE",
+            "ABORT",
+        ],
+    ) || mentions_search_path(sql)
+}
+
+/// Whether a text may change `search_path` (`SET`, `RESET`, `set_config(…)`): its completion
+/// drops the cache.
+pub(crate) fn mentions_search_path(sql: &str) -> bool {
+    let b = sql.as_bytes();
+    let ident = |i: usize| b.get(i).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+    memchr::memchr_iter(b'_', b).any(|i| {
+        i >= 6
+            && b[i - 6..i].eq_ignore_ascii_case(b"search")
+            && b.get(i + 1..i + 5).is_some_and(|p| p.eq_ignore_ascii_case(b"path"))
+            && !(i >= 7 && ident(i - 7))
+            && !ident(i + 5)
+    }) || keyword_in(sql, &["RESET"]) && sql.to_ascii_uppercase().contains("ALL")
+}
+
+/// What a command tag means for the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagEffect {
+    None,
+    /// The schema may have changed.
+    Schema,
+    /// Prepared statements may have been deallocated (and the schema may have changed).
+    Deallocate,
+    Rollback,
+}
+
+fn tag_effect(tag: &[u8]) -> TagEffect {
+    let word = tag.split(|&b| b == b' ').next().unwrap_or(b"");
+    match word {
+        b"CREATE" | b"ALTER" | b"DROP" | b"DO" | b"CALL" | b"IMPORT" | b"REASSIGN" => TagEffect::Schema,
+        b"DISCARD" if tag == b"DISCARD ALL" => TagEffect::Deallocate,
+        b"DISCARD" => TagEffect::Schema,
+        b"DEALLOCATE" => TagEffect::Deallocate,
+        b"ROLLBACK" if tag == b"ROLLBACK" => TagEffect::Rollback,
+        _ => TagEffect::None,
+    }
 }
 
 /// A statement prepared on the server with [`prepare`](crate::extended::Prepare). Cheap to
@@ -83,6 +238,13 @@ pub(crate) enum Plan {
     Prepared(Arc<Described>, String),
 }
 
+impl Plan {
+    #[cfg(test)]
+    fn is_describe(&self) -> bool {
+        matches!(self, Plan::Describe { .. })
+    }
+}
+
 /// The per-connection cache of described and prepared statements.
 #[derive(Debug)]
 pub(crate) struct StatementCache {
@@ -95,6 +257,17 @@ pub(crate) struct StatementCache {
     user: Vec<(String, Weak<StatementInner>)>,
     /// Server-side statements to close with the next request.
     pub(crate) to_close: Vec<String>,
+    /// Bumped whenever every cached description is dropped: an operation in flight must not
+    /// reuse what it looked up before (a pipeline).
+    pub(crate) epoch: u64,
+    /// Bumped when the server may have deallocated prepared statements: user statements
+    /// parsed before are parsed again before their next use.
+    pub(crate) dealloc_epoch: u64,
+    /// This session changed the schema since the last time it was idle outside a transaction:
+    /// a rollback (or a failed implicit transaction) may undo it.
+    schema_changed_in_transaction: bool,
+    /// An error was reported since the last ReadyForQuery.
+    error_in_request: bool,
 }
 
 impl Default for StatementCache {
@@ -107,6 +280,10 @@ impl Default for StatementCache {
             next_id: 0,
             user: Vec::new(),
             to_close: Vec::new(),
+            epoch: 0,
+            dealloc_epoch: 0,
+            schema_changed_in_transaction: false,
+            error_in_request: false,
         }
     }
 }
@@ -122,6 +299,9 @@ impl StatementCache {
         self.clock += 1;
         let clock = self.clock;
         let threshold = self.threshold;
+        if depends_on_session(&key.0) {
+            return Plan::Describe { prepare_as: None };
+        }
         let Some(e) = self.entries.get_mut(key) else {
             let prepare_as = (threshold == Some(0)).then(|| self.new_name("pgsans_c"));
             return Plan::Describe { prepare_as };
@@ -150,7 +330,7 @@ impl StatementCache {
 
     /// Stores a description (and the prepared name, if the Parse was named).
     pub(crate) fn insert(&mut self, key: Key, described: Arc<Described>, prepared: Option<String>) {
-        if self.capacity == 0 {
+        if self.capacity == 0 || depends_on_session(&key.0) {
             if let Some(name) = prepared {
                 self.to_close.push(name);
             }
@@ -181,10 +361,19 @@ impl StatementCache {
         }
     }
 
-    /// Updates the columns of a cached statement whose result type changed on the server.
-    pub(crate) fn update_columns(&mut self, key: &Key, columns: Option<Arc<[Column]>>) {
+    /// Takes the columns an execution was described with: the next Bind chooses its formats
+    /// for them. (Cheap when they are the same `Arc` as last time, which the engine arranges
+    /// for identical RowDescriptions.)
+    pub(crate) fn observe_columns(&mut self, key: &Key, columns: Option<&Arc<[Column]>>) {
         if let Some(e) = self.entries.get_mut(key) {
-            e.described = Arc::new(Described::new(e.described.params.clone(), columns));
+            let same_arc = match (&e.described.columns, columns) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !same_arc {
+                e.described = Arc::new(Described::new(e.described.params.clone(), columns.cloned()));
+            }
         }
     }
 
@@ -195,11 +384,62 @@ impl StatementCache {
         }
     }
 
-    /// Forgets everything (after DISCARD ALL, which deallocates every prepared statement).
-    pub(crate) fn clear_after_discard(&mut self) {
-        self.entries.clear();
-        self.user.clear();
-        self.to_close.clear();
+    /// Drops every cached description and closes what the cache prepared.
+    pub(crate) fn invalidate_all(&mut self) {
+        for (_, e) in self.entries.drain() {
+            self.to_close.extend(e.prepared);
+        }
+        self.epoch += 1;
+    }
+
+    /// A CommandComplete tag of this session. `search_path`: the request's text may have
+    /// changed `search_path`.
+    pub(crate) fn observe_tag(&mut self, tag: &[u8], search_path: bool) {
+        let effect = match tag_effect(tag) {
+            TagEffect::None if search_path => TagEffect::Schema,
+            e => e,
+        };
+        match effect {
+            TagEffect::None => {}
+            TagEffect::Schema => {
+                self.schema_changed_in_transaction = true;
+                self.invalidate_all();
+            }
+            TagEffect::Deallocate => {
+                self.schema_changed_in_transaction = true;
+                // Closing a statement that no longer exists is not an error: close them all.
+                self.invalidate_all();
+                self.dealloc_epoch += 1;
+            }
+            TagEffect::Rollback => {
+                if self.schema_changed_in_transaction {
+                    self.invalidate_all();
+                }
+            }
+        }
+    }
+
+    /// A ParameterStatus for `search_path` (reported by PostgreSQL 18 and later).
+    pub(crate) fn observe_search_path(&mut self) {
+        self.schema_changed_in_transaction = true;
+        self.invalidate_all();
+    }
+
+    /// An ErrorResponse of this session.
+    pub(crate) fn observe_error(&mut self) {
+        self.error_in_request = true;
+    }
+
+    /// A ReadyForQuery: `idle` outside a transaction block. A failed implicit transaction
+    /// (a pipeline's Sync group, a multi-statement query) took its DDL back with it.
+    pub(crate) fn observe_ready(&mut self, idle: bool) {
+        if idle {
+            if self.error_in_request && self.schema_changed_in_transaction {
+                self.invalidate_all();
+            }
+            self.schema_changed_in_transaction = false;
+        }
+        self.error_in_request = false;
     }
 
     pub(crate) fn register_user(&mut self, stmt: &Arc<StatementInner>) {
@@ -226,5 +466,57 @@ impl StatementCache {
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords() {
+        assert_eq!(first_keyword("  /* a /* nested */ c */ -- x\n fetch 1 from c"), "fetch");
+        assert_eq!(first_keyword("(SELECT 1)"), "SELECT");
+        assert_eq!(first_keyword(""), "");
+        assert!(depends_on_session("execute q(1)"));
+        assert!(!depends_on_session("SELECT 'FETCH'"));
+        assert!(mentions_search_path("SET search_path TO a"));
+        assert!(mentions_search_path("select set_config('SEARCH_PATH', 'x', false)"));
+        assert!(mentions_search_path("RESET ALL"));
+        assert!(!mentions_search_path("SELECT research_pathology FROM t"));
+        assert!(may_change_schema("alter table t add c int"));
+        assert!(!may_change_schema("INSERT INTO t VALUES (1)"));
+    }
+
+    #[test]
+    fn tags_drop_the_cache() {
+        let mut c = StatementCache::default();
+        let key: Key = ("SELECT 1".into(), vec![]);
+        c.insert(key.clone(), Arc::new(Described::new(vec![], None)), Some("s1".into()));
+        c.observe_tag(b"SELECT 1", false);
+        assert_eq!(c.len(), 1);
+        c.observe_tag(b"ALTER TABLE", false);
+        assert_eq!((c.len(), c.to_close.as_slice(), c.epoch), (0, &["s1".to_owned()][..], 1));
+        c.observe_ready(true);
+        c.insert(key.clone(), Arc::new(Described::new(vec![], None)), None);
+        c.observe_tag(b"ROLLBACK", false);
+        assert_eq!(c.len(), 1, "no DDL in this transaction: a rollback changes nothing");
+        c.observe_tag(b"SET", true);
+        assert_eq!(c.len(), 0, "SET search_path");
+        c.insert(key.clone(), Arc::new(Described::new(vec![], None)), None);
+        c.observe_tag(b"ROLLBACK", false);
+        assert_eq!(c.len(), 0, "the rollback undid the SET");
+        c.observe_ready(true);
+        c.insert(key.clone(), Arc::new(Described::new(vec![], None)), None);
+        c.observe_tag(b"DEALLOCATE ALL", false);
+        assert_eq!((c.len(), c.dealloc_epoch), (0, 1));
+        // DDL in an implicit transaction that then fails.
+        c.observe_ready(true);
+        c.observe_tag(b"CREATE TABLE", false);
+        c.insert(key.clone(), Arc::new(Described::new(vec![], None)), None);
+        c.observe_error();
+        c.observe_ready(true);
+        assert_eq!(c.len(), 0);
+        assert!(c.plan(&("FETCH 1 FROM c".into(), vec![])).is_describe());
     }
 }

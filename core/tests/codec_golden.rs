@@ -46,9 +46,12 @@ fn every_recorded_backend_message_decodes_as_recorded() {
 fn check_fields(file: &str, msg: &BackendMessage<'_>, fields: &Value) {
     match msg {
         BackendMessage::ParameterStatus { name, value } => {
-            assert_eq!((*name, *value), (fields["name"].as_str().unwrap(), fields["value"].as_str().unwrap()), "{file}")
+            let want = (fields["name"].as_str().unwrap().as_bytes(), fields["value"].as_str().unwrap().as_bytes());
+            assert_eq!((*name, *value), want, "{file}")
         }
-        BackendMessage::CommandComplete { tag } => assert_eq!(*tag, fields["tag"].as_str().unwrap(), "{file}"),
+        BackendMessage::CommandComplete { tag } => {
+            assert_eq!(*tag, fields["tag"].as_str().unwrap().as_bytes(), "{file}")
+        }
         BackendMessage::ReadyForQuery { status } => {
             assert_eq!((*status as char).to_string(), fields["status"].as_str().unwrap(), "{file}")
         }
@@ -70,7 +73,7 @@ fn check_fields(file: &str, msg: &BackendMessage<'_>, fields: &Value) {
             let cols = fields["columns"].as_array().unwrap();
             assert_eq!(desc.len(), cols.len());
             for (f, c) in desc.fields().zip(cols) {
-                assert_eq!(f.name, c["name"].as_str().unwrap(), "{file}");
+                assert_eq!(f.name, c["name"].as_str().unwrap().as_bytes(), "{file}");
                 assert_eq!(f.type_oid as u64, c["type_oid"].as_u64().unwrap(), "{file}");
                 assert_eq!(f.format as i64, c["format"].as_i64().unwrap(), "{file}");
             }
@@ -84,7 +87,7 @@ fn check_fields(file: &str, msg: &BackendMessage<'_>, fields: &Value) {
             assert_eq!(*process_id as i64, fields["pid"].as_i64().unwrap());
             assert_eq!(
                 (*channel, *payload),
-                (fields["channel"].as_str().unwrap(), fields["payload"].as_str().unwrap())
+                (fields["channel"].as_str().unwrap().as_bytes(), fields["payload"].as_str().unwrap().as_bytes())
             );
         }
         BackendMessage::ParameterDescription(p) => {

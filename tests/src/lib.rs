@@ -28,6 +28,7 @@ pub trait Client: Sized {
     fn close(&mut self) -> Result<(), Error>;
     fn engine(&self) -> &pgsans::Connection;
     fn take_notifications(&mut self) -> Vec<pgsans::Notification>;
+    fn take_notices(&mut self) -> Vec<pgsans::Notice>;
     fn commit(&mut self) -> Result<(), Error>;
     fn rollback(&mut self) -> Result<(), Error>;
     fn set_session(&mut self, change: SessionChange) -> Result<(), Error>;
@@ -52,6 +53,9 @@ pub trait Client: Sized {
     ) -> Result<(), Error>;
     fn query(&mut self, sql: &str, params: Params<'_>) -> Result<Vec<OwnedRow>, Error>;
     fn query_stmt(&mut self, stmt: &Statement, params: Params<'_>) -> Result<Vec<OwnedRow>, Error>;
+    fn query_result(&mut self, sql: &str, params: Params<'_>) -> Result<pgsans::QueryResult, Error>;
+    /// Every row of `sql` fetched through a portal in batches of `batch`.
+    fn portal_rows(&mut self, sql: &str, batch: i32) -> Result<Vec<OwnedRow>, Error>;
     fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<OwnedRow, Error>;
     fn query_opt(&mut self, sql: &str, params: Params<'_>) -> Result<Option<OwnedRow>, Error>;
     fn execute(&mut self, sql: &str, params: Params<'_>) -> Result<u64, Error>;
@@ -116,6 +120,9 @@ impl Client for pgsans_std::Connection {
     }
     fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
         pgsans_std::Connection::take_notifications(self)
+    }
+    fn take_notices(&mut self) -> Vec<pgsans::Notice> {
+        pgsans_std::Connection::take_notices(self)
     }
     fn commit(&mut self) -> Result<(), Error> {
         pgsans_std::Connection::commit(self)
@@ -197,6 +204,20 @@ impl Client for pgsans_std::Connection {
     }
     fn query_stmt(&mut self, stmt: &Statement, params: Params<'_>) -> Result<Vec<OwnedRow>, Error> {
         pgsans_std::Connection::query(self, stmt, params)
+    }
+    fn query_result(&mut self, sql: &str, params: Params<'_>) -> Result<pgsans::QueryResult, Error> {
+        pgsans_std::Connection::query_result(self, sql, params)
+    }
+    fn portal_rows(&mut self, sql: &str, batch: i32) -> Result<Vec<OwnedRow>, Error> {
+        let mut portal = self.portal(sql, &[], batch)?;
+        let mut all = Vec::new();
+        loop {
+            let rows = portal.fetch()?;
+            if rows.is_empty() {
+                return Ok(all);
+            }
+            all.extend(rows);
+        }
     }
     fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<OwnedRow, Error> {
         pgsans_std::Connection::query_one(self, sql, params)
@@ -358,6 +379,9 @@ macro_rules! async_client {
             fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
                 self.conn.take_notifications()
             }
+            fn take_notices(&mut self) -> Vec<pgsans::Notice> {
+                self.conn.take_notices()
+            }
             fn commit(&mut self) -> Result<(), Error> {
                 self.rt.block_on(self.conn.commit())
             }
@@ -445,6 +469,22 @@ macro_rules! async_client {
             }
             fn query_stmt(&mut self, stmt: &Statement, params: Params<'_>) -> Result<Vec<OwnedRow>, Error> {
                 self.rt.block_on(self.conn.query(stmt, params))
+            }
+            fn query_result(&mut self, sql: &str, params: Params<'_>) -> Result<pgsans::QueryResult, Error> {
+                self.rt.block_on(self.conn.query_result(sql, params))
+            }
+            fn portal_rows(&mut self, sql: &str, batch: i32) -> Result<Vec<OwnedRow>, Error> {
+                self.rt.block_on(async {
+                    let mut portal = self.conn.portal(sql, &[], batch).await?;
+                    let mut all = Vec::new();
+                    loop {
+                        let rows = portal.fetch().await?;
+                        if rows.is_empty() {
+                            return Ok(all);
+                        }
+                        all.extend(rows);
+                    }
+                })
             }
             fn query_one(&mut self, sql: &str, params: Params<'_>) -> Result<OwnedRow, Error> {
                 self.rt.block_on(self.conn.query_one(sql, params))

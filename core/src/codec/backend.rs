@@ -99,7 +99,8 @@ impl<'a> SaslMechanisms<'a> {
 /// One field of a RowDescription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldDescription<'a> {
-    pub name: &'a str,
+    /// The column name in the client encoding (any bytes but NUL: names survive any encoding).
+    pub name: &'a [u8],
     pub table_oid: u32,
     pub column_id: i16,
     pub type_oid: u32,
@@ -134,7 +135,7 @@ impl<'a> RowDescriptionBody<'a> {
 
 fn read_field<'a>(r: &mut Reader<'a>) -> Result<FieldDescription<'a>, ProtocolError> {
     Ok(FieldDescription {
-        name: r.cstr()?,
+        name: r.cstr_bytes()?,
         table_oid: r.u32()?,
         column_id: r.i16()?,
         type_oid: r.u32()?,
@@ -299,9 +300,10 @@ pub enum BackendMessage<'a> {
         process_id: i32,
         secret_key: &'a [u8],
     },
+    /// Name and value in the client encoding.
     ParameterStatus {
-        name: &'a str,
-        value: &'a str,
+        name: &'a [u8],
+        value: &'a [u8],
     },
     ReadyForQuery {
         status: u8,
@@ -309,16 +311,17 @@ pub enum BackendMessage<'a> {
     RowDescription(RowDescriptionBody<'a>),
     DataRow(DataRowBody<'a>),
     CommandComplete {
-        tag: &'a str,
+        tag: &'a [u8],
     },
     EmptyQueryResponse,
     /// The raw fields; [`BackendMessage::db_error`] parses them.
     ErrorResponse(&'a [u8]),
     NoticeResponse(&'a [u8]),
+    /// Channel and payload in the client encoding.
     NotificationResponse {
         process_id: i32,
-        channel: &'a str,
-        payload: &'a str,
+        channel: &'a [u8],
+        payload: &'a [u8],
     },
     ParseComplete,
     BindComplete,
@@ -425,8 +428,8 @@ pub fn decode(ty: u8, body: &[u8]) -> Result<BackendMessage<'_>, ProtocolError> 
         }
         b'S' => {
             let mut r = Reader::new(body, "ParameterStatus");
-            let name = r.cstr()?;
-            let value = r.cstr()?;
+            let name = r.cstr_bytes()?;
+            let value = r.cstr_bytes()?;
             r.finish()?;
             M::ParameterStatus { name, value }
         }
@@ -469,7 +472,7 @@ pub fn decode(ty: u8, body: &[u8]) -> Result<BackendMessage<'_>, ProtocolError> 
         }
         b'C' => {
             let mut r = Reader::new(body, "CommandComplete");
-            let tag = r.cstr()?;
+            let tag = r.cstr_bytes()?;
             r.finish()?;
             M::CommandComplete { tag }
         }
@@ -485,8 +488,8 @@ pub fn decode(ty: u8, body: &[u8]) -> Result<BackendMessage<'_>, ProtocolError> 
         b'A' => {
             let mut r = Reader::new(body, "NotificationResponse");
             let process_id = r.i32()?;
-            let channel = r.cstr()?;
-            let payload = r.cstr()?;
+            let channel = r.cstr_bytes()?;
+            let payload = r.cstr_bytes()?;
             r.finish()?;
             M::NotificationResponse { process_id, channel, payload }
         }

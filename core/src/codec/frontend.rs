@@ -12,7 +12,11 @@ use super::{CANCEL_REQUEST_CODE, GSSENC_REQUEST_CODE, PROTOCOL_3_0, SSL_REQUEST_
 const MAX_SEND_LEN: usize = 0x3fff_ffff;
 
 fn check_str(s: &str, what: &'static str) -> Result<(), UsageError> {
-    if memchr::memchr(0, s.as_bytes()).is_some() {
+    check_bytes(s.as_bytes(), what)
+}
+
+fn check_bytes(s: &[u8], what: &'static str) -> Result<(), UsageError> {
+    if memchr::memchr(0, s).is_some() {
         Err(UsageError::NulInString(what))
     } else {
         Ok(())
@@ -138,22 +142,27 @@ pub fn sasl_response(data: &[u8], buf: &mut Vec<u8>) -> Result<(), UsageError> {
     })
 }
 
-/// Query: a simple-protocol query string (one or more statements).
-pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), UsageError> {
-    check_str(sql, "query")?;
+/// Query: a simple-protocol query string (one or more statements), in the client encoding.
+pub fn query(sql: impl AsRef<[u8]>, buf: &mut Vec<u8>) -> Result<(), UsageError> {
+    let sql = sql.as_ref();
+    check_bytes(sql, "query")?;
     typed(buf, b'Q', |buf| {
-        put_cstr(buf, sql);
+        buf.extend_from_slice(sql);
+        buf.push(0);
         Ok(())
     })
 }
 
-/// Parse: prepares `sql` as statement `name` (empty for the unnamed statement).
-pub fn parse(name: &str, sql: &str, param_types: &[u32], buf: &mut Vec<u8>) -> Result<(), UsageError> {
+/// Parse: prepares `sql` (in the client encoding) as statement `name` (empty for the unnamed
+/// statement).
+pub fn parse(name: &str, sql: impl AsRef<[u8]>, param_types: &[u32], buf: &mut Vec<u8>) -> Result<(), UsageError> {
+    let sql = sql.as_ref();
     check_str(name, "statement name")?;
-    check_str(sql, "query")?;
+    check_bytes(sql, "query")?;
     typed(buf, b'P', |buf| {
         put_cstr(buf, name);
-        put_cstr(buf, sql);
+        buf.extend_from_slice(sql);
+        buf.push(0);
         buf.extend_from_slice(&count_i16(param_types.len(), "parameter types")?.to_be_bytes());
         for oid in param_types {
             buf.extend_from_slice(&oid.to_be_bytes());

@@ -86,12 +86,6 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    /// A NUL-terminated string that must be UTF-8.
-    pub(crate) fn cstr(&mut self) -> Result<&'a str, ProtocolError> {
-        let b = self.cstr_bytes()?;
-        std::str::from_utf8(b).map_err(|_| ProtocolError::InvalidUtf8(self.message))
-    }
-
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.buf)
     }

@@ -1,8 +1,11 @@
-//! `date`, `time`, `timestamp`, `timestamptz` as chrono types (feature `chrono`). PostgreSQL's
-//! binary epoch is 2000-01-01; `infinity` / `-infinity` are refused with a typed error.
+//! `date`, `time`, `timestamp`, `timestamptz` as chrono types (feature `chrono`), in the binary
+//! format (PostgreSQL's epoch is 2000-01-01) or the ISO text format. Valid PostgreSQL values
+//! that chrono cannot hold (`infinity`, `24:00:00`, years beyond chrono's range) are typed
+//! conversion errors that name the value and the range.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
+use super::datetime::{self, out_of_range, MICROS_PER_DAY};
 use super::oid::*;
 use super::{bad_value, binary_integer_type};
 use crate::error::{Error, UsageError};
@@ -15,11 +18,17 @@ fn infinite(what: &str) -> Error {
     UsageError::Conversion(format!("{what} is infinite and has no chrono representation")).into()
 }
 
-fn micros_to_datetime(us: i64, what: &str) -> Result<NaiveDateTime, Error> {
+fn datetime_range() -> String {
+    format!("{} to {}", NaiveDateTime::MIN, NaiveDateTime::MAX)
+}
+
+fn micros_to_datetime(us: i64, what: &str, rust: &str) -> Result<NaiveDateTime, Error> {
     if us == i64::MAX || us == i64::MIN {
         return Err(infinite(what));
     }
-    epoch().checked_add_signed(Duration::microseconds(us)).ok_or_else(|| bad_value(what))
+    epoch()
+        .checked_add_signed(Duration::microseconds(us))
+        .ok_or_else(|| out_of_range(what, &datetime::timestamp_text(us), rust, &datetime_range()))
 }
 
 fn datetime_to_micros(dt: NaiveDateTime) -> Result<i64, Error> {
@@ -33,26 +42,36 @@ binary_integer_type!(NaiveDate, DATE, "date", i32,
         if days == i32::MAX || days == i32::MIN {
             return Err(infinite("date"));
         }
-        epoch().date().checked_add_signed(Duration::days(days.into())).ok_or_else(|| bad_value("date"))
+        epoch().date().checked_add_signed(Duration::days(days.into())).ok_or_else(|| {
+            let range = format!("{} to {}", NaiveDate::MIN, NaiveDate::MAX);
+            out_of_range("date", &datetime::date_text(days), "chrono::NaiveDate", &range)
+        })
     },
+    text: datetime::parse_date,
 );
 
 binary_integer_type!(NaiveTime, TIME, "time", i64,
     to: |t| Ok((*t - NaiveTime::MIN).num_microseconds().unwrap_or(0)),
     from: |us| {
-        if !(0..86_400_000_000).contains(&us) {
+        if us == MICROS_PER_DAY {
+            return Err(out_of_range("time", "24:00:00", "chrono::NaiveTime", "00:00:00 to 23:59:59.999999999"));
+        }
+        if !(0..MICROS_PER_DAY).contains(&us) {
             return Err(bad_value("time"));
         }
         Ok(NaiveTime::MIN.overflowing_add_signed(Duration::microseconds(us)).0)
     },
+    text: datetime::parse_time,
 );
 
 binary_integer_type!(NaiveDateTime, TIMESTAMP, "timestamp", i64,
     to: |dt| datetime_to_micros(*dt),
-    from: |us| micros_to_datetime(us, "timestamp"),
+    from: |us| micros_to_datetime(us, "timestamp", "chrono::NaiveDateTime"),
+    text: |raw| datetime::parse_timestamp(raw, false),
 );
 
 binary_integer_type!(DateTime<Utc>, TIMESTAMPTZ, "timestamptz", i64,
     to: |dt| datetime_to_micros(dt.naive_utc()),
-    from: |us| micros_to_datetime(us, "timestamptz").map(|n| n.and_utc()),
+    from: |us| micros_to_datetime(us, "timestamptz", "chrono::DateTime<Utc>").map(|n| n.and_utc()),
+    text: |raw| datetime::parse_timestamp(raw, true),
 );

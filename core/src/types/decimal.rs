@@ -3,7 +3,7 @@
 //! errors, not rounding.
 
 use super::oid::*;
-use super::{bad_value, FromSql, IsNull, ToSql};
+use super::{FromSql, IsNull, ToSql};
 use crate::error::{Error, UsageError};
 
 impl ToSql for rust_decimal::Decimal {
@@ -27,11 +27,8 @@ impl FromSql<'_> for rust_decimal::Decimal {
     fn accepts(oid: u32) -> bool {
         oid == NUMERIC
     }
-    fn from_sql(_: u32, format: i16, raw: &[u8]) -> Result<Self, Error> {
-        if format != 0 {
-            return Err(bad_value("numeric (binary format)"));
-        }
-        let text = std::str::from_utf8(raw).map_err(|_| bad_value("numeric"))?;
+    fn from_sql(oid: u32, format: i16, raw: &[u8]) -> Result<Self, Error> {
+        let text = crate::types::Numeric::from_sql(oid, format, raw)?.0;
         text.parse::<rust_decimal::Decimal>().map_err(|e| {
             UsageError::Conversion(format!("numeric {text} does not fit rust_decimal::Decimal: {e}")).into()
         })

@@ -1,8 +1,8 @@
 //! `json` / `jsonb` as `serde_json::Value` (feature `serde_json`).
 
 use super::oid::*;
-use super::{bad_value, FromSql, IsNull, ToSql};
-use crate::error::Error;
+use super::{Encoding, FromSql, IsNull, ToSql};
+use crate::error::{Error, UsageError};
 
 impl ToSql for serde_json::Value {
     fn accepts(oid: u32) -> bool {
@@ -26,7 +26,18 @@ impl FromSql<'_> for serde_json::Value {
         matches!(oid, JSON | JSONB)
     }
     fn from_sql(oid: u32, format: i16, raw: &[u8]) -> Result<Self, Error> {
-        let text = <&str as FromSql>::from_sql(oid, format, raw)?;
-        serde_json::from_str(text).map_err(|_| bad_value("json"))
+        Self::from_sql_in(Encoding::UTF8, oid, format, raw)
+    }
+    /// Valid JSON that `serde_json::Value` cannot hold (a number beyond `f64`, such as `1e400`)
+    /// is a conversion error; [`Json`](crate::types::Json) keeps the exact text.
+    fn from_sql_in(encoding: Encoding, oid: u32, format: i16, raw: &[u8]) -> Result<Self, Error> {
+        let text = crate::types::Json::from_sql_in(encoding, oid, format, raw)?.0;
+        serde_json::from_str(&text).map_err(|e| {
+            UsageError::Conversion(format!(
+                "{} value cannot be represented as serde_json::Value ({e}); read it as pgsans::types::Json",
+                crate::types::type_name(oid)
+            ))
+            .into()
+        })
     }
 }

@@ -13,6 +13,8 @@
 mod array;
 #[cfg(feature = "chrono")]
 mod chrono_impls;
+#[cfg(any(feature = "chrono", feature = "time"))]
+mod datetime;
 #[cfg(feature = "rust_decimal")]
 mod decimal;
 #[cfg(feature = "serde_json")]
@@ -23,8 +25,10 @@ mod time_impls;
 #[cfg(feature = "uuid")]
 mod uuid_impls;
 
+pub use array::{Array, ArrayDimension};
 pub use primitives::{Interval, Json, Numeric};
 
+pub use crate::encoding::Encoding;
 use crate::error::{Error, UsageError};
 
 /// Type OIDs (from `pg_type.dat`; stable across PostgreSQL versions).
@@ -110,6 +114,12 @@ pub fn type_name(oid: u32) -> String {
         },
     };
     name.to_owned()
+}
+
+/// Types whose binary format is their text, in the client encoding (jsonb after a version byte).
+pub(crate) fn binary_is_text(oid: u32) -> bool {
+    use oid::*;
+    matches!(oid, TEXT | VARCHAR | BPCHAR | NAME | UNKNOWN | JSON | JSONB)
 }
 
 /// Whether pgsans asks for this type's values in the binary format.
@@ -231,6 +241,10 @@ impl<T: ToSql> ToSql for Option<T> {
 }
 
 /// A value decoded from a column: `raw` is `None` for NULL; `format` is 0 (text) or 1 (binary).
+///
+/// Every implementation in pgsans reads both formats of the types it accepts, so a value is
+/// decoded correctly whichever format the server used: the format is always the one of the
+/// RowDescription that came with the row.
 pub trait FromSql<'a>: Sized {
     /// Whether a column of type `oid` can be read as this type.
     fn accepts(oid: u32) -> bool;
@@ -241,8 +255,15 @@ pub trait FromSql<'a>: Sized {
         Self::accepts(oid)
     }
 
-    /// Decodes a non-NULL value.
+    /// Decodes a non-NULL value (text in it is UTF-8).
     fn from_sql(oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error>;
+
+    /// Decodes a non-NULL value whose text is in the session's client `encoding`. Types that
+    /// hold text override it; the default is [`from_sql`](FromSql::from_sql).
+    fn from_sql_in(encoding: Encoding, oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
+        let _ = encoding;
+        Self::from_sql(oid, format, raw)
+    }
 
     /// Decodes NULL; only `Option<T>` accepts it.
     fn from_sql_null(_oid: u32) -> Result<Self, Error> {
@@ -251,8 +272,13 @@ pub trait FromSql<'a>: Sized {
 
     /// Decodes a value or NULL.
     fn from_sql_nullable(oid: u32, format: i16, raw: Option<&'a [u8]>) -> Result<Self, Error> {
+        Self::from_sql_nullable_in(Encoding::UTF8, oid, format, raw)
+    }
+
+    /// Decodes a value or NULL whose text is in `encoding`.
+    fn from_sql_nullable_in(encoding: Encoding, oid: u32, format: i16, raw: Option<&'a [u8]>) -> Result<Self, Error> {
         match raw {
-            Some(raw) => Self::from_sql(oid, format, raw),
+            Some(raw) => Self::from_sql_in(encoding, oid, format, raw),
             None => Self::from_sql_null(oid),
         }
     }
@@ -267,6 +293,9 @@ impl<'a, T: FromSql<'a>> FromSql<'a> for Option<T> {
     }
     fn from_sql(oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
         T::from_sql(oid, format, raw).map(Some)
+    }
+    fn from_sql_in(encoding: Encoding, oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
+        T::from_sql_in(encoding, oid, format, raw).map(Some)
     }
     fn from_sql_null(_: u32) -> Result<Self, Error> {
         Ok(None)
@@ -283,12 +312,12 @@ pub(crate) fn fixed<const N: usize>(raw: &[u8], what: &str) -> Result<[u8; N], E
     raw.try_into().map_err(|_| bad_value(what))
 }
 
-/// `ToSql` + `FromSql` for a type stored as one big-endian integer of type `$int` in the binary
-/// format only (date, time, timestamp, timestamptz of the `chrono` and `time` features):
-/// `$to` turns a value into the integer, `$from` the integer into a value.
+/// `ToSql` + `FromSql` for a type stored as one big-endian integer of type `$int` (date, time,
+/// timestamp, timestamptz of the `chrono` and `time` features): `$to` turns a value into the
+/// integer, `$from` the integer into a value, `$text` the ISO text form into the integer.
 #[cfg(any(feature = "chrono", feature = "time"))]
 macro_rules! binary_integer_type {
-    ($ty:ty, $oid:expr, $name:literal, $int:ty, to: $to:expr, from: $from:expr $(,)?) => {
+    ($ty:ty, $oid:expr, $name:literal, $int:ty, to: $to:expr, from: $from:expr, text: $text:expr $(,)?) => {
         impl $crate::types::ToSql for $ty {
             fn accepts(oid: u32) -> bool {
                 oid == $oid
@@ -309,11 +338,14 @@ macro_rules! binary_integer_type {
                 oid == $oid
             }
             fn from_sql(_: u32, format: i16, raw: &[u8]) -> Result<Self, $crate::Error> {
-                if format != 1 {
-                    return Err($crate::types::bad_value(concat!($name, " (text format)")));
-                }
+                let value: $int = if format == 0 {
+                    let text: fn(&[u8]) -> Result<$int, $crate::Error> = $text;
+                    text(raw)?
+                } else {
+                    <$int>::from_be_bytes($crate::types::fixed(raw, $name)?)
+                };
                 let from: fn($int) -> Result<$ty, $crate::Error> = $from;
-                from(<$int>::from_be_bytes($crate::types::fixed(raw, $name)?))
+                from(value)
             }
         }
     };
@@ -324,4 +356,57 @@ pub(crate) use binary_integer_type;
 /// Parses a text-format value.
 pub(crate) fn parse_text<T: std::str::FromStr>(raw: &[u8], what: &str) -> Result<T, Error> {
     std::str::from_utf8(raw).ok().and_then(|s| s.parse().ok()).ok_or_else(|| bad_value(what))
+}
+
+/// Re-encodes the parameter value appended at `out[start..]` from UTF-8 into the client
+/// `encoding`, for the values that carry text: any value in the text format, the binary format
+/// of text-like types (jsonb after its version byte), and binary arrays of them, element by
+/// element. Other binary values (numbers, bytea, …) are left alone.
+pub(crate) fn transcode_param(
+    encoding: Encoding,
+    oid: u32,
+    format: i16,
+    out: &mut Vec<u8>,
+    start: usize,
+) -> Result<(), Error> {
+    let value = &out[start..];
+    if encoding.is_utf8() || value.is_ascii() {
+        return Ok(());
+    }
+    let not_encodable =
+        |character| -> Error { UsageError::NotEncodable { character, encoding: encoding.to_string() }.into() };
+    // A text value, skipping jsonb's version byte in the binary format.
+    let text = |bytes: &[u8], binary_jsonb: bool| -> Result<Option<Vec<u8>>, Error> {
+        let (prefix, body) = if binary_jsonb && !bytes.is_empty() { bytes.split_at(1) } else { (&[][..], bytes) };
+        let Ok(s) = std::str::from_utf8(body) else { return Ok(None) }; // not UTF-8 text: as given
+        let encoded = encoding.encode(s).map_err(not_encodable)?;
+        Ok(Some([prefix, &encoded].concat()))
+    };
+    let new = if format == 0 || binary_is_text(oid) {
+        text(value, format == 1 && oid == oid::JSONB)?
+    } else if let Some(elem) = array::element_of(oid).filter(|&e| binary_is_text(e)) {
+        let (dims, _, ranges) = array::parse_binary(value)?;
+        // The header (dimension count, flags, element type, each dimension), then each element.
+        let mut rebuilt = value[..12 + 8 * dims.len()].to_vec();
+        for r in &ranges {
+            match r {
+                None => rebuilt.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(r) => {
+                    let bytes =
+                        text(&value[r.clone()], elem == oid::JSONB)?.unwrap_or_else(|| value[r.clone()].to_vec());
+                    let len = i32::try_from(bytes.len()).map_err(|_| UsageError::MessageTooLarge)?;
+                    rebuilt.extend_from_slice(&len.to_be_bytes());
+                    rebuilt.extend_from_slice(&bytes);
+                }
+            }
+        }
+        Some(rebuilt)
+    } else {
+        None
+    };
+    if let Some(new) = new {
+        out.truncate(start);
+        out.extend_from_slice(&new);
+    }
+    Ok(())
 }

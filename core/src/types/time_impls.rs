@@ -1,10 +1,12 @@
 //! `date`, `time`, `timestamp`, `timestamptz` as `time` crate types (feature `time`):
 //! [`Date`], [`Time`], [`PrimitiveDateTime`], [`OffsetDateTime`] (sent as UTC, read back in
-//! UTC). PostgreSQL's binary epoch is 2000-01-01; `infinity` / `-infinity` and values outside
-//! the `time` crate's range are refused with a typed error.
+//! UTC), in the binary format (PostgreSQL's epoch is 2000-01-01) or the ISO text format.
+//! `infinity`, `24:00:00` and values outside the `time` crate's range are typed conversion
+//! errors that name the value and the range.
 
 use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
+use super::datetime::{self, MICROS_PER_DAY};
 use super::oid::*;
 use super::{bad_value, binary_integer_type};
 use crate::error::{Error, UsageError};
@@ -21,11 +23,14 @@ fn out_of_range(what: &str) -> Error {
     UsageError::Conversion(format!("{what} out of range")).into()
 }
 
-fn micros_to_datetime(us: i64, what: &str) -> Result<PrimitiveDateTime, Error> {
+fn micros_to_datetime(us: i64, what: &str, rust: &str) -> Result<PrimitiveDateTime, Error> {
     if us == i64::MAX || us == i64::MIN {
         return Err(infinite(what));
     }
-    epoch().checked_add(Duration::microseconds(us)).ok_or_else(|| out_of_range(what))
+    epoch().checked_add(Duration::microseconds(us)).ok_or_else(|| {
+        let range = format!("{} to {}", PrimitiveDateTime::MIN, PrimitiveDateTime::MAX);
+        datetime::out_of_range(what, &datetime::timestamp_text(us), rust, &range)
+    })
 }
 
 fn datetime_to_micros(dt: PrimitiveDateTime, what: &str) -> Result<i64, Error> {
@@ -38,25 +43,33 @@ binary_integer_type!(Date, DATE, "date", i32,
         if days == i32::MAX || days == i32::MIN {
             return Err(infinite("date"));
         }
-        epoch().date().checked_add(Duration::days(days.into())).ok_or_else(|| out_of_range("date"))
+        epoch().date().checked_add(Duration::days(days.into())).ok_or_else(|| {
+            let range = format!("{} to {}", Date::MIN, Date::MAX);
+            datetime::out_of_range("date", &datetime::date_text(days), "time::Date", &range)
+        })
     },
+    text: datetime::parse_date,
 );
 
 binary_integer_type!(Time, TIME, "time", i64,
     to: |t| Ok((*t - Time::MIDNIGHT).whole_microseconds() as i64),
     from: |us| {
-        // 24:00:00 is a valid PostgreSQL time but not a `time::Time`.
-        if !(0..86_400_000_000).contains(&us) {
-            return Err(out_of_range("time"));
+        if us == MICROS_PER_DAY {
+            return Err(datetime::out_of_range("time", "24:00:00", "time::Time", "00:00:00 to 23:59:59.999999999"));
+        }
+        if !(0..MICROS_PER_DAY).contains(&us) {
+            return Err(bad_value("time"));
         }
         let (s, us) = (us / 1_000_000, (us % 1_000_000) as u32);
         Time::from_hms_micro((s / 3600) as u8, (s / 60 % 60) as u8, (s % 60) as u8, us).map_err(|_| bad_value("time"))
     },
+    text: datetime::parse_time,
 );
 
 binary_integer_type!(PrimitiveDateTime, TIMESTAMP, "timestamp", i64,
     to: |dt| datetime_to_micros(*dt, "timestamp"),
-    from: |us| micros_to_datetime(us, "timestamp"),
+    from: |us| micros_to_datetime(us, "timestamp", "time::PrimitiveDateTime"),
+    text: |raw| datetime::parse_timestamp(raw, false),
 );
 
 binary_integer_type!(OffsetDateTime, TIMESTAMPTZ, "timestamptz", i64,
@@ -64,7 +77,8 @@ binary_integer_type!(OffsetDateTime, TIMESTAMPTZ, "timestamptz", i64,
         let utc = dt.to_offset(UtcOffset::UTC);
         datetime_to_micros(PrimitiveDateTime::new(utc.date(), utc.time()), "timestamptz")
     },
-    from: |us| micros_to_datetime(us, "timestamptz").map(|n| n.assume_utc()),
+    from: |us| micros_to_datetime(us, "timestamptz", "time::OffsetDateTime").map(|n| n.assume_utc()),
+    text: |raw| datetime::parse_timestamp(raw, true),
 );
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ impl FromSql<'_> for uuid::Uuid {
         oid == UUID
     }
     fn from_sql(_: u32, format: i16, raw: &[u8]) -> Result<Self, Error> {
-        if format != 1 {
-            return Err(bad_value("uuid (text format)"));
+        if format == 0 {
+            return uuid::Uuid::try_parse_ascii(raw).map_err(|_| bad_value("uuid"));
         }
         Ok(uuid::Uuid::from_bytes(fixed(raw, "uuid")?))
     }

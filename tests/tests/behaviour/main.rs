@@ -6,6 +6,7 @@ mod extended;
 mod nonblocking;
 mod pipeline;
 mod replay;
+mod schema;
 mod session;
 mod spawn;
 mod spin;
@@ -56,6 +57,19 @@ over_every_transport!(
     pipeline::big_in_both_directions_never_deadlocks,
     pipeline::more_distinct_texts_than_the_cache_holds,
     pipeline::interleaved_texts_and_parameter_types,
+    schema::retyped_column_is_decoded_by_its_new_type,
+    schema::redefined_sql_prepared_statement,
+    schema::redeclared_cursor,
+    schema::swapped_columns_keep_their_names,
+    schema::binary_values_are_never_read_as_text,
+    schema::array_lower_bounds_are_kept_or_refused,
+    schema::own_ddl_inside_a_transaction_keeps_the_transaction,
+    schema::changed_shapes_never_break_the_connection,
+    schema::sql_deallocate_and_discard_keep_statements_working,
+    schema::latin1_names_values_and_messages,
+    schema::valid_values_beyond_rust_types_are_conversion_errors,
+    schema::first_execution_parses_once,
+    schema::extended_path_matches_simple_path,
     session::default_mode_opens_a_transaction,
     session::autocommit_mode,
     session::isolation_levels_ride_on_begin,
