@@ -847,17 +847,21 @@ impl Connection {
     }
 
     /// Runs `queue`, which appends messages and registers requests; if it fails, everything it
-    /// appended and registered is taken back, so misuse leaves the connection as it was.
+    /// appended and registered is taken back (the statements it would have closed stay due),
+    /// so misuse leaves the connection as it was.
     pub(crate) fn queue_atomically<T>(
         &mut self,
         queue: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let mark = self.send.vec().len();
         let requests = self.requests.len();
+        self.statements.sweep_user();
+        let closes = self.statements.to_close.clone();
         let r = queue(self);
         if r.is_err() {
             self.send.vec().truncate(mark);
             self.requests.truncate(requests);
+            self.statements.to_close = closes;
         }
         r
     }

@@ -1,12 +1,14 @@
 //! Extended-query operations: prepare, query (collect, stream or count) with typed
 //! parameters, binary results for the types pgsans knows.
 //!
-//! A query whose SQL was never seen costs two round trips (Parse + Describe + Sync, then
-//! Bind + Describe + Execute + Sync): the first learns the parameter and column types, so
-//! parameters are encoded for the right server types and each result column is requested in
-//! binary exactly when pgsans can decode it. The description is cached: later executions are
-//! one round trip, and after `prepare_threshold` executions the statement is prepared
-//! server-side (no re-parse).
+//! A query whose SQL was never seen costs two round trips (Parse + Describe + Flush, then
+//! Bind + Describe + Execute + Sync, one Parse in all): the first learns the parameter and
+//! column types, so parameters are encoded for the right server types and each result column
+//! is requested in binary exactly when pgsans can decode it. The description is cached: later
+//! executions are one round trip, and after `prepare_threshold` executions the statement is
+//! prepared server-side (no re-parse). Every execution describes its portal and its rows are
+//! decoded with that description; the cached one only chooses the Bind's formats (see the
+//! statement cache in `statement.rs` for what keeps it current).
 
 use std::sync::Arc;
 
@@ -231,11 +233,16 @@ fn result_formats(columns: Option<&Arc<[Column]>>) -> Vec<i16> {
 }
 
 /// Appends Bind + Describe(portal) + Execute for statement `name`, the parameters encoded for
-/// `described`'s types (and the client encoding). The portal is always described: its rows
-/// are decoded with that description, never with a cached one. The caller adds Sync or Flush.
+/// `described`'s types (and the client encoding). The portal is described, so that its rows
+/// are decoded with that description, never with a cached one — except for a statement
+/// prepared server-side by an earlier request that returns no rows: the server refuses to run
+/// it if that changed (`cached plan must not change result type`), so it cannot send rows
+/// nobody described. (`parsed_here`: the statement is parsed in this request, unnamed or
+/// named, and is always described.) The caller adds Sync or Flush.
 pub(crate) fn queue_bind(
     conn: &mut Connection,
     name: &str,
+    parsed_here: bool,
     described: &Described,
     args: &Args<'_>,
     max_rows: i32,
@@ -288,7 +295,9 @@ pub(crate) fn queue_bind(
             )?;
         }
     }
-    frontend::describe(Target::Portal, "", buf)?;
+    if name.is_empty() || parsed_here || described.columns.is_some() {
+        frontend::describe(Target::Portal, "", buf)?;
+    }
     frontend::execute("", max_rows, buf)?;
     Ok(())
 }
@@ -386,7 +395,7 @@ impl<'p> ExtendedQuery<'p> {
                     conn.queue_parse(&stmt.0.name, &stmt.0.sql, &stmt.0.described.params)?;
                 }
                 q.name = stmt.0.name.clone();
-                queue_bind(conn, &q.name, &stmt.0.described, &q.args, max_rows)?;
+                queue_bind(conn, &q.name, reparse, &stmt.0.described, &q.args, max_rows)?;
                 q.end_request(conn);
                 q.described = Some(stmt.0.described.clone());
                 if reparse {
@@ -419,14 +428,14 @@ impl<'p> ExtendedQuery<'p> {
             }
             Plan::Unnamed(d) => {
                 conn.queue_parse("", &key.0, &key.1)?;
-                queue_bind(conn, "", &d, &self.args, self.max_rows)?;
+                queue_bind(conn, "", true, &d, &self.args, self.max_rows)?;
                 self.end_request(conn);
                 self.described = Some(d);
                 self.from_cache = true;
             }
             Plan::PrepareNow(d, name) => {
                 conn.queue_parse(&name, &key.0, &key.1)?;
-                queue_bind(conn, &name, &d, &self.args, self.max_rows)?;
+                queue_bind(conn, &name, true, &d, &self.args, self.max_rows)?;
                 self.end_request(conn);
                 self.parse_named = Some(name.clone());
                 self.name = name;
@@ -434,7 +443,7 @@ impl<'p> ExtendedQuery<'p> {
                 self.from_cache = true;
             }
             Plan::Prepared(d, name) => {
-                queue_bind(conn, &name, &d, &self.args, self.max_rows)?;
+                queue_bind(conn, &name, false, &d, &self.args, self.max_rows)?;
                 self.end_request(conn);
                 self.name = name;
                 self.described = Some(d);
@@ -469,7 +478,7 @@ impl<'p> ExtendedQuery<'p> {
         self.name = prepared_as.unwrap_or_default();
         self.described = Some(described.clone());
         let name = self.name.clone();
-        let queued = conn.queue_atomically(|conn| queue_bind(conn, &name, &described, &self.args, self.max_rows));
+        let queued = conn.queue_atomically(|conn| queue_bind(conn, &name, true, &described, &self.args, self.max_rows));
         if self.max_rows > 0 && queued.is_ok() {
             frontend::flush(conn.send_buf());
         } else {
@@ -631,9 +640,9 @@ impl Prepare {
         crate::session::check_not_prepared(conn, "prepare")?;
         conn.check_ready()?;
         conn.abandon_outstanding();
-        flush_closes(conn)?;
         let name = conn.statements.new_name("pgsans_s");
         conn.queue_atomically(|conn| {
+            flush_closes(conn)?;
             conn.queue_parse(&name, sql, types)?;
             let buf = conn.send_buf();
             frontend::describe(Target::Statement, &name, buf)?;

@@ -154,8 +154,9 @@ struct Text {
     /// Its description, kept here because the cache may evict it (a pipeline can hold more
     /// distinct texts than the cache).
     described: Option<Arc<Described>>,
-    /// The prepared statement this pipeline executes it as, once known.
-    prepared: Option<(Arc<Described>, String)>,
+    /// The prepared statement this pipeline executes it as, once known, and whether this run
+    /// parsed it (its description is then not yet confirmed by the server: describe it).
+    prepared: Option<(Arc<Described>, String, bool)>,
     /// It could not be described (it may depend on earlier queries of the pipeline, or be
     /// wrong): sent as it is, the server reports its errors in order.
     blind: bool,
@@ -360,7 +361,7 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
             }
         }
         match item.query {
-            Query::Statement(stmt) => queue_bind(conn, &stmt.0.name, &stmt.0.described, &args, 0),
+            Query::Statement(stmt) => queue_bind(conn, &stmt.0.name, false, &stmt.0.described, &args, 0),
             Query::Sql(sql) => {
                 let t = self.item_text[i] as usize;
                 let text = &self.texts[t];
@@ -368,16 +369,16 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
                     // Parameters as their Rust types declare them, results as text.
                     conn.queue_parse("", sql, &text.key.1)?;
                     let d = Described::new(text.key.1.clone(), None);
-                    return queue_bind(conn, "", &d, &args, 0);
+                    return queue_bind(conn, "", true, &d, &args, 0);
                 }
-                if let Some((d, name)) = &text.prepared {
-                    return queue_bind(conn, name, d, &args, 0);
+                if let Some((d, name, parsed_here)) = &text.prepared {
+                    return queue_bind(conn, name, *parsed_here, d, &args, 0);
                 }
                 let repeated = text.count > 1;
                 match conn.statements.plan(&text.key) {
                     Plan::Prepared(d, name) => {
-                        queue_bind(conn, &name, &d, &args, 0)?;
-                        self.texts[t].prepared = Some((d, name));
+                        queue_bind(conn, &name, false, &d, &args, 0)?;
+                        self.texts[t].prepared = Some((d, name, false));
                         Ok(())
                     }
                     Plan::PrepareNow(d, name) => self.prepare(conn, t, d, name, &args),
@@ -387,7 +388,7 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
                     }
                     Plan::Unnamed(d) => {
                         conn.queue_parse("", sql, &text.key.1)?;
-                        queue_bind(conn, "", &d, &args, 0)
+                        queue_bind(conn, "", true, &d, &args, 0)
                     }
                     // Evicted since it was described, never cached (FETCH, EXECUTE), or the
                     // cache holds nothing: use the description this pipeline kept, unnamed.
@@ -397,7 +398,7 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
                             None => Arc::new(Described::new(text.key.1.clone(), None)),
                         };
                         conn.queue_parse("", sql, &text.key.1)?;
-                        queue_bind(conn, "", &d, &args, 0)
+                        queue_bind(conn, "", true, &d, &args, 0)
                     }
                 }
             }
@@ -414,9 +415,9 @@ impl<'a, 'p> RunPipeline<'a, 'p> {
     ) -> Result<(), Error> {
         let text = &mut self.texts[t];
         conn.queue_parse(&name, &text.key.0, &text.key.1)?;
-        queue_bind(conn, &name, &d, args, 0)?;
+        queue_bind(conn, &name, true, &d, args, 0)?;
         self.preparing.push((text.key.clone(), name.clone()));
-        text.prepared = Some((d, name));
+        text.prepared = Some((d, name, true));
         Ok(())
     }
 

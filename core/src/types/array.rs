@@ -141,23 +141,6 @@ pub(crate) fn parse_binary(raw: &[u8]) -> Result<(Vec<ArrayDimension>, u32, Elem
     Ok((dims, elem_oid, ranges))
 }
 
-/// Decodes any array value into its dimensions and elements.
-fn decode<'a, T: FromSql<'a>>(
-    encoding: Encoding,
-    oid: u32,
-    format: i16,
-    raw: &'a [u8],
-) -> Result<(Vec<ArrayDimension>, Vec<T>), Error> {
-    let elem = element_of(oid).ok_or_else(|| bad_value("array"))?;
-    let (dims, elem, ranges) =
-        if format == 0 { parse_text(raw).map(|(d, r)| (d, elem, r))? } else { parse_binary(raw)? };
-    let elements = ranges
-        .into_iter()
-        .map(|r| T::from_sql_nullable_in(encoding, elem, format, r.map(|r| &raw[r])))
-        .collect::<Result<Vec<T>, Error>>()?;
-    Ok((dims, elements))
-}
-
 impl<'a, T: FromSql<'a>> FromSql<'a> for Array<T> {
     fn accepts(oid: u32) -> bool {
         element_of(oid).is_some_and(T::accepts)
@@ -169,25 +152,31 @@ impl<'a, T: FromSql<'a>> FromSql<'a> for Array<T> {
         Self::from_sql_in(Encoding::UTF8, oid, format, raw)
     }
     fn from_sql_in(encoding: Encoding, oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
-        let (dims, elements) = decode(encoding, oid, format, raw)?;
+        let elem = element_of(oid).ok_or_else(|| bad_value("array"))?;
+        let (dims, elem, ranges) =
+            if format == 0 { parse_text(raw).map(|(d, r)| (d, elem, r))? } else { parse_binary(raw)? };
+        let elements = ranges
+            .into_iter()
+            .map(|r| T::from_sql_nullable_in(encoding, elem, format, r.map(|r| &raw[r])))
+            .collect::<Result<Vec<T>, Error>>()?;
         Ok(Array { dims, elements })
     }
 }
 
+/// A one-dimensional array starting at 1 (or an empty one); anything else is a conversion
+/// error rather than a silent loss of the bounds: read it as [`Array`].
 impl<'a, T: FromSql<'a>> FromSql<'a> for Vec<T> {
     fn accepts(oid: u32) -> bool {
-        element_of(oid).is_some_and(T::accepts)
+        Array::<T>::accepts(oid)
     }
     fn accepts_format(oid: u32, format: i16) -> bool {
-        element_of(oid).is_some_and(|e| T::accepts_format(e, format))
+        Array::<T>::accepts_format(oid, format)
     }
     fn from_sql(oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
         Self::from_sql_in(Encoding::UTF8, oid, format, raw)
     }
-    /// A one-dimensional array starting at 1 (or an empty one); anything else is a conversion
-    /// error rather than a silent loss of the bounds: read it as [`Array`].
     fn from_sql_in(encoding: Encoding, oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
-        let (dims, elements) = decode(encoding, oid, format, raw)?;
+        let Array { dims, elements } = Array::from_sql_in(encoding, oid, format, raw)?;
         match dims.as_slice() {
             [] => Ok(elements),
             [d] if d.lower_bound == 1 => Ok(elements),
