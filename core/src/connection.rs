@@ -490,7 +490,7 @@ impl Connection {
             Next::RowDescription => Some(Event::RowDescription(self.columns.as_ref().expect("just set"))),
             Next::DataRow(body) => {
                 let body = self.recv.slice(body);
-                Some(Event::DataRow(Row::new(self.columns.as_ref(), body, &self.row_ranges, self.encoding)))
+                Some(Event::DataRow(Row::new(self.columns.as_ref(), body, &self.row_ranges)))
             }
             Next::CommandComplete(r) => {
                 let tag = std::str::from_utf8(self.recv.slice(r)).unwrap_or("");

@@ -20,6 +20,9 @@ pub struct Column {
     type_size: i16,
     type_modifier: i32,
     format: i16,
+    /// The client encoding of the session that described it: the encoding of its values'
+    /// text (kept here, once per description, rather than in every row).
+    encoding: Encoding,
 }
 
 impl Column {
@@ -35,6 +38,7 @@ impl Column {
             type_size: f.type_size,
             type_modifier: f.type_modifier,
             format: f.format,
+            encoding,
         }
     }
     /// The column name, decoded from the client encoding (U+FFFD where the server's bytes
@@ -119,18 +123,11 @@ pub struct Row<'a> {
     columns: Option<&'a Arc<[Column]>>,
     body: &'a [u8],
     ranges: &'a [Option<(u32, u32)>],
-    /// The client encoding its text is in.
-    encoding: Encoding,
 }
 
 impl<'a> Row<'a> {
-    pub(crate) fn new(
-        columns: Option<&'a Arc<[Column]>>,
-        body: &'a [u8],
-        ranges: &'a [Option<(u32, u32)>],
-        encoding: Encoding,
-    ) -> Self {
-        Row { columns, body, ranges, encoding }
+    pub(crate) fn new(columns: Option<&'a Arc<[Column]>>, body: &'a [u8], ranges: &'a [Option<(u32, u32)>]) -> Self {
+        Row { columns, body, ranges }
     }
 
     /// Number of values.
@@ -156,11 +153,12 @@ impl<'a> Row<'a> {
         Ok(self.ranges[i].map(|(s, e)| &self.body[s as usize..e as usize]))
     }
 
-    /// The type OID and format of a column (unknown / text when no RowDescription was seen).
-    fn column_type(&self, i: usize) -> (u32, i16, &'a str) {
+    /// The type OID, format, name and text encoding of a column (unknown / text when no
+    /// RowDescription was seen).
+    fn column_type(&self, i: usize) -> (u32, i16, &'a str, Encoding) {
         match self.columns {
-            Some(cols) => (cols[i].type_oid, cols[i].format, cols[i].name.as_str()),
-            None => (crate::types::oid::UNKNOWN, 0, ""),
+            Some(cols) => (cols[i].type_oid, cols[i].format, cols[i].name.as_str(), cols[i].encoding),
+            None => (crate::types::oid::UNKNOWN, 0, "", Encoding::UTF8),
         }
     }
 
@@ -168,7 +166,7 @@ impl<'a> Row<'a> {
     /// the column's type, or a NULL into a non-`Option`, is a typed error naming the column.
     pub fn get<T: FromSql<'a>, I: ColumnIndex>(&self, idx: I) -> Result<T, Error> {
         let i = self.index(&idx)?;
-        let (oid, format, name) = self.column_type(i);
+        let (oid, format, name, encoding) = self.column_type(i);
         let column = || if name.is_empty() { idx.describe() } else { format!("{name:?}") };
         if !T::accepts_format(oid, format) {
             return Err(UsageError::WrongType {
@@ -179,7 +177,7 @@ impl<'a> Row<'a> {
             .into());
         }
         let raw = self.ranges[i].map(|(s, e)| &self.body[s as usize..e as usize]);
-        T::from_sql_nullable_in(self.encoding, oid, format, raw).map_err(|e| match e {
+        T::from_sql_nullable_in(encoding, oid, format, raw).map_err(|e| match e {
             Error::Usage(UsageError::UnexpectedNull { rust, .. }) => {
                 UsageError::UnexpectedNull { column: column(), rust }.into()
             }
@@ -217,7 +215,7 @@ impl<'a> Row<'a> {
                 (start, data.len() as u32)
             }));
         }
-        OwnedRow { columns: self.columns.cloned(), data, ranges, encoding: self.encoding }
+        OwnedRow { columns: self.columns.cloned(), data, ranges }
     }
 }
 
@@ -227,7 +225,6 @@ pub struct OwnedRow {
     columns: Option<Arc<[Column]>>,
     data: Vec<u8>,
     ranges: Vec<Option<(u32, u32)>>,
-    encoding: Encoding,
 }
 
 impl OwnedRow {
@@ -242,7 +239,7 @@ impl OwnedRow {
     }
     /// Borrows the row in its borrowed form.
     pub fn as_row(&self) -> Row<'_> {
-        Row { columns: self.columns.as_ref(), body: &self.data, ranges: &self.ranges, encoding: self.encoding }
+        Row { columns: self.columns.as_ref(), body: &self.data, ranges: &self.ranges }
     }
     /// The raw bytes of a value: `Ok(None)` for NULL.
     pub fn raw<I: ColumnIndex>(&self, idx: I) -> Result<Option<&[u8]>, Error> {
