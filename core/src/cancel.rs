@@ -1,7 +1,7 @@
 //! Cancel requests: a new connection to the same server carrying the backend's pid and key.
 
 use crate::codec::frontend;
-use crate::connection::Poll;
+use crate::engine::{Interest, Wire};
 use crate::error::{Error, ProtocolError};
 
 /// What is needed to cancel a connection's running query: `Send + Sync`, usable from any
@@ -24,8 +24,8 @@ impl CancelToken {
 }
 
 /// The cancel connection as a state machine: write the CancelRequest, then wait for the server
-/// to close the socket (it never answers). Driven like the connection engine: [`poll`](Self::poll)
-/// says what to wait for, [`crate::drive::transfer`] moves the bytes.
+/// to close the socket (it never answers). Driven like the connection engine, through the same
+/// [`Wire`]: [`poll`](Self::poll) says what to wait for.
 #[derive(Debug)]
 pub struct CancelRequest {
     out: Vec<u8>,
@@ -40,8 +40,8 @@ impl CancelRequest {
         CancelRequest { out: token.request_bytes(), sent: 0, sink: [0; 64], closed: false, unexpected_data: false }
     }
 
-    /// Write until the request is out, then Read until the server closes; Ok when done.
-    pub fn poll(&mut self) -> Result<Poll, Error> {
+    /// Write until the request is out, then Read until the server closes; `None` when done.
+    pub fn poll(&mut self) -> Result<Option<Interest>, Error> {
         if self.unexpected_data {
             // libpq: "received unexpected response from server"
             return Err(
@@ -49,11 +49,11 @@ impl CancelRequest {
             );
         }
         Ok(if self.sent < self.out.len() {
-            Poll::Write
+            Some(Interest::Write)
         } else if !self.closed {
-            Poll::Read
+            Some(Interest::Read)
         } else {
-            Poll::Ok
+            None
         })
     }
 
@@ -63,7 +63,7 @@ impl CancelRequest {
     }
 }
 
-impl crate::drive::Wire for CancelRequest {
+impl Wire for CancelRequest {
     fn transmit(&self) -> &[u8] {
         &self.out[self.sent..]
     }
@@ -95,7 +95,6 @@ impl crate::drive::Wire for CancelRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drive::Wire;
 
     #[test]
     fn request_bytes() {
@@ -107,13 +106,13 @@ mod tests {
     fn cancel_connection_states() {
         let t = CancelToken { process_id: 7, secret_key: vec![1, 2, 3, 4] };
         let mut c = CancelRequest::new(&t);
-        assert_eq!(c.poll().unwrap(), Poll::Write);
+        assert_eq!(c.poll().unwrap(), Some(Interest::Write));
         c.advance(10);
-        assert_eq!(c.poll().unwrap(), Poll::Write, "partial write");
+        assert_eq!(c.poll().unwrap(), Some(Interest::Write), "partial write");
         c.advance(6);
-        assert_eq!(c.poll().unwrap(), Poll::Read);
+        assert_eq!(c.poll().unwrap(), Some(Interest::Read));
         c.receive_eof();
-        assert_eq!(c.poll().unwrap(), Poll::Ok);
+        assert_eq!(c.poll().unwrap(), None);
         let mut d = CancelRequest::new(&t);
         d.advance(16);
         d.recv_commit(3);

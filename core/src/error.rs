@@ -41,6 +41,10 @@ pub enum Error {
     /// A deadline passed before the operation completed.
     #[error("timeout expired")]
     Timeout,
+    /// pgsans itself went wrong (a request that can make no progress, a response of the wrong
+    /// kind): a bug to report, not the server's fault nor the caller's.
+    #[error("internal error in pgsans (please report it): {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -66,7 +70,7 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         match self {
             Error::Db(e) => e.is_fatal(),
-            Error::Protocol(_) | Error::Closed(_) | Error::Io(_) | Error::Auth(_) => true,
+            Error::Protocol(_) | Error::Closed(_) | Error::Io(_) | Error::Auth(_) | Error::Internal(_) => true,
             Error::Usage(_) | Error::Config(_) | Error::Timeout | Error::PipelineAborted => false,
         }
     }
@@ -140,6 +144,9 @@ pub enum ProtocolError {
     /// The server sent more data after the connection ended.
     #[error("data received after the connection ended")]
     DataAfterClose,
+    /// The peer's first bytes are not a PostgreSQL message: it does not speak the protocol.
+    #[error("the server does not speak the PostgreSQL protocol (it sent {0:?})")]
+    NotPostgres(String),
 }
 
 /// The caller misused the API. Nothing was queued; the connection is as it was.
@@ -321,6 +328,9 @@ pub struct DbError {
     pub(crate) file: Option<String>,
     pub(crate) line: Option<u32>,
     pub(crate) routine: Option<String>,
+    /// psycopg's class where it is not the SQLSTATE's (`tpc_prepare` on a server without
+    /// prepared transactions: NotSupported).
+    pub(crate) class_override: Option<ErrorClass>,
 }
 
 /// A notice is the same set of fields as an error.
@@ -438,9 +448,9 @@ impl DbError {
         self.routine.as_deref()
     }
 
-    /// psycopg2's exception class for this SQLSTATE.
+    /// psycopg2's exception class for this SQLSTATE (psycopg 3's where psycopg2 has none).
     pub fn class(&self) -> ErrorClass {
-        ErrorClass::from_sqlstate(&self.code)
+        self.class_override.unwrap_or_else(|| ErrorClass::from_sqlstate(&self.code))
     }
 
     /// `FATAL` or `PANIC`: the server ends the session after sending it.

@@ -1,13 +1,14 @@
 //! Entry points for the fuzz targets in `fuzz/` (and the property tests that run the same code
 //! in CI). Not part of the stable API.
 
-use crate::op::{SimpleQuery, Startup, Terminate};
-use crate::{step, ClientNonce, Config, Connection, Operation, Poll, Step};
+use crate::session::Command;
+use crate::{ClientNonce, Config, Connection, Mode, Request, RequestId, Response};
 
 /// Feeds `server` as the server's whole reply to a connection that authenticates (any method)
-/// and runs two simple queries, with reads cut into the sizes given by `cuts` (cycled; 0 means
-/// "everything left"). Returns a log of what the caller would observe. Must never panic, hang
-/// or grow without bound, and must give the same log for every `cuts`.
+/// and runs simple queries, an extended query and a pipeline, with reads cut into the sizes
+/// given by `cuts` (cycled; 0 means "everything left"). Returns a log of what the caller would
+/// observe. Must never panic, hang or grow without bound, and must give the same log for every
+/// `cuts`.
 pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
     let mut config = Config::new();
     config.set("user", "fuzz").expect("valid");
@@ -17,54 +18,45 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
     let mut feed = Feed { data: server, cuts, i: 0 };
     let mut log = Vec::new();
     let mut record = |what: &str, r: Result<String, crate::Error>| log.push(format!("{what}: {r:?}"));
-    let r = feed.run(&mut conn, &mut Startup).map(|()| "ready".to_owned());
+    let r = feed.run(&mut conn, |c| c.is_ready().then_some(())).map(|()| "ready".to_owned());
     let ok = r.is_ok();
     record("startup", r);
     if ok {
-        let autocommit = crate::session::set_session(&mut conn, crate::SessionChange::new().autocommit(true))
-            .and_then(|mut op| feed.run(&mut conn, &mut op))
+        let autocommit = feed
+            .request(&mut conn, Request::command(Command::SetSession(crate::SessionChange::new().autocommit(true))))
             .map(|_| "autocommit".to_owned());
         record("autocommit", autocommit);
         for sql in ["SELECT 1; SELECT 2", "COPY t FROM STDIN"] {
-            let r = SimpleQuery::start(&mut conn, sql)
-                .and_then(|mut op| feed.run(&mut conn, &mut op))
-                .map(|b| format!("{b:?}"));
+            let r = feed.request(&mut conn, Request::simple(sql)).map(|b| format!("{b:?}"));
             record(sql, r);
         }
         let one = 1i32;
         let text = "x";
         // Extended query: describe, bind, execute; typed decoding of whatever comes back.
-        let r = crate::extended::ExtendedQuery::start(
-            &mut conn,
-            crate::Query::Sql("SELECT $1, $2"),
-            &[&one, &text],
-            crate::Mode::Collect,
-        )
-        .and_then(|mut op| feed.run(&mut conn, &mut op))
-        .and_then(|step| step.into_result())
-        .map(|r| {
-            let decoded: Vec<String> = r
-                .rows
-                .iter()
-                .map(|row| {
-                    format!("{:?} {:?} {:?}", row.get::<Option<i32>, _>(0), row.get::<Option<&str>, _>(1), row.raw(2))
-                })
-                .collect();
-            format!("{:?} {decoded:?}", r.tag)
-        });
+        let r = Request::query("SELECT $1, $2", &[&one, &text], Mode::Collect)
+            .and_then(|q| feed.request(&mut conn, q))
+            .and_then(Response::into_query)
+            .map(|r| {
+                let decoded: Vec<String> = r
+                    .rows
+                    .iter()
+                    .map(|row| {
+                        format!("{:?} {:?} {:?}", row.get::<Option<i32>, _>(0), row.get::<Option<&str>, _>(1), row.raw(2))
+                    })
+                    .collect();
+                format!("{:?} {decoded:?}", r.tag)
+            });
         record("extended", r);
         let mut p = crate::Pipeline::new();
         p.query("SELECT $1", &[&one]).sync().query("SELECT 2", &[]);
-        let r = crate::pipeline::RunPipeline::start(&mut conn, &p)
-            .and_then(|mut op| feed.run(&mut conn, &mut op))
-            .map(|results| format!("{results:?}"));
+        let r = feed.request(&mut conn, Request::pipeline(p)).map(|results| format!("{results:?}"));
         record("pipeline", r);
     }
     record("notices", Ok(format!("{:?}", conn.take_notices())));
     record("notifications", Ok(format!("{:?}", conn.take_notifications())));
     record("params", Ok(format!("{:?} {:?}", conn.parameters().collect::<Vec<_>>(), conn.backend_key())));
-    let mut bye = Terminate::start(&mut conn);
-    let _ = feed.run(&mut conn, &mut bye);
+    conn.terminate();
+    let _ = feed.run(&mut conn, |c| c.transmit().is_empty().then_some(()));
     log
 }
 
@@ -75,16 +67,29 @@ struct Feed<'a> {
 }
 
 impl Feed<'_> {
-    fn run<O: Operation>(&mut self, conn: &mut Connection, op: &mut O) -> Result<O::Output, crate::Error> {
+    fn request(&mut self, conn: &mut Connection, request: Request) -> Result<Response, crate::Error> {
+        let id: RequestId = conn.submit(request)?;
+        self.run(conn, |c| c.take_response(id))?
+    }
+
+    /// Moves bytes until `done` gives an answer.
+    fn run<T>(
+        &mut self,
+        conn: &mut Connection,
+        mut done: impl FnMut(&mut Connection) -> Option<T>,
+    ) -> Result<T, crate::Error> {
         // Each iteration consumes input or output, so this bound is generous.
         for _ in 0..(self.data.len() + 64) * 4 {
-            match step(conn, op)? {
-                Step::Done(out) => return Ok(out),
-                Step::Wait(Poll::Write) | Step::Wait(Poll::ReadWrite) if !conn.transmit().is_empty() => {
+            let interest = conn.poll()?;
+            if let Some(out) = done(conn) {
+                return Ok(out);
+            }
+            match interest {
+                Some(crate::Interest::Write | crate::Interest::ReadWrite) if !conn.transmit().is_empty() => {
                     let n = conn.transmit().len();
                     conn.advance(n);
                 }
-                Step::Wait(_) => {
+                Some(_) => {
                     if self.data.is_empty() {
                         conn.receive_eof();
                         continue;
@@ -95,9 +100,10 @@ impl Feed<'_> {
                     conn.receive(&self.data[..n]);
                     self.data = &self.data[n..];
                 }
+                None => return Err(crate::Error::Internal("nothing to wait for, and not done".into())),
             }
         }
-        panic!("livelock: the operation neither finished nor consumed input");
+        panic!("livelock: the request neither finished nor consumed input");
     }
 }
 

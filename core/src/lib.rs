@@ -1,60 +1,77 @@
 //! # pgsans: a PostgreSQL client as a pure state machine
 //!
 //! `pgsans` is the protocol engine of a PostgreSQL client. It consumes bytes, emits bytes, and
-//! reports typed events; it never opens a socket, reads a clock, draws randomness or awaits
-//! anything. Transports (`pgsans-std`, `pgsans-tokio`, `pgsans-smol`) drive the same engine from
-//! blocking code, Tokio, smol / async-std, or your own event loop.
+//! hands out typed results; it never opens a socket, reads a clock, draws randomness, reads a
+//! file or awaits anything. `pgsans-client` writes the user-facing connection once over it;
+//! `pgsans-std`, `pgsans-tokio` and `pgsans-smol` adapt that to a runtime — or drive the engine
+//! yourself, from your own event loop, a simulator or a fuzzer, with the contract below.
 //!
-//! ## The run loop
+//! ## The contract: one [`Connection`], four kinds of method
 //!
-//! Everything happens through a [`Connection`] and an [`Operation`]:
+//! | kind | methods | what they do |
+//! |---|---|---|
+//! | **inputs** | [`recv_buf`](Connection::recv_buf) + [`recv_commit`](Connection::recv_commit), [`receive`](Connection::receive), [`receive_eof`](Connection::receive_eof), [`transport_error`](Connection::transport_error) | bytes (or the end of them) from the server |
+//! | **outputs** | [`poll`](Connection::poll), [`transmit`](Connection::transmit) + [`advance`](Connection::advance), [`take_response`](Connection::take_response), [`row_ready`](Connection::row_ready) / [`take_row`](Connection::take_row), [`take_notices`](Connection::take_notices), [`take_notifications`](Connection::take_notifications) | what to wait for, bytes to send, results |
+//! | **commands** | [`submit`](Connection::submit) a [`Request`], [`abandon`](Connection::abandon), [`abandon_scope`](Connection::abandon_scope), [`terminate`](Connection::terminate), settings (`set_*`) | queue work; misuse is refused before anything is queued |
+//! | **getters** | [`transaction_status`](Connection::transaction_status), [`connection_status`](Connection::connection_status), [`parameter_status`](Connection::parameter_status), [`backend_pid`](Connection::backend_pid), … | never change anything |
 //!
-//! 1. Build the engine: [`Connection::new`] with a [`Config`] and a SCRAM [`ClientNonce`] (the
-//!    caller supplies the randomness). The StartupMessage is queued at once.
-//! 2. Start an operation — every protocol procedure is one:
-//!    * startup and close: [`op::Startup`], [`op::Terminate::start`];
-//!    * queries: [`op::SimpleQuery::start`], [`extended::ExtendedQuery::start`] (collect,
-//!      stream borrowed rows, or count), [`extended::ExtendedQuery::start_portal`] +
-//!      [`extended::PortalFetch`], [`extended::Prepare`], [`pipeline::RunPipeline::start`];
-//!    * psycopg2 session semantics: [`session::commit`], [`session::rollback`],
-//!      [`session::set_session`], [`session::begin_scope`] / [`session::end_scope`],
-//!      [`session::tpc_begin`] … [`session::tpc_recover`], [`session::reset`];
-//!    * notifications while idle: [`op::WaitNotifications`];
-//!    * cancelling from elsewhere: [`CancelRequest`] (its own short connection).
-//! 3. Call [`step`]. It drains the engine's events into the operation and answers either
-//!    [`Step::Done`] with the result, or [`Step::Wait`] with what to wait for:
-//!    [`Poll::Read`] (read into [`Connection::recv_buf`], then [`Connection::recv_commit`]),
-//!    [`Poll::Write`] (write [`Connection::transmit`], then [`Connection::advance`]) or
-//!    [`Poll::ReadWrite`] (either; never wait for only one of them then).
-//! 4. Repeat until done.
+//! The run loop, after building the engine with [`Connection::new`] (the StartupMessage is
+//! queued at once; the SCRAM nonce is the caller's randomness):
+//!
+//! 1. **Submit** requests: [`Connection::submit`] returns a [`RequestId`]. Requests are owned
+//!    values ([`Request::query`], [`Request::simple`], [`Request::pipeline`],
+//!    [`Request::command`], …); any number may be in flight and they run in order — that is
+//!    pipelining. psycopg2's rules ([`session::Command`], the automatic `BEGIN`) are applied
+//!    here, once.
+//! 2. **Poll**: [`Connection::poll`] handles every message received so far and says what to
+//!    wait for — [`Interest::Read`], [`Interest::Write`], [`Interest::ReadWrite`] (wait for
+//!    either; never for only one of them then), or `None` (nothing is outstanding, or a
+//!    streamed row is ready).
+//! 3. **Move bytes**: write [`transmit`](Connection::transmit) and [`advance`](Connection::advance)
+//!    by what was written; read into [`recv_buf`](Connection::recv_buf) and
+//!    [`recv_commit`](Connection::recv_commit) what was read (0 bytes read:
+//!    [`receive_eof`](Connection::receive_eof)).
+//! 4. **Take results**: [`take_response`](Connection::take_response) gives a finished
+//!    request's [`Response`]; a streaming query's rows come one at a time from
+//!    [`take_row`](Connection::take_row), borrowed from the receive buffer. Repeat from 2.
+//!
+//! Every mutation must be followed by a call to `poll` before waiting: it is what processes
+//! input and lets a pipeline queue more. A request nobody waits for any more is
+//! [`abandon`](Connection::abandon)ed: its answers are drained inside the engine, and the
+//! connection stays usable. Starting a request never abandons another.
 //!
 //! ```
-//! use pgsans::{ClientNonce, Config, Connection, Poll, Step};
+//! use pgsans::{ClientNonce, Config, Connection, Interest, Mode, Request};
 //!
 //! let config = Config::parse("user=alice dbname=shop").unwrap();
 //! let mut engine = Connection::new(&config, ClientNonce::from_random_bytes([7; 18])).unwrap();
-//! let mut op = pgsans::op::Startup;
-//! // The first thing to do is to send the StartupMessage.
-//! assert!(matches!(pgsans::step(&mut engine, &mut op).unwrap(), Step::Wait(Poll::Write)));
-//! let startup = engine.transmit().to_vec();
-//! engine.advance(startup.len());
-//! // Now we wait for the server: trust authentication, then ReadyForQuery.
-//! assert!(matches!(pgsans::step(&mut engine, &mut op).unwrap(), Step::Wait(Poll::Read)));
+//! // The StartupMessage waits to be written.
+//! assert_eq!(engine.poll().unwrap(), Some(Interest::Write));
+//! let n = engine.transmit().len();
+//! engine.advance(n);
+//! // Trust authentication, BackendKeyData, ReadyForQuery.
+//! assert_eq!(engine.poll().unwrap(), Some(Interest::Read));
 //! engine.receive(b"R\0\0\0\x08\0\0\0\0K\0\0\0\x0c\0\0\x30\x39\x01\x02\x03\x04Z\0\0\0\x05I");
-//! assert!(matches!(pgsans::step(&mut engine, &mut op).unwrap(), Step::Done(())));
+//! assert_eq!(engine.poll().unwrap(), None);
+//! assert!(engine.is_ready());
 //! assert_eq!(engine.backend_pid(), 12345);
-//! ```
 //!
-//! The transport crates run these for you and expose one method set, generated by
-//! [`transport_methods!`] so that the blocking, Tokio and smol connections cannot drift apart.
+//! let id = engine.submit(Request::query("SELECT $1::int4 + 1", &[&41i32], Mode::Collect).unwrap()).unwrap();
+//! // Parse + Describe + Flush to send; answers may come while we send: wait for either.
+//! assert_eq!(engine.poll().unwrap(), Some(Interest::ReadWrite));
+//! assert!(engine.take_response(id).is_none());
+//! ```
 //!
 //! ## Guarantees
 //!
-//! * Any split of the server's bytes gives the same events (property-tested against recordings
-//!   of real PostgreSQL 15 sessions).
+//! * Any split of the server's bytes gives the same results (property-tested against
+//!   recordings of real PostgreSQL 15 sessions).
 //! * Malformed input is a typed [`Error`], never a panic; incoming messages are capped
-//!   ([`Config::max_message_len`]); fatal errors are sticky.
-//! * Misuse is reported before any byte is queued.
+//!   ([`Config::max_message_len`]); fatal errors are sticky: every later call returns them.
+//! * Misuse is reported before any byte is queued; errors the caller causes
+//!   ([`Error::Usage`]) are distinct from the server breaking the protocol
+//!   ([`Error::Protocol`]) and from pgsans' own bugs ([`Error::Internal`]).
+//! * Rows are always decoded with the RowDescription of their own execution.
 
 #![forbid(unsafe_code)]
 
@@ -63,33 +80,32 @@ mod buffer;
 mod cancel;
 pub mod codec;
 pub mod config;
-mod connection;
-pub mod drive;
 pub mod encoding;
-pub mod extended;
-pub mod pipeline;
-mod statement;
-pub use cancel::{CancelRequest, CancelToken};
+mod engine;
 pub mod error;
+mod event;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod op;
+mod request;
 mod row;
 pub mod session;
-#[doc(hidden)]
-pub mod transport_kit;
+mod shared;
+mod statement;
+mod status;
 pub mod types;
 
+pub use auth::startup::ClientNonce;
+pub use cancel::{CancelRequest, CancelToken};
 pub use config::Config;
-pub use connection::{
-    parse_server_version, BackendKey, ClientNonce, Connection, Event, NoticeHandler, Notification, Poll,
-    TransactionStatus, DEFAULT_NOTICE_LIMIT,
-};
+pub use engine::{Connection, Interest, Wire};
 pub use error::{AuthError, ClosedReason, ConfigError, DbError, Error, ErrorClass, Notice, ProtocolError, UsageError};
-pub use extended::{Mode, Params, Query, QueryResult, QueryStep};
-pub use op::{step, Operation, Step};
-pub use pipeline::Pipeline;
+pub use event::Event;
+pub use request::{Mode, Params, Pipeline, Query, QueryResult, Request, Response};
 pub use row::{rows_affected, Column, ColumnIndex, OwnedRow, ResultSet, Row, SimpleBatch};
 pub use session::{ConnectionStatus, IsolationLevel, RecoveredXid, SessionChange, Setting, Xid};
+pub use shared::RequestId;
 pub use statement::{Described, Statement};
+pub use status::{
+    parse_server_version, BackendKey, NoticeHandler, Notification, TransactionStatus, DEFAULT_NOTICE_LIMIT,
+};
 pub use types::{FromSql, ToSql};

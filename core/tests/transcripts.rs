@@ -5,8 +5,7 @@
 mod common;
 
 use common::{load, replay, split_client_stream, SIMPLE};
-use pgsans::op::{SimpleQuery, Startup};
-use pgsans::{Connection, TransactionStatus};
+use pgsans::{Connection, Interest, Request, TransactionStatus, Wire};
 use proptest::prelude::*;
 
 #[test]
@@ -76,12 +75,12 @@ fn wrong_password_and_unknown_database_carry_sqlstate() {
         let t = load(name);
         let mut script = common::Script::new(&t.server_stream(), [usize::MAX]);
         let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
-        let err = script.run(&mut conn, &mut Startup).unwrap_err();
+        let err = script.startup(&mut conn).unwrap_err();
         assert_eq!(err.code(), Some(code), "{name}: {err}");
         assert_eq!(err.as_db_error().unwrap().severity(), "FATAL");
         // Sticky: the connection keeps reporting it.
         assert_eq!(conn.poll().unwrap_err().code(), Some(code));
-        assert!(SimpleQuery::start(&mut conn, "SELECT 1").is_err());
+        assert!(conn.submit(Request::simple("SELECT 1")).is_err());
         assert_eq!(conn.transaction_status(), TransactionStatus::Unknown);
     }
 }
@@ -95,7 +94,7 @@ fn scram_with_the_wrong_password_is_refused_by_the_client() {
     config.set("password", "not-the-password").unwrap();
     let mut script = common::Script::new(&t.server_stream(), [usize::MAX]);
     let mut conn = Connection::new(&config, t.nonce()).unwrap();
-    let err = script.run(&mut conn, &mut Startup).unwrap_err();
+    let err = script.startup(&mut conn).unwrap_err();
     assert!(matches!(err, pgsans::Error::Auth(pgsans::AuthError::ServerSignatureMismatch)), "{err:?}");
 }
 
@@ -105,8 +104,7 @@ fn simple_multi_results() {
     let mut script = common::Script::new(&t.server_stream(), [usize::MAX]);
     let mut conn = common::connect_autocommit(&t, &mut script);
     let queries = t.queries();
-    let mut op = SimpleQuery::start(&mut conn, &queries[0]).unwrap();
-    let results = script.run(&mut conn, &mut op).unwrap().into_result().unwrap();
+    let results = script.simple(&mut conn, &queries[0]).unwrap().into_result().unwrap();
     let tags: Vec<_> = results.iter().map(|r| r.command_tag().unwrap()).collect();
     assert_eq!(tags, ["CREATE TABLE", "INSERT 0 3", "SELECT 3", "SELECT 0"]);
     assert_eq!(results[1].rows_affected(), Some(3));
@@ -121,8 +119,7 @@ fn simple_multi_results() {
     assert!(rows[0].get_str(3).is_err());
     assert!(results[3].returns_rows() && results[3].rows().is_empty());
 
-    let mut op = SimpleQuery::start(&mut conn, &queries[1]).unwrap();
-    let results = script.run(&mut conn, &mut op).unwrap().into_result().unwrap();
+    let results = script.simple(&mut conn, &queries[1]).unwrap().into_result().unwrap();
     assert_eq!(results.len(), 1);
     assert!(results[0].is_empty_query());
 }
@@ -132,14 +129,12 @@ fn error_mid_batch_keeps_earlier_results() {
     let t = load("simple-error-midbatch");
     let mut script = common::Script::new(&t.server_stream(), [usize::MAX]);
     let mut conn = common::connect_autocommit(&t, &mut script);
-    let mut op = SimpleQuery::start(&mut conn, "SELECT 1; SELECT 1/0; SELECT 2").unwrap();
-    let batch = script.run(&mut conn, &mut op).unwrap();
+    let batch = script.simple(&mut conn, "SELECT 1; SELECT 1/0; SELECT 2").unwrap();
     assert_eq!(batch.results.len(), 1);
     assert_eq!(batch.results[0].rows()[0].text(0), Some("1"));
     assert_eq!(batch.error.as_ref().unwrap().code(), "22012");
     assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
-    let mut op = SimpleQuery::start(&mut conn, "SELECT 3").unwrap();
-    let batch = script.run(&mut conn, &mut op).unwrap();
+    let batch = script.simple(&mut conn, "SELECT 3").unwrap();
     assert_eq!(batch.results[0].rows()[0].text(0), Some("3"));
 }
 
@@ -190,10 +185,9 @@ fn truncated_stream_is_an_unexpected_eof_at_every_cut() {
     for cut in 0..stream.len() {
         let mut script = common::Script::new(&stream[..cut], [usize::MAX]);
         let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
-        let result = script.run(&mut conn, &mut Startup).and_then(|()| {
+        let result = script.startup(&mut conn).and_then(|()| {
             for sql in t.queries() {
-                let mut op = SimpleQuery::start(&mut conn, &sql)?;
-                script.run(&mut conn, &mut op)?;
+                script.simple(&mut conn, &sql)?;
             }
             Ok(())
         });
@@ -211,13 +205,11 @@ fn notice_handler_receives_notices_instead_of_the_queue() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     conn.set_notice_handler(Some(Box::new(move |n| sink.lock().unwrap().push(n.message().to_owned()))));
-    let mut op = SimpleQuery::start(&mut conn, &t.queries()[0]).unwrap();
-    script.run(&mut conn, &mut op).unwrap();
+    script.simple(&mut conn, &t.queries()[0]).unwrap();
     assert_eq!(*seen.lock().unwrap(), ["n1", "w1"]);
     assert_eq!(conn.notices().count(), 0);
     assert_eq!(conn.closed(), 0);
-    let mut bye = pgsans::op::Terminate::start(&mut conn);
-    script.run(&mut conn, &mut bye).unwrap();
+    script.terminate(&mut conn);
     assert_eq!(conn.closed(), 1);
 }
 
@@ -231,12 +223,11 @@ fn cancel_request_matches_the_recorded_cancel_connection() {
     let recorded = load("cancel-request").client_stream;
     assert_eq!(token.request_bytes(), recorded);
     // And the cancel connection's state machine sends exactly that, then waits for the close.
-    use pgsans::drive::Wire;
     let mut req = pgsans::CancelRequest::new(&token);
     assert_eq!(req.transmit(), recorded.as_slice());
     let n = req.transmit().len();
     req.advance(n);
-    assert_eq!(req.poll().unwrap(), pgsans::Poll::Read);
+    assert_eq!(req.poll().unwrap(), Some(Interest::Read));
     req.receive_eof();
-    assert_eq!(req.poll().unwrap(), pgsans::Poll::Ok);
+    assert_eq!(req.poll().unwrap(), None);
 }

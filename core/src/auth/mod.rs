@@ -4,6 +4,7 @@
 //! passed in, never drawn here, so a recorded exchange can be replayed byte for byte.
 
 pub mod scram;
+pub(crate) mod startup;
 
 use md5::{Digest, Md5};
 

@@ -197,7 +197,9 @@ impl<'a, T: FromSql<'a>> FromSql<'a> for Vec<T> {
 }
 
 fn encode_array<T: ToSql>(dims: &[ArrayDimension], items: &[T], oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
-    let elem = element_of(oid).ok_or_else(|| bad_value("array type"))?;
+    // Type 0: an array whose elements are all strings or NULLs, sent as text for the server to
+    // infer (`{"a","b"}` is as good an int4[] as a text[]).
+    let elem = if oid == 0 { 0 } else { element_of(oid).ok_or_else(|| bad_value("array type"))? };
     if !super::binary_supported(oid) {
         return encode_text_array(dims, items, elem, out);
     }
@@ -285,7 +287,7 @@ macro_rules! array_to_sql {
     ($($ty:ty),*) => {$(
         impl<T: ToSql> ToSql for $ty {
             fn accepts(oid: u32) -> bool {
-                element_of(oid).is_some_and(T::accepts)
+                oid == 0 || element_of(oid).is_some_and(T::accepts)
             }
             fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
                 let dims = if self.is_empty() {
@@ -315,7 +317,7 @@ fn natural_array_type<'t, T: ToSql + 't>(items: impl Iterator<Item = &'t T>) -> 
 
 impl<T: ToSql> ToSql for Array<T> {
     fn accepts(oid: u32) -> bool {
-        element_of(oid).is_some_and(T::accepts)
+        oid == 0 || element_of(oid).is_some_and(T::accepts)
     }
     fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
         encode_array(&self.dims, &self.elements, oid, out)

@@ -4,16 +4,15 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
-use pgsans::op::{SimpleQuery, Startup, Terminate};
-use pgsans::{step, ClientNonce, Config, Connection, Operation, Poll, Step};
+use pgsans::session::Command;
+use pgsans::{ClientNonce, Config, Connection, Interest, Request, Response, SessionChange, SimpleBatch};
 use serde_json::Value;
 
 /// Connects as the recording did and switches to autocommit (what psql and psycopg used).
 pub fn connect_autocommit(t: &Transcript, script: &mut Script) -> Connection {
     let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
-    script.run(&mut conn, &mut Startup).unwrap();
-    let mut op = pgsans::session::set_session(&mut conn, pgsans::SessionChange::new().autocommit(true)).unwrap();
-    script.run(&mut conn, &mut op).unwrap();
+    script.startup(&mut conn).unwrap();
+    script.request(&mut conn, Request::command(Command::SetSession(SessionChange::new().autocommit(true)))).unwrap();
     conn
 }
 
@@ -131,23 +130,49 @@ impl Script {
         Script { pieces, written: Vec::new(), write_limit: usize::MAX }
     }
 
-    pub fn run<O: Operation>(&mut self, conn: &mut Connection, op: &mut O) -> Result<O::Output, pgsans::Error> {
+    /// Moves bytes as the engine asks until `done` has an answer.
+    pub fn run<T>(
+        &mut self,
+        conn: &mut Connection,
+        mut done: impl FnMut(&mut Connection) -> Option<T>,
+    ) -> Result<T, pgsans::Error> {
         for _ in 0..1_000_000 {
-            match step(conn, op)? {
-                Step::Done(out) => return Ok(out),
-                Step::Wait(Poll::Write) => self.write(conn),
-                Step::Wait(Poll::ReadWrite) => {
+            let interest = conn.poll()?;
+            if let Some(out) = done(conn) {
+                return Ok(out);
+            }
+            match interest {
+                Some(Interest::Write) => self.write(conn),
+                Some(Interest::ReadWrite) => {
                     if conn.transmit().is_empty() {
                         self.read(conn)
                     } else {
                         self.write(conn)
                     }
                 }
-                Step::Wait(Poll::Read) => self.read(conn),
-                Step::Wait(Poll::Ok) => unreachable!("step never asks to wait for nothing"),
+                Some(Interest::Read) => self.read(conn),
+                None => panic!("nothing to wait for, and not done"),
             }
         }
-        panic!("operation did not finish: livelock");
+        panic!("request did not finish: livelock");
+    }
+
+    pub fn startup(&mut self, conn: &mut Connection) -> Result<(), pgsans::Error> {
+        self.run(conn, |c| c.is_ready().then_some(()))
+    }
+
+    pub fn request(&mut self, conn: &mut Connection, request: Request) -> Result<Response, pgsans::Error> {
+        let id = conn.submit(request)?;
+        self.run(conn, |c| c.take_response(id))?
+    }
+
+    pub fn simple(&mut self, conn: &mut Connection, sql: &str) -> Result<SimpleBatch, pgsans::Error> {
+        self.request(conn, Request::simple(sql))?.into_batch()
+    }
+
+    pub fn terminate(&mut self, conn: &mut Connection) {
+        conn.terminate();
+        self.run(conn, |c| c.transmit().is_empty().then_some(())).unwrap();
     }
 
     fn write(&mut self, conn: &mut Connection) {
@@ -184,12 +209,11 @@ pub fn replay(t: &Transcript, sizes: impl IntoIterator<Item = usize>, write_limi
     let mut script = Script::new(&t.server_stream(), sizes);
     script.write_limit = write_limit;
     let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
-    match script.run(&mut conn, &mut Startup) {
+    match script.startup(&mut conn) {
         Ok(()) => {
             // The recorded clients ran in autocommit mode; switching sends nothing.
-            let mut op =
-                pgsans::session::set_session(&mut conn, pgsans::SessionChange::new().autocommit(true)).unwrap();
-            script.run(&mut conn, &mut op).unwrap();
+            let autocommit = Request::command(Command::SetSession(SessionChange::new().autocommit(true)));
+            script.request(&mut conn, autocommit).unwrap();
             log.push("connected".to_owned())
         }
         Err(e) => {
@@ -198,8 +222,7 @@ pub fn replay(t: &Transcript, sizes: impl IntoIterator<Item = usize>, write_limi
         }
     }
     for sql in t.queries() {
-        let mut op = SimpleQuery::start(&mut conn, &sql).unwrap();
-        match script.run(&mut conn, &mut op) {
+        match script.simple(&mut conn, &sql) {
             Ok(batch) => log.push(format!("{sql} => {batch:?} status={:?}", conn.transaction_status())),
             Err(e) => {
                 log.push(format!("{sql} => fatal {e:?}"));
@@ -211,8 +234,7 @@ pub fn replay(t: &Transcript, sizes: impl IntoIterator<Item = usize>, write_limi
     log.push(format!("key={:?} version={}", conn.backend_key(), conn.server_version()));
     log.push(format!("notices={:?}", conn.take_notices()));
     log.push(format!("notifications={:?}", conn.take_notifications()));
-    let mut bye = Terminate::start(&mut conn);
-    script.run(&mut conn, &mut bye).unwrap();
+    script.terminate(&mut conn);
     (log, script.written)
 }
 

@@ -1,0 +1,182 @@
+//! The startup exchange as a state machine: authentication requests answered (cleartext, MD5,
+//! SCRAM-SHA-256), then BackendKeyData, ParameterStatus and NegotiateProtocolVersion until the
+//! first ReadyForQuery.
+
+use crate::auth::scram::{ChannelBinding, ScramClient};
+use crate::codec::backend::{Authentication, BackendMessage};
+use crate::codec::frontend;
+use crate::error::{AuthError, DbError, Error, ProtocolError};
+use crate::status::{BackendKey, ServerStatus, TransactionStatus};
+
+/// The printable nonce for SCRAM. Injected so that the engine never draws randomness itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientNonce(pub(crate) String);
+
+impl ClientNonce {
+    /// The nonce libpq would build from 18 random bytes (their base64). Transports pass bytes
+    /// from the OS random source.
+    pub fn from_random_bytes(bytes: [u8; 18]) -> Self {
+        ClientNonce(crate::auth::scram::nonce_from_random(&bytes))
+    }
+
+    /// A given printable nonce, for replaying a recorded exchange. It must be non-empty,
+    /// printable ASCII and contain no `,`.
+    pub fn from_printable(s: &str) -> Result<Self, crate::UsageError> {
+        if s.is_empty() || !s.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b',') {
+            return Err(crate::UsageError::InvalidArgument("SCRAM nonce must be printable ASCII without ','".into()));
+        }
+        Ok(ClientNonce(s.to_owned()))
+    }
+}
+
+#[derive(Debug)]
+enum AuthState {
+    /// Waiting for the first Authentication request.
+    Start,
+    /// A password was sent; waiting for AuthenticationOk.
+    SentPassword,
+    Scram(Box<ScramClient>),
+    /// AuthenticationOk received; waiting for BackendKeyData, ParameterStatus and ReadyForQuery.
+    Authenticated,
+}
+
+/// The client side of startup: who we are and how far authentication got.
+pub(crate) struct Startup {
+    state: AuthState,
+    user: String,
+    /// Forgotten as soon as authentication is over.
+    password: Option<Vec<u8>>,
+    nonce: ClientNonce,
+    /// A message of the server was handled.
+    received: bool,
+}
+
+impl std::fmt::Debug for Startup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Startup").field("state", &self.state).field("user", &self.user).finish_non_exhaustive()
+    }
+}
+
+fn unexpected(ty: char, state: &'static str) -> Error {
+    ProtocolError::Unexpected { ty, state }.into()
+}
+
+impl Startup {
+    pub(crate) fn new(user: String, password: Option<Vec<u8>>, nonce: ClientNonce) -> Startup {
+        Startup { state: AuthState::Start, user, password, nonce, received: false }
+    }
+
+    /// One startup message. `Ok(Some(status))` at the first ReadyForQuery: the session is
+    /// ready. Replies are appended to `send`; what the server reports goes into `status`.
+    pub(crate) fn on_message(
+        &mut self,
+        ty: u8,
+        msg: BackendMessage<'_>,
+        send: &mut Vec<u8>,
+        status: &mut ServerStatus,
+        encoding: crate::encoding::Encoding,
+    ) -> Result<Option<TransactionStatus>, Error> {
+        self.received = true;
+        match msg {
+            BackendMessage::Authentication(a) => {
+                let state = std::mem::replace(&mut self.state, AuthState::Start);
+                self.state = self.authenticate(state, a, send)?;
+                Ok(None)
+            }
+            BackendMessage::BackendKeyData { process_id, secret_key } => {
+                if !matches!(self.state, AuthState::Authenticated) {
+                    return Err(unexpected('K', "authenticating"));
+                }
+                if status.protocol_minor == 0 && secret_key.len() != 4 {
+                    return Err(ProtocolError::Malformed {
+                        message: "BackendKeyData",
+                        what: "protocol 3.0 secret key must be 4 bytes",
+                    }
+                    .into());
+                }
+                status.backend_key = Some(BackendKey { process_id, secret_key: secret_key.to_vec() });
+                Ok(None)
+            }
+            BackendMessage::NegotiateProtocolVersion(v) => {
+                // We ask for 3.0, so a server can only offer 3.0 here (it does so when it does not
+                // know a `_pq_.` option); anything newer than asked is a protocol violation.
+                if v.newest_minor != 0 {
+                    return Err(ProtocolError::UnsupportedVersion(v.newest_minor).into());
+                }
+                status.protocol_minor = v.newest_minor;
+                Ok(None)
+            }
+            BackendMessage::ErrorResponse(fields) => Err(Error::Db(Box::new(DbError::parse_in(fields, encoding)?))),
+            BackendMessage::ReadyForQuery { status: s } => {
+                if !matches!(self.state, AuthState::Authenticated) {
+                    return Err(unexpected('Z', "authenticating"));
+                }
+                self.password = None;
+                Ok(Some(TransactionStatus::from_ready_for_query(s)?))
+            }
+            _ => Err(unexpected(ty as char, "starting up")),
+        }
+    }
+
+    /// Whether no message of the server has been handled yet.
+    pub(crate) fn nothing_received(&self) -> bool {
+        matches!(self.state, AuthState::Start) && !self.received
+    }
+
+    fn password(&self, method: &'static str) -> Result<&[u8], Error> {
+        self.password.as_deref().ok_or(Error::Auth(AuthError::PasswordMissing(method)))
+    }
+
+    fn authenticate(&mut self, state: AuthState, a: Authentication<'_>, send: &mut Vec<u8>) -> Result<AuthState, Error> {
+        let r = |what: &'static str| unexpected('R', what);
+        match (state, a) {
+            (AuthState::Start | AuthState::SentPassword, Authentication::Ok) => Ok(AuthState::Authenticated),
+            (AuthState::Scram(s), Authentication::Ok) => {
+                if !s.is_done() {
+                    return Err(ProtocolError::Scram("AuthenticationOk before the server proved it knows the password").into());
+                }
+                Ok(AuthState::Authenticated)
+            }
+            (AuthState::Start, Authentication::CleartextPassword) => {
+                let pw = self.password("password")?.to_vec();
+                frontend::password_message(&pw, send)?;
+                Ok(AuthState::SentPassword)
+            }
+            (AuthState::Start, Authentication::Md5Password { salt }) => {
+                let pw = self.password("MD5")?;
+                let hashed = crate::auth::md5_password(&self.user, pw, salt);
+                frontend::password_message(hashed.as_bytes(), send)?;
+                Ok(AuthState::SentPassword)
+            }
+            (AuthState::Start, Authentication::Sasl { mechanisms }) => {
+                let offered: Vec<&str> = mechanisms.iter().collect();
+                if !offered.contains(&"SCRAM-SHA-256") {
+                    return Err(AuthError::NoCommonMechanism(offered.join(", ")).into());
+                }
+                let pw = self.password("SCRAM-SHA-256")?;
+                // Without TLS there is no channel to bind to.
+                let client = ScramClient::new(pw, &self.nonce.0, ChannelBinding::Unsupported);
+                frontend::sasl_initial_response(client.mechanism(), client.client_first().as_bytes(), send)?;
+                Ok(AuthState::Scram(Box::new(client)))
+            }
+            (AuthState::Scram(mut s), Authentication::SaslContinue { data }) => {
+                let reply = s.handle_server_first(data)?;
+                frontend::sasl_response(reply.as_bytes(), send)?;
+                Ok(AuthState::Scram(s))
+            }
+            (AuthState::Scram(mut s), Authentication::SaslFinal { data }) => {
+                s.handle_server_final(data)?;
+                Ok(AuthState::Scram(s))
+            }
+            (AuthState::Start, Authentication::KerberosV5) => {
+                Err(ProtocolError::UnsupportedAuth("Kerberos V5".into()).into())
+            }
+            (AuthState::Start, Authentication::Gss | Authentication::GssContinue { .. }) => {
+                Err(ProtocolError::UnsupportedAuth("GSSAPI".into()).into())
+            }
+            (AuthState::Start, Authentication::Sspi) => Err(ProtocolError::UnsupportedAuth("SSPI".into()).into()),
+            (AuthState::Authenticated, _) => Err(r("authenticated")),
+            (_, _) => Err(r("authenticating")),
+        }
+    }
+}

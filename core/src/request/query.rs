@@ -1,0 +1,598 @@
+//! Extended-protocol requests: a query (collected, streamed, counted, or opened as a portal
+//! fetched in batches), a prepare, and the fetches and close of an open portal.
+//!
+//! A query whose SQL was never seen costs two round trips (Parse + Describe + Flush, then
+//! Bind + Describe + Execute + Sync, one Parse in all): the first learns the parameter and
+//! column types, so each result column is requested in binary exactly when pgsans can decode
+//! it. The description is cached: later executions are one round trip, and after
+//! `prepare_threshold` executions the statement is prepared server-side (no re-parse). Every
+//! execution describes its portal and its rows are decoded with that description; the cached
+//! one only chooses the Bind's formats (see the statement cache in `statement.rs` for what
+//! keeps it current).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use super::params::{Encoded, Params};
+use super::{Progress, Response};
+use crate::codec::frontend::{self, Target};
+use crate::error::{DbError, Error, UsageError};
+use crate::event::Event;
+use crate::row::{Column, OwnedRow};
+use crate::shared::{RequestId, Shared};
+use crate::statement::{Described, Key, Plan, Statement, StatementInner};
+use crate::status::TransactionStatus;
+use crate::types::binary_supported;
+
+/// What a query runs: SQL text (described and cached automatically) or a prepared statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Query<'q> {
+    Sql(&'q str),
+    Statement(&'q Statement),
+}
+
+impl<'q> From<&'q str> for Query<'q> {
+    fn from(s: &'q str) -> Self {
+        Query::Sql(s)
+    }
+}
+
+impl<'q> From<&'q String> for Query<'q> {
+    fn from(s: &'q String) -> Self {
+        Query::Sql(s)
+    }
+}
+
+impl<'q> From<&'q Statement> for Query<'q> {
+    fn from(s: &'q Statement) -> Self {
+        Query::Statement(s)
+    }
+}
+
+/// The rows and command tag of one query.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueryResult {
+    pub columns: Option<Arc<[Column]>>,
+    pub rows: Vec<OwnedRow>,
+    /// The command tag (`SELECT 3`, `INSERT 0 1`); `None` for an empty query.
+    pub tag: Option<String>,
+}
+
+impl QueryResult {
+    /// Rows affected or returned, from the command tag.
+    pub fn rows_affected(&self) -> u64 {
+        self.tag.as_deref().and_then(crate::row::rows_affected).unwrap_or(0)
+    }
+}
+
+/// How a query hands out its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Keep every row in the result.
+    Collect,
+    /// The engine stops before each DataRow so the caller takes it with
+    /// [`Connection::take_row`](crate::Connection::take_row), borrowed from the receive buffer.
+    Stream,
+    /// Only count rows (the tag).
+    Count,
+}
+
+/// What a query runs, owned.
+#[derive(Debug, Clone)]
+pub(crate) enum Target_ {
+    Sql(String),
+    Statement(Statement),
+}
+
+/// A query as requested.
+#[derive(Debug, Clone)]
+pub(crate) struct QuerySpec {
+    pub(crate) target: Target_,
+    pub(crate) params: Encoded,
+    pub(crate) mode: Mode,
+    /// Rows per Execute for a portal (0: all, with Sync).
+    pub(crate) max_rows: i32,
+}
+
+impl QuerySpec {
+    pub(crate) fn new(query: Query<'_>, params: Params<'_>, mode: Mode, max_rows: i32) -> Result<QuerySpec, Error> {
+        let mut encoded = Encoded::default();
+        let target = match query {
+            Query::Sql(sql) => {
+                encoded.push(params, None)?;
+                Target_::Sql(sql.to_owned())
+            }
+            Query::Statement(stmt) => {
+                encoded.push(params, Some(stmt.params()))?;
+                Target_::Statement(stmt.clone())
+            }
+        };
+        Ok(QuerySpec { target, params: encoded, mode, max_rows })
+    }
+}
+
+/// The result formats for `columns`: binary where pgsans decodes the type, one code for all
+/// when they agree (which also survives a change in the column count).
+fn result_formats(columns: Option<&Arc<[Column]>>) -> Vec<i16> {
+    match columns {
+        None => Vec::new(),
+        Some(cols) => {
+            let formats: Vec<i16> = cols.iter().map(|c| binary_supported(c.type_oid()) as i16).collect();
+            if formats.iter().all(|f| *f == formats[0]) && !formats.is_empty() {
+                vec![formats[0]]
+            } else {
+                formats
+            }
+        }
+    }
+}
+
+/// Appends Bind + Describe(portal) + Execute for statement `name` with the parameters
+/// `params[range]` (re-encoded into the client encoding where they carry text). The portal is
+/// described, so that its rows are decoded with that description, never with a cached one —
+/// except for a statement prepared server-side by an earlier request that returns no rows: the
+/// server refuses to run it if that changed (`cached plan must not change result type`), so it
+/// cannot send rows nobody described. (`parsed_here`: the statement is parsed in this request,
+/// unnamed or named, and is always described.) The caller adds Sync or Flush.
+pub(crate) fn queue_bind(
+    shared: &mut Shared,
+    name: &str,
+    parsed_here: bool,
+    described: &Described,
+    params: &Encoded,
+    range: Range<usize>,
+    max_rows: i32,
+) -> Result<(), Error> {
+    if described.params.len() != range.len() {
+        return Err(UsageError::ParameterCount { expected: described.params.len(), given: range.len() }.into());
+    }
+    for (k, i) in range.clone().enumerate() {
+        let (given, wanted) = (params.oid(i), described.params[k]);
+        if given != 0 && given != wanted {
+            return Err(UsageError::WrongType {
+                column: format!("parameter ${}", k + 1),
+                rust: "a value encoded for another type",
+                pg: crate::types::type_name(wanted),
+            }
+            .into());
+        }
+    }
+    let encoding = shared.encoding;
+    let formats = result_formats(described.columns.as_ref());
+    let param_formats: Vec<i16> = range.clone().map(|i| params.format(i)).collect();
+    let buf = shared.buf();
+    frontend::bind_encoded::<Error>(
+        "",
+        name,
+        &param_formats,
+        range.len(),
+        |k, out| {
+            let i = range.start + k;
+            Ok(match params.value(i) {
+                None => crate::types::IsNull::Yes,
+                Some(v) => {
+                    let start = out.len();
+                    out.extend_from_slice(v);
+                    crate::types::transcode_param(encoding, params.oid(i), params.format(i), out, start)?;
+                    crate::types::IsNull::No
+                }
+            })
+        },
+        &formats,
+        buf,
+    )?;
+    if name.is_empty() || parsed_here || described.columns.is_some() {
+        frontend::describe(Target::Portal, "", buf)?;
+    }
+    frontend::execute("", max_rows, buf)?;
+    Ok(())
+}
+
+/// A statement the server refused because a cached description was stale: `0A000 cached plan
+/// must not change result type` for a statement the cache prepared, or `08P01 bind message has
+/// N result formats but query has M columns` for per-column formats chosen from a cached
+/// description. Recognised by SQLSTATE and the reporting routine, not by message text (which
+/// may be translated).
+fn is_stale(e: &DbError, prepared: bool) -> bool {
+    match (e.code(), e.routine()) {
+        ("0A000", Some("RevalidateCachedQuery")) => prepared,
+        ("08P01", Some("PortalSetResultFormat")) => true,
+        _ => false,
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    /// Parse + Describe(statement) + Flush are out; the Bind follows the description.
+    Describing { params: Option<Vec<u32>>, prepared_as: Option<String> },
+    Executing,
+}
+
+/// The state machine of one extended query.
+#[derive(Debug)]
+pub(crate) struct QueryMachine {
+    spec: QuerySpec,
+    key: Option<Key>,
+    /// Name of the statement being executed ("" = unnamed).
+    name: String,
+    /// The Bind's formats came from the statement cache (not from a description of this run).
+    from_cache: bool,
+    /// A named Parse whose ParseComplete marks the statement prepared.
+    parse_named: Option<String>,
+    state: State,
+    /// The automatic BEGIN sent for this query, if it opened the transaction.
+    began: Option<String>,
+    result: QueryResult,
+    error: Option<Box<DbError>>,
+    /// Misuse found once the statement was described (parameters that do not fit its types).
+    refused: Option<Error>,
+    retried: bool,
+}
+
+impl QueryMachine {
+    /// Queues the query (after the automatic BEGIN, `began`, if the engine sent one).
+    pub(crate) fn start(
+        spec: QuerySpec,
+        id: RequestId,
+        began: Option<String>,
+        shared: &mut Shared,
+    ) -> Result<QueryMachine, Error> {
+        let mut q = QueryMachine {
+            spec,
+            key: None,
+            name: String::new(),
+            from_cache: false,
+            parse_named: None,
+            state: State::Executing,
+            began,
+            result: QueryResult::default(),
+            error: None,
+            refused: None,
+            retried: false,
+        };
+        shared.flush_closes()?;
+        match &q.spec.target {
+            Target_::Statement(stmt) => {
+                let stmt = stmt.clone();
+                let epoch = shared.statements.dealloc_epoch;
+                let reparse = stmt.0.needs_parse(epoch);
+                if reparse {
+                    // DEALLOCATE or DISCARD ALL ran since it was parsed: parse it again.
+                    frontend::close(Target::Statement, &stmt.0.name, shared.buf())?;
+                    shared.queue_parse(&stmt.0.name, &stmt.0.sql, &stmt.0.described.params)?;
+                }
+                q.name = stmt.0.name.clone();
+                let all = q.spec.params.all();
+                queue_bind(shared, &q.name, reparse, &stmt.0.described, &q.spec.params, all, q.spec.max_rows)?;
+                q.end_request(id, shared);
+                if reparse {
+                    stmt.0.mark_parsed(epoch);
+                }
+            }
+            Target_::Sql(sql) => {
+                let key: Key = (sql.clone(), q.spec.params.types(q.spec.params.all()));
+                q.queue_sql(id, shared, &key)?;
+                q.key = Some(key);
+            }
+        }
+        Ok(q)
+    }
+
+    /// Queues SQL text as the statement cache plans it.
+    fn queue_sql(&mut self, id: RequestId, shared: &mut Shared, key: &Key) -> Result<(), Error> {
+        let all = self.spec.params.all();
+        let max_rows = self.spec.max_rows;
+        match shared.statements.plan(key) {
+            Plan::Describe { prepare_as } => {
+                // Parse + Describe, then (at the description) Bind: one Parse, one round trip
+                // more. Flush, not Sync, keeps the unnamed statement ours until the Bind, even
+                // behind a transaction-pooling proxy.
+                let name = prepare_as.clone().unwrap_or_default();
+                shared.queue_parse(&name, &key.0, &key.1)?;
+                frontend::describe(Target::Statement, &name, shared.buf())?;
+                frontend::flush(shared.buf());
+                shared.push_unsynced(id);
+                self.state = State::Describing { params: None, prepared_as: prepare_as };
+            }
+            Plan::Unnamed(d) => {
+                shared.queue_parse("", &key.0, &key.1)?;
+                queue_bind(shared, "", true, &d, &self.spec.params, all, max_rows)?;
+                self.end_request(id, shared);
+                self.from_cache = true;
+            }
+            Plan::PrepareNow(d, name) => {
+                shared.queue_parse(&name, &key.0, &key.1)?;
+                queue_bind(shared, &name, true, &d, &self.spec.params, all, max_rows)?;
+                self.end_request(id, shared);
+                self.parse_named = Some(name.clone());
+                self.name = name;
+                self.from_cache = true;
+            }
+            Plan::Prepared(d, name) => {
+                queue_bind(shared, &name, false, &d, &self.spec.params, all, max_rows)?;
+                self.end_request(id, shared);
+                self.name = name;
+                self.from_cache = true;
+            }
+        }
+        if crate::statement::mentions_search_path(&key.0) {
+            shared.mark_search_path();
+        }
+        Ok(())
+    }
+
+    /// Ends the messages of a new sync point: Sync, or Flush for a portal that stays open.
+    fn end_request(&self, id: RequestId, shared: &mut Shared) {
+        if self.spec.max_rows > 0 {
+            frontend::flush(shared.buf());
+            shared.push_unsynced(id);
+        } else {
+            frontend::sync(shared.buf());
+            shared.push_sync(id);
+        }
+    }
+
+    /// The statement is described: cache it and queue Bind + Execute in the open sync point.
+    fn finish_describe(&mut self, id: RequestId, shared: &mut Shared, columns: Option<Arc<[Column]>>) {
+        let State::Describing { params, prepared_as } = std::mem::replace(&mut self.state, State::Executing) else {
+            unreachable!("called in Describing")
+        };
+        let described = Arc::new(Described::new(params.unwrap_or_default(), columns));
+        let key = self.key.clone().expect("SQL queries have a key");
+        shared.statements.insert(key, described.clone(), prepared_as.clone());
+        self.name = prepared_as.unwrap_or_default();
+        let mark = shared.buf().len();
+        let all = self.spec.params.all();
+        let queued = queue_bind(shared, &self.name, true, &described, &self.spec.params, all, self.spec.max_rows);
+        if let Err(e) = queued {
+            // Parameters that do not fit the described types: nothing of the Bind goes out;
+            // the Sync ends the sync point and the misuse is reported at its ReadyForQuery.
+            shared.buf().truncate(mark);
+            self.refused = Some(e);
+            shared.sync_open(id);
+        } else if self.spec.max_rows > 0 {
+            frontend::flush(shared.buf());
+        } else {
+            shared.sync_open(id);
+        }
+    }
+
+    /// After a stale-description error at this ReadyForQuery: describe again and run once
+    /// more, if nothing can have happened in between — outside a transaction block, or in
+    /// the block this query began (rolled back and begun again).
+    fn retry_stale(
+        &mut self,
+        id: RequestId,
+        shared: &mut Shared,
+        e: &DbError,
+        status: TransactionStatus,
+    ) -> Result<bool, Error> {
+        let Some(key) = self.key.clone() else { return Ok(false) };
+        if !self.from_cache || !is_stale(e, !self.name.is_empty()) {
+            return Ok(false);
+        }
+        shared.statements.invalidate(&key);
+        let restart = match (status, &self.began) {
+            (TransactionStatus::Idle, _) => None,
+            (TransactionStatus::InError, Some(begin)) => Some(begin.clone()),
+            _ => return Ok(false),
+        };
+        if self.retried || self.result.tag.is_some() {
+            return Ok(false);
+        }
+        self.retried = true;
+        let mark = (shared.buf().len(), shared.syncs.len());
+        let queued = (|| {
+            if let Some(begin) = &restart {
+                shared.queue_prefix(id, "ROLLBACK", false)?;
+                shared.queue_prefix(id, begin, true)?;
+            }
+            shared.flush_closes()?;
+            self.name.clear();
+            self.from_cache = false;
+            self.result = QueryResult::default();
+            self.queue_sql(id, shared, &key)
+        })();
+        if let Err(e) = queued {
+            shared.buf().truncate(mark.0);
+            shared.syncs.truncate(mark.1);
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Whether the engine stops before each DataRow for the caller to take it.
+    pub(crate) fn streams(&self) -> bool {
+        self.spec.mode == Mode::Stream && matches!(self.state, State::Executing) && self.error.is_none()
+    }
+
+    pub(crate) fn on_event(&mut self, ev: Event<'_>, id: RequestId, shared: &mut Shared) -> Result<Progress, Error> {
+        match (&mut self.state, ev) {
+            (state, Event::Error(e)) => {
+                self.error.get_or_insert(e);
+                if self.spec.max_rows > 0 || matches!(state, State::Describing { .. }) {
+                    // The server skips to the next Sync: send it.
+                    shared.sync_open(id);
+                }
+                *state = State::Executing;
+            }
+            (State::Describing { params, .. }, Event::ParameterDescription(types)) => *params = Some(types),
+            (State::Describing { .. }, Event::RowDescription(cols)) => {
+                let cols = cols.clone();
+                self.finish_describe(id, shared, Some(cols));
+            }
+            (State::Describing { .. }, Event::NoData) => self.finish_describe(id, shared, None),
+            (State::Describing { .. }, _) => {}
+            (State::Executing, Event::ParseComplete) => {
+                if let (Some(name), Some(key)) = (self.parse_named.take(), &self.key) {
+                    shared.statements.mark_prepared(key, name);
+                }
+            }
+            (State::Executing, Event::RowDescription(cols)) => {
+                let cols = cols.clone();
+                if let Some(key) = &self.key {
+                    shared.statements.observe_columns(key, Some(&cols));
+                }
+                self.result.columns = Some(cols);
+            }
+            (State::Executing, Event::NoData) => {
+                if let Some(key) = &self.key {
+                    shared.statements.observe_columns(key, None);
+                }
+            }
+            (State::Executing, Event::DataRow(row)) => {
+                if self.spec.mode == Mode::Collect {
+                    self.result.rows.push(row.to_owned())
+                }
+            }
+            (State::Executing, Event::CommandComplete(tag)) => {
+                self.result.tag = Some(tag.to_owned());
+                if self.spec.max_rows > 0 {
+                    // The portal is exhausted: end it.
+                    shared.sync_open(id);
+                }
+            }
+            (State::Executing, Event::PortalSuspended) => {
+                return Ok(Progress::Done(Ok(Response::Suspended(std::mem::take(&mut self.result)))));
+            }
+            (State::Executing, Event::ReadyForQuery(status)) => {
+                if let Some(e) = self.refused.take() {
+                    return Ok(Progress::Done(Err(e)));
+                }
+                if let Some(e) = self.error.take() {
+                    if self.retry_stale(id, shared, &e, status)? {
+                        return Ok(Progress::Pending);
+                    }
+                    return Ok(Progress::Done(Err(Error::Db(e))));
+                }
+                return Ok(Progress::Done(Ok(Response::Query(std::mem::take(&mut self.result)))));
+            }
+            (State::Executing, ev @ (Event::CopyInResponse { .. } | Event::CopyOutResponse { .. })) => {
+                self.refused.get_or_insert_with(|| refuse_copy(&ev, shared));
+            }
+            (State::Executing, _) => {}
+        }
+        Ok(Progress::Pending)
+    }
+}
+
+/// COPY through a query method: COPY FROM STDIN is refused (CopyFail, which the server answers
+/// with an error and, in a block, an aborted transaction), COPY TO STDOUT's data is read and
+/// dropped; the request reports this usage error instead of a result that would hide either.
+pub(crate) fn refuse_copy(ev: &Event<'_>, shared: &mut Shared) -> Error {
+    let direction = match ev {
+        Event::CopyInResponse { .. } => {
+            let _ = frontend::copy_fail("COPY FROM STDIN needs pgsans' COPY API", shared.buf());
+            "FROM STDIN"
+        }
+        _ => "TO STDOUT",
+    };
+    UsageError::InvalidState(format!("COPY {direction} cannot run through a query method: use the COPY API")).into()
+}
+
+/// `prepare`: Parse + Describe + Sync under a new name; the [`Statement`] it returns can be
+/// executed any number of times in one round trip each.
+#[derive(Debug)]
+pub(crate) struct PrepareMachine {
+    name: String,
+    sql: String,
+    params: Option<Vec<u32>>,
+    columns: Option<Arc<[Column]>>,
+    error: Option<Box<DbError>>,
+}
+
+impl PrepareMachine {
+    /// `types` fixes parameter types (0 or missing entries: inferred by the server).
+    pub(crate) fn start(sql: &str, types: &[u32], id: RequestId, shared: &mut Shared) -> Result<PrepareMachine, Error> {
+        let name = shared.statements.new_name("pgsans_s");
+        shared.flush_closes()?;
+        shared.queue_parse(&name, sql, types)?;
+        frontend::describe(Target::Statement, &name, shared.buf())?;
+        frontend::sync(shared.buf());
+        shared.push_sync(id);
+        Ok(PrepareMachine { name, sql: sql.to_owned(), params: None, columns: None, error: None })
+    }
+
+    pub(crate) fn on_event(&mut self, ev: Event<'_>, shared: &mut Shared) -> Progress {
+        match ev {
+            Event::ParameterDescription(t) => self.params = Some(t),
+            Event::RowDescription(c) => self.columns = Some(c.clone()),
+            Event::Error(e) => {
+                self.error.get_or_insert(e);
+            }
+            Event::ReadyForQuery(_) => {
+                if let Some(e) = self.error.take() {
+                    return Progress::Done(Err(Error::Db(e)));
+                }
+                let inner = Arc::new(StatementInner::new(
+                    std::mem::take(&mut self.name),
+                    std::mem::take(&mut self.sql),
+                    Arc::new(Described::new(self.params.take().unwrap_or_default(), self.columns.take())),
+                    shared.statements.dealloc_epoch,
+                ));
+                shared.statements.register_user(&inner);
+                return Progress::Done(Ok(Response::Prepared(Statement(inner))));
+            }
+            _ => {}
+        }
+        Progress::Pending
+    }
+}
+
+/// Continues an open portal: the next `max_rows` rows ([`Response::Suspended`]), or the last
+/// ones ([`Response::Query`]); or ends it early.
+#[derive(Debug)]
+pub(crate) struct FetchMachine {
+    result: QueryResult,
+    error: Option<Box<DbError>>,
+}
+
+impl FetchMachine {
+    /// Takes over the portal's open sync point from `portal` (the request that opened it or
+    /// fetched last) and queues Execute + Flush, or the Sync that closes it (`max_rows` 0).
+    pub(crate) fn start(
+        portal: RequestId,
+        max_rows: i32,
+        columns: Option<Arc<[Column]>>,
+        id: RequestId,
+        shared: &mut Shared,
+    ) -> Result<FetchMachine, Error> {
+        if !shared.adopt_open(portal, id) {
+            return Err(UsageError::InvalidState("the portal is closed".into()).into());
+        }
+        if max_rows > 0 {
+            frontend::execute("", max_rows, shared.buf())?;
+            frontend::flush(shared.buf());
+        } else {
+            shared.sync_open(id);
+        }
+        Ok(FetchMachine { result: QueryResult { columns, ..QueryResult::default() }, error: None })
+    }
+
+    pub(crate) fn on_event(&mut self, ev: Event<'_>, id: RequestId, shared: &mut Shared) -> Progress {
+        match ev {
+            Event::DataRow(row) => self.result.rows.push(row.to_owned()),
+            Event::PortalSuspended => {
+                let columns = self.result.columns.clone();
+                let r = std::mem::replace(&mut self.result, QueryResult { columns, ..QueryResult::default() });
+                return Progress::Done(Ok(Response::Suspended(r)));
+            }
+            Event::CommandComplete(tag) => {
+                self.result.tag = Some(tag.to_owned());
+                shared.sync_open(id);
+            }
+            Event::Error(e) => {
+                self.error.get_or_insert(e);
+                shared.sync_open(id);
+            }
+            Event::ReadyForQuery(_) => {
+                if let Some(e) = self.error.take() {
+                    return Progress::Done(Err(Error::Db(e)));
+                }
+                return Progress::Done(Ok(Response::Query(std::mem::take(&mut self.result))));
+            }
+            _ => {}
+        }
+        Progress::Pending
+    }
+}
