@@ -381,7 +381,7 @@ fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
                     p.execute("INSERT INTO t(a, b) VALUES ($1, $2)", &[a, b]);
                 }
                 conn.set_autocommit(false).unwrap();
-                let results = conn.pipeline(&p).unwrap();
+                let results = conn.pipeline(p).unwrap();
                 conn.commit().unwrap();
                 results.iter().filter(|r| r.is_ok()).count() as i64
             })
@@ -472,7 +472,7 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
                     p.execute("INSERT INTO t(a, b) VALUES ($1, $2)", &[a, b]);
                 }
                 conn.set_autocommit(false).await.unwrap();
-                let results = conn.pipeline(&p).await.unwrap();
+                let results = conn.pipeline(p).await.unwrap();
                 conn.commit().await.unwrap();
                 results.iter().filter(|r| r.is_ok()).count() as i64
             })

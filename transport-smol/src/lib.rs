@@ -1,7 +1,7 @@
-//! smol / async-io PostgreSQL client driving the [`pgsans`] engine. It uses only `async-io`
-//! reactors, so it also runs under async-std (`async_std::task::block_on`) and any executor.
-//!
-//! Same names as the blocking `pgsans-std` client, with `.await`:
+//! The pgsans PostgreSQL client on smol / async-io: [`pgsans_client::Connection`] over
+//! async-io's reactor and timer. It uses only async-io, so it also runs under async-std
+//! (`async_std::task::block_on`) and any executor. Same names as the blocking `pgsans-std`
+//! client, with `.await`:
 //!
 //! ```no_run
 //! smol::block_on(async {
@@ -18,17 +18,34 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
+use std::time::Instant;
 
 use async_io::{Async, Timer};
 use futures_lite::future;
 use pgsans::config::Target;
-use pgsans::drive::TryIo;
-use pgsans::{Error, Poll};
+use pgsans_client::io::TryIo;
 
 pub use pgsans;
+pub use pgsans_client;
 
+/// smol / async-io, as a [`pgsans_client::Runtime`].
+#[derive(Debug, Clone, Copy)]
+pub struct Smol;
+
+/// A connection on smol / async-io.
+pub type Connection = pgsans_client::Connection<Smol>;
+/// A transaction scope on smol / async-io.
+pub type Transaction<'a> = pgsans_client::Transaction<'a, Smol>;
+/// Streamed rows on smol / async-io.
+pub type RowStream<'a> = pgsans_client::RowStream<'a, Smol>;
+/// A portal on smol / async-io.
+pub type Portal<'a> = pgsans_client::Portal<'a, Smol>;
+/// A cancel token on smol / async-io.
+pub type CancelToken = pgsans_client::CancelToken<Smol>;
+
+/// A TCP or Unix-domain socket registered with async-io.
 #[derive(Debug)]
-enum Socket {
+pub enum Socket {
     Tcp(Async<TcpStream>),
     Unix(Async<UnixStream>),
 }
@@ -48,59 +65,75 @@ impl TryIo for Socket {
     }
 }
 
-impl Socket {
-    async fn ready(&self, wanted: Poll) -> io::Result<()> {
-        macro_rules! wait {
-            ($s:expr) => {
-                match wanted {
-                    Poll::Read => $s.readable().await,
-                    Poll::Write => $s.writable().await,
-                    _ => future::or($s.readable(), $s.writable()).await,
-                }
-            };
-        }
-        match self {
-            Socket::Tcp(s) => wait!(s),
-            Socket::Unix(s) => wait!(s),
-        }
+async fn wait<T>(s: &Async<T>, interest: pgsans::Interest) -> io::Result<()> {
+    match interest {
+        pgsans::Interest::Read => s.readable().await,
+        pgsans::Interest::Write => s.writable().await,
+        pgsans::Interest::ReadWrite => future::or(s.readable(), s.writable()).await,
     }
 }
 
-/// An async connection to PostgreSQL on smol / async-io (and so async-std).
-async fn open_socket(target: &Target) -> Result<Socket, Error> {
-    if let Some(path) = target.socket_path() {
-        let s = Async::<UnixStream>::connect(&path)
-            .await
-            .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
-        return Ok(Socket::Unix(s));
+/// Runs `f` until `deadline`: `None` if it passes first.
+async fn until<T>(deadline: Option<Instant>, f: impl std::future::Future<Output = T>) -> Option<T> {
+    match deadline {
+        Some(d) => future::or(async { Some(f.await) }, async {
+            Timer::at(d).await;
+            None
+        })
+        .await,
+        None => Some(f.await),
     }
-    let host = target.host_to_resolve();
-    let addrs: Vec<SocketAddr> = async_net::resolve((host.as_str(), target.port))
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?;
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for \"{host}\""));
-    for addr in addrs {
-        match Async::<TcpStream>::connect(addr).await {
-            Ok(s) => {
-                s.get_ref().set_nodelay(true)?;
-                return Ok(Socket::Tcp(s));
+}
+
+impl pgsans_client::Socket for Socket {
+    async fn ready(&mut self, interest: pgsans::Interest, deadline: Option<Instant>) -> io::Result<bool> {
+        let ready = async {
+            match self {
+                Socket::Tcp(s) => wait(s, interest).await,
+                Socket::Unix(s) => wait(s, interest).await,
             }
-            Err(e) => last = io::Error::new(e.kind(), format!("connection to server at {addr} failed: {e}")),
-        }
+        };
+        until(deadline, ready).await.map_or(Ok(false), |r| r.map(|()| true))
     }
-    Err(last.into())
+
+    fn shutdown(&mut self) {
+        let _ = match self {
+            Socket::Tcp(s) => s.get_ref().shutdown(std::net::Shutdown::Both),
+            Socket::Unix(s) => s.get_ref().shutdown(std::net::Shutdown::Both),
+        };
+    }
 }
 
-/// The runtime's timer for connect timeouts and deadlines.
-async fn with_deadline<T>(
-    deadline: std::time::Instant,
-    f: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    future::or(f, async {
-        Timer::at(deadline).await;
-        Err(Error::Timeout)
-    })
-    .await
+impl pgsans_client::Runtime for Smol {
+    type Socket = Socket;
+
+    async fn connect(target: &Target, deadline: Option<Instant>) -> io::Result<Socket> {
+        until(deadline, connect(target)).await.unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
+    }
 }
 
-pgsans::async_transport!();
+async fn connect(target: &Target) -> io::Result<Socket> {
+    {
+        if let Some(path) = target.socket_path() {
+            let s = Async::<UnixStream>::connect(&path)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
+            return Ok(Socket::Unix(s));
+        }
+        let host = target.host_to_resolve();
+        let addrs: Vec<SocketAddr> = async_net::resolve((host.as_str(), target.port))
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?;
+        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for \"{host}\""));
+        for addr in addrs {
+            match Async::<TcpStream>::connect(addr).await {
+                Ok(s) => {
+                    s.get_ref().set_nodelay(true)?;
+                    return Ok(Socket::Tcp(s));
+                }
+                Err(e) => last = io::Error::new(e.kind(), format!("connection to server at {addr} failed: {e}")),
+            }
+        }
+        Err(last)
+    }
+}

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Token};
-use pgsans::Poll;
+use pgsans_std::Poll;
 use pgsans_std::PollingConnection;
 
 /// What a run did.

@@ -1,6 +1,7 @@
-//! Blocking PostgreSQL client on std sockets, driving the [`pgsans`] engine, with psycopg2's
-//! two ways of not blocking the thread: a [`PollingConnection`] for your own event loop, and
-//! [wait callbacks](wait) for green-thread runtimes.
+//! The pgsans PostgreSQL client, blocking: the methods of [`pgsans_client::Connection`] as plain
+//! calls, run on the calling thread by a minimal executor that waits in `poll(2)` — or in your
+//! wait callback — with psycopg2's two ways of not blocking the thread: a [`PollingConnection`]
+//! for your own event loop, and [wait callbacks](wait) for green threads.
 //!
 //! # Blocking
 //!
@@ -26,18 +27,13 @@
 //!
 //! # Latency
 //!
-//! After sending a whole request, a [`Connection`] retries its read for up to 100 µs (yielding
-//! the CPU) before it sleeps in `poll(2)`: a nearby server's answer is usually there by then,
-//! and the client saves the wake-up (3× lower loopback latency in `BENCHMARKS.md`). Fruitless
-//! spins back off; there is no spinning on a single CPU, with a wait callback, or on a
-//! [`PollingConnection`]. Tune or turn off with [`Config::spin_wait`] /
-//! [`Connection::set_spin_wait`].
+//! After sending a whole request, a [`Connection`] retries its read for a moment (yielding the
+//! CPU) before it sleeps in `poll(2)`; see [`Config::spin_wait`] and `BENCHMARKS.md`. There is
+//! no spinning on a single CPU, with a wait callback, or on a [`PollingConnection`].
 //!
-//! All protocol logic is in the engine: this crate opens non-blocking sockets (TCP, or Unix
-//! when the host starts with `/`), waits for what the engine asks, and moves bytes. Every
-//! getter of the engine ([`transaction_status`](pgsans::Connection::transaction_status),
-//! [`parameter_status`](pgsans::Connection::parameter_status), …) is available on
-//! [`Connection`] through `Deref`.
+//! Every method is one line over the async connection written once in `pgsans-client`; all
+//! protocol logic is in the engine. This crate opens non-blocking sockets (TCP, or Unix when the
+//! host starts with `/`) and waits.
 
 #![forbid(unsafe_code)]
 
@@ -47,121 +43,28 @@
 struct ReadmeExamples;
 
 mod polling;
+mod runtime;
 mod socket;
 pub mod wait;
 
-use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::Instant;
+use std::time::Duration;
 
-use pgsans::config::Target;
-use pgsans::drive::{transfer, SpinWait, TryIo};
-use pgsans::op::{Startup, Terminate};
-use pgsans::{ClientNonce, Config, Error, Operation, Poll, Step};
+use pgsans::{
+    Config, ConnectionStatus, Error, IsolationLevel, Notice, NoticeHandler, Notification, OwnedRow, Params, Pipeline,
+    Query, QueryResult, RecoveredXid, ResultSet, Row, SessionChange, SimpleBatch, Statement, TransactionStatus, Xid,
+};
 
 pub use pgsans;
-pub use polling::PollingConnection;
+pub use pgsans_client;
+pub use polling::{Poll, PollingConnection};
+pub use runtime::{block_on, Std, StdSocket};
 pub use wait::{get_wait_callback, set_wait_callback, Interest, Wait, WaitFactory, WaitRequest};
 
-use socket::{attempts, poll_fd, Socket};
-
-/// Waits for `interest` on `fd`: through the callback if there is one, else in `poll(2)`.
-/// A failing callback is `Err(Ok(e))` (the connection must be closed); a timeout or a poll
-/// failure is `Err(Err(e))`.
-fn wait_for(
-    waiter: &mut Option<Box<dyn Wait>>,
-    fd: BorrowedFd<'_>,
-    interest: Poll,
-    deadline: Option<Instant>,
-) -> Result<(), Error> {
-    match waiter {
-        Some(w) => {
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Error::Timeout);
-            }
-            w.wait(WaitRequest { fd, interest, deadline }).map_err(|e| Error::Io(std::sync::Arc::new(e)))
-        }
-        None => poll_fd(fd, interest, deadline),
-    }
-}
-
-pub(crate) fn random_nonce() -> Result<ClientNonce, Error> {
-    let mut bytes = [0u8; 18];
-    getrandom::getrandom(&mut bytes).map_err(|e| Error::from(io::Error::other(e.to_string())))?;
-    Ok(ClientNonce::from_random_bytes(bytes))
-}
-
 /// A blocking connection to PostgreSQL.
+#[derive(Debug)]
 pub struct Connection {
-    engine: pgsans::Connection,
-    socket: Socket,
-    /// Where we are connected: cancel requests go there.
-    target: Target,
-    waiter: Option<Box<dyn Wait>>,
-    /// The last transfer said a read would find nothing: wait before reading.
-    read_would_block: bool,
-    /// Whether to spin for an answer before sleeping.
-    spin: SpinWait,
-}
-
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("engine", &self.engine)
-            .field("target", &self.target)
-            .field("wait_callback", &self.waiter.is_some())
-            .finish()
-    }
-}
-
-impl std::ops::Deref for Connection {
-    type Target = pgsans::Connection;
-    fn deref(&self) -> &pgsans::Connection {
-        &self.engine
-    }
-}
-
-pgsans::transport_transaction!(sync);
-
-/// Cancels the running query of the connection it came from (a CancelRequest on a new
-/// connection to the same server). `Send + Sync`; cancelling when nothing runs is harmless.
-#[derive(Debug, Clone)]
-pub struct CancelToken {
-    key: pgsans::CancelToken,
-    target: Target,
-}
-
-impl CancelToken {
-    /// Sends the cancel request and waits until the server has read it (it closes the socket).
-    pub fn cancel(&self) -> Result<(), Error> {
-        let deadline = Some(Instant::now() + std::time::Duration::from_secs(30));
-        let mut last = None;
-        for attempt in attempts(&self.target)? {
-            match send_cancel(&attempt, &self.key, deadline) {
-                Ok(()) => return Ok(()),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or(Error::Timeout))
-    }
-}
-
-fn send_cancel(attempt: &socket::Attempt, key: &pgsans::CancelToken, deadline: Option<Instant>) -> Result<(), Error> {
-    let connecting = attempt.start()?;
-    poll_fd(connecting.fd.as_fd(), Poll::Write, deadline)?;
-    let mut socket = connecting.finish()?;
-    let mut request = pgsans::CancelRequest::new(key);
-    loop {
-        match request.poll()? {
-            Poll::Ok => return Ok(()),
-            wanted => match transfer(&mut request, &mut socket, wanted) {
-                Ok(t) if t.progressed => {}
-                Ok(_) => poll_fd(socket.as_fd(), wanted, deadline)?,
-                Err(_) if request.is_done() => return Ok(()),
-                Err(e) => return Err(e),
-            },
-        }
-    }
+    inner: pgsans_client::Connection<Std>,
 }
 
 impl Connection {
@@ -174,145 +77,376 @@ impl Connection {
 
     /// Connects with a ready configuration (nothing is read from the environment).
     pub fn connect_with(config: &Config) -> Result<Connection, Error> {
-        let waiter = get_wait_callback().map(|factory| factory());
-        Self::connect_with_wait(config, waiter)
+        Self::connect_with_wait(config, get_wait_callback().map(|factory| factory()))
     }
 
     /// Connects using `waiter` for every wait, the connect itself included.
-    pub fn connect_with_wait(config: &Config, mut waiter: Option<Box<dyn Wait>>) -> Result<Connection, Error> {
-        let mut last = None;
-        for target in config.targets()? {
-            let deadline = config.connect_timeout().map(|t| Instant::now() + t);
-            let addresses = match attempts(&target) {
-                Ok(a) => a,
-                Err(e) => {
-                    last = Some(e);
-                    continue;
-                }
-            };
-            for attempt in addresses {
-                let result = (|| {
-                    let connecting = attempt.start()?;
-                    wait_for(&mut waiter, connecting.fd.as_fd(), Poll::Write, deadline)?;
-                    let socket = connecting.finish()?;
-                    let engine = pgsans::Connection::new(config, random_nonce()?)?;
-                    Ok::<_, Error>((engine, socket))
-                })();
-                let (engine, socket) = match result {
-                    Ok(v) => v,
-                    Err(e) => {
-                        last = Some(e);
-                        continue;
-                    }
-                };
-                let mut conn = Connection {
-                    engine,
-                    socket,
-                    target: target.clone(),
-                    waiter: waiter.take(),
-                    read_would_block: false,
-                    spin: SpinWait::new(pgsans::drive::spin_limit(config, pgsans::transport_kit::available_cpus())),
-                };
-                match conn.run_deadline(Startup, deadline) {
-                    Ok(()) => return Ok(conn),
-                    Err(e) => {
-                        waiter = conn.waiter.take();
-                        last = Some(e);
-                    }
-                }
-            }
-        }
-        Err(last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported("no host to connect to".into()))))
+    pub fn connect_with_wait(config: &Config, waiter: Option<Box<dyn Wait>>) -> Result<Connection, Error> {
+        let (inner, _) = runtime::with_waiter(waiter, || block_on(pgsans_client::Connection::connect_with(config)));
+        Ok(Connection { inner: inner? })
     }
-
-    /// Runs any engine [`Operation`] to completion, or until `deadline` ([`Error::Timeout`];
-    /// the connection stays usable: the abandoned operation is drained by the next one).
-    pub fn run_deadline<O: Operation>(&mut self, mut op: O, deadline: Option<Instant>) -> Result<O::Output, Error> {
-        loop {
-            match pgsans::step(&mut self.engine, &mut op)? {
-                Step::Done(out) => return Ok(out),
-                Step::Wait(wanted) => self.io_step(wanted, deadline)?,
-            }
-        }
-    }
-
-    /// Moves bytes for `wanted`, waiting (poll(2) or the wait callback) only if nothing moves.
-    fn io_step(&mut self, wanted: Poll, deadline: Option<Instant>) -> Result<(), Error> {
-        if wanted == Poll::Read && self.read_would_block && self.waiter.is_none() && self.spin_for_answer(deadline)? {
-            return Ok(());
-        }
-        if !(wanted == Poll::Read && self.read_would_block) {
-            let t = transfer(&mut self.engine, &mut self.socket, wanted)?;
-            self.read_would_block = t.read_would_block;
-            if t.progressed {
-                return Ok(());
-            }
-        }
-        self.read_would_block = false;
-        match wait_for(&mut self.waiter, self.socket.as_fd(), wanted, deadline) {
-            Ok(()) => Ok(()),
-            Err(Error::Timeout) => Err(Error::Timeout),
-            Err(e) => {
-                // A failing wait callback closes the connection (psycopg2).
-                let e = self.engine.transport_error(e);
-                self.socket.shutdown();
-                Err(e)
-            }
-        }
-    }
-
-    pgsans::spin_methods!(sync);
-
-    /// Runs any engine [`Operation`] to completion.
-    pub fn run<O: Operation>(&mut self, op: O) -> Result<O::Output, Error> {
-        self.run_deadline(op, None)
-    }
-
-    pgsans::transport_methods!(sync);
 
     /// Sets (or removes) this connection's wait callback.
     pub fn set_wait_callback(&mut self, waiter: Option<Box<dyn Wait>>) {
-        self.waiter = waiter;
+        self.inner.socket_mut().set_wait_callback(waiter)
     }
 
-    /// Sends Terminate and closes the socket. Idempotent; later operations fail with
-    /// [`Error::Closed`].
+    /// The async connection underneath: its futures run on [`block_on`].
+    pub fn as_async(&mut self) -> &mut pgsans_client::Connection<Std> {
+        &mut self.inner
+    }
+
+    /// Opens a transaction scope: `BEGIN`, or a `SAVEPOINT` when nested. The guard derefs to
+    /// the connection; end it with `commit()` or `rollback()`. Dropped without either (an early
+    /// `?`), it rolls back before the drop returns, as the `postgres` crate does: the
+    /// connection is READY again at once.
+    pub fn transaction(&mut self) -> Result<Transaction<'_>, Error> {
+        block_on(self.inner.begin_scope())?;
+        Ok(Transaction { conn: self, ended: false })
+    }
+
+    /// Runs one or more `;`-separated statements with the simple query protocol: one
+    /// [`ResultSet`] per statement, or the first error. Outside autocommit mode a transaction is
+    /// opened first if none is (psycopg2's behaviour).
+    pub fn simple_query(&mut self, sql: &str) -> Result<Vec<ResultSet>, Error> {
+        block_on(self.inner.simple_query(sql))
+    }
+
+    /// Like `simple_query`, but the results of the statements before a failing one come back
+    /// together with its error.
+    pub fn simple_query_batch(&mut self, sql: &str) -> Result<SimpleBatch, Error> {
+        block_on(self.inner.simple_query_batch(sql))
+    }
+
+    /// Runs statements, discarding any rows (tokio-postgres' `batch_execute`).
+    pub fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
+        block_on(self.inner.batch_execute(sql))
+    }
+
+    /// Prepares a statement server-side (types inferred by the server).
+    pub fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
+        block_on(self.inner.prepare(sql))
+    }
+
+    /// Prepares a statement with the given parameter type OIDs (0 = inferred).
+    pub fn prepare_typed(&mut self, sql: &str, types: &[u32]) -> Result<Statement, Error> {
+        block_on(self.inner.prepare_typed(sql, types))
+    }
+
+    /// Runs a query with parameters (`$1`, `$2` …) and returns all its rows.
+    pub fn query<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<Vec<OwnedRow>, Error> {
+        block_on(self.inner.query(query, params))
+    }
+
+    /// Like `query`, with the columns and command tag.
+    pub fn query_result<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<QueryResult, Error> {
+        block_on(self.inner.query_result(query, params))
+    }
+
+    /// Exactly one row, or an error naming how many came back.
+    pub fn query_one<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<OwnedRow, Error> {
+        block_on(self.inner.query_one(query, params))
+    }
+
+    /// Zero or one row; more is an error.
+    pub fn query_opt<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<Option<OwnedRow>, Error> {
+        block_on(self.inner.query_opt(query, params))
+    }
+
+    /// Runs a statement and returns the number of rows it affected.
+    pub fn execute<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<u64, Error> {
+        block_on(self.inner.execute(query, params))
+    }
+
+    /// Streams the rows of a query one at a time, borrowed from the receive buffer.
+    pub fn query_raw<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<RowStream<'_>, Error> {
+        block_on(self.inner.query_raw(query, params)).map(RowStream)
+    }
+
+    /// Sends every query of `pipeline` without waiting between them; one result per query.
+    pub fn pipeline(&mut self, pipeline: Pipeline) -> Result<Vec<Result<QueryResult, Error>>, Error> {
+        block_on(self.inner.pipeline(pipeline))
+    }
+
+    /// Opens a portal that returns at most `batch` rows per [`fetch`](Portal::fetch).
+    pub fn portal<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>, batch: i32) -> Result<Portal<'_>, Error> {
+        block_on(self.inner.portal(query, params, batch)).map(Portal)
+    }
+
+    /// Commits the current transaction (nothing to do if none is open).
+    pub fn commit(&mut self) -> Result<(), Error> {
+        block_on(self.inner.commit())
+    }
+
+    /// Rolls back the current transaction (nothing to do if none is open).
+    pub fn rollback(&mut self) -> Result<(), Error> {
+        block_on(self.inner.rollback())
+    }
+
+    /// psycopg2's `set_session`: isolation level, read-only, deferrable, autocommit.
+    pub fn set_session(&mut self, change: SessionChange) -> Result<(), Error> {
+        block_on(self.inner.set_session(change))
+    }
+
+    /// Switches autocommit mode (only between transactions).
+    pub fn set_autocommit(&mut self, on: bool) -> Result<(), Error> {
+        block_on(self.inner.set_autocommit(on))
+    }
+
+    /// psycopg2's legacy `set_isolation_level`: rolls back an open transaction, then sets the
+    /// level (`None`: the server default) with autocommit off.
+    pub fn set_isolation_level(&mut self, level: Option<IsolationLevel>) -> Result<(), Error> {
+        block_on(self.inner.set_isolation_level(level))
+    }
+
+    /// Sets read-only; `None` restores the server default.
+    pub fn set_read_only(&mut self, on: Option<bool>) -> Result<(), Error> {
+        block_on(self.inner.set_read_only(on))
+    }
+
+    /// Sets deferrable; `None` restores the server default.
+    pub fn set_deferrable(&mut self, on: Option<bool>) -> Result<(), Error> {
+        block_on(self.inner.set_deferrable(on))
+    }
+
+    /// Starts a two-phase transaction.
+    pub fn tpc_begin(&mut self, xid: Xid) -> Result<(), Error> {
+        block_on(self.inner.tpc_begin(xid))
+    }
+
+    /// `PREPARE TRANSACTION`.
+    pub fn tpc_prepare(&mut self) -> Result<(), Error> {
+        block_on(self.inner.tpc_prepare())
+    }
+
+    /// Commits the current two-phase transaction, or a recovered one.
+    pub fn tpc_commit(&mut self, xid: Option<&Xid>) -> Result<(), Error> {
+        block_on(self.inner.tpc_commit(xid))
+    }
+
+    /// Rolls back the current two-phase transaction, or a recovered one.
+    pub fn tpc_rollback(&mut self, xid: Option<&Xid>) -> Result<(), Error> {
+        block_on(self.inner.tpc_rollback(xid))
+    }
+
+    /// The prepared transactions on the server.
+    pub fn tpc_recover(&mut self) -> Result<Vec<RecoveredXid>, Error> {
+        block_on(self.inner.tpc_recover())
+    }
+
+    /// Aborts any transaction, `DISCARD ALL`, default session characteristics.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        block_on(self.inner.reset())
+    }
+
+    /// `SET client_encoding`.
+    pub fn set_client_encoding(&mut self, encoding: &str) -> Result<(), Error> {
+        block_on(self.inner.set_client_encoding(encoding))
+    }
+
+    /// Waits, while idle, for notifications; `None` waits forever; on timeout the result is empty.
+    pub fn wait_for_notifications(&mut self, timeout: Option<Duration>) -> Result<Vec<Notification>, Error> {
+        block_on(self.inner.wait_for_notifications(timeout))
+    }
+
+    /// Sends Terminate and closes the socket. Idempotent.
     pub fn close(&mut self) -> Result<(), Error> {
-        if self.engine.is_closed() && self.engine.transmit().is_empty() {
-            self.socket.shutdown();
-            return Ok(());
-        }
-        let op = Terminate::start(&mut self.engine);
-        let r = self.run(op);
-        self.socket.shutdown();
-        r
+        block_on(self.inner.close())
     }
 
-    /// A token that cancels this connection's running query from any thread.
-    pub fn cancel_token(&self) -> Option<CancelToken> {
-        Some(CancelToken { key: self.engine.cancel_key()?, target: self.target.clone() })
+    /// A token that cancels this connection's running query from any thread; a misuse error
+    /// after `tpc_prepare`.
+    pub fn cancel_token(&self) -> Result<CancelToken, Error> {
+        self.inner.cancel_token().map(CancelToken)
+    }
+
+    /// See [`pgsans::Connection::set_prepare_threshold`].
+    pub fn set_prepare_threshold(&mut self, threshold: Option<usize>) {
+        self.inner.set_prepare_threshold(threshold)
+    }
+
+    /// See [`pgsans::Connection::set_statement_cache_capacity`].
+    pub fn set_statement_cache_capacity(&mut self, capacity: usize) {
+        self.inner.set_statement_cache_capacity(capacity)
+    }
+
+    /// How long to spin for an answer before waiting ([`Config::spin_wait`]); zero: never.
+    pub fn set_spin_wait(&mut self, limit: Duration) {
+        self.inner.set_spin_wait(limit)
+    }
+
+    /// Takes the notices received so far (oldest first).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        self.inner.take_notices()
+    }
+
+    /// Takes the notifications received so far (oldest first).
+    pub fn take_notifications(&mut self) -> Vec<Notification> {
+        self.inner.take_notifications()
+    }
+
+    /// How many notices to keep (default 50).
+    pub fn set_notice_limit(&mut self, limit: usize) {
+        self.inner.set_notice_limit(limit)
+    }
+
+    /// Sends every notice to `handler` instead of keeping them.
+    pub fn set_notice_handler(&mut self, handler: Option<NoticeHandler>) {
+        self.inner.set_notice_handler(handler)
+    }
+
+    /// The engine, for every other getter.
+    pub fn engine(&self) -> &pgsans::Connection {
+        self.inner.engine()
+    }
+
+    /// psycopg2's `status`: READY, BEGIN or PREPARED.
+    pub fn status(&self) -> ConnectionStatus {
+        self.inner.status()
+    }
+
+    /// `PQtransactionStatus`.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.inner.transaction_status()
+    }
+
+    /// Whether each statement commits by itself.
+    pub fn autocommit(&self) -> bool {
+        self.inner.autocommit()
+    }
+
+    /// psycopg2's `closed`: 0 open, 1 closed, 2 broken.
+    pub fn closed(&self) -> u8 {
+        self.inner.closed()
+    }
+
+    /// `server_version` as libpq computes it.
+    pub fn server_version(&self) -> i32 {
+        self.inner.server_version()
+    }
+
+    /// The backend's process id.
+    pub fn backend_pid(&self) -> i32 {
+        self.inner.backend_pid()
+    }
+
+    /// The last value the server reported for a run-time parameter.
+    pub fn parameter_status(&self, name: &str) -> Option<&str> {
+        self.inner.parameter_status(name)
+    }
+
+    /// psycopg2's `dsn`, the password shown as `xxx`.
+    pub fn dsn(&self) -> &str {
+        self.inner.dsn()
     }
 }
 
 impl AsRawFd for Connection {
     fn as_raw_fd(&self) -> RawFd {
-        self.socket.as_fd().as_raw_fd()
+        self.inner.socket().as_fd().as_raw_fd()
     }
 }
 
 impl AsFd for Connection {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.socket.as_fd()
+        self.inner.socket().as_fd()
     }
 }
 
-impl Drop for Connection {
+/// A transaction scope (psycopg 3's `transaction()`, the `postgres` crate's `Transaction`).
+/// Derefs to the connection; nested scopes are savepoints. Dropped without `commit()` or
+/// `rollback()`, it rolls back before the drop returns.
+#[derive(Debug)]
+pub struct Transaction<'a> {
+    conn: &'a mut Connection,
+    ended: bool,
+}
+
+impl Transaction<'_> {
+    /// Commits the scope: COMMIT, or RELEASE SAVEPOINT when nested.
+    pub fn commit(mut self) -> Result<(), Error> {
+        self.ended = true;
+        block_on(self.conn.inner.end_scope(true))
+    }
+
+    /// Rolls the scope back: ROLLBACK, or ROLLBACK TO SAVEPOINT when nested.
+    pub fn rollback(mut self) -> Result<(), Error> {
+        self.ended = true;
+        block_on(self.conn.inner.end_scope(false))
+    }
+}
+
+impl std::ops::Deref for Transaction<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl std::ops::DerefMut for Transaction<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn
+    }
+}
+
+impl Drop for Transaction<'_> {
     fn drop(&mut self) {
-        // Best effort, without blocking: tell the server we are leaving.
-        if !self.engine.is_closed() {
-            self.engine.terminate();
-            let _ = self.socket.try_write(self.engine.transmit());
+        if !self.ended {
+            // Errors have nowhere to go from a drop; a broken connection reports them next.
+            let _ = block_on(self.conn.inner.end_scope(false));
         }
-        self.socket.shutdown();
+    }
+}
+
+/// The rows of a query one at a time, borrowed from the receive buffer.
+pub struct RowStream<'a>(pgsans_client::RowStream<'a, Std>);
+
+impl RowStream<'_> {
+    /// The next row, or `None` at the end; an error mid-stream is returned here.
+    pub fn next(&mut self) -> Result<Option<Row<'_>>, Error> {
+        block_on(self.0.next())
+    }
+
+    /// Rows returned or affected, once the stream is exhausted.
+    pub fn rows_affected(&self) -> Option<u64> {
+        self.0.rows_affected()
+    }
+}
+
+/// An open portal: rows in batches.
+pub struct Portal<'a>(pgsans_client::Portal<'a, Std>);
+
+impl Portal<'_> {
+    /// The next batch of rows; empty once the portal is exhausted.
+    pub fn fetch(&mut self) -> Result<Vec<OwnedRow>, Error> {
+        block_on(self.0.fetch())
+    }
+
+    /// Whether every row was fetched.
+    pub fn is_exhausted(&self) -> bool {
+        self.0.is_exhausted()
+    }
+
+    /// Ends the portal early. (Dropping it does the same without waiting.)
+    pub fn close(self) -> Result<(), Error> {
+        block_on(self.0.close())
+    }
+}
+
+/// Cancels the running query of the connection it came from (a CancelRequest on a new
+/// connection to the same server). `Send + Sync`; cancelling when nothing runs is harmless.
+#[derive(Debug, Clone)]
+pub struct CancelToken(pgsans_client::CancelToken<Std>);
+
+impl CancelToken {
+    /// Sends the cancel request and waits until the server has read it (it closes the socket).
+    pub fn cancel(&self) -> Result<(), Error> {
+        block_on(self.0.cancel())
+    }
+}
+
+impl CancelToken {
+    pub(crate) fn from_parts(key: pgsans::CancelToken, target: pgsans::config::Target) -> Self {
+        CancelToken(pgsans_client::CancelToken::new(key, target))
     }
 }

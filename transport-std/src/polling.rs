@@ -1,21 +1,49 @@
-//! psycopg2's asynchronous connection: you own the event loop.
+//! psycopg2's asynchronous connection: you own the event loop. The engine plus a non-blocking
+//! socket: submit a request, then `poll()`.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use pgsans::config::Target;
-use pgsans::drive::transfer;
-use pgsans::op::{SimpleQuery, Startup, Terminate};
-use pgsans::{Config, Error, Poll, SimpleBatch, Step, UsageError};
+use pgsans::session::Command;
+use pgsans::{Config, Error, Interest, Mode, Request, RequestId, Response, SessionChange, SimpleBatch, UsageError};
+use pgsans_client::io::transfer;
 
 use crate::socket::{attempts, ready_now, Attempt, Connecting, Socket};
-use crate::{random_nonce, CancelToken};
 
-enum Pending {
-    Startup(Startup),
-    Query(SimpleQuery),
-    Extended(Box<pgsans::extended::ExtendedQuery<'static>>),
-    Close(Terminate),
+/// What [`PollingConnection::poll`] answers: psycopg2's `POLL_OK`, `POLL_READ`, `POLL_WRITE`,
+/// and psycopg 3's read-or-write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// The current operation is finished (or, idle, nothing to do).
+    Ok,
+    /// Wait until the socket is readable, then poll again.
+    Read,
+    /// Wait until the socket is writable, then poll again.
+    Write,
+    /// Wait until it is readable or writable: a request is still being sent while results
+    /// come back, and waiting for only one could deadlock.
+    ReadWrite,
+}
+
+impl From<Interest> for Poll {
+    fn from(i: Interest) -> Poll {
+        match i {
+            Interest::Read => Poll::Read,
+            Interest::Write => Poll::Write,
+            Interest::ReadWrite => Poll::ReadWrite,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Startup,
+    Simple,
+    Extended,
+    Close,
+    /// Idle: reading notifications as they come.
+    Listen,
 }
 
 enum Io {
@@ -47,8 +75,7 @@ enum Io {
 /// error rather than psycopg2's run-time `ProgrammingError`. Send `BEGIN` / `COMMIT` as SQL.
 ///
 /// ```no_run
-/// use pgsans::Poll;
-/// use pgsans_std::PollingConnection;
+/// use pgsans_std::{Poll, PollingConnection};
 ///
 /// let mut conn = PollingConnection::connect_start("host=127.0.0.1 user=app")?;
 /// // A minimal loop: block in poll(2) for what poll() asks. Real code registers
@@ -75,9 +102,11 @@ pub struct PollingConnection {
     /// Addresses still to try if the current connect fails.
     remaining: VecDeque<(Target, Attempt)>,
     target: Target,
-    pending: Option<Pending>,
+    /// The request in flight, if any.
+    pending: Option<(Kind, Option<RequestId>)>,
     result: Option<Result<SimpleBatch, Error>>,
     query_result: Option<Result<pgsans::QueryResult, Error>>,
+    notifications: Vec<pgsans::Notification>,
     last_error: Option<Error>,
 }
 
@@ -87,13 +116,6 @@ impl std::fmt::Debug for PollingConnection {
             .field("engine", &self.engine)
             .field("executing", &self.is_executing())
             .finish_non_exhaustive()
-    }
-}
-
-impl std::ops::Deref for PollingConnection {
-    type Target = pgsans::Connection;
-    fn deref(&self) -> &pgsans::Connection {
-        &self.engine
     }
 }
 
@@ -115,7 +137,9 @@ impl PollingConnection {
                 Err(e) => last = Some(e),
             }
         }
-        let engine = pgsans::Connection::new(config, random_nonce()?)?;
+        let mut nonce = [0u8; 18];
+        getrandom::getrandom(&mut nonce).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
+        let engine = pgsans::Connection::new(config, pgsans::ClientNonce::from_random_bytes(nonce))?;
         let Some((target, first)) = remaining.pop_front() else {
             return Err(last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported("no host to connect to".into()))));
         };
@@ -124,9 +148,10 @@ impl PollingConnection {
             io: Io::Closed,
             remaining,
             target,
-            pending: Some(Pending::Startup(Startup)),
+            pending: Some((Kind::Startup, None)),
             result: None,
             query_result: None,
+            notifications: Vec::new(),
             last_error: None,
         };
         conn.start_attempt(first)?;
@@ -167,7 +192,7 @@ impl PollingConnection {
 
     fn poll_inner(&mut self) -> Result<Poll, Error> {
         if let Io::Connecting(c) = &self.io {
-            if !ready_now(c.fd.as_fd(), Poll::Write)? {
+            if !ready_now(c.fd.as_fd(), Interest::Write)? {
                 return Ok(Poll::Write);
             }
             let Io::Connecting(c) = std::mem::replace(&mut self.io, Io::Closed) else { unreachable!() };
@@ -185,65 +210,53 @@ impl PollingConnection {
         let Io::Connected(socket) = &mut self.io else {
             return Err(Error::Closed(pgsans::ClosedReason::ByClient));
         };
-        let Some(pending) = &mut self.pending else {
-            // Idle: read what has arrived (notifications, notices) without waiting.
-            self.engine.set_idle_read(true);
-            while transfer(&mut self.engine, socket, Poll::Read)?.progressed {
-                while self.engine.poll_event()?.is_some() {}
-                self.engine.poll()?;
-            }
-            self.engine.set_idle_read(false);
-            return Ok(Poll::Ok);
-        };
+        if self.pending.is_none() {
+            // Idle: read what arrives (notifications, notices) without waiting.
+            let id = self.engine.submit(Request::wait_notifications())?;
+            self.pending = Some((Kind::Listen, Some(id)));
+        }
+        let Some((kind, id)) = self.pending else { unreachable!("set above") };
         loop {
-            let step = match pending {
-                Pending::Startup(op) => pgsans::step(&mut self.engine, op)?.map_done(|()| None),
-                Pending::Query(op) => match pgsans::step(&mut self.engine, op) {
-                    Ok(s) => s.map_done(|b| Some(Ok(b))),
-                    Err(e) if !e.is_fatal() => Step::Done(Some(Err(e))),
-                    Err(e) => return Err(e),
-                },
-                Pending::Extended(op) => match pgsans::step(&mut self.engine, op.as_mut()) {
-                    Ok(Step::Wait(w)) => Step::Wait(w),
-                    Ok(Step::Done(step)) => {
-                        self.query_result = Some(step.into_result());
-                        self.pending = None;
-                        return Ok(Poll::Ok);
+            let interest = self.engine.poll()?;
+            let finished = match (kind, id) {
+                (Kind::Startup, _) => self.engine.is_ready(),
+                (Kind::Close, _) => self.engine.transmit().is_empty(),
+                (_, Some(id)) => match self.engine.take_response(id) {
+                    Some(r) => {
+                        match kind {
+                            Kind::Simple => self.result = Some(r.and_then(Response::into_batch)),
+                            Kind::Extended => self.query_result = Some(r.and_then(Response::into_query)),
+                            _ => self.notifications.extend(r.and_then(Response::into_notifications)?),
+                        }
+                        true
                     }
-                    Err(e) if !e.is_fatal() => {
-                        self.query_result = Some(Err(e));
-                        self.pending = None;
-                        return Ok(Poll::Ok);
-                    }
-                    Err(e) => return Err(e),
+                    None => false,
                 },
-                Pending::Close(op) => pgsans::step(&mut self.engine, op)?.map_done(|()| None),
+                (_, None) => true,
             };
-            match step {
-                Step::Done(out) => {
-                    if matches!(pending, Pending::Startup(_)) {
+            if finished {
+                match kind {
+                    Kind::Startup => {
                         // psycopg2: asynchronous connections are always in autocommit mode.
-                        let mut op = pgsans::session::set_session(
-                            &mut self.engine,
-                            pgsans::SessionChange::new().autocommit(true),
-                        )?;
-                        while !matches!(pgsans::step(&mut self.engine, &mut op)?, Step::Done(_)) {}
+                        let autocommit = Command::SetSession(SessionChange::new().autocommit(true));
+                        let id = self.engine.submit(Request::command(autocommit))?;
+                        self.engine.take_response(id).expect("a setting is stored at once")?;
                     }
-                    if matches!(pending, Pending::Close(_)) {
+                    Kind::Close => {
                         socket.shutdown();
                         self.io = Io::Closed;
                     }
-                    if let Some(out) = out {
-                        self.result = Some(out);
-                    }
-                    self.pending = None;
-                    return Ok(Poll::Ok);
+                    _ => {}
                 }
-                Step::Wait(wanted) => {
-                    if !transfer(&mut self.engine, socket, wanted)?.progressed {
-                        return Ok(wanted);
-                    }
-                }
+                self.pending = None;
+                return Ok(Poll::Ok);
+            }
+            let Some(interest) = interest else {
+                return Err(Error::Internal("the polling connection cannot make progress".into()));
+            };
+            if !transfer(&mut self.engine, socket, interest)?.progressed {
+                // Idle and nothing has arrived: nothing to wait for on the caller's behalf.
+                return Ok(if kind == Kind::Listen { Poll::Ok } else { interest.into() });
             }
         }
     }
@@ -251,18 +264,41 @@ impl PollingConnection {
     /// Blocks in `poll(2)` until the socket is ready for `wanted` (for simple programs and
     /// tests; an event loop waits on [`AsRawFd::as_raw_fd`] instead).
     pub fn wait_blocking(&self, wanted: Poll) -> Result<(), Error> {
-        crate::socket::poll_fd(self.as_fd(), wanted, None)
+        let interest = match wanted {
+            Poll::Ok => return Ok(()),
+            Poll::Read => Interest::Read,
+            Poll::Write => Interest::Write,
+            Poll::ReadWrite => Interest::ReadWrite,
+        };
+        crate::socket::poll_fd(self.as_fd(), interest, None)
+    }
+
+    fn start(&mut self, kind: Kind, request: Request) -> Result<(), Error> {
+        if let Some(e) = &self.last_error {
+            return Err(e.clone());
+        }
+        match self.pending {
+            Some((Kind::Startup, _)) => {
+                return Err(UsageError::InvalidState("asynchronous connection attempt underway".into()).into())
+            }
+            Some((Kind::Listen, Some(id))) => self.engine.abandon(id),
+            Some(_) => {
+                return Err(UsageError::InvalidState("a query is already executing on this connection".into()).into())
+            }
+            None => {}
+        }
+        self.pending = None;
+        let id = self.engine.submit(request)?;
+        self.pending = Some((kind, Some(id)));
+        Ok(())
     }
 
     /// Starts a simple query without waiting for it; then [`poll`](Self::poll) until
     /// [`Poll::Ok`] and [`take_result`](Self::take_result). A misuse error while connecting or
     /// while another query runs.
     pub fn execute(&mut self, sql: &str) -> Result<(), Error> {
-        self.check_can_start()?;
-        let op = SimpleQuery::start(&mut self.engine, sql)?;
         self.result = None;
-        self.pending = Some(Pending::Query(op));
-        Ok(())
+        self.start(Kind::Simple, Request::simple(sql))
     }
 
     /// Starts a query with parameters (`$1`, `$2` …) without waiting; then [`poll`](Self::poll)
@@ -271,11 +307,9 @@ impl PollingConnection {
     /// (strings as text, for the server to convert). Results come in binary for the types
     /// pgsans decodes, as on the other connections. Misuse as for [`execute`](Self::execute).
     pub fn execute_params(&mut self, sql: &str, params: pgsans::Params<'_>) -> Result<(), Error> {
-        self.check_can_start()?;
-        let op = pgsans::extended::ExtendedQuery::start_owned(&mut self.engine, sql, params)?;
         self.query_result = None;
-        self.pending = Some(Pending::Extended(Box::new(op)));
-        Ok(())
+        let request = Request::query(sql, params, Mode::Collect)?;
+        self.start(Kind::Extended, request)
     }
 
     /// The result of the last [`execute_params`](Self::execute_params), once `poll` answered
@@ -284,23 +318,10 @@ impl PollingConnection {
         self.query_result.take()
     }
 
-    fn check_can_start(&self) -> Result<(), Error> {
-        if let Some(e) = &self.last_error {
-            return Err(e.clone());
-        }
-        if matches!(self.io, Io::Connecting(_)) || matches!(self.pending, Some(Pending::Startup(_))) {
-            return Err(UsageError::InvalidState("asynchronous connection attempt underway".into()).into());
-        }
-        if self.pending.is_some() {
-            return Err(UsageError::InvalidState("a query is already executing on this connection".into()).into());
-        }
-        Ok(())
-    }
-
     /// psycopg2's `isexecuting()`: connecting, or a query was started and `poll` has not yet
     /// answered [`Poll::Ok`] for it.
     pub fn is_executing(&self) -> bool {
-        matches!(self.io, Io::Connecting(_)) || self.pending.is_some()
+        matches!(self.io, Io::Connecting(_)) || matches!(self.pending, Some((k, _)) if k != Kind::Listen)
     }
 
     /// The result of the last query, once `poll` answered [`Poll::Ok`]: every statement's
@@ -311,7 +332,9 @@ impl PollingConnection {
 
     /// Takes the notifications received so far.
     pub fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
-        self.engine.take_notifications()
+        let mut all = std::mem::take(&mut self.notifications);
+        all.extend(self.engine.take_notifications());
+        all
     }
 
     /// Takes the notices received so far.
@@ -319,19 +342,32 @@ impl PollingConnection {
         self.engine.take_notices()
     }
 
+    /// The engine, for its getters.
+    pub fn engine(&self) -> &pgsans::Connection {
+        &self.engine
+    }
+
     /// A token that cancels the running query from any thread.
-    pub fn cancel_token(&self) -> Option<CancelToken> {
-        Some(CancelToken { key: self.engine.cancel_key()?, target: self.target.clone() })
+    pub fn cancel_token(&self) -> Result<crate::CancelToken, Error> {
+        let key = self.engine.cancel_key()?;
+        Ok(crate::CancelToken::from_parts(key, self.target.clone()))
     }
 
     /// Starts closing: queues Terminate; `poll` until [`Poll::Ok`]. Idempotent.
     pub fn close_start(&mut self) {
-        if matches!(self.io, Io::Connected(_)) && !matches!(self.pending, Some(Pending::Close(_))) {
-            self.engine.abandon_outstanding();
-            self.pending = Some(Pending::Close(Terminate::start(&mut self.engine)));
-        } else if matches!(self.io, Io::Connecting(_)) {
-            self.io = Io::Closed;
-            self.pending = None;
+        match self.io {
+            Io::Connected(_) if !matches!(self.pending, Some((Kind::Close, _))) => {
+                if let Some((_, Some(id))) = self.pending {
+                    self.engine.abandon(id);
+                }
+                self.engine.terminate();
+                self.pending = Some((Kind::Close, None));
+            }
+            Io::Connecting(_) => {
+                self.io = Io::Closed;
+                self.pending = None;
+            }
+            _ => {}
         }
     }
 }

@@ -10,8 +10,8 @@ use std::os::unix::net::UnixStream;
 use std::time::Instant;
 
 use pgsans::config::Target;
-use pgsans::drive::TryIo;
-use pgsans::{Error, Poll};
+use pgsans::{Error, Interest};
+use pgsans_client::io::TryIo;
 use rustix::event::{PollFd, PollFlags};
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
@@ -56,12 +56,11 @@ impl AsFd for Socket {
 }
 
 /// Waits with `poll(2)` until `fd` is ready for `interest` or the deadline passes.
-pub(crate) fn poll_fd(fd: BorrowedFd<'_>, interest: Poll, deadline: Option<Instant>) -> Result<(), Error> {
+pub(crate) fn poll_fd(fd: BorrowedFd<'_>, interest: Interest, deadline: Option<Instant>) -> Result<(), Error> {
     let flags = match interest {
-        Poll::Read => PollFlags::IN,
-        Poll::Write => PollFlags::OUT,
-        Poll::ReadWrite => PollFlags::IN | PollFlags::OUT,
-        Poll::Ok => return Ok(()),
+        Interest::Read => PollFlags::IN,
+        Interest::Write => PollFlags::OUT,
+        Interest::ReadWrite => PollFlags::IN | PollFlags::OUT,
     };
     loop {
         let timeout = match deadline {
@@ -88,8 +87,8 @@ pub(crate) fn poll_fd(fd: BorrowedFd<'_>, interest: Poll, deadline: Option<Insta
 }
 
 /// Whether `fd` is ready for `interest` right now.
-pub(crate) fn ready_now(fd: BorrowedFd<'_>, interest: Poll) -> io::Result<bool> {
-    let flags = if interest == Poll::Read { PollFlags::IN } else { PollFlags::OUT };
+pub(crate) fn ready_now(fd: BorrowedFd<'_>, interest: Interest) -> io::Result<bool> {
+    let flags = if interest == Interest::Read { PollFlags::IN } else { PollFlags::OUT };
     let mut fds = [PollFd::new(&fd, flags)];
     let zero = rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 };
     Ok(rustix::event::poll(&mut fds, Some(&zero))? > 0)

@@ -79,7 +79,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-pub use pgsans::Poll as Interest;
+pub use pgsans::Interest;
 
 /// What the client is waiting for.
 #[derive(Debug, Clone, Copy)]

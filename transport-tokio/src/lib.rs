@@ -1,34 +1,49 @@
-//! Tokio PostgreSQL client driving the [`pgsans`] engine.
-//!
-//! Same names as the blocking `pgsans-std` client, with `.await`:
+//! The pgsans PostgreSQL client on Tokio: [`pgsans_client::Connection`] over Tokio's sockets
+//! and timer. Same names as the blocking `pgsans-std` client, with `.await`:
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), pgsans::Error> {
 //! let mut conn = pgsans_tokio::Connection::connect("postgresql://app@localhost/shop").await?;
-//! let results = conn.simple_query("SELECT 1").await?;
-//! assert_eq!(results[0].rows()[0].text(0), Some("1"));
+//! let row = conn.query_one("SELECT $1::int4 + 1", &[&41i32]).await?;
+//! assert_eq!(row.get::<i32, _>(0)?, 42);
 //! conn.close().await?;
 //! # Ok(()) }
 //! ```
 //!
-//! Dropping a future mid-operation is safe: the engine drains the abandoned responses before the
-//! next operation starts.
+//! Dropping a future mid-operation is safe: the engine drains the abandoned responses and the
+//! connection stays usable. Futures are `Send`: a connection can live in a spawned task.
 
 #![forbid(unsafe_code)]
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use pgsans::config::Target;
-use pgsans::drive::TryIo;
-use pgsans::{Error, Poll};
-use tokio::io::Interest;
+use pgsans_client::io::TryIo;
 use tokio::net::{TcpStream, UnixStream};
 
 pub use pgsans;
+pub use pgsans_client;
 
+/// Tokio, as a [`pgsans_client::Runtime`].
+#[derive(Debug, Clone, Copy)]
+pub struct Tokio;
+
+/// A connection on Tokio.
+pub type Connection = pgsans_client::Connection<Tokio>;
+/// A transaction scope on Tokio.
+pub type Transaction<'a> = pgsans_client::Transaction<'a, Tokio>;
+/// Streamed rows on Tokio.
+pub type RowStream<'a> = pgsans_client::RowStream<'a, Tokio>;
+/// A portal on Tokio.
+pub type Portal<'a> = pgsans_client::Portal<'a, Tokio>;
+/// A cancel token on Tokio.
+pub type CancelToken = pgsans_client::CancelToken<Tokio>;
+
+/// A TCP or Unix-domain socket registered with Tokio.
 #[derive(Debug)]
-enum Socket {
+pub enum Socket {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
@@ -52,11 +67,11 @@ impl TryIo for Socket {
         match self {
             Socket::Tcp(s) => {
                 let n = s.try_read(buf)?;
-                Ok(clear_if_drained(n, requested, || s.try_io(Interest::READABLE, would_block)))
+                Ok(clear_if_drained(n, requested, || s.try_io(tokio::io::Interest::READABLE, would_block)))
             }
             Socket::Unix(s) => {
                 let n = s.try_read(buf)?;
-                Ok(clear_if_drained(n, requested, || s.try_io(Interest::READABLE, would_block)))
+                Ok(clear_if_drained(n, requested, || s.try_io(tokio::io::Interest::READABLE, would_block)))
             }
         }
     }
@@ -68,52 +83,62 @@ impl TryIo for Socket {
     }
 }
 
-impl Socket {
-    async fn ready(&self, wanted: Poll) -> io::Result<()> {
-        let interest = match wanted {
-            Poll::Read => Interest::READABLE,
-            Poll::Write => Interest::WRITABLE,
-            _ => Interest::READABLE | Interest::WRITABLE,
+/// Runs `f` until `deadline`: `None` if it passes first.
+async fn until<T>(deadline: Option<Instant>, f: impl std::future::Future<Output = T>) -> Option<T> {
+    match deadline {
+        Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), f).await.ok(),
+        None => Some(f.await),
+    }
+}
+
+impl pgsans_client::Socket for Socket {
+    async fn ready(&mut self, interest: pgsans::Interest, deadline: Option<Instant>) -> io::Result<bool> {
+        let interest = match interest {
+            pgsans::Interest::Read => tokio::io::Interest::READABLE,
+            pgsans::Interest::Write => tokio::io::Interest::WRITABLE,
+            pgsans::Interest::ReadWrite => tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
         };
-        match self {
-            Socket::Tcp(s) => s.ready(interest).await.map(drop),
-            Socket::Unix(s) => s.ready(interest).await.map(drop),
-        }
-    }
-}
-
-/// An async connection to PostgreSQL on Tokio.
-async fn open_socket(target: &Target) -> Result<Socket, Error> {
-    if let Some(path) = target.socket_path() {
-        let s = UnixStream::connect(&path)
-            .await
-            .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
-        return Ok(Socket::Unix(s));
-    }
-    let host = target.host_to_resolve();
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), target.port))
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?
-        .collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for \"{host}\""));
-    for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(s) => {
-                s.set_nodelay(true)?;
-                return Ok(Socket::Tcp(s));
+        let ready = async {
+            match self {
+                Socket::Tcp(s) => s.ready(interest).await.map(drop),
+                Socket::Unix(s) => s.ready(interest).await.map(drop),
             }
-            Err(e) => last = io::Error::new(e.kind(), format!("connection to server at {addr} failed: {e}")),
-        }
+        };
+        until(deadline, ready).await.map_or(Ok(false), |r| r.map(|()| true))
     }
-    Err(last.into())
 }
 
-/// The runtime's timer for connect timeouts and deadlines.
-async fn with_deadline<T>(
-    deadline: std::time::Instant,
-    f: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    tokio::time::timeout_at(tokio::time::Instant::from_std(deadline), f).await.unwrap_or(Err(Error::Timeout))
+impl pgsans_client::Runtime for Tokio {
+    type Socket = Socket;
+
+    async fn connect(target: &Target, deadline: Option<Instant>) -> io::Result<Socket> {
+        until(deadline, connect(target)).await.unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
+    }
 }
 
-pgsans::async_transport!();
+async fn connect(target: &Target) -> io::Result<Socket> {
+    {
+        if let Some(path) = target.socket_path() {
+            let s = UnixStream::connect(&path)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
+            return Ok(Socket::Unix(s));
+        }
+        let host = target.host_to_resolve();
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), target.port))
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?
+            .collect();
+        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for \"{host}\""));
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => {
+                    s.set_nodelay(true)?;
+                    return Ok(Socket::Tcp(s));
+                }
+                Err(e) => last = io::Error::new(e.kind(), format!("connection to server at {addr} failed: {e}")),
+            }
+        }
+        Err(last)
+    }
+}

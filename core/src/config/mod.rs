@@ -137,6 +137,7 @@ pub struct Config {
     extra: Vec<(String, String)>,
     max_message_len: usize,
     spin_wait: Option<std::time::Duration>,
+    autocommit: Option<bool>,
 }
 
 impl std::fmt::Debug for Config {
@@ -156,6 +157,7 @@ impl Default for Config {
             extra: Vec::new(),
             max_message_len: crate::codec::DEFAULT_MAX_MESSAGE_LEN,
             spin_wait: None,
+            autocommit: None,
         }
     }
 }
@@ -253,14 +255,14 @@ impl Config {
     /// How long the blocking and async clients may spin (retry a non-blocking read, yielding
     /// the CPU in between) for the answer to a request they have just sent before sleeping
     /// until the socket is readable. `Duration::ZERO` turns spinning off. By default 100 µs
-    /// ([`DEFAULT_SPIN_WAIT`](crate::drive::DEFAULT_SPIN_WAIT)) when the process may run on
+    /// (`pgsans_client::io::DEFAULT_SPIN_WAIT`) when the process may run on
     /// more than one CPU, and off when it may use only one (its affinity mask or cgroup
     /// quota): there a spinning client would only hold up the server it waits for.
     ///
     /// A sleeping client pays a wake-up when the answer arrives — on the virtual machines
     /// these benchmarks ran on, about 50 µs, more than a nearby server takes to answer a short
     /// query (see `BENCHMARKS.md`). Spins that find nothing back off (see
-    /// [`SpinWait`](crate::drive::SpinWait)), so slow queries and distant servers cost little.
+    /// `pgsans_client::io::SpinWait`), so slow queries and distant servers cost little.
     /// Connections with a wait callback and the polling connection never spin. Turn it off
     /// when CPU time matters more than latency, e.g. many connections sharing few cores.
     pub fn spin_wait(&mut self, limit: std::time::Duration) -> &mut Self {
@@ -272,6 +274,19 @@ impl Config {
     /// default.
     pub fn spin_wait_limit(&self) -> Option<std::time::Duration> {
         self.spin_wait
+    }
+
+    /// Connect in autocommit mode (psycopg 3's `connect(autocommit=True)`), or explicitly not.
+    /// By default a connection follows psycopg2: not autocommit, a transaction is opened for
+    /// you by the first statement.
+    pub fn autocommit(&mut self, on: bool) -> &mut Self {
+        self.autocommit = Some(on);
+        self
+    }
+
+    /// The autocommit mode set with [`autocommit`](Self::autocommit), if any.
+    pub fn autocommit_value(&self) -> Option<bool> {
+        self.autocommit
     }
 
     pub fn user(&self) -> Option<&str> {

@@ -1,0 +1,62 @@
+//! Cancelling a running query from elsewhere.
+
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+use pgsans::config::Target;
+use pgsans::{CancelRequest, Error};
+
+use crate::connection::connect_socket;
+use crate::io::transfer;
+use crate::runtime::{Runtime, Socket};
+
+/// Cancels the running query of the connection it came from: a CancelRequest on a new
+/// connection to the same server. `Send + Sync`, usable from any task or thread; cancelling
+/// when nothing runs is harmless.
+pub struct CancelToken<R: Runtime> {
+    key: pgsans::CancelToken,
+    target: Target,
+    runtime: PhantomData<fn() -> R>,
+}
+
+impl<R: Runtime> Clone for CancelToken<R> {
+    fn clone(&self) -> Self {
+        CancelToken { key: self.key.clone(), target: self.target.clone(), runtime: PhantomData }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for CancelToken<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelToken").field("key", &self.key).field("target", &self.target).finish()
+    }
+}
+
+impl<R: Runtime> CancelToken<R> {
+    /// A token for the connection with `key`, reachable at `target`.
+    pub fn new(key: pgsans::CancelToken, target: Target) -> Self {
+        CancelToken { key, target, runtime: PhantomData }
+    }
+
+    /// Sends the cancel request and waits until the server has read it (it closes the
+    /// socket); at most 30 seconds.
+    pub async fn cancel(&self) -> Result<(), Error> {
+        let deadline = Some(Instant::now() + Duration::from_secs(30));
+        let mut socket = connect_socket::<R>(&self.target, deadline).await?;
+        let mut request = CancelRequest::new(&self.key);
+        loop {
+            match request.poll()? {
+                None => return Ok(()),
+                Some(wanted) => match transfer(&mut request, &mut socket, wanted) {
+                    Ok(t) if t.progressed => {}
+                    Ok(_) => {
+                        if !socket.ready(wanted, deadline).await? {
+                            return Err(Error::Timeout);
+                        }
+                    }
+                    Err(_) if request.is_done() => return Ok(()),
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+    }
+}

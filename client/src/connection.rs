@@ -1,0 +1,561 @@
+//! The connection, written once: every method a user calls, over any [`Runtime`].
+
+use std::time::{Duration, Instant};
+
+use pgsans::config::Target;
+use pgsans::session::Command;
+use pgsans::{
+    ClientNonce, Config, ConfigError, ConnectionStatus, Error, Interest, IsolationLevel, Mode, Notice, NoticeHandler,
+    Notification, OwnedRow, Params, Pipeline, Query, QueryResult, RecoveredXid, Request, RequestId, Response,
+    ResultSet, SessionChange, Setting, SimpleBatch, Statement, TransactionStatus, UsageError, Xid,
+};
+
+use crate::cancel::CancelToken;
+use crate::io::{available_cpus, spin_limit, transfer, SpinWait, TryIo};
+use crate::runtime::{Runtime, Socket};
+use crate::stream::{Portal, RowStream};
+use crate::transaction::Transaction;
+
+/// A connection to PostgreSQL on runtime `R`: psycopg2's `connection` (one conversation at a
+/// time, `&mut self`; a transaction opened for you unless autocommit) with tokio-postgres'
+/// query methods. Every method submits requests to the [`pgsans::Connection`] engine and moves
+/// bytes until their responses are there.
+///
+/// Dropping the future of any method is safe: its request is abandoned and the engine drains
+/// what the server still sends for it; the connection stays usable.
+pub struct Connection<R: Runtime> {
+    pub(crate) engine: pgsans::Connection,
+    pub(crate) socket: R::Socket,
+    /// Where we are connected: cancel requests go there.
+    target: Target,
+    /// The last transfer said a read would find nothing: wait before reading.
+    read_would_block: bool,
+    /// Whether to spin for an answer before sleeping.
+    spin: SpinWait,
+}
+
+impl<R: Runtime> std::fmt::Debug for Connection<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("engine", &self.engine).field("target", &self.target).finish_non_exhaustive()
+    }
+}
+
+fn random_nonce() -> Result<ClientNonce, Error> {
+    let mut bytes = [0u8; 18];
+    getrandom::getrandom(&mut bytes).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
+    Ok(ClientNonce::from_random_bytes(bytes))
+}
+
+/// A runtime's connect, with its timeout as pgsans' [`Error::Timeout`].
+pub(crate) async fn connect_socket<R: Runtime>(target: &Target, deadline: Option<Instant>) -> Result<R::Socket, Error> {
+    match R::connect(target, deadline).await {
+        Ok(s) => Ok(s),
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) => {
+            Err(Error::Timeout)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A request being waited for: abandoned in the engine if this is dropped before its response
+/// came (a dropped future, a timeout), so the connection stays usable.
+struct Pending<'a, R: Runtime> {
+    conn: &'a mut Connection<R>,
+    id: RequestId,
+    done: bool,
+}
+
+impl<R: Runtime> Pending<'_, R> {
+    async fn wait(&mut self, deadline: Option<Instant>) -> Result<Response, Error> {
+        loop {
+            let interest = self.conn.engine.poll()?;
+            if let Some(r) = self.conn.engine.take_response(self.id) {
+                self.done = true;
+                return r;
+            }
+            let Some(interest) = interest else {
+                return Err(Error::Internal(format!("request {:?} cannot make progress", self.id)));
+            };
+            self.conn.io(interest, deadline).await?;
+        }
+    }
+}
+
+impl<R: Runtime> Drop for Pending<'_, R> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.engine.abandon(self.id);
+        }
+    }
+}
+
+impl<R: Runtime> Connection<R> {
+    /// Connects with a libpq connection string or `postgresql://` URL, completed from the `PG*`
+    /// environment variables and `.pgpass` like libpq. Hosts are tried in order, each within
+    /// `connect_timeout`.
+    pub async fn connect(conninfo: &str) -> Result<Self, Error> {
+        Self::connect_with(&Config::load(conninfo)?).await
+    }
+
+    /// Connects with a ready configuration (nothing is read from the environment).
+    pub async fn connect_with(config: &Config) -> Result<Self, Error> {
+        let mut last = None;
+        for target in config.targets()? {
+            let deadline = config.connect_timeout().map(|t| Instant::now() + t);
+            match Self::connect_target(config, &target, deadline).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ConfigError::Unsupported("no host to connect to".into()).into()))
+    }
+
+    async fn connect_target(config: &Config, target: &Target, deadline: Option<Instant>) -> Result<Self, Error> {
+        let socket = connect_socket::<R>(target, deadline).await?;
+        let engine = pgsans::Connection::new(config, random_nonce()?)?;
+        let mut conn = Connection {
+            engine,
+            socket,
+            target: target.clone(),
+            read_would_block: false,
+            spin: SpinWait::new(spin_limit(config, available_cpus())),
+        };
+        loop {
+            let interest = conn.engine.poll()?;
+            if conn.engine.is_ready() {
+                break;
+            }
+            let Some(interest) = interest else {
+                return Err(Error::Internal("startup cannot make progress".into()));
+            };
+            conn.io(interest, deadline).await?;
+        }
+        if let Some(on) = config.autocommit_value() {
+            conn.set_autocommit(on).await?;
+        }
+        Ok(conn)
+    }
+
+    /// Submits `request` and waits for its response.
+    pub async fn run(&mut self, request: Request) -> Result<Response, Error> {
+        self.run_until(request, None).await
+    }
+
+    /// Submits `request` and waits for its response until `deadline`: [`Error::Timeout`] then,
+    /// the request abandoned and the connection usable.
+    pub async fn run_until(&mut self, request: Request, deadline: Option<Instant>) -> Result<Response, Error> {
+        let id = self.engine.submit(request)?;
+        self.wait(id, deadline).await
+    }
+
+    /// Waits for the response of a request submitted to the engine.
+    pub(crate) async fn wait(&mut self, id: RequestId, deadline: Option<Instant>) -> Result<Response, Error> {
+        Pending { conn: self, id, done: false }.wait(deadline).await
+    }
+
+    /// Moves bytes for `interest`, waiting for the socket only if nothing moves.
+    pub(crate) async fn io(&mut self, interest: Interest, deadline: Option<Instant>) -> Result<(), Error> {
+        let after_send = interest == Interest::Read && self.read_would_block;
+        if after_send && self.socket.may_spin() && self.spin_for_answer(deadline).await? {
+            return Ok(());
+        }
+        if !after_send {
+            let t = transfer(&mut self.engine, &mut self.socket, interest)?;
+            self.read_would_block = t.read_would_block;
+            if t.progressed {
+                return Ok(());
+            }
+        }
+        self.read_would_block = false;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Error::Timeout);
+        }
+        match self.socket.ready(interest, deadline).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::Timeout),
+            Err(e) => {
+                // A failing wait (a wait callback's error included) closes the connection.
+                let e = self.engine.transport_error(e.into());
+                self.socket.shutdown();
+                Err(e)
+            }
+        }
+    }
+
+    /// A request was just sent: retry reading for a moment before sleeping (see
+    /// [`Config::spin_wait`]), yielding to the runtime's other tasks and to other threads (the
+    /// server may be waiting for this CPU) between tries, and never past `deadline`. True if
+    /// the answer began to arrive.
+    async fn spin_for_answer(&mut self, deadline: Option<Instant>) -> Result<bool, Error> {
+        let Some(budget) = self.spin.budget() else { return Ok(false) };
+        let start = Instant::now();
+        let end = deadline.map_or(start + budget, |d| d.min(start + budget));
+        let answered = loop {
+            futures_lite::future::yield_now().await;
+            std::thread::yield_now();
+            if transfer(&mut self.engine, &mut self.socket, Interest::Read)?.progressed {
+                break true;
+            }
+            if Instant::now() >= end {
+                break false;
+            }
+        };
+        self.spin.record(answered);
+        self.read_would_block = !answered;
+        Ok(answered)
+    }
+
+    async fn command(&mut self, command: Command) -> Result<Response, Error> {
+        self.run(Request::command(command)).await
+    }
+
+    // ----- queries ----------------------------------------------------------------------
+
+    /// Runs one or more `;`-separated statements with the simple query protocol and returns
+    /// one [`ResultSet`] per statement, or the first error. Outside autocommit mode a
+    /// transaction is opened first if none is (psycopg2's behaviour).
+    pub async fn simple_query(&mut self, sql: &str) -> Result<Vec<ResultSet>, Error> {
+        self.simple_query_batch(sql).await?.into_result()
+    }
+
+    /// Like `simple_query`, but the results of the statements before a failing one come back
+    /// together with its error.
+    pub async fn simple_query_batch(&mut self, sql: &str) -> Result<SimpleBatch, Error> {
+        self.run(Request::simple(sql)).await?.into_batch()
+    }
+
+    /// Runs statements, discarding any rows (tokio-postgres' `batch_execute`).
+    pub async fn batch_execute(&mut self, sql: &str) -> Result<(), Error> {
+        self.run(Request::batch(sql)).await?.into_batch()?.into_result().map(drop)
+    }
+
+    /// Prepares a statement server-side (types inferred by the server).
+    pub async fn prepare(&mut self, sql: &str) -> Result<Statement, Error> {
+        self.prepare_typed(sql, &[]).await
+    }
+
+    /// Prepares a statement with the given parameter type OIDs (0 = inferred).
+    pub async fn prepare_typed(&mut self, sql: &str, types: &[u32]) -> Result<Statement, Error> {
+        self.run(Request::prepare(sql, types)).await?.into_statement()
+    }
+
+    /// Runs a query with parameters (`$1`, `$2` …) and returns all its rows. SQL text is
+    /// described once and cached; see [`set_prepare_threshold`](Self::set_prepare_threshold).
+    pub async fn query<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<Vec<OwnedRow>, Error> {
+        Ok(self.query_result(query, params).await?.rows)
+    }
+
+    /// Like `query`, with the columns and command tag.
+    pub async fn query_result<'q>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<QueryResult, Error> {
+        let request = Request::query(query, params, Mode::Collect)?;
+        self.run(request).await?.into_query()
+    }
+
+    /// Exactly one row, or an error naming how many came back.
+    pub async fn query_one<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<OwnedRow, Error> {
+        let mut rows = self.query(query, params).await?;
+        match rows.len() {
+            1 => Ok(rows.pop().expect("one row")),
+            n => Err(UsageError::RowCount { expected: "exactly one", got: n }.into()),
+        }
+    }
+
+    /// Zero or one row; more is an error.
+    pub async fn query_opt<'q>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<Option<OwnedRow>, Error> {
+        let mut rows = self.query(query, params).await?;
+        match rows.len() {
+            0 | 1 => Ok(rows.pop()),
+            n => Err(UsageError::RowCount { expected: "at most one", got: n }.into()),
+        }
+    }
+
+    /// Runs a statement and returns the number of rows it affected (rows are not kept).
+    pub async fn execute<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<u64, Error> {
+        let request = Request::query(query, params, Mode::Count)?;
+        Ok(self.run(request).await?.into_query()?.rows_affected())
+    }
+
+    /// Streams the rows of a query one at a time, each borrowed straight from the receive
+    /// buffer: memory does not grow with the number of rows. Dropping the stream early is
+    /// fine; the rest is drained by the engine.
+    pub async fn query_raw<'q>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<RowStream<'_, R>, Error> {
+        let id = self.engine.submit(Request::query(query, params, Mode::Stream)?)?;
+        Ok(RowStream::new(self, id))
+    }
+
+    /// Sends every query of `pipeline` without waiting between them and returns one result
+    /// per query, in order (an error aborts the rest of its Sync group:
+    /// [`Error::PipelineAborted`]). The outer error is for misuse and broken connections.
+    pub async fn pipeline(&mut self, pipeline: Pipeline) -> Result<Vec<Result<QueryResult, Error>>, Error> {
+        if pipeline.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(Request::pipeline(pipeline)).await?.into_pipeline()
+    }
+
+    /// Opens a portal on the query that returns at most `batch` rows per
+    /// [`fetch`](Portal::fetch) (Execute with a row limit; PortalSuspended between batches).
+    /// Only one portal at a time; the connection is busy until it is exhausted or closed.
+    pub async fn portal<'q>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+        batch: i32,
+    ) -> Result<Portal<'_, R>, Error> {
+        let id = self.engine.submit(Request::portal(query, params, batch)?)?;
+        let first = self.wait(id, None).await?;
+        Ok(Portal::new(self, id, batch, first))
+    }
+
+    // ----- transactions and the session ------------------------------------------------
+
+    /// Commits the current transaction (nothing to do if none is open). A misuse error
+    /// during a two-phase transaction or inside a transaction scope.
+    pub async fn commit(&mut self) -> Result<(), Error> {
+        self.command(Command::Commit).await.map(drop)
+    }
+
+    /// Rolls back the current transaction (nothing to do if none is open).
+    pub async fn rollback(&mut self) -> Result<(), Error> {
+        self.command(Command::Rollback).await.map(drop)
+    }
+
+    /// psycopg2's `set_session`: isolation level, read-only, deferrable, autocommit.
+    /// A misuse error inside a transaction, changing nothing.
+    pub async fn set_session(&mut self, change: SessionChange) -> Result<(), Error> {
+        self.command(Command::SetSession(change)).await.map(drop)
+    }
+
+    /// Switches autocommit mode (only between transactions).
+    pub async fn set_autocommit(&mut self, on: bool) -> Result<(), Error> {
+        self.set_session(SessionChange::new().autocommit(on)).await
+    }
+
+    /// psycopg2's legacy `set_isolation_level`: rolls back an open transaction, then sets the
+    /// level (`None`: the server default) with autocommit off.
+    pub async fn set_isolation_level(&mut self, level: Option<IsolationLevel>) -> Result<(), Error> {
+        self.command(Command::SetIsolationLevel(level)).await.map(drop)
+    }
+
+    /// Sets read-only; `None` restores the server default.
+    pub async fn set_read_only(&mut self, on: Option<bool>) -> Result<(), Error> {
+        self.set_session(SessionChange::new().read_only(on.map_or(Setting::Default, Setting::Value))).await
+    }
+
+    /// Sets deferrable; `None` restores the server default.
+    pub async fn set_deferrable(&mut self, on: Option<bool>) -> Result<(), Error> {
+        self.set_session(SessionChange::new().deferrable(on.map_or(Setting::Default, Setting::Value))).await
+    }
+
+    /// Opens a transaction scope: `BEGIN`, or a `SAVEPOINT` when nested. The returned guard
+    /// gives access to the connection; end it with `commit()` or `rollback()`. Dropped without
+    /// either, its rollback is queued at once and sent with the connection's next I/O (an async
+    /// `Drop` cannot wait); the blocking client rolls back before its guard's drop returns.
+    pub async fn transaction(&mut self) -> Result<Transaction<'_, R>, Error> {
+        self.begin_scope().await?;
+        Ok(Transaction::new(self))
+    }
+
+    /// Opens a transaction scope without a guard (what [`transaction`](Self::transaction) does
+    /// first); end it with [`end_scope`](Self::end_scope).
+    pub async fn begin_scope(&mut self) -> Result<(), Error> {
+        self.command(Command::BeginScope).await.map(drop)
+    }
+
+    /// Ends the innermost transaction scope: COMMIT / RELEASE SAVEPOINT, or the rollback.
+    pub async fn end_scope(&mut self, commit: bool) -> Result<(), Error> {
+        self.command(Command::EndScope { commit }).await.map(drop)
+    }
+
+    /// Starts a two-phase transaction (not in autocommit mode, not inside a transaction).
+    pub async fn tpc_begin(&mut self, xid: Xid) -> Result<(), Error> {
+        self.command(Command::TpcBegin(xid)).await.map(drop)
+    }
+
+    /// `PREPARE TRANSACTION`: afterwards only `tpc_commit` / `tpc_rollback` are allowed.
+    pub async fn tpc_prepare(&mut self) -> Result<(), Error> {
+        self.command(Command::TpcPrepare).await.map(drop)
+    }
+
+    /// Commits the current two-phase transaction (`None`; one-phase if not prepared), or a
+    /// prepared one found by recovery (`Some(xid)`, outside a transaction).
+    pub async fn tpc_commit(&mut self, xid: Option<&Xid>) -> Result<(), Error> {
+        self.command(Command::TpcCommit(xid.cloned())).await.map(drop)
+    }
+
+    /// Rolls back the current two-phase transaction, or a recovered one.
+    pub async fn tpc_rollback(&mut self, xid: Option<&Xid>) -> Result<(), Error> {
+        self.command(Command::TpcRollback(xid.cloned())).await.map(drop)
+    }
+
+    /// The prepared transactions on the server, leaving the connection's status unchanged.
+    pub async fn tpc_recover(&mut self) -> Result<Vec<RecoveredXid>, Error> {
+        self.command(Command::TpcRecover).await?.into_recovered()
+    }
+
+    /// Aborts any transaction, `DISCARD ALL`, and restores the default session
+    /// characteristics. A prepared two-phase transaction stays on the server.
+    pub async fn reset(&mut self) -> Result<(), Error> {
+        self.command(Command::Reset).await.map(drop)
+    }
+
+    /// `SET client_encoding`: SQL and text are then sent and read in that encoding.
+    pub async fn set_client_encoding(&mut self, encoding: &str) -> Result<(), Error> {
+        self.command(Command::SetClientEncoding(encoding.to_owned())).await.map(drop)
+    }
+
+    /// Waits, while idle, for notifications (LISTEN / NOTIFY); returns those already
+    /// received at once. `None` waits forever; on timeout the result is empty and the
+    /// connection usable.
+    pub async fn wait_for_notifications(&mut self, timeout: Option<Duration>) -> Result<Vec<Notification>, Error> {
+        let pending = self.engine.take_notifications();
+        if !pending.is_empty() {
+            return Ok(pending);
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        match self.run_until(Request::wait_notifications(), deadline).await {
+            Ok(r) => r.into_notifications(),
+            Err(Error::Timeout) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sends Terminate and closes the socket. Idempotent; later operations fail with
+    /// [`Error::Closed`]. On a broken connection it only closes the socket (`closed()` is
+    /// then 1, as in psycopg2).
+    pub async fn close(&mut self) -> Result<(), Error> {
+        self.engine.terminate();
+        let mut r = Ok(());
+        while !self.engine.transmit().is_empty() {
+            if let Err(e) = self.io(Interest::Write, None).await {
+                r = Err(e);
+                break;
+            }
+        }
+        self.socket.shutdown();
+        r
+    }
+
+    /// A token that cancels this connection's running query from any task or thread. A
+    /// misuse error after `tpc_prepare` (psycopg2).
+    pub fn cancel_token(&self) -> Result<CancelToken<R>, Error> {
+        Ok(CancelToken::new(self.engine.cancel_key()?, self.target.clone()))
+    }
+
+    // ----- settings and getters ----------------------------------------------------------
+
+    /// See [`pgsans::Connection::set_prepare_threshold`].
+    pub fn set_prepare_threshold(&mut self, threshold: Option<usize>) {
+        self.engine.set_prepare_threshold(threshold)
+    }
+
+    /// See [`pgsans::Connection::set_statement_cache_capacity`].
+    pub fn set_statement_cache_capacity(&mut self, capacity: usize) {
+        self.engine.set_statement_cache_capacity(capacity)
+    }
+
+    /// Changes how long this connection spins for an answer before waiting
+    /// ([`Config::spin_wait`]); zero turns spinning off.
+    pub fn set_spin_wait(&mut self, limit: Duration) {
+        self.spin.set_limit(limit);
+    }
+
+    /// Takes the notices received so far (oldest first).
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        self.engine.take_notices()
+    }
+
+    /// Takes the notifications received so far (oldest first).
+    pub fn take_notifications(&mut self) -> Vec<Notification> {
+        self.engine.take_notifications()
+    }
+
+    /// How many notices to keep (default 50); older ones are dropped first.
+    pub fn set_notice_limit(&mut self, limit: usize) {
+        self.engine.set_notice_limit(limit)
+    }
+
+    /// Sends every notice to `handler` instead of keeping them.
+    pub fn set_notice_handler(&mut self, handler: Option<NoticeHandler>) {
+        self.engine.set_notice_handler(handler)
+    }
+
+    /// The engine, for every other getter.
+    pub fn engine(&self) -> &pgsans::Connection {
+        &self.engine
+    }
+
+    /// The runtime's socket (for runtime-specific settings, such as the blocking client's wait
+    /// callback).
+    pub fn socket(&self) -> &R::Socket {
+        &self.socket
+    }
+
+    /// The runtime's socket, mutably.
+    pub fn socket_mut(&mut self) -> &mut R::Socket {
+        &mut self.socket
+    }
+
+    /// psycopg2's `status`: READY, BEGIN or PREPARED.
+    pub fn status(&self) -> ConnectionStatus {
+        self.engine.connection_status()
+    }
+
+    /// `PQtransactionStatus`.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.engine.transaction_status()
+    }
+
+    /// Whether each statement commits by itself.
+    pub fn autocommit(&self) -> bool {
+        self.engine.autocommit()
+    }
+
+    /// psycopg2's `closed`: 0 open, 1 closed, 2 broken.
+    pub fn closed(&self) -> u8 {
+        self.engine.closed()
+    }
+
+    /// `server_version` as libpq computes it (15.4 → 150004).
+    pub fn server_version(&self) -> i32 {
+        self.engine.server_version()
+    }
+
+    /// The backend's process id.
+    pub fn backend_pid(&self) -> i32 {
+        self.engine.backend_pid()
+    }
+
+    /// The last value the server reported for a run-time parameter.
+    pub fn parameter_status(&self, name: &str) -> Option<&str> {
+        self.engine.parameter_status(name)
+    }
+
+    /// psycopg2's `dsn`: the connection string, the password shown as `xxx`.
+    pub fn dsn(&self) -> &str {
+        self.engine.dsn()
+    }
+}
+
+impl<R: Runtime> Drop for Connection<R> {
+    fn drop(&mut self) {
+        // Best effort, without blocking: tell the server we are leaving.
+        if !self.engine.is_closed() {
+            self.engine.terminate();
+            let _ = self.socket.try_write(self.engine.transmit());
+        }
+        self.socket.shutdown();
+    }
+}

@@ -1,0 +1,32 @@
+//! The pgsans connection, written once over a small [`Runtime`] trait.
+//!
+//! [`Connection<R>`] is everything a user calls — connect over several hosts with
+//! `connect_timeout`, `query` / `query_one` / `query_opt` / `execute` / `prepare`, streamed rows,
+//! portals, pipelines, simple queries, psycopg2's transactions and session characteristics,
+//! two-phase commit, notifications, cancel, close — as ordinary `async fn`s. Each one submits
+//! requests to the [`pgsans`] engine and moves bytes until their responses are there; all the
+//! protocol is in the engine. A runtime provides a socket it can wait on, a way to connect and
+//! a timer ([`Runtime`], [`Socket`]): `pgsans-tokio` and `pgsans-smol` in a few dozen lines each,
+//! `pgsans-std` with its own single-socket executor that parks in `poll(2)` or a wait callback.
+//!
+//! ```ignore
+//! let mut conn = pgsans_tokio::Connection::connect("postgresql://app@localhost/shop").await?;
+//! let row = conn.query_one("SELECT $1::int4 + 1", &[&41i32]).await?;
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod cancel;
+mod connection;
+pub mod io;
+mod runtime;
+mod stream;
+mod transaction;
+
+pub use cancel::CancelToken;
+pub use connection::Connection;
+pub use runtime::{Runtime, Socket};
+pub use stream::{Portal, RowStream};
+pub use transaction::Transaction;
+
+pub use pgsans;

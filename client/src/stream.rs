@@ -1,0 +1,133 @@
+//! Rows a few at a time: a stream of rows borrowed from the receive buffer, and a portal
+//! fetched in batches.
+
+use std::sync::Arc;
+
+use pgsans::{Column, Error, OwnedRow, Request, RequestId, Response, Row};
+
+use crate::connection::Connection;
+use crate::runtime::Runtime;
+
+/// The rows of a query, one at a time, each borrowed from the receive buffer until the next
+/// call: memory does not grow with the number of rows. Dropped early, the rest is drained by
+/// the engine.
+pub struct RowStream<'a, R: Runtime> {
+    conn: &'a mut Connection<R>,
+    id: RequestId,
+    done: bool,
+    tag: Option<String>,
+}
+
+impl<'a, R: Runtime> RowStream<'a, R> {
+    pub(crate) fn new(conn: &'a mut Connection<R>, id: RequestId) -> Self {
+        RowStream { conn, id, done: false, tag: None }
+    }
+
+    /// The next row, or `None` at the end; an error mid-stream is returned here.
+    pub async fn next(&mut self) -> Result<Option<Row<'_>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let interest = self.conn.engine.poll()?;
+            if self.conn.engine.row_ready(self.id) {
+                break;
+            }
+            if let Some(r) = self.conn.engine.take_response(self.id) {
+                self.done = true;
+                self.tag = r?.into_query()?.tag;
+                return Ok(None);
+            }
+            let Some(interest) = interest else {
+                return Err(Error::Internal("a row stream cannot make progress".into()));
+            };
+            self.conn.io(interest, None).await?;
+        }
+        self.conn.engine.take_row(self.id)
+    }
+
+    /// Rows returned or affected, from the command tag, once the stream is exhausted.
+    pub fn rows_affected(&self) -> Option<u64> {
+        self.tag.as_deref().and_then(pgsans::rows_affected)
+    }
+}
+
+impl<R: Runtime> Drop for RowStream<'_, R> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.engine.abandon(self.id);
+        }
+    }
+}
+
+/// An open portal: rows in batches of at most `batch`. Dropped before the end, it is closed
+/// (with a Sync) and the rest drained by the engine.
+pub struct Portal<'a, R: Runtime> {
+    conn: &'a mut Connection<R>,
+    /// The request that owns the portal now (the query that opened it, or the last fetch).
+    last: RequestId,
+    batch: i32,
+    first: Option<Response>,
+    columns: Option<Arc<[Column]>>,
+    done: bool,
+}
+
+impl<'a, R: Runtime> Portal<'a, R> {
+    pub(crate) fn new(conn: &'a mut Connection<R>, last: RequestId, batch: i32, first: Response) -> Self {
+        Portal { conn, last, batch, first: Some(first), columns: None, done: false }
+    }
+
+    /// The next batch of at most `batch` rows; empty once the portal is exhausted.
+    pub async fn fetch(&mut self) -> Result<Vec<OwnedRow>, Error> {
+        let response = match self.first.take() {
+            Some(r) => r,
+            None if self.done => return Ok(Vec::new()),
+            None => {
+                let id = self.conn.engine.submit(Request::fetch(self.last, self.batch, self.columns.clone()))?;
+                self.last = id;
+                match self.conn.wait(id, None).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.done = true;
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        match response {
+            Response::Suspended(r) => {
+                self.columns = r.columns.clone();
+                Ok(r.rows)
+            }
+            Response::Query(r) => {
+                self.done = true;
+                Ok(r.rows)
+            }
+            other => Err(Error::Internal(format!("a portal got {other:?}"))),
+        }
+    }
+
+    /// Whether every row was fetched.
+    pub fn is_exhausted(&self) -> bool {
+        self.done && self.first.is_none()
+    }
+
+    /// Ends the portal early. (Dropping it does the same without waiting.)
+    pub async fn close(mut self) -> Result<(), Error> {
+        if self.done || matches!(self.first, Some(Response::Query(_))) {
+            self.done = true;
+            return Ok(());
+        }
+        self.done = true;
+        let id = self.conn.engine.submit(Request::fetch(self.last, 0, None))?;
+        self.conn.wait(id, None).await.map(drop)
+    }
+}
+
+impl<R: Runtime> Drop for Portal<'_, R> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.engine.abandon(self.last);
+        }
+    }
+}

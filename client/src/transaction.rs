@@ -1,0 +1,55 @@
+//! A transaction scope guard.
+
+use pgsans::Error;
+
+use crate::connection::Connection;
+use crate::runtime::Runtime;
+
+/// A transaction scope (psycopg 3's `transaction()`, tokio-postgres' `Transaction`). Derefs to
+/// the connection; nested scopes are savepoints. End it with [`commit`](Self::commit) or
+/// [`rollback`](Self::rollback); dropped without either, its rollback is queued at once (an
+/// async `Drop` cannot wait) and goes out with the connection's next I/O — until then the
+/// connection still reports BEGIN.
+pub struct Transaction<'a, R: Runtime> {
+    conn: &'a mut Connection<R>,
+    ended: bool,
+}
+
+impl<'a, R: Runtime> Transaction<'a, R> {
+    pub(crate) fn new(conn: &'a mut Connection<R>) -> Self {
+        Transaction { conn, ended: false }
+    }
+
+    /// Commits the scope: COMMIT, or RELEASE SAVEPOINT when nested.
+    pub async fn commit(mut self) -> Result<(), Error> {
+        self.ended = true;
+        self.conn.end_scope(true).await
+    }
+
+    /// Rolls the scope back: ROLLBACK, or ROLLBACK TO SAVEPOINT when nested.
+    pub async fn rollback(mut self) -> Result<(), Error> {
+        self.ended = true;
+        self.conn.end_scope(false).await
+    }
+}
+
+impl<R: Runtime> std::ops::Deref for Transaction<'_, R> {
+    type Target = Connection<R>;
+    fn deref(&self) -> &Connection<R> {
+        self.conn
+    }
+}
+
+impl<R: Runtime> std::ops::DerefMut for Transaction<'_, R> {
+    fn deref_mut(&mut self) -> &mut Connection<R> {
+        self.conn
+    }
+}
+
+impl<R: Runtime> Drop for Transaction<'_, R> {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.conn.engine.abandon_scope();
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The blocking client's runtime: std's non-blocking sockets, waited on in `poll(2)` or in the
+//! connection's wait callback, and the minimal executor that runs the connection's async code
+//! on the calling thread.
+//!
+//! Waiting happens inside the socket's `ready` future itself (it blocks the thread, or calls the
+//! callback, until the socket is ready or the deadline passes), so the executor only has to
+//! poll the future again when it yields (the spin loop does) — nothing else can be pending.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
+
+use pgsans::config::Target;
+use pgsans::{Error, Interest};
+use pgsans_client::io::TryIo;
+
+use crate::socket::{attempts, poll_fd, Socket};
+use crate::wait::{Wait, WaitRequest};
+
+/// std's sockets and `poll(2)` (or a wait callback), as a [`pgsans_client::Runtime`]. Its
+/// futures block the thread and run on [`block_on`].
+#[derive(Debug, Clone, Copy)]
+pub struct Std;
+
+thread_local! {
+    /// The wait callback for the next connect on this thread: `Connection::connect_with_wait`
+    /// puts it here, the runtime's connect takes it into the socket it opens.
+    static NEXT_WAITER: RefCell<Option<Box<dyn Wait>>> = const { RefCell::new(None) };
+}
+
+/// Runs `connect` with `waiter` as the wait callback of the socket it opens (and of the
+/// connect itself); gives the callback back if no socket took it.
+pub(crate) fn with_waiter<T>(
+    waiter: Option<Box<dyn Wait>>,
+    connect: impl FnOnce() -> T,
+) -> (T, Option<Box<dyn Wait>>) {
+    NEXT_WAITER.with(|w| *w.borrow_mut() = waiter);
+    let out = connect();
+    (out, NEXT_WAITER.with(|w| w.borrow_mut().take()))
+}
+
+/// Waits for `interest` on `fd`: through the callback if there is one, else in `poll(2)`.
+/// `Ok(false)`: the deadline passed.
+fn wait_for(
+    waiter: &mut Option<Box<dyn Wait>>,
+    fd: BorrowedFd<'_>,
+    interest: Interest,
+    deadline: Option<Instant>,
+) -> io::Result<bool> {
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Ok(false);
+    }
+    let r = match waiter {
+        Some(w) => w.wait(WaitRequest { fd, interest, deadline }).map_err(Error::from),
+        None => poll_fd(fd, interest, deadline),
+    };
+    match r {
+        Ok(()) => Ok(true),
+        Err(Error::Timeout) => Ok(false),
+        Err(Error::Io(e)) => Err(io::Error::new(e.kind(), e.to_string())),
+        Err(e) => Err(io::Error::other(e.to_string())),
+    }
+}
+
+/// A connected non-blocking socket and the wait callback that waits on it, if any.
+pub struct StdSocket {
+    socket: Socket,
+    waiter: Option<Box<dyn Wait>>,
+}
+
+impl std::fmt::Debug for StdSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StdSocket").field("socket", &self.socket).field("wait_callback", &self.waiter.is_some()).finish()
+    }
+}
+
+impl StdSocket {
+    /// Sets (or removes) the wait callback.
+    pub fn set_wait_callback(&mut self, waiter: Option<Box<dyn Wait>>) {
+        self.waiter = waiter;
+    }
+
+    /// Whether a wait callback waits for this socket.
+    pub fn has_wait_callback(&self) -> bool {
+        self.waiter.is_some()
+    }
+}
+
+impl AsFd for StdSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl TryIo for StdSocket {
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.socket.try_read(buf)
+    }
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.socket.try_write(buf)
+    }
+}
+
+impl pgsans_client::Socket for StdSocket {
+    /// Blocks (in `poll(2)` or the callback) until ready or the deadline: see the module docs.
+    async fn ready(&mut self, interest: Interest, deadline: Option<Instant>) -> io::Result<bool> {
+        wait_for(&mut self.waiter, self.socket.as_fd(), interest, deadline)
+    }
+
+    /// Waits belong to the callback's scheduler when there is one: never spin then.
+    fn may_spin(&self) -> bool {
+        self.waiter.is_none()
+    }
+
+    fn shutdown(&mut self) {
+        self.socket.shutdown();
+    }
+}
+
+impl pgsans_client::Runtime for Std {
+    type Socket = StdSocket;
+
+    /// Every address of `target` in turn: a non-blocking connect, waited for like any other
+    /// wait (in `poll(2)` or the callback). DNS resolution blocks, as in libpq without
+    /// `hostaddr`.
+    async fn connect(target: &Target, deadline: Option<Instant>) -> io::Result<StdSocket> {
+        let mut waiter = NEXT_WAITER.with(|w| w.borrow_mut().take());
+        let result = (|| {
+            let mut last = io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+            for attempt in attempts(target).map_err(to_io)? {
+                let connecting = match attempt.start() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        last = to_io(e);
+                        continue;
+                    }
+                };
+                if !wait_for(&mut waiter, connecting.fd.as_fd(), Interest::Write, deadline)? {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+                match connecting.finish() {
+                    Ok(socket) => return Ok(socket),
+                    Err(e) => last = to_io(e),
+                }
+            }
+            Err(last)
+        })();
+        match result {
+            Ok(socket) => Ok(StdSocket { socket, waiter }),
+            Err(e) => {
+                NEXT_WAITER.with(|w| *w.borrow_mut() = waiter);
+                Err(e)
+            }
+        }
+    }
+}
+
+fn to_io(e: Error) -> io::Error {
+    match e {
+        Error::Io(e) => io::Error::new(e.kind(), e.to_string()),
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+struct Woken(AtomicBool);
+
+impl Wake for Woken {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Runs a future of the blocking client to completion on this thread. Its waits block inside
+/// the sockets' `ready`; a future that yields (the spin loop) is polled again at once.
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    let woken = Arc::new(Woken(AtomicBool::new(false)));
+    let waker = Waker::from(woken.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        if !woken.0.swap(false, Ordering::Acquire) {
+            // Nothing in the blocking client stays pending without waking itself; be a good
+            // citizen if a foreign future does.
+            std::thread::yield_now();
+        }
+    }
+}
