@@ -11,15 +11,15 @@ mod session;
 mod spawn;
 mod spin;
 
-use pgsans_tests::{AsyncStdClient, SmolClient, TokioClient};
+use pgsans_tests::TestRt;
 
-/// Instantiates each generic test body once per transport.
+/// Instantiates each generic test body once per runtime, run on that runtime's executor.
 macro_rules! over_every_transport {
     ($($module:ident :: $test:ident),* $(,)?) => {
-        mod std_transport { $( #[test] fn $test() { crate::$module::$test::<pgsans_std::Connection>() } )* }
-        mod tokio_transport { $( #[test] fn $test() { crate::$module::$test::<crate::TokioClient>() } )* }
-        mod smol_transport { $( #[test] fn $test() { crate::$module::$test::<crate::SmolClient>() } )* }
-        mod async_std_transport { $( #[test] fn $test() { crate::$module::$test::<crate::AsyncStdClient>() } )* }
+        mod std_transport { use super::*; $( #[test] fn $test() { pgsans_std::Std::block_on(crate::$module::$test::<pgsans_std::Std>()) } )* }
+        mod tokio_transport { use super::*; $( #[test] fn $test() { pgsans_tokio::Tokio::block_on(crate::$module::$test::<pgsans_tokio::Tokio>()) } )* }
+        mod smol_transport { use super::*; $( #[test] fn $test() { pgsans_smol::Smol::block_on(crate::$module::$test::<pgsans_smol::Smol>()) } )* }
+        mod async_std_transport { use super::*; $( #[test] fn $test() { pgsans_tests::AsyncStd::block_on(crate::$module::$test::<pgsans_tests::AsyncStd>()) } )* }
     };
 }
 
@@ -88,20 +88,23 @@ over_every_transport!(
     spin::answers_are_the_same_whatever_the_spin_limit,
 );
 
-/// Behaviours that only exist where an operation is a future that can be dropped.
+/// Behaviours that only exist where an operation is a future that can be dropped mid-flight
+/// by a timer of the runtime.
 mod async_transports {
-    use pgsans_tests::{AsyncStdClient, SmolClient, TokioClient};
+    use pgsans_tests::TestRt;
 
     #[test]
     fn tokio_dropped_operation_leaves_the_connection_usable() {
-        crate::basics::dropped_operation_leaves_the_connection_usable::<TokioClient>()
+        pgsans_tokio::Tokio::block_on(crate::basics::dropped_operation_leaves_the_connection_usable::<pgsans_tokio::Tokio>())
     }
     #[test]
     fn smol_dropped_operation_leaves_the_connection_usable() {
-        crate::basics::dropped_operation_leaves_the_connection_usable::<SmolClient>()
+        pgsans_smol::Smol::block_on(crate::basics::dropped_operation_leaves_the_connection_usable::<pgsans_smol::Smol>())
     }
     #[test]
     fn async_std_dropped_operation_leaves_the_connection_usable() {
-        crate::basics::dropped_operation_leaves_the_connection_usable::<AsyncStdClient>()
+        pgsans_tests::AsyncStd::block_on(
+            crate::basics::dropped_operation_leaves_the_connection_usable::<pgsans_tests::AsyncStd>(),
+        )
     }
 }

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pgsans::{Config, Error, Poll, UsageError};
-use pgsans_std::{Connection, Interest, PollingConnection, WaitRequest};
+use pgsans::{Config, Error, UsageError};
+use pgsans_std::{Connection, Interest, Poll, PollingConnection, WaitRequest};
 use pgsans_tests::{AuthMethod, TestServer};
 
 #[path = "../../../transport-std/examples/event_loop.rs"]
@@ -46,8 +46,8 @@ fn polling_connection_protocol() {
     );
     drive(&mut conn).unwrap();
     assert!(!conn.is_executing());
-    assert!(conn.backend_pid() > 0);
-    assert!(conn.autocommit(), "asynchronous connections are in autocommit mode");
+    assert!(conn.engine().backend_pid() > 0);
+    assert!(conn.engine().autocommit(), "asynchronous connections are in autocommit mode");
 
     conn.execute("SELECT pg_sleep(0.05), 'done'").unwrap();
     assert!(conn.is_executing());
@@ -110,7 +110,7 @@ fn polling_connection_protocol() {
 
     conn.close_start();
     drive(&mut conn).unwrap();
-    assert!(conn.is_closed());
+    assert!(conn.engine().is_closed());
     assert!(conn.execute("SELECT 1").is_err());
 }
 
@@ -191,7 +191,7 @@ fn a_failing_callback_closes_the_connection_but_sql_errors_do_not() {
     fail.store(1, Ordering::SeqCst);
     let err = conn.simple_query("SELECT pg_sleep(0.2)").unwrap_err();
     assert!(err.to_string().contains("interrupted by the scheduler"), "{err}");
-    assert!(conn.is_closed());
+    assert!(conn.engine().is_closed());
     fail.store(0, Ordering::SeqCst);
     assert!(conn.simple_query("SELECT 1").is_err(), "stays closed");
 }

@@ -7,18 +7,32 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
-use pgsans::drive::{transfer, TryIo};
-use pgsans::extended::{ExtendedQuery, PortalFetch, Prepare};
-use pgsans::op::{SimpleQuery, Startup};
-use pgsans::pipeline::RunPipeline;
-use pgsans::{
-    step, ClientNonce, Config, Connection, Error, Event, Mode, Operation, Pipeline, Poll, Query, QueryStep, Step,
-};
+use pgsans::session::Command;
+use pgsans::{ClientNonce, Config, Connection, Error, Interest, Mode, Pipeline, Request, RequestId, Response};
+use pgsans_client::io::{transfer, TryIo};
 use pgsans_tests::{AuthMethod, TestServer};
 
-/// Drives operations: over a live socket, or over recorded bytes.
+/// Moves bytes for the engine: over a live socket, or from recorded bytes.
 trait Runner {
-    fn run<O: Operation>(&mut self, engine: &mut Connection, op: &mut O) -> Result<O::Output, Error>;
+    /// One step of I/O for `interest`.
+    fn io(&mut self, engine: &mut Connection, interest: Interest);
+
+    /// Moves bytes until `done` has an answer.
+    fn run<T>(&mut self, engine: &mut Connection, mut done: impl FnMut(&mut Connection) -> Option<T>) -> T {
+        for _ in 0..10_000_000 {
+            let interest = engine.poll().unwrap();
+            if let Some(out) = done(engine) {
+                return out;
+            }
+            self.io(engine, interest.expect("something to wait for"));
+        }
+        panic!("did not finish");
+    }
+
+    fn request(&mut self, engine: &mut Connection, request: Request) -> Result<Response, Error> {
+        let id = engine.submit(request).unwrap();
+        self.run(engine, |e| e.take_response(id))
+    }
 }
 
 /// A blocking socket as `TryIo` (it never answers WouldBlock).
@@ -33,17 +47,10 @@ impl TryIo for Blocking {
 }
 
 impl Runner for Blocking {
-    fn run<O: Operation>(&mut self, engine: &mut Connection, op: &mut O) -> Result<O::Output, Error> {
-        loop {
-            match step(engine, op)? {
-                Step::Done(out) => return Ok(out),
-                Step::Wait(_) => {
-                    // Write everything first; a blocking read only once nothing is left to send.
-                    let wanted = if engine.transmit().is_empty() { Poll::Read } else { Poll::Write };
-                    transfer(engine, self, wanted)?;
-                }
-            }
-        }
+    fn io(&mut self, engine: &mut Connection, _: Interest) {
+        // Write everything first; a blocking read only once nothing is left to send.
+        let wanted = if engine.transmit().is_empty() { Interest::Read } else { Interest::Write };
+        transfer(engine, self, wanted).unwrap();
     }
 }
 
@@ -55,49 +62,39 @@ struct Replay<'a> {
 }
 
 impl Runner for Replay<'_> {
-    fn run<O: Operation>(&mut self, engine: &mut Connection, op: &mut O) -> Result<O::Output, Error> {
-        for _ in 0..10_000_000 {
-            match step(engine, op)? {
-                Step::Done(out) => return Ok(out),
-                Step::Wait(_) if !engine.transmit().is_empty() => {
-                    let n = engine.transmit().len();
-                    engine.advance(n);
-                }
-                Step::Wait(_) => {
-                    if self.data.is_empty() {
-                        engine.receive_eof();
-                        continue;
-                    }
-                    let n = self.sizes[self.i % self.sizes.len()].clamp(1, self.data.len());
-                    self.i += 1;
-                    engine.receive(&self.data[..n]);
-                    self.data = &self.data[n..];
-                }
-            }
+    fn io(&mut self, engine: &mut Connection, _: Interest) {
+        if !engine.transmit().is_empty() {
+            let n = engine.transmit().len();
+            engine.advance(n);
+        } else if self.data.is_empty() {
+            engine.receive_eof();
+        } else {
+            let n = self.sizes[self.i % self.sizes.len()].clamp(1, self.data.len());
+            self.i += 1;
+            engine.receive(&self.data[..n]);
+            self.data = &self.data[n..];
         }
-        panic!("replay did not finish");
     }
 }
 
 /// The session: everything it observes goes into the log.
 fn session(engine: &mut Connection, r: &mut impl Runner) -> Vec<String> {
     let mut log = Vec::new();
-    r.run(engine, &mut Startup).unwrap();
-    let mut op = pgsans::session::set_session(engine, pgsans::SessionChange::new().autocommit(true)).unwrap();
-    r.run(engine, &mut op).unwrap();
+    r.run(engine, |e| e.is_ready().then_some(()));
+    let autocommit = Command::SetSession(pgsans::SessionChange::new().autocommit(true));
+    r.request(engine, Request::command(autocommit)).unwrap();
     engine.set_prepare_threshold(Some(2));
     let (a, b, s) = (7i32, 5_000_000_000i64, "text ✓");
     let params: [&(dyn pgsans::ToSql + Sync); 3] = [&a, &b, &s];
     for round in 0..3 {
         // Unknown text (describe first), then cached, then prepared (threshold 2).
-        let mut q = ExtendedQuery::start(
-            engine,
-            Query::Sql("SELECT $1::int4 + i, $2::int8, $3::text, md5(i::text) FROM generate_series(1, 300) i"),
+        let q = Request::query(
+            "SELECT $1::int4 + i, $2::int8, $3::text, md5(i::text) FROM generate_series(1, 300) i",
             &params,
             Mode::Collect,
         )
         .unwrap();
-        let res = r.run(engine, &mut q).unwrap().into_result().unwrap();
+        let res = r.request(engine, q).unwrap().into_query().unwrap();
         let sum: i64 = res.rows.iter().map(|row| row.get::<i32, _>(0).unwrap() as i64).sum();
         log.push(format!(
             "round {round}: {} rows sum {sum} {:?} {:?}",
@@ -106,50 +103,53 @@ fn session(engine: &mut Connection, r: &mut impl Runner) -> Vec<String> {
             res.tag
         ));
     }
-    let mut prep = Prepare::start(engine, "SELECT $1::float8 * 2, $2::bytea", &[]).unwrap();
-    let stmt = r.run(engine, &mut prep).unwrap();
+    let stmt =
+        r.request(engine, Request::prepare("SELECT $1::float8 * 2, $2::bytea", &[])).unwrap().into_statement().unwrap();
     let blob = vec![0u8, 1, 2, 255];
     let stmt_params: [&(dyn pgsans::ToSql + Sync); 2] = [&1.25f64, &blob];
-    let mut q = ExtendedQuery::start(engine, Query::Statement(&stmt), &stmt_params, Mode::Collect).unwrap();
-    let res = r.run(engine, &mut q).unwrap().into_result().unwrap();
+    let res =
+        r.request(engine, Request::query(&stmt, &stmt_params, Mode::Collect).unwrap()).unwrap().into_query().unwrap();
     log.push(format!("prepared: {:?} {:?}", res.rows[0].get::<f64, _>(0), res.rows[0].get::<&[u8], _>(1)));
     // Streaming rows one at a time.
-    let mut q =
-        ExtendedQuery::start(engine, Query::Sql("SELECT i::int8 FROM generate_series(1, 5000) i"), &[], Mode::Stream)
-            .unwrap();
+    let id: RequestId =
+        engine.submit(Request::query("SELECT i::int8 FROM generate_series(1, 5000) i", &[], Mode::Stream).unwrap()).unwrap();
     let (mut n, mut sum) = (0, 0i64);
     loop {
-        match r.run(engine, &mut q).unwrap() {
-            QueryStep::Row => match engine.poll_event().unwrap() {
-                Some(Event::DataRow(row)) => {
-                    n += 1;
-                    sum += row.get::<i64, _>(0).unwrap();
-                }
-                other => panic!("{other:?}"),
-            },
-            QueryStep::Done(res) | QueryStep::Suspended(res) => {
-                log.push(format!("stream: {n} rows sum {sum} {:?}", res.tag));
+        let tag = r.run(engine, |e| {
+            if e.row_ready(id) {
+                return Some(None);
+            }
+            e.take_response(id).map(|resp| Some(resp.unwrap().into_query().unwrap().tag))
+        });
+        match tag {
+            None => {
+                let row = engine.take_row(id).unwrap().expect("a row");
+                n += 1;
+                sum += row.get::<i64, _>(0).unwrap();
+            }
+            Some(tag) => {
+                log.push(format!("stream: {n} rows sum {sum} {tag:?}"));
                 break;
             }
         }
     }
     // A portal in batches of 4.
-    let mut q = ExtendedQuery::start_portal(engine, Query::Sql("SELECT i::int4 FROM generate_series(1, 10) i"), &[], 4)
-        .unwrap();
-    let mut batch = r.run(engine, &mut q).unwrap();
+    let portal = Request::portal("SELECT i::int4 FROM generate_series(1, 10) i", &[], 4).unwrap();
+    let mut last = engine.submit(portal).unwrap();
+    let mut batch = r.run(engine, |e| e.take_response(last)).unwrap();
     let mut sizes = Vec::new();
     loop {
         match batch {
-            QueryStep::Suspended(res) => {
+            Response::Suspended(res) => {
                 sizes.push(res.rows.len());
-                let mut f = PortalFetch::start(engine, 4, res.columns.clone()).unwrap();
-                batch = r.run(engine, &mut f).unwrap();
+                last = engine.submit(Request::fetch(last, 4, res.columns.clone())).unwrap();
+                batch = r.run(engine, |e| e.take_response(last)).unwrap();
             }
-            QueryStep::Done(res) => {
+            Response::Query(res) => {
                 sizes.push(res.rows.len());
                 break;
             }
-            QueryStep::Row => unreachable!(),
+            other => panic!("{other:?}"),
         }
     }
     log.push(format!("portal batches: {sizes:?}"));
@@ -158,8 +158,7 @@ fn session(engine: &mut Connection, r: &mut impl Runner) -> Vec<String> {
     let mut p = Pipeline::new();
     p.query("SELECT $1::int4 * 10", &[&x]).query("SELECT 1 / $1::int4", &[&zero]).query("SELECT 'skipped'", &[]).sync();
     p.query("SELECT $1::int4 + 1", &[&x]);
-    let mut op = RunPipeline::start(engine, &p).unwrap();
-    let results = r.run(engine, &mut op).unwrap();
+    let results = r.request(engine, Request::pipeline(p)).unwrap().into_pipeline().unwrap();
     log.push(format!(
         "pipeline: {:?}",
         results
@@ -170,8 +169,7 @@ fn session(engine: &mut Connection, r: &mut impl Runner) -> Vec<String> {
             })
             .collect::<Vec<_>>()
     ));
-    let mut q = SimpleQuery::start(engine, "SELECT 'done'").unwrap();
-    let batch = r.run(engine, &mut q).unwrap();
+    let batch = r.request(engine, Request::simple("SELECT 'done'")).unwrap().into_batch().unwrap();
     log.push(format!("{:?} cache {:?}", batch.results[0].rows()[0].text(0), engine.statement_cache_stats()));
     log
 }

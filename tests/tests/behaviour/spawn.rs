@@ -16,7 +16,7 @@ fn tokio_connections_run_in_spawned_tasks_on_a_multi_threaded_runtime() {
                 let row = conn.query_one("SELECT $1::int8 * 2", &[&i]).await.unwrap();
                 let mut p = pgsans::Pipeline::new();
                 p.query("SELECT $1::int8 + 1", &[&i]);
-                let piped = conn.pipeline(&p).await.unwrap();
+                let piped = conn.pipeline(p).await.unwrap();
                 let mut stream = conn.query_raw("SELECT generate_series(1, 10)::int8", &[]).await.unwrap();
                 let mut streamed = 0i64;
                 while let Some(r) = stream.next().await.unwrap() {

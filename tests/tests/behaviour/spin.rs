@@ -7,30 +7,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pgsans::Error;
-use pgsans_tests::{AuthMethod, Client, TestServer};
+use pgsans_tests::*;
 
-pub fn answers_are_the_same_whatever_the_spin_limit<C: Client>() {
-    let limits = [Duration::ZERO, Duration::from_micros(1), pgsans::drive::DEFAULT_SPIN_WAIT, Duration::from_secs(10)];
+pub async fn answers_are_the_same_whatever_the_spin_limit<R: TestRt>() {
+    let limits = [Duration::ZERO, Duration::from_micros(1), pgsans_client::io::DEFAULT_SPIN_WAIT, Duration::from_secs(10)];
     for limit in limits {
-        let mut c: C = C::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).unwrap();
-        c.set_autocommit(true).unwrap();
+        let mut c: Conn<R> = Conn::<R>::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).await.unwrap();
+        c.set_autocommit(true).await.unwrap();
         c.set_spin_wait(limit);
-        let stmt = c.prepare("SELECT $1::int4 * 2").unwrap();
+        let stmt = c.prepare("SELECT $1::int4 * 2").await.unwrap();
         for i in 0..50i32 {
-            let rows = c.query_stmt(&stmt, &[&i]).unwrap();
+            let rows = c.query(&stmt, &[&i]).await.unwrap();
             assert_eq!(rows[0].get::<i32, _>(0).unwrap(), i * 2, "limit {limit:?}");
         }
         // Slower than every limit but the last: those spins run out and the client sleeps.
-        assert_eq!(c.scalar("SELECT pg_sleep(0.02)::text || 'slept'").unwrap().as_deref(), Some("slept"));
-        let (n, sum, _) = c.stream_sum("SELECT generate_series(1, 20000)::int8", &[], None).unwrap();
+        assert_eq!(scalar(&mut c, "SELECT pg_sleep(0.02)::text || 'slept'").await.unwrap().as_deref(), Some("slept"));
+        let (n, sum, _) = stream_sum(&mut c, "SELECT generate_series(1, 20000)::int8", &[], None).await.unwrap();
         assert_eq!((n, sum), (20_000, 20_000 * 20_001 / 2), "limit {limit:?}");
         let mut p = pgsans::Pipeline::new();
         p.query("SELECT 1::int4", &[]).query("SELECT 1/0", &[]).query("SELECT 3::int4", &[]);
-        let results = c.pipeline(&p).unwrap();
+        let results = c.pipeline(p).await.unwrap();
         assert!(matches!(&results[1], Err(Error::Db(e)) if e.code() == "22012"), "{:?}", results[1]);
         assert!(matches!(&results[2], Err(Error::PipelineAborted)), "{:?}", results[2]);
-        assert_eq!(c.scalar("SELECT 'still usable'").unwrap().as_deref(), Some("still usable"));
-        c.close().unwrap();
+        assert_eq!(scalar(&mut c, "SELECT 'still usable'").await.unwrap().as_deref(), Some("still usable"));
+        c.close().await.unwrap();
     }
 }
 
