@@ -27,7 +27,8 @@ pub trait Socket: TryIo + Send + 'static {
     /// Completes when the socket may be ready for `interest` (`true`), or at `deadline`
     /// (`false`). Spurious completions are fine: the caller tries the operation and waits again
     /// if it would block.
-    fn ready(&mut self, interest: Interest, deadline: Option<Instant>) -> impl Future<Output = io::Result<bool>> + Send;
+    fn ready(&mut self, interest: Interest, deadline: Option<Instant>)
+        -> impl Future<Output = io::Result<bool>> + Send;
 
     /// Whether to spin (retry the read for a moment) before waiting. False when waiting
     /// belongs to someone else's scheduler (a wait callback).

@@ -31,9 +31,15 @@ pub enum Event<'a> {
     /// The parameter types of a described statement.
     ParameterDescription(Vec<u32>),
     /// The server is waiting for COPY data.
-    CopyInResponse { format: u8, column_formats: Vec<i16> },
+    CopyInResponse {
+        format: u8,
+        column_formats: Vec<i16>,
+    },
     /// The server is about to send COPY data.
-    CopyOutResponse { format: u8, column_formats: Vec<i16> },
+    CopyOutResponse {
+        format: u8,
+        column_formats: Vec<i16>,
+    },
     /// A chunk of COPY OUT data.
     CopyData(&'a [u8]),
     /// The end of COPY OUT data.

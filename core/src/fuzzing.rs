@@ -41,7 +41,12 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
                     .rows
                     .iter()
                     .map(|row| {
-                        format!("{:?} {:?} {:?}", row.get::<Option<i32>, _>(0), row.get::<Option<&str>, _>(1), row.raw(2))
+                        format!(
+                            "{:?} {:?} {:?}",
+                            row.get::<Option<i32>, _>(0),
+                            row.get::<Option<&str>, _>(1),
+                            row.raw(2)
+                        )
                     })
                     .collect();
                 format!("{:?} {decoded:?}", r.tag)
@@ -51,6 +56,20 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
         p.query("SELECT $1", &[&one]).sync().query("SELECT 2", &[]);
         let r = feed.request(&mut conn, Request::pipeline(p)).map(|results| format!("{results:?}"));
         record("pipeline", r);
+        // A portal: a batch, then whatever the server sends for the next fetch and the close.
+        let mut r = Request::portal("SELECT 3", &[], 1).and_then(|q| {
+            let id = conn.submit(q)?;
+            Ok((id, feed.run(&mut conn, |c| c.take_response(id))??))
+        });
+        for max_rows in [1, 0] {
+            let Ok((id, Response::Suspended(batch))) = &r else { break };
+            record("portal batch", Ok(format!("{batch:?}")));
+            let (id, columns) = (*id, batch.columns.clone());
+            r = conn
+                .submit(Request::fetch(id, max_rows, columns))
+                .and_then(|next| Ok((next, feed.run(&mut conn, |c| c.take_response(next))??)));
+        }
+        record("portal", r.map(|(_, resp)| format!("{resp:?}")));
     }
     record("notices", Ok(format!("{:?}", conn.take_notices())));
     record("notifications", Ok(format!("{:?}", conn.take_notifications())));

@@ -76,11 +76,13 @@ async fn wait<T>(s: &Async<T>, interest: pgsans::Interest) -> io::Result<()> {
 /// Runs `f` until `deadline`: `None` if it passes first.
 async fn until<T>(deadline: Option<Instant>, f: impl std::future::Future<Output = T>) -> Option<T> {
     match deadline {
-        Some(d) => future::or(async { Some(f.await) }, async {
-            Timer::at(d).await;
-            None
-        })
-        .await,
+        Some(d) => {
+            future::or(async { Some(f.await) }, async {
+                Timer::at(d).await;
+                None
+            })
+            .await
+        }
         None => Some(f.await),
     }
 }

@@ -149,7 +149,11 @@ impl Connection {
     }
 
     /// Zero or one row; more is an error.
-    pub fn query_opt<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<Option<OwnedRow>, Error> {
+    pub fn query_opt<'q>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<Option<OwnedRow>, Error> {
         block_on(self.inner.query_opt(query, params))
     }
 
@@ -169,7 +173,12 @@ impl Connection {
     }
 
     /// Opens a portal that returns at most `batch` rows per [`fetch`](Portal::fetch).
-    pub fn portal<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>, batch: i32) -> Result<Portal<'_>, Error> {
+    pub fn portal<'q>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+        batch: i32,
+    ) -> Result<Portal<'_>, Error> {
         block_on(self.inner.portal(query, params, batch)).map(Portal)
     }
 
@@ -403,6 +412,8 @@ pub struct RowStream<'a>(pgsans_client::RowStream<'a, Std>);
 
 impl RowStream<'_> {
     /// The next row, or `None` at the end; an error mid-stream is returned here.
+    // Not `Iterator`: each row borrows the stream (a lending iterator).
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Row<'_>>, Error> {
         block_on(self.0.next())
     }

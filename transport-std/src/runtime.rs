@@ -36,10 +36,7 @@ thread_local! {
 
 /// Runs `connect` with `waiter` as the wait callback of the socket it opens (and of the
 /// connect itself); gives the callback back if no socket took it.
-pub(crate) fn with_waiter<T>(
-    waiter: Option<Box<dyn Wait>>,
-    connect: impl FnOnce() -> T,
-) -> (T, Option<Box<dyn Wait>>) {
+pub(crate) fn with_waiter<T>(waiter: Option<Box<dyn Wait>>, connect: impl FnOnce() -> T) -> (T, Option<Box<dyn Wait>>) {
     NEXT_WAITER.with(|w| *w.borrow_mut() = waiter);
     let out = connect();
     (out, NEXT_WAITER.with(|w| w.borrow_mut().take()))
@@ -76,7 +73,10 @@ pub struct StdSocket {
 
 impl std::fmt::Debug for StdSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StdSocket").field("socket", &self.socket).field("wait_callback", &self.waiter.is_some()).finish()
+        f.debug_struct("StdSocket")
+            .field("socket", &self.socket)
+            .field("wait_callback", &self.waiter.is_some())
+            .finish()
     }
 }
 

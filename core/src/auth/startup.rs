@@ -127,13 +127,21 @@ impl Startup {
         self.password.as_deref().ok_or(Error::Auth(AuthError::PasswordMissing(method)))
     }
 
-    fn authenticate(&mut self, state: AuthState, a: Authentication<'_>, send: &mut Vec<u8>) -> Result<AuthState, Error> {
+    fn authenticate(
+        &mut self,
+        state: AuthState,
+        a: Authentication<'_>,
+        send: &mut Vec<u8>,
+    ) -> Result<AuthState, Error> {
         let r = |what: &'static str| unexpected('R', what);
         match (state, a) {
             (AuthState::Start | AuthState::SentPassword, Authentication::Ok) => Ok(AuthState::Authenticated),
             (AuthState::Scram(s), Authentication::Ok) => {
                 if !s.is_done() {
-                    return Err(ProtocolError::Scram("AuthenticationOk before the server proved it knows the password").into());
+                    return Err(ProtocolError::Scram(
+                        "AuthenticationOk before the server proved it knows the password",
+                    )
+                    .into());
                 }
                 Ok(AuthState::Authenticated)
             }

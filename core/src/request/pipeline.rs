@@ -75,7 +75,9 @@ impl Pipeline {
                 };
                 (ItemQuery::Sql(t), self.params.push(params, None))
             }
-            Query::Statement(stmt) => (ItemQuery::Statement(stmt.clone()), self.params.push(params, Some(stmt.params()))),
+            Query::Statement(stmt) => {
+                (ItemQuery::Statement(stmt.clone()), self.params.push(params, Some(stmt.params())))
+            }
         };
         let range = match encoded {
             Ok(r) => r,

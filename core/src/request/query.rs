@@ -204,7 +204,10 @@ fn is_stale(e: &DbError, prepared: bool) -> bool {
 #[derive(Debug)]
 enum State {
     /// Parse + Describe(statement) + Flush are out; the Bind follows the description.
-    Describing { params: Option<Vec<u32>>, prepared_as: Option<String> },
+    Describing {
+        params: Option<Vec<u32>>,
+        prepared_as: Option<String>,
+    },
     Executing,
 }
 

@@ -29,11 +29,7 @@ impl ResultSets {
             Event::RowDescription(cols) => {
                 self.current = Some(ResultSet { columns: Some(cols.clone()), rows: Vec::new(), tag: None });
             }
-            Event::DataRow(row) => {
-                if keep_rows {
-                    self.current.get_or_insert_with(empty).rows.push(row.to_owned());
-                }
-            }
+            Event::DataRow(row) if keep_rows => self.current.get_or_insert_with(empty).rows.push(row.to_owned()),
             Event::CommandComplete(tag) => {
                 let mut rs = self.current.take().unwrap_or_else(empty);
                 rs.tag = Some(tag.to_owned());
@@ -62,7 +58,12 @@ pub(crate) struct SimpleMachine {
 }
 
 impl SimpleMachine {
-    pub(crate) fn start(sql: &str, keep_rows: bool, id: RequestId, shared: &mut Shared) -> Result<SimpleMachine, Error> {
+    pub(crate) fn start(
+        sql: &str,
+        keep_rows: bool,
+        id: RequestId,
+        shared: &mut Shared,
+    ) -> Result<SimpleMachine, Error> {
         shared.queue_simple(id, sql)?;
         Ok(SimpleMachine { collected: ResultSets::default(), keep_rows })
     }
@@ -92,7 +93,11 @@ pub(crate) struct CommandMachine {
 impl CommandMachine {
     /// Queues the plan's statements. With none (a setting only stored), the effect applies at
     /// once and the response is ready: `Err(response)`.
-    pub(crate) fn start(plan: Plan, id: RequestId, shared: &mut Shared) -> Result<Result<CommandMachine, Response>, Error> {
+    pub(crate) fn start(
+        plan: Plan,
+        id: RequestId,
+        shared: &mut Shared,
+    ) -> Result<Result<CommandMachine, Response>, Error> {
         if plan.statements.is_empty() {
             rules::apply(plan.effect, &mut shared.session);
             return Ok(Err(Response::Command(Vec::new())));

@@ -23,9 +23,9 @@
 //! | `set_client_encoding` | `SET client_encoding` | runs | refused | runs |
 //! | `cancel` | harmless | cancels | refused | cancels |
 
-use crate::status::TransactionStatus;
 use crate::error::UsageError;
 use crate::session::{quote_literal, ConnectionStatus, IsolationLevel, SessionChange, SessionState, Setting, Xid};
+use crate::status::TransactionStatus;
 
 /// A psycopg2 connection-level command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +43,9 @@ pub enum Command {
     /// Opens a transaction scope: `BEGIN`, or `SAVEPOINT` when a transaction is open.
     BeginScope,
     /// Ends the innermost scope: `COMMIT` / `RELEASE SAVEPOINT`, or the rollback.
-    EndScope { commit: bool },
+    EndScope {
+        commit: bool,
+    },
     TpcBegin(Xid),
     TpcPrepare,
     /// `tpc_commit()`: the current two-phase transaction (`None`) or a recovered one.
@@ -235,7 +237,9 @@ pub(crate) fn plan(cmd: &Command, s: &SessionState, tx: TransactionStatus) -> Re
             match xid {
                 None => match &s.tpc {
                     None => {
-                        return Err(misuse(format!("{what} with no parameter must be called in a two-phase transaction")))
+                        return Err(misuse(format!(
+                            "{what} with no parameter must be called in a two-phase transaction"
+                        )))
                     }
                     Some((_, false)) => Plan::new(vec![verb.to_owned()], Effect::TpcEnded),
                     Some((xid, true)) => Plan::new(
@@ -322,7 +326,14 @@ fn session_change(old: &SessionState, change: &SessionChange, first: Vec<String>
     }
     let on_off = |b: bool| if b { "on" } else { "off" }.to_owned();
     let level = |v: IsolationLevel| v.as_sql().to_owned();
-    setting(change.isolation_level, &mut new.isolation_level, "default_transaction_isolation", level, autocommit, &mut sql);
+    setting(
+        change.isolation_level,
+        &mut new.isolation_level,
+        "default_transaction_isolation",
+        level,
+        autocommit,
+        &mut sql,
+    );
     setting(change.read_only, &mut new.read_only, "default_transaction_read_only", on_off, autocommit, &mut sql);
     setting(change.deferrable, &mut new.deferrable, "default_transaction_deferrable", on_off, autocommit, &mut sql);
     if old.autocommit && !autocommit {
@@ -401,10 +412,7 @@ mod tests {
         assert!(before_query("execute", &s, Idle, false).is_err());
         assert!(before_cancel(&s, Idle).is_err());
         assert!(refused(Command::TpcRecover, &s, Idle));
-        assert_eq!(
-            plan(&Command::TpcCommit(None), &s, Idle).unwrap().statements,
-            ["COMMIT PREPARED '1_Zw==_Yg=='"]
-        );
+        assert_eq!(plan(&Command::TpcCommit(None), &s, Idle).unwrap().statements, ["COMMIT PREPARED '1_Zw==_Yg=='"]);
         let mut a = SessionState { autocommit: true, ..SessionState::default() };
         assert!(refused(Command::TpcBegin(xid), &a, Idle), "not in autocommit");
         let p = plan(&Command::BeginScope, &a, Idle).unwrap();

@@ -9,8 +9,9 @@ fn server() -> &'static TestServer {
 
 /// A superuser connection in autocommit mode (these tests manage transactions by hand).
 async fn trust<R: TestRt>() -> Conn<R> {
-    let mut c: Conn<R> =
-        Conn::<R>::connect(&server().conninfo(AuthMethod::Trust)).await.unwrap_or_else(|e| panic!("{}: connect: {e}", R::NAME));
+    let mut c: Conn<R> = Conn::<R>::connect(&server().conninfo(AuthMethod::Trust))
+        .await
+        .unwrap_or_else(|e| panic!("{}: connect: {e}", R::NAME));
     c.set_autocommit(true).await.unwrap();
     c
 }
@@ -29,7 +30,8 @@ pub async fn every_auth_method_over_tcp<R: TestRt>() {
 
 pub async fn every_auth_method_over_unix_socket<R: TestRt>() {
     for method in AuthMethod::ALL {
-        let mut c = Conn::<R>::connect(&server().unix_conninfo(method)).await.unwrap_or_else(|e| panic!("{method:?}: {e}"));
+        let mut c =
+            Conn::<R>::connect(&server().unix_conninfo(method)).await.unwrap_or_else(|e| panic!("{method:?}: {e}"));
         assert_eq!(scalar(&mut c, "SELECT current_user").await.unwrap().as_deref(), Some(method.user()));
         // A Unix-socket backend has no client address.
         assert_eq!(scalar(&mut c, "SELECT inet_client_addr()").await.unwrap(), None);
@@ -52,7 +54,8 @@ pub async fn url_connection_string<R: TestRt>() {
 pub async fn wrong_password_is_a_typed_error<R: TestRt>() {
     for method in [AuthMethod::Password, AuthMethod::Md5, AuthMethod::Scram] {
         let conninfo = server().conninfo(method).replace(method.password().unwrap(), "wrong");
-        let err = Conn::<R>::connect(&conninfo).await.err().unwrap_or_else(|| panic!("{method:?}: wrong password accepted"));
+        let err =
+            Conn::<R>::connect(&conninfo).await.err().unwrap_or_else(|| panic!("{method:?}: wrong password accepted"));
         assert_eq!(err.code(), Some("28P01"), "{method:?}: {err}");
         assert!(err.as_db_error().unwrap().message().contains(method.user()), "{err}");
         // Missing password entirely: refused on the client side, before a password is sent.
@@ -73,13 +76,15 @@ pub async fn unknown_user_and_database<R: TestRt>() {
 
 pub async fn multi_statement_results<R: TestRt>() {
     let mut c = trust::<R>().await;
-    let results = c.simple_query(
+    let results = c
+        .simple_query(
             "CREATE TEMP TABLE t (id int, name text); \
              INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c'); \
              UPDATE t SET name = upper(name) WHERE id > 1; \
              SELECT id, name FROM t ORDER BY id; \
              DELETE FROM t WHERE id = 3; ;",
-        ).await
+        )
+        .await
         .unwrap();
     let tags: Vec<_> = results.iter().map(|r| r.command_tag().unwrap().to_owned()).collect();
     assert_eq!(tags, ["CREATE TABLE", "INSERT 0 3", "UPDATE 2", "SELECT 3", "DELETE 1"]);
@@ -205,11 +210,15 @@ pub async fn startup_parameters_reach_the_server<R: TestRt>() {
         R::NAME.replace('-', "_")
     );
     let mut c = Conn::<R>::connect(&conninfo).await.unwrap();
-    assert_eq!(scalar(&mut c, "SHOW application_name").await.unwrap(), Some(format!("pgsans_{}", R::NAME.replace('-', "_"))));
+    assert_eq!(
+        scalar(&mut c, "SHOW application_name").await.unwrap(),
+        Some(format!("pgsans_{}", R::NAME.replace('-', "_")))
+    );
     assert_eq!(scalar(&mut c, "SHOW search_path").await.unwrap().as_deref(), Some("pg_catalog"));
     assert_eq!(scalar(&mut c, "SHOW statement_timeout").await.unwrap().as_deref(), Some("1234ms"));
     assert_eq!(scalar(&mut c, "SHOW client_encoding").await.unwrap().as_deref(), Some("UTF8"));
-    let activity = scalar(&mut c, "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()").await.unwrap();
+    let activity =
+        scalar(&mut c, "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()").await.unwrap();
     assert_eq!(activity, Some(format!("pgsans_{}", R::NAME.replace('-', "_"))));
 }
 
@@ -226,7 +235,10 @@ pub async fn close_is_idempotent_and_final<R: TestRt>() {
     let mut other = trust::<R>().await;
     let mut gone = false;
     for _ in 0..100 {
-        if scalar(&mut other, &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}")).await.unwrap().as_deref()
+        if scalar(&mut other, &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}"))
+            .await
+            .unwrap()
+            .as_deref()
             == Some("0")
         {
             gone = true;
@@ -269,7 +281,8 @@ pub async fn bad_input_is_refused_before_sending<R: TestRt>() {
 pub async fn dropped_operation_leaves_the_connection_usable<R: TestRt>() {
     let mut c = trust::<R>().await;
     // Dropped while the server is still sleeping, twice in a row, then mid-result.
-    let finished = abandon_after(&mut c, "SELECT pg_sleep(0.3), 'stale'", std::time::Duration::from_millis(50)).await
+    let finished = abandon_after(&mut c, "SELECT pg_sleep(0.3), 'stale'", std::time::Duration::from_millis(50))
+        .await
         .expect("only instantiated for transports whose operations can be dropped");
     assert!(!finished, "the timer fired first");
     assert_eq!(
@@ -279,7 +292,8 @@ pub async fn dropped_operation_leaves_the_connection_usable<R: TestRt>() {
     // The next query gets its own result, not the abandoned ones' (drained inside the engine).
     assert_eq!(scalar(&mut c, "SELECT 'fresh'").await.unwrap().as_deref(), Some("fresh"));
     assert_eq!(
-        abandon_after(&mut c, "SELECT i FROM generate_series(1, 3000000) i", std::time::Duration::from_millis(100)).await,
+        abandon_after(&mut c, "SELECT i FROM generate_series(1, 3000000) i", std::time::Duration::from_millis(100))
+            .await,
         Some(false)
     );
     let rows = c.simple_query("SELECT 1 AS a; SELECT 2 AS b").await.unwrap();

@@ -14,7 +14,8 @@ async fn connect<R: TestRt>() -> Conn<R> {
 
 pub async fn values_round_trip<R: TestRt>() {
     let mut c: Conn<R> = connect().await;
-    let row = c.query_one(
+    let row = c
+        .query_one(
             "SELECT $1::bool, $2::int2, $3::int4, $4::int8, $5::float4, $6::float8, $7::text, $8::varchar, \
              $9::bytea, $10::oid, $11::\"char\", $12::numeric, $13::jsonb, $14::json, $15::interval, $16::text",
             &[
@@ -35,7 +36,8 @@ pub async fn values_round_trip<R: TestRt>() {
                 &Interval { months: 14, days: 3, microseconds: 4_000_001 },
                 &None::<String>,
             ],
-        ).await
+        )
+        .await
         .unwrap();
     assert!(row.get::<bool, _>(0).unwrap());
     assert_eq!(row.get::<i16, _>(1).unwrap(), -7);
@@ -60,7 +62,8 @@ pub async fn values_round_trip<R: TestRt>() {
 
 pub async fn arrays_and_integrations<R: TestRt>() {
     let mut c: Conn<R> = connect().await;
-    let row = c.query_one(
+    let row = c
+        .query_one(
             "SELECT $1::int4[], $2::text[], $3::float8[], $4::numeric[], $5::date, $6::time, $7::timestamp, \
              $8::timestamptz, $9::uuid, $10::jsonb, $11::numeric, ARRAY[]::int8[], $12::bool[]",
             &[
@@ -77,7 +80,8 @@ pub async fn arrays_and_integrations<R: TestRt>() {
                 &"123.4500".parse::<rust_decimal::Decimal>().unwrap(),
                 &vec![true, false],
             ],
-        ).await
+        )
+        .await
         .unwrap();
     assert_eq!(row.get::<Vec<Option<i32>>, _>(0).unwrap(), [Some(1), None, Some(-3)]);
     assert_eq!(row.get::<Vec<String>, _>(1).unwrap(), ["a", "b c", "\"quoted\""]);
@@ -110,8 +114,10 @@ pub async fn unknown_types_come_as_text<R: TestRt>() {
     let mut c: Conn<R> = connect().await;
     let t = format!("mood_{}", R::NAME.replace('-', "_"));
     c.batch_execute(&format!("DROP TYPE IF EXISTS {t}; CREATE TYPE {t} AS ENUM ('sad', 'ok')")).await.unwrap();
-    let row =
-        c.query_one(&format!("SELECT '10.1.2.3/8'::inet, 'ok'::{t}, int4range(1, 5), $1::{t}"), &[&"sad"]).await.unwrap();
+    let row = c
+        .query_one(&format!("SELECT '10.1.2.3/8'::inet, 'ok'::{t}, int4range(1, 5), $1::{t}"), &[&"sad"])
+        .await
+        .unwrap();
     assert_eq!(row.get::<&str, _>(0).unwrap(), "10.1.2.3/8");
     assert_eq!(row.get::<String, _>(1).unwrap(), "ok");
     assert_eq!(row.get::<&str, _>(2).unwrap(), "[1,5)");
@@ -125,7 +131,8 @@ pub async fn unknown_types_come_as_text<R: TestRt>() {
 
 pub async fn type_mismatches_are_typed_errors<R: TestRt>() {
     let mut c: Conn<R> = connect().await;
-    let row = c.query_one("SELECT 5000000000::int8 AS big, NULL::int4 AS nothing, 1::int2 AS small", &[]).await.unwrap();
+    let row =
+        c.query_one("SELECT 5000000000::int8 AS big, NULL::int4 AS nothing, 1::int2 AS small", &[]).await.unwrap();
     let e = row.get::<i32, _>("big").unwrap_err();
     match &e {
         Error::Usage(UsageError::WrongType { column, rust, pg }) => {
@@ -178,7 +185,12 @@ pub async fn query_helpers<R: TestRt>() {
     assert_eq!(names, ["n0", "N1", "N2"]);
     assert!(c.query_opt(&format!("SELECT id FROM {t} WHERE id = $1"), &[&9i32]).await.unwrap().is_none());
     assert_eq!(
-        c.query_opt(&format!("SELECT id FROM {t} WHERE id = $1"), &[&2i32]).await.unwrap().unwrap().get::<i32, _>(0).unwrap(),
+        c.query_opt(&format!("SELECT id FROM {t} WHERE id = $1"), &[&2i32])
+            .await
+            .unwrap()
+            .unwrap()
+            .get::<i32, _>(0)
+            .unwrap(),
         2
     );
     assert!(matches!(
@@ -207,7 +219,11 @@ pub async fn query_helpers<R: TestRt>() {
 }
 
 async fn server_prepared<R: TestRt>(c: &mut Conn<R>) -> i64 {
-    c.query_one("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'pgsans_%'", &[]).await.unwrap().get(0).unwrap()
+    c.query_one("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'pgsans_%'", &[])
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap()
 }
 
 pub async fn statement_cache<R: TestRt>() {
@@ -258,7 +274,8 @@ pub async fn statement_cache<R: TestRt>() {
 pub async fn changed_result_type_is_reprepared<R: TestRt>() {
     let mut c: Conn<R> = connect().await;
     let t = format!("stale_{}", R::NAME.replace('-', "_"));
-    c.batch_execute(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (a int); INSERT INTO {t} VALUES (1)")).await
+    c.batch_execute(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (a int); INSERT INTO {t} VALUES (1)"))
+        .await
         .unwrap();
     c.set_prepare_threshold(Some(0));
     let sql = format!("SELECT * FROM {t}");
@@ -277,11 +294,13 @@ pub async fn streaming_rows<R: TestRt>() {
         stream_sum(&mut c, "SELECT i::int8 FROM generate_series(1, $1::int4) i", &[&200_000i32], None).await.unwrap();
     assert_eq!((n, sum, affected), (200_000, 200_000 * 200_001 / 2, Some(200_000)));
     // Dropped half way: the rest is drained by the next operation.
-    let (n, _, affected) = stream_sum(&mut c, "SELECT i::int8 FROM generate_series(1, 100000) i", &[], Some(10)).await.unwrap();
+    let (n, _, affected) =
+        stream_sum(&mut c, "SELECT i::int8 FROM generate_series(1, 100000) i", &[], Some(10)).await.unwrap();
     assert_eq!((n, affected), (10, None));
     assert_eq!(c.query_one("SELECT 'after'", &[]).await.unwrap().get::<&str, _>(0).unwrap(), "after");
     // Errors mid-stream surface from next().
-    let e = stream_sum(&mut c, "SELECT (10 / (5 - i))::int8 FROM generate_series(1, 10) i", &[], None).await.unwrap_err();
+    let e =
+        stream_sum(&mut c, "SELECT (10 / (5 - i))::int8 FROM generate_series(1, 10) i", &[], None).await.unwrap_err();
     assert_eq!(e.code(), Some("22012"));
 }
 
@@ -305,7 +324,9 @@ pub async fn portals_fetch_in_batches<R: TestRt>() {
     assert_eq!(portal_batches(&mut c, sql, 3, Some(2), false).await.unwrap(), (vec![3, 3], 21));
     assert_eq!(c.query_one("SELECT 'after drop'", &[]).await.unwrap().get::<&str, _>(0).unwrap(), "after drop");
     // An error in a later batch.
-    let e = portal_batches(&mut c, "SELECT (10 / (7 - i))::int8 FROM generate_series(1, 10) i", 3, None, false).await.unwrap_err();
+    let e = portal_batches(&mut c, "SELECT (10 / (7 - i))::int8 FROM generate_series(1, 10) i", 3, None, false)
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Some("22012"));
     assert_eq!(c.query_one("SELECT 'after error'", &[]).await.unwrap().get::<&str, _>(0).unwrap(), "after error");
     // Inside a transaction too (named-portal semantics are the same for the unnamed one).
@@ -323,13 +344,15 @@ pub async fn time_crate_values<R: TestRt>() {
     let ts = PrimitiveDateTime::new(Date::from_calendar_date(2031, Month::February, 3).unwrap(), at);
     let plus2 = ts.assume_offset(UtcOffset::from_hms(2, 0, 0).unwrap());
     let dates = vec![date, Date::from_calendar_date(2024, Month::February, 29).unwrap()];
-    let row = c.query_one(
+    let row = c
+        .query_one(
             "SELECT $1::date::text, $2::time::text, $3::timestamp::text, \
              ($4::timestamptz AT TIME ZONE 'UTC')::text, $5::date[]::text, \
              $1::date, $2::time, $3::timestamp, $4::timestamptz, $5::date[], \
              '2024-02-29 12:34:56.789+00'::timestamptz, 'infinity'::timestamp, '24:00:00'::time",
             &[&date, &at, &ts, &plus2, &dates],
-        ).await
+        )
+        .await
         .unwrap();
     // What the server understood, as text.
     assert_eq!(row.get::<&str, _>(0).unwrap(), "1999-12-31");

@@ -95,7 +95,9 @@ mod async_transports {
 
     #[test]
     fn tokio_dropped_operation_leaves_the_connection_usable() {
-        pgsans_tokio::Tokio::block_on(crate::basics::dropped_operation_leaves_the_connection_usable::<pgsans_tokio::Tokio>())
+        pgsans_tokio::Tokio::block_on(crate::basics::dropped_operation_leaves_the_connection_usable::<
+            pgsans_tokio::Tokio,
+        >())
     }
     #[test]
     fn smol_dropped_operation_leaves_the_connection_usable() {
@@ -103,8 +105,8 @@ mod async_transports {
     }
     #[test]
     fn async_std_dropped_operation_leaves_the_connection_usable() {
-        pgsans_tests::AsyncStd::block_on(
-            crate::basics::dropped_operation_leaves_the_connection_usable::<pgsans_tests::AsyncStd>(),
-        )
+        pgsans_tests::AsyncStd::block_on(crate::basics::dropped_operation_leaves_the_connection_usable::<
+            pgsans_tests::AsyncStd,
+        >())
     }
 }

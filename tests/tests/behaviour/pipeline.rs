@@ -79,11 +79,11 @@ pub async fn sync_each_isolates_errors<R: TestRt>() {
     c.set_autocommit(false).await.unwrap();
     let mut bad = Pipeline::new();
     bad.query("SELECT $1::int4, $2::int4", &[&a]);
-    assert!(matches!(c.pipeline(&bad).await, Err(Error::Usage(_))));
+    assert!(matches!(c.pipeline(bad).await, Err(Error::Usage(_))));
     let stmt = c.prepare("SELECT $1::int4 + 0").await.unwrap();
     let mut wrong = Pipeline::new();
     wrong.query(&stmt, &[&true]);
-    assert!(matches!(c.pipeline(&wrong).await, Err(Error::Usage(pgsans::UsageError::WrongType { .. }))));
+    assert!(matches!(c.pipeline(wrong).await, Err(Error::Usage(pgsans::UsageError::WrongType { .. }))));
     // (Describing the unknown text of the first one opened the transaction; nothing else ran.)
     assert_eq!(c.engine().transaction_status(), pgsans::TransactionStatus::InTransaction);
     c.rollback().await.unwrap();

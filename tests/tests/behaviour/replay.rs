@@ -111,8 +111,9 @@ fn session(engine: &mut Connection, r: &mut impl Runner) -> Vec<String> {
         r.request(engine, Request::query(&stmt, &stmt_params, Mode::Collect).unwrap()).unwrap().into_query().unwrap();
     log.push(format!("prepared: {:?} {:?}", res.rows[0].get::<f64, _>(0), res.rows[0].get::<&[u8], _>(1)));
     // Streaming rows one at a time.
-    let id: RequestId =
-        engine.submit(Request::query("SELECT i::int8 FROM generate_series(1, 5000) i", &[], Mode::Stream).unwrap()).unwrap();
+    let id: RequestId = engine
+        .submit(Request::query("SELECT i::int8 FROM generate_series(1, 5000) i", &[], Mode::Stream).unwrap())
+        .unwrap();
     let (mut n, mut sum) = (0, 0i64);
     loop {
         let tag = r.run(engine, |e| {

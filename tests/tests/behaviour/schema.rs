@@ -43,7 +43,8 @@ pub async fn retyped_column_is_decoded_by_its_new_type<R: TestRt>() {
             c.set_prepare_threshold(threshold);
             c.batch_execute(&format!(
                 "DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (v int4); INSERT INTO {t} VALUES (1)"
-            )).await
+            ))
+            .await
             .unwrap();
             c.set_autocommit(autocommit).await.unwrap();
             let sql = format!("SELECT v FROM {t}");
@@ -78,7 +79,9 @@ pub async fn redefined_sql_prepared_statement<R: TestRt>() {
         assert_eq!(row.columns().unwrap()[0].name(), "b");
         assert_eq!(row.get::<f32, _>("b").unwrap(), 1.5, "{threshold:?}");
         // More columns than before: the connection is not lost on a valid DataRow.
-        c.batch_execute("DEALLOCATE q; PREPARE q AS SELECT 'x'::text AS s, 2.5::float8 AS f, 7::int8 AS n").await.unwrap();
+        c.batch_execute("DEALLOCATE q; PREPARE q AS SELECT 'x'::text AS s, 2.5::float8 AS f, 7::int8 AS n")
+            .await
+            .unwrap();
         let row = c.query_one("EXECUTE q", &[]).await.unwrap();
         assert_eq!(
             (row.get::<&str, _>("s").unwrap(), row.get::<f64, _>("f").unwrap(), row.get::<i64, _>("n").unwrap()),
@@ -103,7 +106,9 @@ pub async fn redeclared_cursor<R: TestRt>() {
         for _ in 0..runs {
             assert_eq!(c.query_one("FETCH ABSOLUTE 1 FROM cur", &[]).await.unwrap().get::<i32, _>("a").unwrap(), 1);
         }
-        c.batch_execute("CLOSE cur; DECLARE cur SCROLL CURSOR FOR SELECT 'x'::text AS s, 2.5::float8 AS f").await.unwrap();
+        c.batch_execute("CLOSE cur; DECLARE cur SCROLL CURSOR FOR SELECT 'x'::text AS s, 2.5::float8 AS f")
+            .await
+            .unwrap();
         let row = c.query_one("FETCH ABSOLUTE 1 FROM cur", &[]).await.unwrap();
         assert_eq!((row.get::<&str, _>("s").unwrap(), row.get::<f64, _>("f").unwrap()), ("x", 2.5), "{threshold:?}");
         c.rollback().await.unwrap();
@@ -120,7 +125,8 @@ pub async fn swapped_columns_keep_their_names<R: TestRt>() {
             c.set_prepare_threshold(threshold);
             c.batch_execute(&format!(
                 "DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (a int4, b int4); INSERT INTO {t} VALUES (1, 2)"
-            )).await
+            ))
+            .await
             .unwrap();
             let sql = format!("SELECT * FROM {t}");
             for _ in 0..runs {
@@ -133,7 +139,8 @@ pub async fn swapped_columns_keep_their_names<R: TestRt>() {
                 &format!(
                     "ALTER TABLE {t} RENAME a TO tmp; ALTER TABLE {t} RENAME b TO a; ALTER TABLE {t} RENAME tmp TO b"
                 ),
-            ).await;
+            )
+            .await;
             let row = c.query_one(&sql, &[]).await.unwrap();
             let names: Vec<&str> = row.columns().unwrap().iter().map(|c| c.name()).collect();
             assert_eq!(names, ["b", "a"], "{threshold:?} other session: {other_session}");
@@ -158,11 +165,13 @@ pub async fn binary_values_are_never_read_as_text<R: TestRt>() {
 
 pub async fn array_lower_bounds_are_kept_or_refused<R: TestRt>() {
     let mut c: Conn<R> = connect().await;
-    let row = c.query_one(
+    let row = c
+        .query_one(
             "SELECT '[0:2]={1,2,3}'::int4[], '[0:1]={1.5,2.5}'::numeric[], '{{1,2},{3,4}}'::int4[], '{7,8}'::int4[], \
              '{}'::int4[]",
             &[],
-        ).await
+        )
+        .await
         .unwrap();
     for e in [row.get::<Vec<i32>, _>(0).err(), row.get::<Vec<String>, _>(1).err(), row.get::<Vec<i32>, _>(2).err()] {
         assert!(matches!(e, Some(Error::Usage(UsageError::Conversion(_)))), "{e:?}");
@@ -210,7 +219,8 @@ pub async fn own_ddl_inside_a_transaction_keeps_the_transaction<R: TestRt>() {
         c.commit().await.unwrap();
         assert_eq!(c.engine().transaction_status(), pgsans::TransactionStatus::Idle);
         let mut fresh: Conn<R> = connect().await;
-        let n: i64 = fresh.query_one(&format!("SELECT count(*) FROM {t} WHERE b = 9"), &[]).await.unwrap().get(0).unwrap();
+        let n: i64 =
+            fresh.query_one(&format!("SELECT count(*) FROM {t} WHERE b = 9"), &[]).await.unwrap().get(0).unwrap();
         assert_eq!(n, 1, "the transaction committed ({threshold:?})");
     }
 }
@@ -225,7 +235,8 @@ pub async fn changed_shapes_never_break_the_connection<R: TestRt>() {
         // session: the cached format list no longer fits the statement.
         c.batch_execute(&format!(
             "DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (a int4, ip inet); INSERT INTO {t} VALUES (1, '10.0.0.1')"
-        )).await
+        ))
+        .await
         .unwrap();
         let select = format!("SELECT * FROM {t}");
         for _ in 0..runs {
@@ -292,8 +303,10 @@ pub async fn latin1_names_values_and_messages<R: TestRt>() {
     assert_eq!(rs[0].rows()[0].get::<String, _>(0).unwrap(), "é");
     assert_eq!(rs[0].rows()[0].get::<i32, _>(1).unwrap(), 1, "the server saw one character");
     for _ in 0..6 {
-        let row =
-            c.query_one("SELECT 'é'::text AS \"é\", $1::text = chr(233), $1::text, ARRAY[$1::text]", &[&"é"]).await.unwrap();
+        let row = c
+            .query_one("SELECT 'é'::text AS \"é\", $1::text = chr(233), $1::text, ARRAY[$1::text]", &[&"é"])
+            .await
+            .unwrap();
         assert_eq!(row.columns().unwrap()[0].name(), "é");
         assert_eq!(row.get::<String, _>("é").unwrap(), "é");
         assert!(row.get::<bool, _>(1).unwrap(), "the parameter arrived as LATIN1 é");
@@ -322,11 +335,13 @@ pub async fn latin1_names_values_and_messages<R: TestRt>() {
 
 pub async fn valid_values_beyond_rust_types_are_conversion_errors<R: TestRt>() {
     let mut c: Conn<R> = connect().await;
-    let row = c.query_one(
+    let row = c
+        .query_one(
             "SELECT '24:00:00'::time, date '5874897-12-31', timestamp '294276-12-31 23:59:59', '1e400'::jsonb, \
              '[1e400]'::json",
             &[],
-        ).await
+        )
+        .await
         .unwrap();
     let checks: Vec<(usize, Error)> = vec![
         (0, row.get::<chrono::NaiveTime, _>(0).unwrap_err()),

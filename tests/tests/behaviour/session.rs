@@ -21,12 +21,16 @@ async fn autocommit<R: TestRt>() -> Conn<R> {
 /// A fresh table for one test (names differ per transport so tests run in parallel).
 async fn table<R: TestRt>(name: &str) -> String {
     let t = format!("{name}_{}", R::NAME.replace('-', "_"));
-    autocommit::<R>().await.batch_execute(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (v int)")).await.unwrap();
+    autocommit::<R>()
+        .await
+        .batch_execute(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (v int)"))
+        .await
+        .unwrap();
     t
 }
 
 async fn count<R: TestRt>(observer: &mut Conn<R>, table: &str) -> String {
-    scalar(&mut observer, &format!("SELECT count(*).await FROM {table}")).await.unwrap().unwrap()
+    scalar(observer, &format!("SELECT count(*) FROM {table}")).await.unwrap().unwrap()
 }
 
 fn is_misuse(r: Result<(), Error>) -> bool {
@@ -43,8 +47,10 @@ pub async fn default_mode_opens_a_transaction<R: TestRt>() {
     assert_eq!(c.engine().connection_status(), ConnectionStatus::Begin);
     assert_eq!(c.engine().transaction_status(), TransactionStatus::InTransaction);
     // The server agrees: the backend is idle in a transaction, and others see nothing yet.
-    let state = scalar(&mut observer, &format!("SELECT state FROM pg_stat_activity WHERE pid = {}", c.engine().backend_pid())).await
-        .unwrap();
+    let state =
+        scalar(&mut observer, &format!("SELECT state FROM pg_stat_activity WHERE pid = {}", c.engine().backend_pid()))
+            .await
+            .unwrap();
     assert_eq!(state.as_deref(), Some("idle in transaction"));
     assert_eq!(count(&mut observer, &t).await, "0");
     c.rollback().await.unwrap();
@@ -94,7 +100,10 @@ pub async fn isolation_levels_ride_on_begin<R: TestRt>() {
         assert_eq!(c.engine().isolation_level(), Some(level));
         assert_eq!(scalar(&mut c, "SHOW transaction_isolation").await.unwrap().as_deref(), Some(shown));
         // Only the transaction: the session default is untouched.
-        assert_eq!(scalar(&mut c, "SHOW default_transaction_isolation").await.unwrap().as_deref(), Some("read committed"));
+        assert_eq!(
+            scalar(&mut c, "SHOW default_transaction_isolation").await.unwrap().as_deref(),
+            Some("read committed")
+        );
         c.rollback().await.unwrap();
     }
     c.set_session(
@@ -102,18 +111,24 @@ pub async fn isolation_levels_ride_on_begin<R: TestRt>() {
             .isolation_level(Setting::Value(IsolationLevel::Serializable))
             .read_only(Setting::Value(true))
             .deferrable(Setting::Value(true)),
-    ).await
+    )
+    .await
     .unwrap();
-    let shown = scalar(&mut c, "SELECT current_setting('transaction_isolation') || ' ' || current_setting('transaction_read_only') \
-             || ' ' || current_setting('transaction_deferrable')",).await
-        .unwrap();
+    let shown = scalar(
+        &mut c,
+        "SELECT current_setting('transaction_isolation') || ' ' || current_setting('transaction_read_only') \
+             || ' ' || current_setting('transaction_deferrable')",
+    )
+    .await
+    .unwrap();
     assert_eq!(shown.as_deref(), Some("serializable on on"));
     assert_eq!(c.batch_execute("CREATE TEMP TABLE nope (a int)").await.unwrap_err().code(), Some("25006"));
     c.rollback().await.unwrap();
     // DEFAULT puts them back.
     c.set_session(
         SessionChange::new().isolation_level(Setting::Default).read_only(Setting::Default).deferrable(Setting::Default),
-    ).await
+    )
+    .await
     .unwrap();
     assert_eq!(scalar(&mut c, "SHOW transaction_read_only").await.unwrap().as_deref(), Some("off"));
     assert_eq!(scalar(&mut c, "SHOW transaction_isolation").await.unwrap().as_deref(), Some("read committed"));
@@ -127,7 +142,8 @@ pub async fn characteristics_in_autocommit_use_session_defaults<R: TestRt>() {
             .autocommit(true)
             .isolation_level(Setting::Value(IsolationLevel::RepeatableRead))
             .read_only(Setting::Value(true)),
-    ).await
+    )
+    .await
     .unwrap();
     assert_eq!(scalar(&mut c, "SHOW default_transaction_isolation").await.unwrap().as_deref(), Some("repeatable read"));
     assert_eq!(scalar(&mut c, "SHOW default_transaction_read_only").await.unwrap().as_deref(), Some("on"));
@@ -166,30 +182,48 @@ pub async fn transaction_scopes<R: TestRt>() {
         assert_eq!(count(&mut observer, &t).await, "1");
         // Dropped without an end: rolled back before the next operation.
         in_scope(&mut c, &format!("INSERT INTO {t} VALUES (3)"), ScopeEnd::Drop).await.unwrap();
-        assert_eq!(scalar(&mut c, &format!("SELECT count(*).await FROM {t}")).await.unwrap().as_deref(), Some("1"));
+        assert_eq!(scalar(&mut c, &format!("SELECT count(*) FROM {t}")).await.unwrap().as_deref(), Some("1"));
         c.rollback().await.unwrap();
         // Savepoints: the inner rollback keeps the outer work.
-        in_nested_scope(&mut c, &format!("INSERT INTO {t} VALUES (10)"),
+        in_nested_scope(
+            &mut c,
+            &format!("INSERT INTO {t} VALUES (10)"),
             &format!("INSERT INTO {t} VALUES (11)"),
             ScopeEnd::Rollback,
-            ScopeEnd::Commit,).await
+            ScopeEnd::Commit,
+        )
+        .await
         .unwrap();
         assert_eq!(
-            scalar(&mut observer, &format!("SELECT string_agg(v::text, ',' ORDER BY v) FROM {t}")).await.unwrap().as_deref(),
+            scalar(&mut observer, &format!("SELECT string_agg(v::text, ',' ORDER BY v) FROM {t}"))
+                .await
+                .unwrap()
+                .as_deref(),
             Some("1,10")
         );
-        in_nested_scope(&mut c, &format!("INSERT INTO {t} VALUES (20)"),
+        in_nested_scope(
+            &mut c,
+            &format!("INSERT INTO {t} VALUES (20)"),
             &format!("INSERT INTO {t} VALUES (21)"),
             ScopeEnd::Commit,
-            ScopeEnd::Rollback,).await
+            ScopeEnd::Rollback,
+        )
+        .await
         .unwrap();
-        in_nested_scope(&mut c, &format!("INSERT INTO {t} VALUES (30)"),
+        in_nested_scope(
+            &mut c,
+            &format!("INSERT INTO {t} VALUES (30)"),
             &format!("INSERT INTO {t} VALUES (31)"),
             ScopeEnd::Drop,
-            ScopeEnd::Commit,).await
+            ScopeEnd::Commit,
+        )
+        .await
         .unwrap();
         assert_eq!(
-            scalar(&mut observer, &format!("SELECT string_agg(v::text, ',' ORDER BY v) FROM {t}")).await.unwrap().as_deref(),
+            scalar(&mut observer, &format!("SELECT string_agg(v::text, ',' ORDER BY v) FROM {t}"))
+                .await
+                .unwrap()
+                .as_deref(),
             Some("1,10,30"),
             "autocommit={mode_autocommit}"
         );
@@ -265,7 +299,7 @@ pub async fn two_phase_recovery_from_another_connection<R: TestRt>() {
     other.tpc_rollback(Some(&rec.xid)).await.unwrap();
     assert_eq!(count(&mut other, &t).await, "0");
     other.rollback().await.unwrap(); // the count above opened a transaction (not autocommit)
-                               // Unknown xid: the server's error (42704).
+                                     // Unknown xid: the server's error (42704).
     assert_eq!(other.tpc_commit(Some(&rec.xid)).await.unwrap_err().code(), Some("42704"));
 }
 
@@ -290,7 +324,9 @@ pub async fn two_phase_misuse<R: TestRt>() {
 pub async fn reset_restores_the_session<R: TestRt>() {
     let mut c: Conn<R> = connect().await;
     c.set_autocommit(true).await.unwrap();
-    c.batch_execute("CREATE TEMP TABLE scratch (a int); SET statement_timeout = 777; PREPARE p AS SELECT 1").await.unwrap();
+    c.batch_execute("CREATE TEMP TABLE scratch (a int); SET statement_timeout = 777; PREPARE p AS SELECT 1")
+        .await
+        .unwrap();
     c.set_session(SessionChange::new().read_only(Setting::Value(true)).autocommit(false)).await.unwrap();
     c.batch_execute("SELECT 1").await.unwrap();
     assert_eq!(c.engine().transaction_status(), TransactionStatus::InTransaction);
@@ -365,7 +401,8 @@ pub async fn every_error_field<R: TestRt>() {
          CREATE TABLE {schema}.items (id int PRIMARY KEY, qty int NOT NULL CONSTRAINT qty_positive CHECK (qty > 0));
          CREATE DOMAIN {schema}.posint AS int CONSTRAINT posint_check CHECK (VALUE > 0);
          INSERT INTO {schema}.items VALUES (1, 1)"
-    )).await
+    ))
+    .await
     .unwrap();
     // NOT NULL: schema, table, column.
     let e = c.batch_execute(&format!("INSERT INTO {schema}.items VALUES (2, NULL)")).await.unwrap_err();
@@ -396,7 +433,9 @@ pub async fn every_error_field<R: TestRt>() {
     assert_eq!((e.code(), e.as_db_error().unwrap().position()), (Some("42601"), Some(10)));
     assert_eq!(e.class(), Some(ErrorClass::Programming));
     // PL/pgSQL: hint, context, internal query and position.
-    let e = c.batch_execute("DO $$ BEGIN RAISE EXCEPTION 'boom' USING HINT = 'try again', DETAIL = 'd'; END $$").await
+    let e = c
+        .batch_execute("DO $$ BEGIN RAISE EXCEPTION 'boom' USING HINT = 'try again', DETAIL = 'd'; END $$")
+        .await
         .unwrap_err();
     let d = e.as_db_error().unwrap();
     assert_eq!((d.code(), d.message(), d.hint(), d.detail()), ("P0001", "boom", Some("try again"), Some("d")));
@@ -420,9 +459,9 @@ pub async fn connection_information<R: TestRt>() {
     let mut c = Conn::<R>::connect(&conninfo).await.unwrap();
     let dsn = c.engine().dsn();
     assert!(dsn.contains("password=xxx") && !dsn.contains("scrampass"), "{dsn}");
-    let params = c.engine().config().dsn_parameters();
+    let params = c.engine().dsn_parameters();
     assert!(params.iter().all(|(k, _)| *k != "password"));
-    assert!(params.contains(&("user", "scram_user")));
+    assert!(params.contains(&("user".to_owned(), "scram_user".to_owned())));
     assert_eq!(c.engine().protocol_version(), (3, 0));
     assert_eq!(c.engine().client_encoding(), Some("UTF8"));
     let v = c.engine().server_version();

@@ -22,6 +22,7 @@ fn tokio_connections_run_in_spawned_tasks_on_a_multi_threaded_runtime() {
                 while let Some(r) = stream.next().await.unwrap() {
                     streamed += r.get::<i64, _>(0).unwrap();
                 }
+                drop(stream);
                 conn.close().await.unwrap();
                 row.get::<i64, _>(0).unwrap() + piped[0].as_ref().unwrap().rows[0].get::<i64, _>(0).unwrap() + streamed
             }));

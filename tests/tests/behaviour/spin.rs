@@ -10,7 +10,8 @@ use pgsans::Error;
 use pgsans_tests::*;
 
 pub async fn answers_are_the_same_whatever_the_spin_limit<R: TestRt>() {
-    let limits = [Duration::ZERO, Duration::from_micros(1), pgsans_client::io::DEFAULT_SPIN_WAIT, Duration::from_secs(10)];
+    let limits =
+        [Duration::ZERO, Duration::from_micros(1), pgsans_client::io::DEFAULT_SPIN_WAIT, Duration::from_secs(10)];
     for limit in limits {
         let mut c: Conn<R> = Conn::<R>::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).await.unwrap();
         c.set_autocommit(true).await.unwrap();
