@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod cancel;
+pub mod connect_error;
 mod connection;
 pub mod io;
 mod runtime;

@@ -23,6 +23,7 @@ use std::time::Instant;
 use async_io::{Async, Timer};
 use futures_lite::future;
 use pgsans::config::Target;
+use pgsans_client::connect_error;
 use pgsans_client::io::TryIo;
 
 pub use pgsans;
@@ -115,27 +116,22 @@ impl pgsans_client::Runtime for Smol {
 }
 
 async fn connect(target: &Target) -> io::Result<Socket> {
-    {
-        if let Some(path) = target.socket_path() {
-            let s = Async::<UnixStream>::connect(&path)
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
-            return Ok(Socket::Unix(s));
-        }
-        let host = target.host_to_resolve();
-        let addrs: Vec<SocketAddr> = async_net::resolve((host.as_str(), target.port))
-            .await
-            .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?;
-        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for \"{host}\""));
-        for addr in addrs {
-            match Async::<TcpStream>::connect(addr).await {
-                Ok(s) => {
-                    s.get_ref().set_nodelay(true)?;
-                    return Ok(Socket::Tcp(s));
-                }
-                Err(e) => last = io::Error::new(e.kind(), format!("connection to server at {addr} failed: {e}")),
-            }
-        }
-        Err(last)
+    if let Some(path) = target.socket_path() {
+        let s = Async::<UnixStream>::connect(&path).await.map_err(|e| connect_error::unix(&path, e))?;
+        return Ok(Socket::Unix(s));
     }
+    let host = target.host_to_resolve();
+    let addrs: Vec<SocketAddr> =
+        async_net::resolve((host.as_str(), target.port)).await.map_err(|e| connect_error::resolve(&host, e))?;
+    let mut last = connect_error::no_address(&host);
+    for addr in addrs {
+        match Async::<TcpStream>::connect(addr).await {
+            Ok(s) => {
+                s.get_ref().set_nodelay(true)?;
+                return Ok(Socket::Tcp(s));
+            }
+            Err(e) => last = connect_error::tcp(addr, e),
+        }
+    }
+    Err(last)
 }

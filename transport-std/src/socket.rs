@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use pgsans::config::Target;
 use pgsans::{Error, Interest};
+use pgsans_client::connect_error;
 use pgsans_client::io::TryIo;
 use rustix::event::{PollFd, PollFlags};
 use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
@@ -110,9 +111,7 @@ impl Connecting {
             Ok(Ok(())) => {}
             Ok(Err(e)) | Err(e) => {
                 let e = io::Error::from(e);
-                return Err(
-                    io::Error::new(e.kind(), format!("connection to server at {} failed: {e}", self.peer)).into()
-                );
+                return Err(connect_error::tcp(&self.peer, e).into());
             }
         }
         Ok(if self.unix {
@@ -129,12 +128,10 @@ impl Connecting {
 /// unless `hostaddr` is given).
 pub(crate) fn resolve(target: &Target) -> Result<Vec<SocketAddr>, Error> {
     let host = target.host_to_resolve();
-    let addrs: Vec<SocketAddr> = (host.as_str(), target.port)
-        .to_socket_addrs()
-        .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        (host.as_str(), target.port).to_socket_addrs().map_err(|e| connect_error::resolve(&host, e))?.collect();
     if addrs.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::NotFound, format!("no address for \"{host}\"")).into());
+        return Err(connect_error::no_address(&host).into());
     }
     Ok(addrs)
 }
@@ -148,7 +145,7 @@ pub(crate) fn start_tcp(addr: SocketAddr) -> Result<Connecting, Error> {
         Ok(()) | Err(rustix::io::Errno::INPROGRESS) => {}
         Err(e) => {
             let e = io::Error::from(e);
-            return Err(io::Error::new(e.kind(), format!("connection to server at {addr} failed: {e}")).into());
+            return Err(connect_error::tcp(addr, e).into());
         }
     }
     Ok(Connecting { fd, unix: false, peer: addr.to_string() })
@@ -168,7 +165,7 @@ pub(crate) fn start_unix(path: &std::path::Path) -> Result<Connecting, Error> {
         Ok(()) | Err(rustix::io::Errno::INPROGRESS) | Err(rustix::io::Errno::AGAIN) => {}
         Err(e) => {
             let e = io::Error::from(e);
-            return Err(io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())).into());
+            return Err(connect_error::unix(path, e).into());
         }
     }
     Ok(Connecting { fd, unix: true, peer: path.display().to_string() })

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use pgsans::config::Target;
+use pgsans_client::connect_error;
 use pgsans_client::io::TryIo;
 use tokio::net::{TcpStream, UnixStream};
 
@@ -117,28 +118,24 @@ impl pgsans_client::Runtime for Tokio {
 }
 
 async fn connect(target: &Target) -> io::Result<Socket> {
-    {
-        if let Some(path) = target.socket_path() {
-            let s = UnixStream::connect(&path)
-                .await
-                .map_err(|e| io::Error::new(e.kind(), format!("connect to {}: {e}", path.display())))?;
-            return Ok(Socket::Unix(s));
-        }
-        let host = target.host_to_resolve();
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), target.port))
-            .await
-            .map_err(|e| io::Error::new(e.kind(), format!("could not translate host name \"{host}\": {e}")))?
-            .collect();
-        let mut last = io::Error::new(io::ErrorKind::NotFound, format!("no address for \"{host}\""));
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(s) => {
-                    s.set_nodelay(true)?;
-                    return Ok(Socket::Tcp(s));
-                }
-                Err(e) => last = io::Error::new(e.kind(), format!("connection to server at {addr} failed: {e}")),
-            }
-        }
-        Err(last)
+    if let Some(path) = target.socket_path() {
+        let s = UnixStream::connect(&path).await.map_err(|e| connect_error::unix(&path, e))?;
+        return Ok(Socket::Unix(s));
     }
+    let host = target.host_to_resolve();
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), target.port))
+        .await
+        .map_err(|e| connect_error::resolve(&host, e))?
+        .collect();
+    let mut last = connect_error::no_address(&host);
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                return Ok(Socket::Tcp(s));
+            }
+            Err(e) => last = connect_error::tcp(addr, e),
+        }
+    }
+    Err(last)
 }
