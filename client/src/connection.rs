@@ -130,9 +130,6 @@ impl<R: Runtime> Connection<R> {
             };
             conn.io(interest, deadline).await?;
         }
-        if let Some(on) = config.autocommit_value() {
-            conn.set_autocommit(on).await?;
-        }
         Ok(conn)
     }
 

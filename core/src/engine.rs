@@ -14,7 +14,7 @@ use crate::error::{ClosedReason, ConfigError, DbError, Error, Notice, ProtocolEr
 use crate::event::Event;
 use crate::request::{Machine, Progress, Request, Response, Started};
 use crate::row::{Column, Row};
-use crate::session::{rules, ConnectionStatus, IsolationLevel, Xid};
+use crate::session::{rules, ConnectionStatus, IsolationLevel, SessionState, Xid};
 use crate::shared::{RequestId, Shared};
 use crate::status::{BackendKey, NoticeHandler, Notification, ServerStatus, TransactionStatus};
 
@@ -144,7 +144,8 @@ impl Connection {
         for (k, v) in config.params() {
             params.push((k, v));
         }
-        let mut shared = Shared::default();
+        let mut shared =
+            Shared { session: SessionState::new(config.autocommit_value().unwrap_or(false)), ..Shared::default() };
         frontend::startup_message(params.iter().copied(), shared.buf())?;
         let password = config.password().map(|p| p.as_bytes().to_vec());
         Ok(Connection {
@@ -594,13 +595,12 @@ impl Connection {
     // ----- inside -----------------------------------------------------------------------
 
     fn check_ready(&self) -> Result<(), Error> {
-        if let Some(e) = &self.fatal {
-            return Err(e.clone());
-        }
-        match self.phase {
-            Phase::Ready => Ok(()),
-            Phase::Startup(_) => Err(UsageError::NotReady("the connection is still starting up").into()),
-            Phase::Closing | Phase::Closed => Err(Error::Closed(ClosedReason::ByClient)),
+        match (&self.phase, &self.fatal) {
+            // Closed by the client, even after it broke: psycopg2's "connection already closed".
+            (Phase::Closing | Phase::Closed, _) => Err(Error::Closed(ClosedReason::ByClient)),
+            (_, Some(e)) => Err(e.clone()),
+            (Phase::Ready, None) => Ok(()),
+            (Phase::Startup(_), None) => Err(UsageError::NotReady("the connection is still starting up").into()),
         }
     }
 
@@ -865,6 +865,7 @@ impl Connection {
             BackendMessage::PortalSuspended => Next::Owned(Event::PortalSuspended),
             BackendMessage::ParameterDescription(p) => Next::Owned(Event::ParameterDescription(p.types().collect())),
             BackendMessage::CopyInResponse(c) => {
+                self.shared.end_copy_in()?;
                 Next::Owned(Event::CopyInResponse { format: c.format, column_formats: c.column_formats().collect() })
             }
             BackendMessage::CopyOutResponse(c) => {

@@ -61,9 +61,14 @@ impl Error {
         self.as_db_error().map(|e| e.code())
     }
 
-    /// psycopg2's class for a server error; `None` for errors raised by the client itself.
+    /// psycopg's class for a server error, and for a COPY refused by the client
+    /// ([`ErrorClass::NotSupported`], as psycopg 3); `None` for other errors raised by the
+    /// client itself.
     pub fn class(&self) -> Option<ErrorClass> {
-        self.as_db_error().map(DbError::class)
+        match self {
+            Error::Usage(UsageError::CopyNotSupported(_)) => Some(ErrorClass::NotSupported),
+            _ => self.as_db_error().map(DbError::class),
+        }
     }
 
     /// Whether the connection can no longer be used after this error.
@@ -71,7 +76,8 @@ impl Error {
         match self {
             Error::Db(e) => e.is_fatal(),
             Error::Protocol(_) | Error::Closed(_) | Error::Io(_) | Error::Auth(_) | Error::Internal(_) => true,
-            Error::Usage(_) | Error::Config(_) | Error::Timeout | Error::PipelineAborted => false,
+            Error::Usage(e) => matches!(e, UsageError::CopyWithRequestsQueued),
+            Error::Config(_) | Error::Timeout | Error::PipelineAborted => false,
         }
     }
 }
@@ -189,6 +195,16 @@ pub enum UsageError {
     /// Called with the wrong argument.
     #[error("{0}")]
     InvalidArgument(String),
+    /// A COPY statement ran through a query method (`COPY … FROM STDIN` or `TO STDOUT`): the
+    /// server's copy was ended (a COPY FROM STDIN fails on the server, which aborts an open
+    /// transaction) and the connection is usable. psycopg 3 raises NotSupportedError.
+    #[error("COPY {0} cannot run through a query method; pgsans has no COPY API yet")]
+    CopyNotSupported(&'static str),
+    /// A COPY FROM STDIN ran through the simple protocol with other requests queued behind it
+    /// on the engine: the server took their messages as copy data. The connection is closed
+    /// (the only case where a usage error is fatal).
+    #[error("COPY FROM STDIN ran with other requests queued behind it; the connection cannot continue")]
+    CopyWithRequestsQueued,
 }
 
 fn column_suffix(column: &str) -> String {

@@ -34,6 +34,8 @@ pub(crate) struct SyncPoint {
     pub(crate) begin: bool,
     /// Its SQL may change `search_path`: its completion drops the statement cache.
     pub(crate) search_path: bool,
+    /// A simple Query (else extended-protocol messages).
+    pub(crate) simple: bool,
 }
 
 /// The state requests in flight write to.
@@ -71,6 +73,7 @@ impl Shared {
             prefix: false,
             begin: false,
             search_path: false,
+            simple: false,
         });
     }
 
@@ -79,6 +82,7 @@ impl Shared {
         let encoded = self.encode_text(sql)?;
         frontend::query(&encoded, self.send.vec())?;
         self.push(owner, false);
+        self.syncs.back_mut().expect("just queued").simple = true;
         if crate::statement::mentions_search_path(sql) {
             self.mark_search_path();
         }
@@ -122,6 +126,24 @@ impl Shared {
             p.unsynced = false;
             frontend::sync(self.send.vec());
         }
+    }
+
+    /// The server entered copy-in for the front sync point (a COPY FROM STDIN run through a
+    /// query method): ends it with CopyFail. For the extended protocol, a Sync follows: the
+    /// server ignored the one sent with the query while copying, and now waits for one. Only
+    /// possible when nothing was queued after that point; otherwise the server has taken the
+    /// messages behind it as bad copy data, and the connection cannot be trusted.
+    pub(crate) fn end_copy_in(&mut self) -> Result<(), Error> {
+        if self.syncs.len() != 1 {
+            return Err(UsageError::CopyWithRequestsQueued.into());
+        }
+        frontend::copy_fail("COPY FROM STDIN cannot run through a pgsans query method", self.send.vec())?;
+        let point = self.syncs.front_mut().expect("one point");
+        if !point.simple {
+            point.unsynced = false;
+            frontend::sync(self.send.vec());
+        }
+        Ok(())
     }
 
     /// Hands the open sync point of `from` (an open portal) to `to`.

@@ -130,6 +130,13 @@ impl TestServer {
     /// Starts a new server (prefer [`shared`](Self::shared)). It is stopped when dropped or when
     /// the thread that started it exits.
     pub fn start() -> Result<TestServer, String> {
+        TestServer::start_with(&[])
+    }
+
+    /// Starts a new server with extra `postgres -c name=value` settings, which override the
+    /// harness defaults (e.g. `("max_prepared_transactions", "0")` for a server without
+    /// two-phase commit).
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<TestServer, String> {
         let bin_dir = find_bin_dir()?;
         let version = run_capture(Command::new(bin_dir.join("postgres")).arg("--version"))?;
         let as_postgres = unsafe { libc::geteuid() } == 0;
@@ -187,6 +194,7 @@ impl TestServer {
                 .args(["-c", "max_connections=300"])
                 .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
                 .args(["-c", "password_encryption=scram-sha-256"])
+                .args(settings.iter().flat_map(|(k, v)| ["-c".to_owned(), format!("{k}={v}")]))
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
                 .stderr(log_file);

@@ -278,7 +278,7 @@ impl Config {
 
     /// Connect in autocommit mode (psycopg 3's `connect(autocommit=True)`), or explicitly not.
     /// By default a connection follows psycopg2: not autocommit, a transaction is opened for
-    /// you by the first statement.
+    /// you by the first statement. The engine starts in this mode and `reset()` returns to it.
     pub fn autocommit(&mut self, on: bool) -> &mut Self {
         self.autocommit = Some(on);
         self

@@ -264,7 +264,7 @@ impl Machine {
     /// An event of one of this request's sync points. `Err` is fatal to the connection.
     pub(crate) fn on_event(&mut self, ev: Event<'_>, id: RequestId, shared: &mut Shared) -> Result<Progress, Error> {
         Ok(match self {
-            Machine::Simple(m) => m.on_event(ev, shared),
+            Machine::Simple(m) => m.on_event(ev),
             Machine::Query(m) => m.on_event(ev, id, shared)?,
             Machine::Prepare(m) => m.on_event(ev, shared),
             Machine::Fetch(m) => m.on_event(ev, id, shared),

@@ -68,6 +68,9 @@ impl Pipeline {
                     _ => match self.sqls.iter().rposition(|s| s == sql) {
                         Some(t) if self.sqls.len() < 64 => t as u32,
                         _ => {
+                            if let Err(e) = super::query::refuse_copy_text(sql) {
+                                self.error.get_or_insert(e);
+                            }
                             self.sqls.push(sql.to_owned());
                             (self.sqls.len() - 1) as u32
                         }
@@ -559,7 +562,7 @@ impl PipelineMachine {
                 }
                 ev @ (Event::CopyInResponse { .. } | Event::CopyOutResponse { .. }) => {
                     // Reported in place of the server's error (COPY FROM) or tag (COPY TO).
-                    let e = super::query::refuse_copy(&ev, shared);
+                    let e = super::query::refuse_copy(&ev);
                     self.poisoned.push((self.results.len(), e));
                 }
                 Event::ReadyForQuery(_) => {

@@ -99,6 +99,7 @@ impl QuerySpec {
         let mut encoded = Encoded::default();
         let target = match query {
             Query::Sql(sql) => {
+                refuse_copy_text(sql)?;
                 encoded.push(params, None)?;
                 Target_::Sql(sql.to_owned())
             }
@@ -471,7 +472,7 @@ impl QueryMachine {
                 return Ok(Progress::Done(Ok(Response::Query(std::mem::take(&mut self.result)))));
             }
             (State::Executing, ev @ (Event::CopyInResponse { .. } | Event::CopyOutResponse { .. })) => {
-                self.refused.get_or_insert_with(|| refuse_copy(&ev, shared));
+                self.refused.get_or_insert_with(|| refuse_copy(&ev));
             }
             (State::Executing, _) => {}
         }
@@ -479,18 +480,26 @@ impl QueryMachine {
     }
 }
 
-/// COPY through a query method: COPY FROM STDIN is refused (CopyFail, which the server answers
-/// with an error and, in a block, an aborted transaction), COPY TO STDOUT's data is read and
-/// dropped; the request reports this usage error instead of a result that would hide either.
-pub(crate) fn refuse_copy(ev: &Event<'_>, shared: &mut Shared) -> Error {
+/// COPY through a query method, found in the server's answer (a simple query, or text that
+/// slipped past [`refuse_copy_text`]): the engine has ended the copy (CopyFail for COPY FROM
+/// STDIN, which the server answers with an error that aborts an open transaction; COPY TO
+/// STDOUT's data is read and dropped); the request reports this error instead of a result
+/// that would hide either.
+pub(crate) fn refuse_copy(ev: &Event<'_>) -> Error {
     let direction = match ev {
-        Event::CopyInResponse { .. } => {
-            let _ = frontend::copy_fail("COPY FROM STDIN needs pgsans' COPY API", shared.buf());
-            "FROM STDIN"
-        }
+        Event::CopyInResponse { .. } => "FROM STDIN",
         _ => "TO STDOUT",
     };
-    UsageError::InvalidState(format!("COPY {direction} cannot run through a query method: use the COPY API")).into()
+    UsageError::CopyNotSupported(direction).into()
+}
+
+/// Refuses, before anything is sent, SQL for the extended protocol that would copy data
+/// through the client.
+pub(crate) fn refuse_copy_text(sql: &str) -> Result<(), Error> {
+    match crate::statement::copy_through_client(sql) {
+        Some(direction) => Err(UsageError::CopyNotSupported(direction).into()),
+        None => Ok(()),
+    }
 }
 
 /// `prepare`: Parse + Describe + Sync under a new name; the [`Statement`] it returns can be
@@ -507,6 +516,7 @@ pub(crate) struct PrepareMachine {
 impl PrepareMachine {
     /// `types` fixes parameter types (0 or missing entries: inferred by the server).
     pub(crate) fn start(sql: &str, types: &[u32], id: RequestId, shared: &mut Shared) -> Result<PrepareMachine, Error> {
+        refuse_copy_text(sql)?;
         let name = shared.statements.new_name("pgsans_s");
         shared.flush_closes()?;
         shared.queue_parse(&name, sql, types)?;

@@ -23,7 +23,7 @@ struct ResultSets {
 
 impl ResultSets {
     /// Takes an event; `true` at the ReadyForQuery that ends a statement list.
-    fn take(&mut self, ev: Event<'_>, keep_rows: bool, shared: &mut Shared) -> bool {
+    fn take(&mut self, ev: Event<'_>, keep_rows: bool) -> bool {
         let empty = || ResultSet { columns: None, rows: Vec::new(), tag: None };
         match ev {
             Event::RowDescription(cols) => {
@@ -41,7 +41,7 @@ impl ResultSets {
                 self.error.get_or_insert(e);
             }
             ev @ (Event::CopyInResponse { .. } | Event::CopyOutResponse { .. }) => {
-                self.refused.get_or_insert_with(|| refuse_copy(&ev, shared));
+                self.refused.get_or_insert_with(|| refuse_copy(&ev));
             }
             Event::ReadyForQuery(_) => return true,
             _ => {}
@@ -68,8 +68,8 @@ impl SimpleMachine {
         Ok(SimpleMachine { collected: ResultSets::default(), keep_rows })
     }
 
-    pub(crate) fn on_event(&mut self, ev: Event<'_>, shared: &mut Shared) -> Progress {
-        if !self.collected.take(ev, self.keep_rows, shared) {
+    pub(crate) fn on_event(&mut self, ev: Event<'_>) -> Progress {
+        if !self.collected.take(ev, self.keep_rows) {
             return Progress::Pending;
         }
         let c = std::mem::take(&mut self.collected);
@@ -115,7 +115,7 @@ impl CommandMachine {
     }
 
     pub(crate) fn on_event(&mut self, ev: Event<'_>, shared: &mut Shared) -> Progress {
-        if !self.collected.take(ev, true, shared) {
+        if !self.collected.take(ev, true) {
             return Progress::Pending;
         }
         self.remaining -= 1;

@@ -205,9 +205,18 @@ pub(crate) struct SessionState {
     pub(crate) scopes: usize,
     /// The outermost scope opened its own BEGIN (so it ends with COMMIT, not RELEASE).
     pub(crate) scope_began: bool,
+    /// The autocommit mode chosen at connect ([`Config::autocommit`](crate::Config::autocommit)):
+    /// what `reset()` returns to.
+    pub(crate) default_autocommit: bool,
 }
 
 impl SessionState {
+    /// The state of a new connection: psycopg2's default (a transaction opened for you)
+    /// unless autocommit was chosen at connect.
+    pub(crate) fn new(autocommit: bool) -> SessionState {
+        SessionState { autocommit, default_autocommit: autocommit, ..SessionState::default() }
+    }
+
     /// The BEGIN that psycopg2 sends before the first statement of a transaction.
     pub(crate) fn begin_statement(&self) -> String {
         let mut s = String::from("BEGIN");

@@ -370,7 +370,7 @@ pub(crate) fn apply(effect: Effect, s: &mut SessionState) {
             s.scopes += 1;
         }
         Effect::ScopeClosed => s.scopes = s.scopes.saturating_sub(1),
-        Effect::Reset => *s = SessionState::default(),
+        Effect::Reset => *s = SessionState::new(s.default_autocommit),
     }
 }
 

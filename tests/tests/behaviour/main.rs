@@ -2,7 +2,9 @@
 //! PostgreSQL started by `pgsans-harness` for this test binary.
 
 mod basics;
+mod blocking;
 mod extended;
+mod new_user;
 mod nonblocking;
 mod pipeline;
 mod replay;
@@ -86,6 +88,13 @@ over_every_transport!(
     session::every_error_field,
     session::connection_information,
     spin::answers_are_the_same_whatever_the_spin_limit,
+    new_user::copy_through_a_query_method_is_refused_and_nothing_hangs,
+    new_user::close_after_the_server_broke_the_connection,
+    new_user::cancel_after_tpc_prepare_is_misuse,
+    new_user::tpc_prepare_without_server_support_is_not_supported,
+    new_user::set_isolation_level_inside_a_transaction_rolls_it_back,
+    new_user::a_peer_that_is_not_postgres_is_named_as_such,
+    new_user::autocommit_chosen_at_connect,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped mid-flight
