@@ -95,6 +95,9 @@ pub struct Connection {
     /// encoding) reuses the same `Arc` instead of allocating column names again (the common
     /// case of a repeated query), which also makes comparing it with a cached one cheap.
     last_row_description: (Encoding, Vec<u8>, Option<Arc<[Column]>>),
+    /// Where the last `poll` stopped: before a streamed DataRow of this request, of this
+    /// framed length. Cleared by anything that could move it.
+    row_stop: Option<(RequestId, usize)>,
     dsn: String,
     dsn_parameters: Vec<(String, String)>,
 }
@@ -162,6 +165,7 @@ impl Connection {
             columns: None,
             row_ranges: Vec::new(),
             last_row_description: (Encoding::UTF8, Vec::new(), None),
+            row_stop: None,
             dsn: config.dsn(),
             dsn_parameters: config.dsn_parameters().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         })
@@ -225,7 +229,7 @@ impl Connection {
     /// ready for [`take_row`](Self::take_row). Fatal errors are sticky.
     pub fn poll(&mut self) -> Result<Option<Interest>, Error> {
         self.pump()?;
-        if self.row_owner().is_some() {
+        if self.row_stop.is_some() {
             return Ok(None);
         }
         let write = !self.shared.send.is_empty();
@@ -258,18 +262,18 @@ impl Connection {
 
     /// Whether a streamed row of request `id` is ready for [`take_row`](Self::take_row).
     pub fn row_ready(&self, id: RequestId) -> bool {
-        self.row_owner() == Some(id)
+        self.row_stop.is_some_and(|(owner, _)| owner == id)
     }
 
     /// The next row of a streaming request ([`Mode::Stream`](crate::Mode::Stream)), borrowed
     /// from the receive buffer until the next call on the engine; `None` when no row of `id`
     /// is ready (call [`poll`](Self::poll) and move bytes).
     pub fn take_row(&mut self, id: RequestId) -> Result<Option<Row<'_>>, Error> {
-        if self.row_owner() != Some(id) {
+        let Some(len) = self.row_stop.filter(|(owner, _)| *owner == id).map(|(_, len)| len) else {
             return Ok(None);
-        }
-        let frame = backend::frame(self.recv.unread(), self.max_message_len).ok().flatten().expect("row_owner saw it");
-        let range = self.recv.consume(frame.total_len);
+        };
+        self.row_stop = None;
+        let range = self.recv.consume(len);
         let body = range.start + 5..range.end;
         if let Err(e) = self.index_row(body.clone()) {
             return Err(self.fail(e));
@@ -338,6 +342,7 @@ impl Connection {
     /// a dropped future or an interrupted call leave the connection usable. Harmless for a
     /// finished or unknown id.
     pub fn abandon(&mut self, id: RequestId) {
+        self.row_stop = None;
         self.done.retain(|(d, _)| *d != id);
         self.requests.retain(|r| r.id != id);
         self.shared.abandon(id);
@@ -364,6 +369,7 @@ impl Connection {
     /// Queues Terminate. Once [`transmit`](Self::transmit) is fully written the connection is
     /// closed and the transport closes the socket. Idempotent.
     pub fn terminate(&mut self) {
+        self.row_stop = None;
         if matches!(self.phase, Phase::Closing | Phase::Closed) {
             return;
         }
@@ -605,6 +611,7 @@ impl Connection {
     }
 
     fn fail(&mut self, e: Error) -> Error {
+        self.row_stop = None;
         if self.fatal.is_none() {
             self.fatal = Some(e.clone());
         }
@@ -616,8 +623,9 @@ impl Connection {
         e
     }
 
-    /// The request whose streamed DataRow is next, if the engine stopped before it.
-    fn row_owner(&self) -> Option<RequestId> {
+    /// The request whose streamed DataRow is next (and the row's framed length), if the
+    /// engine must stop before it.
+    fn row_owner(&self) -> Option<(RequestId, usize)> {
         if self.fatal.is_some() {
             return None;
         }
@@ -629,16 +637,18 @@ impl Connection {
         if !owner.machine.streams() {
             return None;
         }
-        backend::frame(self.recv.unread(), self.max_message_len).ok().flatten().map(|_| front.owner)
+        backend::frame(self.recv.unread(), self.max_message_len).ok().flatten().map(|f| (front.owner, f.total_len))
     }
 
     /// Handles every complete message buffered, stopping before a streamed row.
     fn pump(&mut self) -> Result<(), Error> {
+        self.row_stop = None;
         if let Some(e) = &self.fatal {
             return Err(e.clone());
         }
         loop {
-            if self.row_owner().is_some() {
+            self.row_stop = self.row_owner();
+            if self.row_stop.is_some() {
                 break;
             }
             if !self.expects_messages() {
@@ -667,7 +677,7 @@ impl Connection {
                 return Err(self.fail(e));
             }
         }
-        if self.row_owner().is_none() {
+        if self.row_stop.is_none() {
             self.recv.shrink_if_idle();
             if self.eof && !self.recv.unread().is_empty() {
                 return Err(self.fail(Error::Closed(ClosedReason::UnexpectedEof)));

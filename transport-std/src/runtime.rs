@@ -182,18 +182,34 @@ impl Wake for Woken {
 /// Runs a future of the blocking client to completion on this thread. Its waits block inside
 /// the sockets' `ready`; a future that yields (the spin loop) is polled again at once.
 pub fn block_on<F: Future>(fut: F) -> F::Output {
-    let woken = Arc::new(Woken(AtomicBool::new(false)));
-    let waker = Waker::from(woken.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut fut = pin!(fut);
-    loop {
-        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-        if !woken.0.swap(false, Ordering::Acquire) {
-            // Nothing in the blocking client stays pending without waking itself; be a good
-            // citizen if a foreign future does.
-            std::thread::yield_now();
+    thread_local! {
+        // One waker per thread, made once: a blocking call per streamed row stays cheap.
+        static WAKER: (Arc<Woken>, Waker) = new_waker();
+    }
+    fn new_waker() -> (Arc<Woken>, Waker) {
+        let woken = Arc::new(Woken(AtomicBool::new(false)));
+        (woken.clone(), Waker::from(woken))
+    }
+    fn run<F: Future>(fut: F, woken: &Woken, waker: &Waker) -> F::Output {
+        let mut cx = Context::from_waker(waker);
+        let mut fut = pin!(fut);
+        loop {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+            if !woken.0.swap(false, Ordering::Acquire) {
+                // Nothing in the blocking client stays pending without waking itself; be a
+                // good citizen if a foreign future does.
+                std::thread::yield_now();
+            }
         }
     }
+    // Borrowed, not cloned (no atomic increments per call); a fresh one while the thread's
+    // locals are being destroyed (a connection dropped by another thread-local's destructor).
+    let mut slot = Some(fut);
+    if let Ok(out) = WAKER.try_with(|(woken, waker)| run(slot.take().expect("not yet run"), woken, waker)) {
+        return out;
+    }
+    let (woken, waker) = new_waker();
+    run(slot.take().expect("try_with did not run it"), &woken, &waker)
 }

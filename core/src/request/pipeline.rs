@@ -175,6 +175,9 @@ struct Text {
     first: usize,
     /// Its SQL may change `search_path`.
     search_path: bool,
+    /// The result columns its last execution reported (`Some(None)`: NoData); an execution
+    /// reporting the same ones again has nothing new to tell the cache.
+    observed: Option<Option<Arc<[Column]>>>,
 }
 
 /// The distinct (text, types) of `pipeline` and each query's index into them.
@@ -211,6 +214,7 @@ fn index_texts(pipeline: &Pipeline) -> (Vec<Text>, Vec<u32>) {
                             blind: false,
                             first: i,
                             search_path,
+                            observed: None,
                         });
                         ids.push(t);
                         t
@@ -449,6 +453,15 @@ impl PipelineMachine {
         let at = self.results.len();
         let Some(&t) = self.item_text.get(at).filter(|&&t| t != NO_TEXT) else { return };
         let text = &mut self.texts[t as usize];
+        let seen = match (&text.observed, columns) {
+            (Some(Some(a)), Some(b)) => Arc::ptr_eq(a, b),
+            (Some(None), None) => true,
+            _ => false,
+        };
+        if seen {
+            return;
+        }
+        text.observed = Some(columns.cloned());
         shared.statements.observe_columns(&text.key, columns);
         if let Some(d) = &text.described {
             if !crate::statement::same_columns(d.columns.as_ref(), columns) {
