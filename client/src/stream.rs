@@ -46,6 +46,22 @@ impl<'a, R: Runtime> RowStream<'a, R> {
         self.conn.engine.take_row(self.id)
     }
 
+    /// Whether the next row is already received, so that [`take_ready`](Self::take_ready)
+    /// returns it without waiting (for a blocking driver's fast path; [`next`](Self::next) is
+    /// the general call).
+    pub fn row_ready_now(&mut self) -> Result<bool, Error> {
+        if self.done {
+            return Ok(false);
+        }
+        self.conn.engine.poll()?;
+        Ok(self.conn.engine.row_ready(self.id))
+    }
+
+    /// The row [`row_ready_now`](Self::row_ready_now) found; `None` if there is none.
+    pub fn take_ready(&mut self) -> Result<Option<Row<'_>>, Error> {
+        self.conn.engine.take_row(self.id)
+    }
+
     /// Rows returned or affected, from the command tag, once the stream is exhausted.
     pub fn rows_affected(&self) -> Option<u64> {
         self.tag.as_deref().and_then(pgsans::rows_affected)

@@ -415,6 +415,10 @@ impl RowStream<'_> {
     // Not `Iterator`: each row borrows the stream (a lending iterator).
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Row<'_>>, Error> {
+        // Rows already received need no executor.
+        if self.0.row_ready_now()? {
+            return self.0.take_ready();
+        }
         block_on(self.0.next())
     }
 
