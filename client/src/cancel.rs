@@ -6,9 +6,17 @@ use std::time::{Duration, Instant};
 use pgsans::config::Target;
 use pgsans::{CancelRequest, Error};
 
-use crate::connection::connect_socket;
+use crate::connection::Connection;
 use crate::io::transfer;
-use crate::runtime::{Runtime, Socket};
+use crate::runtime::{connect_socket, Runtime, Socket};
+
+impl<R: Runtime> Connection<R> {
+    /// A token that cancels this connection's running query from any task or thread. A
+    /// misuse error after `tpc_prepare` (psycopg2).
+    pub fn cancel_token(&self) -> Result<CancelToken<R>, Error> {
+        Ok(CancelToken::new(self.engine.cancel_key()?, self.target.clone()))
+    }
+}
 
 /// Cancels the running query of the connection it came from: a CancelRequest on a new
 /// connection to the same server. `Send + Sync`, usable from any task or thread; cancelling

@@ -10,11 +10,8 @@ use pgsans::{
     ResultSet, SessionChange, Setting, SimpleBatch, Statement, TransactionStatus, UsageError, Xid,
 };
 
-use crate::cancel::CancelToken;
 use crate::io::{available_cpus, spin_limit, transfer, SpinWait, TryIo};
-use crate::runtime::{Runtime, Socket};
-use crate::stream::{Portal, RowStream};
-use crate::transaction::Transaction;
+use crate::runtime::{connect_socket, Runtime, Socket};
 
 /// A connection to PostgreSQL on runtime `R`: psycopg2's `connection` (one conversation at a
 /// time, `&mut self`; a transaction opened for you unless autocommit) with tokio-postgres'
@@ -27,7 +24,7 @@ pub struct Connection<R: Runtime> {
     pub(crate) engine: pgsans::Connection,
     pub(crate) socket: R::Socket,
     /// Where we are connected: cancel requests go there.
-    target: Target,
+    pub(crate) target: Target,
     /// The last transfer said a read would find nothing: wait before reading.
     read_would_block: bool,
     /// Whether to spin for an answer before sleeping.
@@ -44,17 +41,6 @@ fn random_nonce() -> Result<ClientNonce, Error> {
     let mut bytes = [0u8; 18];
     getrandom::getrandom(&mut bytes).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
     Ok(ClientNonce::from_random_bytes(bytes))
-}
-
-/// A runtime's connect, with its timeout as pgsans' [`Error::Timeout`].
-pub(crate) async fn connect_socket<R: Runtime>(target: &Target, deadline: Option<Instant>) -> Result<R::Socket, Error> {
-    match R::connect(target, deadline).await {
-        Ok(s) => Ok(s),
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) => {
-            Err(Error::Timeout)
-        }
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// A request being waited for: abandoned in the engine if this is dropped before its response
@@ -280,18 +266,6 @@ impl<R: Runtime> Connection<R> {
         Ok(self.run(request).await?.into_query()?.rows_affected())
     }
 
-    /// Streams the rows of a query one at a time, each borrowed straight from the receive
-    /// buffer: memory does not grow with the number of rows. Dropping the stream early is
-    /// fine; the rest is drained by the engine.
-    pub async fn query_raw<'q>(
-        &mut self,
-        query: impl Into<Query<'q>>,
-        params: Params<'_>,
-    ) -> Result<RowStream<'_, R>, Error> {
-        let id = self.engine.submit(Request::query(query, params, Mode::Stream)?)?;
-        Ok(RowStream::new(self, id))
-    }
-
     /// Sends every query of `pipeline` without waiting between them and returns one result
     /// per query, in order (an error aborts the rest of its Sync group:
     /// [`Error::PipelineAborted`]). The outer error is for misuse and broken connections.
@@ -300,20 +274,6 @@ impl<R: Runtime> Connection<R> {
             return Ok(Vec::new());
         }
         self.run(Request::pipeline(pipeline)).await?.into_pipeline()
-    }
-
-    /// Opens a portal on the query that returns at most `batch` rows per
-    /// [`fetch`](Portal::fetch) (Execute with a row limit; PortalSuspended between batches).
-    /// Only one portal at a time; the connection is busy until it is exhausted or closed.
-    pub async fn portal<'q>(
-        &mut self,
-        query: impl Into<Query<'q>>,
-        params: Params<'_>,
-        batch: i32,
-    ) -> Result<Portal<'_, R>, Error> {
-        let id = self.engine.submit(Request::portal(query, params, batch)?)?;
-        let first = self.wait(id, None).await?;
-        Ok(Portal::new(self, id, batch, first))
     }
 
     // ----- transactions and the session ------------------------------------------------
@@ -354,15 +314,6 @@ impl<R: Runtime> Connection<R> {
     /// Sets deferrable; `None` restores the server default.
     pub async fn set_deferrable(&mut self, on: Option<bool>) -> Result<(), Error> {
         self.set_session(SessionChange::new().deferrable(on.map_or(Setting::Default, Setting::Value))).await
-    }
-
-    /// Opens a transaction scope: `BEGIN`, or a `SAVEPOINT` when nested. The returned guard
-    /// gives access to the connection; end it with `commit()` or `rollback()`. Dropped without
-    /// either, its rollback is queued at once and sent with the connection's next I/O (an async
-    /// `Drop` cannot wait); the blocking client rolls back before its guard's drop returns.
-    pub async fn transaction(&mut self) -> Result<Transaction<'_, R>, Error> {
-        self.begin_scope().await?;
-        Ok(Transaction::new(self))
     }
 
     /// Opens a transaction scope without a guard (what [`transaction`](Self::transaction) does
@@ -443,12 +394,6 @@ impl<R: Runtime> Connection<R> {
         }
         self.socket.shutdown();
         r
-    }
-
-    /// A token that cancels this connection's running query from any task or thread. A
-    /// misuse error after `tpc_prepare` (psycopg2).
-    pub fn cancel_token(&self) -> Result<CancelToken<R>, Error> {
-        Ok(CancelToken::new(self.engine.cancel_key()?, self.target.clone()))
     }
 
     // ----- settings and getters ----------------------------------------------------------

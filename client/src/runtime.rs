@@ -7,7 +7,7 @@ use std::io;
 use std::time::Instant;
 
 use pgsans::config::Target;
-use pgsans::Interest;
+use pgsans::{Error, Interest};
 
 use crate::io::TryIo;
 
@@ -38,4 +38,15 @@ pub trait Socket: TryIo + Send + 'static {
 
     /// Shuts the socket down (after Terminate, or when the connection is dropped).
     fn shutdown(&mut self) {}
+}
+
+/// A runtime's connect, with its timeout as pgsans' [`Error::Timeout`].
+pub(crate) async fn connect_socket<R: Runtime>(target: &Target, deadline: Option<Instant>) -> Result<R::Socket, Error> {
+    match R::connect(target, deadline).await {
+        Ok(s) => Ok(s),
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) => {
+            Err(Error::Timeout)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

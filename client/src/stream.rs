@@ -3,10 +3,38 @@
 
 use std::sync::Arc;
 
-use pgsans::{Column, Error, OwnedRow, Request, RequestId, Response, Row};
+use pgsans::{Column, Error, Mode, OwnedRow, Params, Query, Request, RequestId, Response, Row};
 
 use crate::connection::Connection;
 use crate::runtime::Runtime;
+
+impl<R: Runtime> Connection<R> {
+    /// Streams the rows of a query one at a time, each borrowed straight from the receive
+    /// buffer: memory does not grow with the number of rows. Dropping the stream early is
+    /// fine; the rest is drained by the engine.
+    pub async fn query_raw<'q>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<RowStream<'_, R>, Error> {
+        let id = self.engine.submit(Request::query(query, params, Mode::Stream)?)?;
+        Ok(RowStream::new(self, id))
+    }
+
+    /// Opens a portal on the query that returns at most `batch` rows per
+    /// [`fetch`](Portal::fetch) (Execute with a row limit; PortalSuspended between batches).
+    /// Only one portal at a time; the connection is busy until it is exhausted or closed.
+    pub async fn portal<'q>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+        batch: i32,
+    ) -> Result<Portal<'_, R>, Error> {
+        let id = self.engine.submit(Request::portal(query, params, batch)?)?;
+        let first = self.wait(id, None).await?;
+        Ok(Portal::new(self, id, batch, first))
+    }
+}
 
 /// The rows of a query, one at a time, each borrowed from the receive buffer until the next
 /// call: memory does not grow with the number of rows. Dropped early, the rest is drained by

@@ -5,6 +5,17 @@ use pgsans::Error;
 use crate::connection::Connection;
 use crate::runtime::Runtime;
 
+impl<R: Runtime> Connection<R> {
+    /// Opens a transaction scope: `BEGIN`, or a `SAVEPOINT` when nested. The returned guard
+    /// gives access to the connection; end it with `commit()` or `rollback()`. Dropped without
+    /// either, its rollback is queued at once and sent with the connection's next I/O (an async
+    /// `Drop` cannot wait); the blocking client rolls back before its guard's drop returns.
+    pub async fn transaction(&mut self) -> Result<Transaction<'_, R>, Error> {
+        self.begin_scope().await?;
+        Ok(Transaction::new(self))
+    }
+}
+
 /// A transaction scope (psycopg 3's `transaction()`, tokio-postgres' `Transaction`). Derefs to
 /// the connection; nested scopes are savepoints. End it with [`commit`](Self::commit) or
 /// [`rollback`](Self::rollback); dropped without either, its rollback is queued at once (an

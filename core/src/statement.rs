@@ -253,7 +253,7 @@ fn tag_effect(tag: &[u8]) -> TagEffect {
     }
 }
 
-/// A statement prepared on the server with [`prepare`](crate::extended::Prepare). Cheap to
+/// A statement prepared on the server with [`Request::prepare`](crate::Request::prepare). Cheap to
 /// clone. When the last clone is dropped the server-side statement is closed with the next
 /// operation on the connection.
 #[derive(Debug, Clone)]

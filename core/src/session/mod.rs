@@ -1,6 +1,6 @@
 //! psycopg2's connection semantics: the value types (status, isolation level, session
 //! characteristics, two-phase transaction ids) and the session state the engine keeps. Which
-//! command is allowed when, and what it does, is [`rules`] — one table, in one file.
+//! command is allowed when, and what it does, is `session/rules.rs` — one table, in one file.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -67,7 +67,7 @@ impl std::str::FromStr for IsolationLevel {
     }
 }
 
-/// One argument of [`set_session`]: leave it, reset it to the server default, or set it.
+/// One argument of `set_session`: leave it, reset it to the server default, or set it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Setting<T> {
     #[default]
@@ -77,7 +77,7 @@ pub enum Setting<T> {
     Value(T),
 }
 
-/// The arguments of [`set_session`]; build with the setters.
+/// The arguments of `set_session`; build with the setters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SessionChange {
     pub isolation_level: Setting<IsolationLevel>,
