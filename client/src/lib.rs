@@ -2,7 +2,7 @@
 //!
 //! [`Connection<R>`] is everything a user calls — connect over several hosts with
 //! `connect_timeout`, `query` / `query_one` / `query_opt` / `execute` / `prepare`, streamed rows,
-//! portals, pipelines, simple queries, psycopg2's transactions and session characteristics,
+//! portals, pipelines, simple queries, COPY in both directions, psycopg2's transactions and session characteristics,
 //! two-phase commit, notifications, cancel, close — as ordinary `async fn`s. Each one submits
 //! requests to the [`pgsans`] engine and moves bytes until their responses are there; all the
 //! protocol is in the engine. A runtime provides a socket it can wait on, a way to connect and
@@ -19,6 +19,7 @@
 mod cancel;
 pub mod connect_error;
 mod connection;
+mod copy;
 pub mod io;
 mod runtime;
 mod stream;
@@ -26,6 +27,7 @@ mod transaction;
 
 pub use cancel::CancelToken;
 pub use connection::Connection;
+pub use copy::{CopyIn, CopyOut, COPY_BUFFER};
 pub use runtime::{Runtime, Socket};
 pub use stream::{Portal, RowStream};
 pub use transaction::Transaction;

@@ -12,7 +12,7 @@ use crate::config::{Config, SslMode};
 use crate::encoding::Encoding;
 use crate::error::{ClosedReason, ConfigError, DbError, Error, Notice, ProtocolError, UsageError};
 use crate::event::Event;
-use crate::request::{Machine, Progress, Request, Response, Started};
+use crate::request::{CopyFormat, Machine, Progress, Request, Response, Started};
 use crate::row::{Column, Row};
 use crate::session::{rules, ConnectionStatus, IsolationLevel, SessionState, Xid};
 use crate::shared::{RequestId, Shared};
@@ -262,14 +262,49 @@ impl Connection {
 
     /// Whether a streamed row of request `id` is ready for [`take_row`](Self::take_row).
     pub fn row_ready(&self, id: RequestId) -> bool {
-        self.row_stop.is_some_and(|(owner, _)| owner == id)
+        self.stopped_before(id, b'D').is_some()
+    }
+
+    /// The length of the message of type `ty` of request `id` the engine stopped before.
+    fn stopped_before(&self, id: RequestId, ty: u8) -> Option<usize> {
+        let (owner, len) = self.row_stop?;
+        (owner == id && self.recv.unread().first() == Some(&ty)).then_some(len)
+    }
+
+    /// Whether COPY OUT data of request `id` is ready for
+    /// [`take_copy_data`](Self::take_copy_data).
+    pub fn copy_data_ready(&self, id: RequestId) -> bool {
+        self.stopped_before(id, b'd').is_some()
+    }
+
+    /// The next chunk of a COPY OUT ([`Request::copy_out`]), borrowed from the receive buffer
+    /// until the next call on the engine (with the text formats, usually one row); `None`
+    /// when none is ready (call [`poll`](Self::poll) and move bytes). The end of the data is
+    /// the request's response.
+    pub fn take_copy_data(&mut self, id: RequestId) -> Option<&[u8]> {
+        let len = self.stopped_before(id, b'd')?;
+        self.row_stop = None;
+        let range = self.recv.consume(len);
+        Some(self.recv.slice(range.start + 5..range.end))
+    }
+
+    /// The format of COPY OUT request `id`, once the server has announced it.
+    pub fn copy_out_format(&self, id: RequestId) -> Option<&CopyFormat> {
+        self.requests.iter().find(|r| r.id == id)?.machine.copy_ref()?.out_format()
+    }
+
+    /// `Some(format)` while COPY IN request `id` waits for data: send it with
+    /// [`copy_send`](Self::copy_send). `None` before the server is ready and once the copy
+    /// has ended (a server error mid-copy ends it: see [`take_response`](Self::take_response)).
+    pub fn copy_in_format(&self, id: RequestId) -> Option<&CopyFormat> {
+        self.requests.iter().find(|r| r.id == id)?.machine.copy_ref()?.in_format()
     }
 
     /// The next row of a streaming request ([`Mode::Stream`](crate::Mode::Stream)), borrowed
     /// from the receive buffer until the next call on the engine; `None` when no row of `id`
     /// is ready (call [`poll`](Self::poll) and move bytes).
     pub fn take_row(&mut self, id: RequestId) -> Result<Option<Row<'_>>, Error> {
-        let Some(len) = self.row_stop.filter(|(owner, _)| *owner == id).map(|(_, len)| len) else {
+        let Some(len) = self.stopped_before(id, b'D') else {
             return Ok(None);
         };
         self.row_stop = None;
@@ -289,6 +324,11 @@ impl Connection {
     /// and leaves the connection as it was.
     pub fn submit(&mut self, request: Request) -> Result<RequestId, Error> {
         self.check_ready()?;
+        if self.requests.iter().any(|r| r.machine.copy_ref().is_some_and(|c| c.blocks_others())) {
+            return Err(
+                UsageError::InvalidState("a COPY FROM STDIN is in progress: finish or abort it first".into()).into()
+            );
+        }
         if !request.is_fetch() && self.shared.open_point().is_some() {
             return Err(
                 UsageError::InvalidState("a portal is open: fetch it to the end or close it first".into()).into()
@@ -343,9 +383,42 @@ impl Connection {
     /// finished or unknown id.
     pub fn abandon(&mut self, id: RequestId) {
         self.row_stop = None;
+        if let Some(r) = self.requests.iter_mut().find(|r| r.id == id) {
+            if let Some(copy) = r.machine.copy() {
+                if copy.blocks_others() {
+                    copy.abandon(&mut self.shared);
+                    self.shared.mark_copy_failed(id);
+                }
+            }
+        }
         self.done.retain(|(d, _)| *d != id);
         self.requests.retain(|r| r.id != id);
         self.shared.abandon(id);
+    }
+
+    /// Sends `data` for COPY IN request `id` (while [`copy_in_format`](Self::copy_in_format)
+    /// is `Some`). The bytes are queued in [`transmit`](Self::transmit): write them out before
+    /// queueing much more (the transports keep at most a few hundred KiB queued).
+    pub fn copy_send(&mut self, id: RequestId, data: &[u8]) -> Result<(), Error> {
+        self.check_ready()?;
+        let copy = copy_machine(&mut self.requests, id)?;
+        copy.send(data, &mut self.shared)
+    }
+
+    /// Ends COPY IN request `id`: CopyDone; its response is the row count.
+    pub fn copy_finish(&mut self, id: RequestId) -> Result<(), Error> {
+        self.check_ready()?;
+        let copy = copy_machine(&mut self.requests, id)?;
+        copy.end(None, &mut self.shared)
+    }
+
+    /// Aborts COPY IN request `id` with `message` (CopyFail): the server rejects the copy
+    /// (its response is the server's 57014 error naming the message) and, in a transaction
+    /// block, aborts the transaction.
+    pub fn copy_abort(&mut self, id: RequestId, message: &str) -> Result<(), Error> {
+        self.check_ready()?;
+        let copy = copy_machine(&mut self.requests, id)?;
+        copy.end(Some(message), &mut self.shared)
     }
 
     /// A dropped transaction scope: its rollback is queued now and its answers drained; the
@@ -623,18 +696,23 @@ impl Connection {
         e
     }
 
-    /// The request whose streamed DataRow is next (and the row's framed length), if the
-    /// engine must stop before it.
+    /// The request whose streamed DataRow or COPY OUT CopyData is next (and its framed
+    /// length), if the engine must stop before it.
     fn row_owner(&self) -> Option<(RequestId, usize)> {
         if self.fatal.is_some() {
             return None;
         }
         let front = self.shared.syncs.front()?;
-        if front.discard || front.prefix || self.recv.unread().first() != Some(&b'D') {
+        let copy = match self.recv.unread().first() {
+            Some(b'D') => false,
+            Some(b'd') => true,
+            _ => return None,
+        };
+        if front.discard || front.prefix {
             return None;
         }
         let owner = self.requests.iter().find(|r| r.id == front.owner)?;
-        if !owner.machine.streams() {
+        if !(if copy { owner.machine.streams_copy() } else { owner.machine.streams() }) {
             return None;
         }
         backend::frame(self.recv.unread(), self.max_message_len).ok().flatten().map(|f| (front.owner, f.total_len))
@@ -875,7 +953,16 @@ impl Connection {
             BackendMessage::PortalSuspended => Next::Owned(Event::PortalSuspended),
             BackendMessage::ParameterDescription(p) => Next::Owned(Event::ParameterDescription(p.types().collect())),
             BackendMessage::CopyInResponse(c) => {
-                self.shared.end_copy_in()?;
+                // A COPY IN request sends its own data; anything else is ended here (unless
+                // an abandoned COPY IN request already sent its CopyFail).
+                let wanted = !front.discard
+                    && self
+                        .requests
+                        .iter()
+                        .any(|r| r.id == front.owner && r.machine.copy_ref().is_some_and(|c| c.wants_copy_in()));
+                if !wanted && !front.copy_failed {
+                    self.shared.end_copy_in()?;
+                }
                 Next::Owned(Event::CopyInResponse { format: c.format, column_formats: c.column_formats().collect() })
             }
             BackendMessage::CopyOutResponse(c) => {
@@ -961,4 +1048,13 @@ impl Wire for Connection {
     fn transport_error(&mut self, e: Error) -> Error {
         Connection::transport_error(self, e)
     }
+}
+
+/// The COPY machine of request `id`.
+fn copy_machine(requests: &mut VecDeque<InFlight>, id: RequestId) -> Result<&mut crate::request::CopyMachine, Error> {
+    requests
+        .iter_mut()
+        .find(|r| r.id == id)
+        .and_then(|r| r.machine.copy())
+        .ok_or_else(|| UsageError::InvalidState("no COPY is in progress for this request".into()).into())
 }

@@ -100,7 +100,9 @@ pub use config::Config;
 pub use engine::{Connection, Interest, Wire};
 pub use error::{AuthError, ClosedReason, ConfigError, DbError, Error, ErrorClass, Notice, ProtocolError, UsageError};
 pub use event::Event;
-pub use request::{Mode, Params, Pipeline, Query, QueryResult, Request, Response};
+pub use request::{
+    CopyDirection, CopyFormat, CopyResult, Mode, Params, Pipeline, Query, QueryResult, Request, Response,
+};
 pub use row::{rows_affected, Column, ColumnIndex, OwnedRow, ResultSet, Row, SimpleBatch};
 pub use session::{ConnectionStatus, IsolationLevel, RecoveredXid, SessionChange, Setting, Xid};
 pub use shared::RequestId;

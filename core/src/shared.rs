@@ -36,6 +36,9 @@ pub(crate) struct SyncPoint {
     pub(crate) search_path: bool,
     /// A simple Query (else extended-protocol messages).
     pub(crate) simple: bool,
+    /// A CopyFail was sent ahead for it (an abandoned COPY IN): a copy-in it starts is
+    /// already ended.
+    pub(crate) copy_failed: bool,
 }
 
 /// The state requests in flight write to.
@@ -74,6 +77,7 @@ impl Shared {
             begin: false,
             search_path: false,
             simple: false,
+            copy_failed: false,
         });
     }
 
@@ -137,13 +141,20 @@ impl Shared {
         if self.syncs.len() != 1 {
             return Err(UsageError::CopyWithRequestsQueued.into());
         }
-        frontend::copy_fail("COPY FROM STDIN cannot run through a pgsans query method", self.send.vec())?;
+        frontend::copy_fail("COPY FROM STDIN refused by pgsans: not started through its COPY API", self.send.vec())?;
         let point = self.syncs.front_mut().expect("one point");
         if !point.simple {
             point.unsynced = false;
             frontend::sync(self.send.vec());
         }
         Ok(())
+    }
+
+    /// Notes that `owner`'s query got its CopyFail ahead of time.
+    pub(crate) fn mark_copy_failed(&mut self, owner: RequestId) {
+        for p in self.syncs.iter_mut().filter(|p| p.owner == owner) {
+            p.copy_failed = true;
+        }
     }
 
     /// Hands the open sync point of `from` (an open portal) to `to`.

@@ -6,6 +6,7 @@
 //! A request owns everything it sends (parameters are encoded when it is made), so any number
 //! can be submitted and queued; each gets a [`RequestId`] and its own [`Response`].
 
+mod copy;
 mod params;
 mod pipeline;
 mod query;
@@ -19,10 +20,12 @@ use crate::shared::{RequestId, Shared};
 use crate::statement::Statement;
 use crate::status::Notification;
 
+pub use copy::{CopyDirection, CopyFormat, CopyResult};
 pub use params::Params;
 pub use pipeline::Pipeline;
 pub use query::{Mode, Query, QueryResult};
 
+pub(crate) use copy::CopyMachine;
 use pipeline::PipelineMachine;
 use query::{FetchMachine, PrepareMachine, QueryMachine, QuerySpec};
 use simple::{CommandMachine, SimpleMachine};
@@ -41,6 +44,7 @@ enum Kind {
     Pipeline(Pipeline),
     Command(Command),
     WaitNotifications,
+    Copy { sql: String, direction: CopyDirection },
 }
 
 impl Request {
@@ -84,6 +88,20 @@ impl Request {
         Request(Kind::Prepare { sql: sql.into(), types: types.to_vec() })
     }
 
+    /// `COPY … FROM STDIN`: once [`copy_in_format`](crate::Connection::copy_in_format) is
+    /// `Some`, send the data with [`copy_send`](crate::Connection::copy_send) and end with
+    /// [`copy_finish`](crate::Connection::copy_finish) (or `copy_abort`); answered with
+    /// [`Response::Copy`].
+    pub fn copy_in(sql: impl Into<String>) -> Request {
+        Request(Kind::Copy { sql: sql.into(), direction: CopyDirection::In })
+    }
+
+    /// `COPY … TO STDOUT`: take the data with
+    /// [`take_copy_data`](crate::Connection::take_copy_data); answered with [`Response::Copy`].
+    pub fn copy_out(sql: impl Into<String>) -> Request {
+        Request(Kind::Copy { sql: sql.into(), direction: CopyDirection::Out })
+    }
+
     /// Runs a pipeline ([`Response::Pipeline`]).
     pub fn pipeline(pipeline: Pipeline) -> Request {
         Request(Kind::Pipeline(pipeline))
@@ -104,6 +122,7 @@ impl Request {
     pub(crate) fn runs_sql(&self) -> Option<&'static str> {
         match &self.0 {
             Kind::Simple { .. } | Kind::Query(_) | Kind::Fetch { .. } => Some("execute"),
+            Kind::Copy { .. } => Some("copy"),
             Kind::Prepare { .. } => Some("prepare"),
             Kind::Pipeline(_) => Some("pipeline"),
             Kind::Command(_) | Kind::WaitNotifications => None,
@@ -112,7 +131,7 @@ impl Request {
 
     /// Whether it may need the automatic BEGIN (a fetch continues a portal that already did).
     pub(crate) fn may_begin(&self) -> bool {
-        matches!(self.0, Kind::Simple { .. } | Kind::Query(_) | Kind::Pipeline(_))
+        matches!(self.0, Kind::Simple { .. } | Kind::Query(_) | Kind::Pipeline(_) | Kind::Copy { .. })
     }
 
     pub(crate) fn command_ref(&self) -> Option<&Command> {
@@ -147,6 +166,8 @@ pub enum Response {
     Recovered(Vec<RecoveredXid>),
     /// The notifications received while waiting.
     Notifications(Vec<Notification>),
+    /// A COPY finished.
+    Copy(CopyResult),
 }
 
 impl Response {
@@ -197,6 +218,13 @@ impl Response {
         }
     }
 
+    pub fn into_copy(self) -> Result<CopyResult, Error> {
+        match self {
+            Response::Copy(c) => Ok(c),
+            other => Err(other.unexpected()),
+        }
+    }
+
     pub fn into_notifications(self) -> Result<Vec<Notification>, Error> {
         match self {
             Response::Notifications(n) => Ok(n),
@@ -221,6 +249,7 @@ pub(crate) enum Machine {
     Fetch(FetchMachine),
     Pipeline(Box<PipelineMachine>),
     Command(CommandMachine),
+    Copy(CopyMachine),
     /// Waiting for notifications: no messages of its own.
     Listen,
 }
@@ -258,6 +287,7 @@ impl Machine {
                 }
             }
             Kind::WaitNotifications => Machine::Listen,
+            Kind::Copy { sql, direction } => Machine::Copy(CopyMachine::start(&sql, direction, id, shared)?),
         }))
     }
 
@@ -270,6 +300,7 @@ impl Machine {
             Machine::Fetch(m) => m.on_event(ev, id, shared),
             Machine::Pipeline(m) => m.on_event(ev, id, shared)?,
             Machine::Command(m) => m.on_event(ev, shared),
+            Machine::Copy(m) => m.on_event(ev),
             Machine::Listen => Progress::Pending,
         })
     }
@@ -277,6 +308,26 @@ impl Machine {
     /// Whether the engine stops before each DataRow for the caller to take it.
     pub(crate) fn streams(&self) -> bool {
         matches!(self, Machine::Query(q) if q.streams())
+    }
+
+    /// Whether the engine stops before each CopyData for the caller to take it.
+    pub(crate) fn streams_copy(&self) -> bool {
+        matches!(self, Machine::Copy(c) if c.streams())
+    }
+
+    /// The COPY this is, if it is one.
+    pub(crate) fn copy(&mut self) -> Option<&mut CopyMachine> {
+        match self {
+            Machine::Copy(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn copy_ref(&self) -> Option<&CopyMachine> {
+        match self {
+            Machine::Copy(c) => Some(c),
+            _ => None,
+        }
     }
 
     /// Whether it waits for notifications.

@@ -3,6 +3,7 @@
 
 mod basics;
 mod blocking;
+mod copy;
 mod extended;
 mod new_user;
 mod nonblocking;
@@ -95,6 +96,12 @@ over_every_transport!(
     new_user::set_isolation_level_inside_a_transaction_rolls_it_back,
     new_user::a_peer_that_is_not_postgres_is_named_as_such,
     new_user::autocommit_chosen_at_connect,
+    copy::copy_in_and_out_in_every_format,
+    copy::a_large_copy_both_ways,
+    copy::bad_data_ends_the_copy_at_once_with_the_server_error,
+    copy::abort_and_drop_leave_the_connection_usable,
+    copy::an_error_mid_copy_out,
+    copy::the_server_killed_mid_copy,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped mid-flight

@@ -1,0 +1,192 @@
+//! COPY in both directions: a writer that sends `COPY … FROM STDIN` data with back-pressure,
+//! and a reader that hands `COPY … TO STDOUT` data over chunk by chunk, borrowed from the
+//! receive buffer. Memory stays bounded whatever the size of the copy.
+
+use pgsans::{CopyFormat, Error, Interest, Request, RequestId};
+
+use crate::connection::Connection;
+use crate::runtime::Runtime;
+
+/// How much COPY data may wait in the send buffer before `write` waits for the socket.
+pub const COPY_BUFFER: usize = 256 * 1024;
+
+impl<R: Runtime> Connection<R> {
+    /// Starts `COPY … FROM STDIN` (text, CSV or binary: whatever the statement says) and
+    /// waits until the server is ready for data. Write it with [`CopyIn::write`] and end with
+    /// [`CopyIn::finish`] (the row count) or [`CopyIn::abort`]. Dropped without either, the
+    /// copy is aborted (CopyFail) and the connection stays usable. Outside autocommit mode a
+    /// transaction is opened first, as for any statement.
+    pub async fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_, R>, Error> {
+        let id = self.engine.submit(Request::copy_in(sql))?;
+        let mut copy = CopyIn { conn: self, id, done: false };
+        loop {
+            let interest = copy.conn.engine.poll()?;
+            if copy.conn.engine.copy_in_format(id).is_some() {
+                return Ok(copy);
+            }
+            if let Some(r) = copy.conn.engine.take_response(id) {
+                copy.done = true;
+                r?;
+                return Err(Error::Internal("the COPY ended before it began".into()));
+            }
+            let Some(interest) = interest else {
+                return Err(Error::Internal("a COPY cannot make progress".into()));
+            };
+            copy.conn.io(interest, None).await?;
+        }
+    }
+
+    /// Runs `COPY … TO STDOUT`; take the data with [`CopyOut::next`]. Dropped early, the
+    /// rest is read and dropped by the engine.
+    pub async fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_, R>, Error> {
+        let id = self.engine.submit(Request::copy_out(sql))?;
+        Ok(CopyOut { conn: self, id, done: false, rows: None })
+    }
+}
+
+/// `COPY … FROM STDIN` in progress: the data goes out as it is written, with at most
+/// [`COPY_BUFFER`] bytes waiting in the send buffer.
+pub struct CopyIn<'a, R: Runtime> {
+    conn: &'a mut Connection<R>,
+    id: RequestId,
+    done: bool,
+}
+
+impl<R: Runtime> CopyIn<'_, R> {
+    /// The format the server announced (text or binary, per column).
+    pub fn format(&self) -> Option<&CopyFormat> {
+        self.conn.engine.copy_in_format(self.id)
+    }
+
+    /// Moves bytes until the send buffer holds less than `limit`; the server's error, if it
+    /// ended the copy (bad data on some line), is returned at once.
+    async fn drain_to(&mut self, limit: usize) -> Result<(), Error> {
+        loop {
+            let interest = self.conn.engine.poll()?;
+            if self.conn.engine.copy_in_format(self.id).is_none() {
+                // The server ended the copy (an error): its answer follows.
+                self.done = true;
+                self.conn.wait(self.id, None).await?;
+                return Err(Error::Internal("the COPY ended before its data did".into()));
+            }
+            if self.conn.engine.transmit().len() < limit.max(1) {
+                return Ok(());
+            }
+            // Read too (notices, an early error): the server must never block on us.
+            let interest = interest.unwrap_or(Interest::Write);
+            self.conn.io(interest, None).await?;
+        }
+    }
+
+    /// Sends `data` (any split: rows may span writes). Waits while the send buffer is full.
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
+        for chunk in data.chunks(COPY_BUFFER) {
+            self.drain_to(COPY_BUFFER).await?;
+            self.conn.engine.copy_send(self.id, chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Sends everything written so far.
+    pub async fn flush(&mut self) -> Result<(), Error> {
+        self.drain_to(1).await
+    }
+
+    /// Ends the data (CopyDone) and returns the number of rows copied, or the server's error.
+    pub async fn finish(mut self) -> Result<u64, Error> {
+        self.drain_to(COPY_BUFFER).await?;
+        self.conn.engine.copy_finish(self.id)?;
+        self.done = true;
+        Ok(self.conn.wait(self.id, None).await?.into_copy()?.rows)
+    }
+
+    /// Aborts the copy (CopyFail with `message`): nothing is copied and, in a transaction
+    /// block, the transaction is aborted (as psycopg2's). Returns once the server confirmed.
+    pub async fn abort(mut self, message: &str) -> Result<(), Error> {
+        self.drain_to(COPY_BUFFER).await?;
+        self.conn.engine.copy_abort(self.id, message)?;
+        self.done = true;
+        match self.conn.wait(self.id, None).await {
+            // The server's confirmation: 57014 "COPY from stdin failed: <message>".
+            Err(e) if e.code() == Some("57014") => Ok(()),
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::Internal("the server accepted an aborted COPY".into())),
+        }
+    }
+}
+
+impl<R: Runtime> Drop for CopyIn<'_, R> {
+    fn drop(&mut self) {
+        if !self.done {
+            // CopyFail is queued; the server's answers are drained by the engine.
+            self.conn.engine.abandon(self.id);
+        }
+    }
+}
+
+/// `COPY … TO STDOUT` in progress: the data chunk by chunk (with the text formats, one row
+/// per chunk), each borrowed from the receive buffer until the next call.
+pub struct CopyOut<'a, R: Runtime> {
+    conn: &'a mut Connection<R>,
+    id: RequestId,
+    done: bool,
+    rows: Option<u64>,
+}
+
+impl<R: Runtime> CopyOut<'_, R> {
+    /// The next chunk of data, or `None` at the end (then [`rows`](Self::rows) is known); a
+    /// server error mid-copy is returned here.
+    pub async fn next(&mut self) -> Result<Option<&[u8]>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let interest = self.conn.engine.poll()?;
+            if self.conn.engine.copy_data_ready(self.id) {
+                break;
+            }
+            if let Some(r) = self.conn.engine.take_response(self.id) {
+                self.done = true;
+                self.rows = Some(r?.into_copy()?.rows);
+                return Ok(None);
+            }
+            let Some(interest) = interest else {
+                return Err(Error::Internal("a COPY cannot make progress".into()));
+            };
+            self.conn.io(interest, None).await?;
+        }
+        Ok(self.conn.engine.take_copy_data(self.id))
+    }
+
+    /// Whether the next chunk is already received (for a blocking driver's fast path).
+    pub fn ready_now(&mut self) -> Result<bool, Error> {
+        if self.done {
+            return Ok(false);
+        }
+        self.conn.engine.poll()?;
+        Ok(self.conn.engine.copy_data_ready(self.id))
+    }
+
+    /// The chunk [`ready_now`](Self::ready_now) found.
+    pub fn take_ready(&mut self) -> Option<&[u8]> {
+        self.conn.engine.take_copy_data(self.id)
+    }
+
+    /// The format the server announced, once it has.
+    pub fn format(&self) -> Option<&CopyFormat> {
+        self.conn.engine.copy_out_format(self.id)
+    }
+
+    /// Rows copied, once the data has ended.
+    pub fn rows(&self) -> Option<u64> {
+        self.rows
+    }
+}
+
+impl<R: Runtime> Drop for CopyOut<'_, R> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.engine.abandon(self.id);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! COPY in both directions: text, CSV and binary; errors on the server's side mid-copy, aborts,
+//! dropped writers and readers, a server killed mid-copy; psycopg2's transaction state after
+//! each.
+
+use pgsans::{Error, TransactionStatus};
+use pgsans_tests::*;
+
+async fn connect<R: TestRt>() -> Conn<R> {
+    Conn::<R>::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).await.unwrap()
+}
+
+/// A fresh table `(a int, b text)` for one test and transport.
+async fn table<R: TestRt>(c: &mut Conn<R>, name: &str) -> String {
+    let t = format!("copy_{name}_{}", R::NAME.replace('-', "_"));
+    c.batch_execute(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (a int, b text)")).await.unwrap();
+    t
+}
+
+async fn copy_out_all<R: TestRt>(c: &mut Conn<R>, sql: &str) -> Result<(Vec<u8>, u64), Error> {
+    let mut out = c.copy_out(sql).await?;
+    let mut data = Vec::new();
+    while let Some(chunk) = out.next().await? {
+        data.extend_from_slice(chunk);
+    }
+    let rows = out.rows().expect("known at the end");
+    Ok((data, rows))
+}
+
+async fn count<R: TestRt>(c: &mut Conn<R>, t: &str) -> i64 {
+    c.query_one(format!("SELECT count(*) FROM {t}").as_str(), &[]).await.unwrap().get(0).unwrap()
+}
+
+pub async fn copy_in_and_out_in_every_format<R: TestRt>() {
+    let mut c: Conn<R> = connect().await;
+    c.set_autocommit(true).await.unwrap();
+    let t = table(&mut c, "formats").await;
+    // Text, with rows split across writes at awkward places.
+    let mut w = c.copy_in(&format!("COPY {t} FROM STDIN")).await.unwrap();
+    assert!(!w.format().unwrap().binary);
+    for piece in ["1\to", "ne\n2\t", "two\n3\t\\N\n"] {
+        w.write(piece.as_bytes()).await.unwrap();
+    }
+    assert_eq!(w.finish().await.unwrap(), 3);
+    // CSV with quoting.
+    let mut w = c.copy_in(&format!("COPY {t} FROM STDIN (FORMAT csv)")).await.unwrap();
+    w.write(b"4,\"fo,ur\"\n5,\"five \"\"quoted\"\"\"\n").await.unwrap();
+    assert_eq!(w.finish().await.unwrap(), 2);
+    let (text, rows) = copy_out_all(&mut c, &format!("COPY (SELECT * FROM {t} ORDER BY a) TO STDOUT")).await.unwrap();
+    assert_eq!(rows, 5);
+    assert_eq!(String::from_utf8(text).unwrap(), "1\tone\n2\ttwo\n3\t\\N\n4\tfo,ur\n5\tfive \"quoted\"\n");
+    let (csv, _) =
+        copy_out_all(&mut c, &format!("COPY (SELECT * FROM {t} WHERE a > 3 ORDER BY a) TO STDOUT (FORMAT csv)"))
+            .await
+            .unwrap();
+    assert_eq!(String::from_utf8(csv).unwrap(), "4,\"fo,ur\"\n5,\"five \"\"quoted\"\"\"\n");
+    // Binary out of one table and into another: the same rows.
+    let (binary, _) =
+        copy_out_all(&mut c, &format!("COPY (SELECT * FROM {t} ORDER BY a) TO STDOUT (FORMAT binary)")).await.unwrap();
+    assert!(binary.starts_with(b"PGCOPY\n\xff\r\n\0"));
+    let t2 = table(&mut c, "formats_binary").await;
+    let mut w = c.copy_in(&format!("COPY {t2} FROM STDIN (FORMAT binary)")).await.unwrap();
+    assert!(w.format().unwrap().binary);
+    for piece in binary.chunks(7) {
+        w.write(piece).await.unwrap();
+    }
+    assert_eq!(w.finish().await.unwrap(), 5);
+    let same: i64 = c
+        .query_one(
+            format!("SELECT count(*) FROM {t} JOIN {t2} USING (a) WHERE {t}.b IS NOT DISTINCT FROM {t2}.b").as_str(),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+        .unwrap();
+    assert_eq!(same, 5);
+}
+
+pub async fn a_large_copy_both_ways<R: TestRt>() {
+    let mut c: Conn<R> = connect().await;
+    c.set_autocommit(true).await.unwrap();
+    let t = table(&mut c, "large").await;
+    let mut w = c.copy_in(&format!("COPY {t} FROM STDIN")).await.unwrap();
+    let mut batch = String::new();
+    for i in 0..200_000 {
+        batch.push_str(&format!("{i}\trow number {i}\n"));
+        if batch.len() > 100_000 {
+            w.write(batch.as_bytes()).await.unwrap();
+            batch.clear();
+        }
+    }
+    w.write(batch.as_bytes()).await.unwrap();
+    assert_eq!(w.finish().await.unwrap(), 200_000);
+    let mut out = c.copy_out(&format!("COPY {t} TO STDOUT")).await.unwrap();
+    let (mut lines, mut sum) = (0u64, 0i64);
+    while let Some(chunk) = out.next().await.unwrap() {
+        for line in chunk.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            lines += 1;
+            let a = line.split(|&b| b == b'\t').next().unwrap();
+            sum += std::str::from_utf8(a).unwrap().parse::<i64>().unwrap();
+        }
+    }
+    assert_eq!((lines, out.rows()), (200_000, Some(200_000)));
+    assert_eq!(sum, (0..200_000i64).sum::<i64>());
+}
+
+pub async fn bad_data_ends_the_copy_at_once_with_the_server_error<R: TestRt>() {
+    let mut c: Conn<R> = connect().await; // not autocommit: psycopg2's transaction state
+    let t = table(&mut c, "bad").await;
+    c.commit().await.unwrap();
+    let err = {
+        let mut w = c.copy_in(&format!("COPY {t} FROM STDIN")).await.unwrap();
+        w.write(b"1\tfine\n2\tfine\nthree\tbad\n").await.unwrap();
+        // The server rejects line 3 and ignores the rest: writing stops with its error long
+        // before 256 MiB are sent.
+        let chunk = vec![b'\n'; 1 << 20];
+        let mut err = None;
+        for _ in 0..256 {
+            if let Err(e) = w.write(&chunk).await {
+                err = Some(e);
+                break;
+            }
+        }
+        err.expect("the server's error stopped the writes")
+    };
+    assert_eq!(err.code(), Some("22P02"), "{err}");
+    let db = err.as_db_error().unwrap();
+    assert!(db.where_().is_some_and(|w| w.contains("line 3")), "{db:?}");
+    assert_eq!(c.transaction_status(), TransactionStatus::InError);
+    c.rollback().await.unwrap();
+    assert_eq!(count(&mut c, &t).await, 0);
+    c.rollback().await.unwrap();
+}
+
+pub async fn abort_and_drop_leave_the_connection_usable<R: TestRt>() {
+    let mut c: Conn<R> = connect().await;
+    let t = table(&mut c, "abort").await;
+    c.commit().await.unwrap();
+    // An explicit abort: nothing copied, the transaction aborted (psycopg2).
+    let mut w = c.copy_in(&format!("COPY {t} FROM STDIN")).await.unwrap();
+    w.write(b"1\tone\n").await.unwrap();
+    w.abort("changed my mind").await.unwrap();
+    assert_eq!(c.transaction_status(), TransactionStatus::InError);
+    c.rollback().await.unwrap();
+    // A dropped writer (an early `?`): aborted the same way, nothing hangs.
+    c.set_autocommit(true).await.unwrap();
+    {
+        let mut w = c.copy_in(&format!("COPY {t} FROM STDIN")).await.unwrap();
+        w.write(b"2\ttwo\n").await.unwrap();
+    }
+    assert_eq!(count(&mut c, &t).await, 0);
+    // A dropped reader: the rest is drained.
+    c.batch_execute(&format!("INSERT INTO {t} SELECT i, 'x' FROM generate_series(1, 50000) i")).await.unwrap();
+    {
+        let mut out = c.copy_out(&format!("COPY {t} TO STDOUT")).await.unwrap();
+        for _ in 0..10 {
+            assert!(out.next().await.unwrap().is_some());
+        }
+    }
+    assert_eq!(count(&mut c, &t).await, 50_000);
+    // COPY requests given other statements: typed errors, the connection goes on.
+    let r = c.copy_in("SELECT 1").await.map(drop);
+    assert!(matches!(r, Err(Error::Usage(_))), "{r:?}");
+    let r = copy_out_all(&mut c, &format!("COPY {t} FROM STDIN")).await;
+    assert!(matches!(r, Err(Error::Usage(_))), "{r:?}");
+    assert_eq!(count(&mut c, &t).await, 50_000);
+}
+
+pub async fn an_error_mid_copy_out<R: TestRt>() {
+    let mut c: Conn<R> = connect().await;
+    c.set_autocommit(true).await.unwrap();
+    let mut out = c.copy_out("COPY (SELECT 1 / (3000 - i) FROM generate_series(1, 5000) i) TO STDOUT").await.unwrap();
+    let mut rows = 0;
+    let err = loop {
+        match out.next().await {
+            Ok(Some(_)) => rows += 1,
+            Ok(None) => panic!("no error"),
+            Err(e) => break e,
+        }
+    };
+    drop(out);
+    assert_eq!(err.code(), Some("22012"));
+    assert!(rows < 3000, "{rows}");
+    assert_eq!(scalar(&mut c, "SELECT 'usable'").await.unwrap().as_deref(), Some("usable"));
+}
+
+pub async fn the_server_killed_mid_copy<R: TestRt>() {
+    let mut c: Conn<R> = connect().await;
+    let mut admin: Conn<R> = connect().await;
+    admin.set_autocommit(true).await.unwrap();
+    let t = table(&mut admin, "killed").await;
+    let pid = c.backend_pid();
+    let err = {
+        let mut w = c.copy_in(&format!("COPY {t} FROM STDIN")).await.unwrap();
+        w.write(b"1\tone\n").await.unwrap();
+        scalar(&mut admin, &format!("SELECT pg_terminate_backend({pid})")).await.unwrap();
+        let chunk = vec![b'\n'; 1 << 16];
+        let mut err = None;
+        for _ in 0..2000 {
+            if let Err(e) = w.write(&chunk).await {
+                err = Some(e);
+                break;
+            }
+        }
+        match err {
+            Some(e) => e,
+            None => w.finish().await.unwrap_err(),
+        }
+    };
+    assert!(err.is_fatal(), "{err:?}");
+    assert_eq!(c.closed(), 2);
+    assert_eq!(count(&mut admin, &t).await, 0);
+}
