@@ -165,6 +165,13 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
+    /// Reads what has arrived, without waiting.
+    pub(crate) fn read_now(&mut self) -> Result<(), Error> {
+        let t = transfer(&mut self.engine, &mut self.socket, Interest::Read)?;
+        self.read_would_block = t.read_would_block;
+        Ok(())
+    }
+
     /// A request was just sent: retry reading for a moment before sleeping (see
     /// [`Config::spin_wait`]), yielding to the runtime's other tasks and to other threads (the
     /// server may be waiting for this CPU) between tries, and never past `deadline`. True if

@@ -61,6 +61,7 @@ impl<R: Runtime> CopyIn<'_, R> {
     /// Moves bytes until the send buffer holds less than `limit`; the server's error, if it
     /// ended the copy (bad data on some line), is returned at once.
     async fn drain_to(&mut self, limit: usize) -> Result<(), Error> {
+        let mut wrote = false;
         loop {
             let interest = self.conn.engine.poll()?;
             if self.conn.engine.copy_in_format(self.id).is_none() {
@@ -70,11 +71,19 @@ impl<R: Runtime> CopyIn<'_, R> {
                 return Err(Error::Internal("the COPY ended before its data did".into()));
             }
             if self.conn.engine.transmit().len() < limit.max(1) {
-                return Ok(());
+                if !wrote {
+                    return Ok(());
+                }
+                // Data went out: look (without waiting) for an early error from the server,
+                // so that a rejected copy stops the writer instead of sending everything.
+                wrote = false;
+                self.conn.read_now()?;
+                continue;
             }
             // Read too (notices, an early error): the server must never block on us.
             let interest = interest.unwrap_or(Interest::Write);
             self.conn.io(interest, None).await?;
+            wrote = true;
         }
     }
 

@@ -42,6 +42,7 @@
 #[doc = include_str!("../../README.md")]
 struct ReadmeExamples;
 
+mod copy;
 mod polling;
 mod runtime;
 mod socket;
@@ -55,6 +56,7 @@ use pgsans::{
     Query, QueryResult, RecoveredXid, ResultSet, Row, SessionChange, SimpleBatch, Statement, TransactionStatus, Xid,
 };
 
+pub use copy::{CopyInWriter, CopyOutReader};
 pub use pgsans;
 pub use pgsans_client;
 pub use polling::{Poll, PollingConnection};

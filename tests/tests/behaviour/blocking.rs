@@ -125,3 +125,33 @@ fn every_blocking_method_reaches_the_server() {
     c.close().unwrap();
     assert_eq!(c.closed(), 1);
 }
+
+#[test]
+fn copy_with_io_read_and_write() {
+    use std::io::{BufRead, Write};
+    let mut c = connect();
+    c.set_autocommit(true).unwrap();
+    c.batch_execute("DROP TABLE IF EXISTS blocking_copy; CREATE TABLE blocking_copy (a int, b text)").unwrap();
+    let csv: String = (0..20_000).map(|i| format!("{i},\"name, {i}\"\n")).collect();
+    let mut writer = c.copy_in("COPY blocking_copy FROM STDIN (FORMAT csv)").unwrap();
+    assert_eq!(std::io::copy(&mut csv.as_bytes(), &mut writer).unwrap(), csv.len() as u64);
+    writer.flush().unwrap();
+    assert_eq!(writer.finish().unwrap(), 20_000);
+    let mut reader = c.copy_out("COPY (SELECT * FROM blocking_copy ORDER BY a) TO STDOUT (FORMAT csv)").unwrap();
+    let mut back = Vec::new();
+    std::io::copy(&mut reader, &mut back).unwrap();
+    assert_eq!(reader.rows(), Some(20_000));
+    drop(reader);
+    assert_eq!(String::from_utf8(back).unwrap(), csv);
+    let reader = c.copy_out("COPY (SELECT a FROM blocking_copy WHERE a < 3 ORDER BY a) TO STDOUT").unwrap();
+    assert_eq!(reader.lines().collect::<Result<Vec<_>, _>>().unwrap(), ["0", "1", "2"]);
+    // A server error reaches the writer as an io::Error carrying the pgsans error.
+    let mut writer = c.copy_in("COPY blocking_copy FROM STDIN (FORMAT csv)").unwrap();
+    let err = (0..1000)
+        .find_map(|_| writer.write_all(b"not a number,x\n").err().or_else(|| writer.flush().err()))
+        .expect("the server's error");
+    let inner = err.get_ref().and_then(|e| e.downcast_ref::<pgsans::Error>()).expect("a pgsans error");
+    assert_eq!(inner.code(), Some("22P02"));
+    drop(writer);
+    assert_eq!(c.query_one("SELECT count(*) FROM blocking_copy", &[]).unwrap().get::<i64, _>(0).unwrap(), 20_000);
+}
