@@ -11,6 +11,7 @@
 //!
 //! let mut reader = conn.copy_out("COPY items TO STDOUT (FORMAT csv, HEADER)")?;
 //! std::io::copy(&mut reader, &mut std::io::stdout())?;
+//! drop(reader);
 //! conn.commit()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
