@@ -17,14 +17,47 @@ use pgsans_harness::{AuthMethod, TestServer};
 
 /// `-nospin`: the same pgsans client with `Config::spin_wait(0)` — it sleeps in the kernel as
 /// soon as a request is sent, like the peers.
-const CLIENTS: &[&str] =
-    &["pgsans-std", "pgsans-tokio", "pgsans-std-nospin", "pgsans-tokio-nospin", "tokio-postgres", "postgres", "libpq"];
+const CLIENTS: &[&str] = &[
+    "pgsans-std",
+    "pgsans-tokio",
+    "pgsans-std-nospin",
+    "pgsans-tokio-nospin",
+    "tokio-postgres",
+    "postgres",
+    "libpq",
+    "server-file",
+];
 
 /// libpq runs the workloads it can express the same way (bench/libpq_peer.c); skipped when
 /// its headers are missing.
 fn supported(workload: &str, client: &str, libpq: Option<&std::path::Path>) -> bool {
-    client != "libpq" || (libpq.is_some() && matches!(workload, "roundtrip" | "pipeline-insert" | "connect"))
+    let copy = workload.starts_with("copy");
+    match client {
+        "libpq" => {
+            libpq.is_some() && matches!(workload, "roundtrip" | "pipeline-insert" | "connect" | "copy-in" | "copy-out")
+        }
+        // The floor: the server copying the same rows from a file of its own.
+        "server-file" => workload == "copy-in",
+        "postgres" => !workload.ends_with("-1g"),
+        c if c.ends_with("-nospin") => !copy,
+        _ => true,
+    }
 }
+
+/// The rows every client copies in: "i\tvalue i\n" for i in 0..1M (19 MB of text), made
+/// before the measurement and sent in 64 KiB chunks.
+fn copy_in_data() -> Vec<u8> {
+    let mut data = Vec::with_capacity(20 << 20);
+    for i in 0..COPY_ROWS {
+        data.extend_from_slice(format!("{i}\tvalue {i}\n").as_bytes());
+    }
+    data
+}
+
+const COPY_ROWS: i64 = 1_000_000;
+const COPY_CHUNK: usize = 64 * 1024;
+const COPY_IN_SQL: &str = "COPY t (a, b) FROM STDIN";
+const COPY_OUT_SQL: &str = "COPY (SELECT i, md5(i::text), i::float8 / 3 FROM generate_series(1, 1000000) i) TO STDOUT";
 
 /// Compiles bench/libpq_peer.c with gcc against the system libpq, if both are there.
 fn build_libpq_peer() -> Option<std::path::PathBuf> {
@@ -54,6 +87,31 @@ struct Workload {
     ops: u64,
 }
 
+/// Run only when named: a gigabyte each way, to show that memory stays bounded.
+const ON_REQUEST: &[&str] = &["copy-in-1g", "copy-out-1g"];
+const GIB_ROWS: i64 = 10_000_000;
+/// 1,000,000,000+ bytes out: 1M rows of 1,000 characters.
+const COPY_OUT_1G_SQL: &str = "COPY (SELECT repeat('x', 999) FROM generate_series(1, 1000000)) TO STDOUT";
+
+/// The rows of the gigabyte COPY IN, made chunk by chunk while sending (never all at once):
+/// 10M rows of ~100 bytes.
+fn gib_chunks(mut send: impl FnMut(&[u8])) -> i64 {
+    let filler = "y".repeat(90);
+    let mut chunk = Vec::with_capacity(COPY_CHUNK + 256);
+    let mut total = 0i64;
+    for i in 0..GIB_ROWS {
+        chunk.extend_from_slice(format!("{i}\t{filler}\n").as_bytes());
+        if chunk.len() >= COPY_CHUNK {
+            total += chunk.len() as i64;
+            send(&chunk);
+            chunk.clear();
+        }
+    }
+    total += chunk.len() as i64;
+    send(&chunk);
+    total
+}
+
 const WORKLOADS: &[Workload] = &[
     Workload { name: "roundtrip", what: "20,000 sequential prepared SELECT $1::int4", ops: 20_000 },
     Workload {
@@ -78,6 +136,28 @@ const WORKLOADS: &[Workload] = &[
         ops: 50_000,
     },
     Workload { name: "connect", what: "300 x connect + SCRAM-SHA-256 + close", ops: 300 },
+    Workload {
+        name: "copy-in",
+        what: "COPY t FROM STDIN, 1M text rows (19 MB) sent in 64 KiB chunks; server-file: the server's own \
+               COPY t FROM '<file>' of the same rows (the floor)",
+        ops: 1_000_000,
+    },
+    Workload {
+        name: "copy-out",
+        what: "COPY (1M rows: int, md5 text, float8) TO STDOUT, every byte received",
+        ops: 1_000_000,
+    },
+    Workload {
+        name: "copy-in-1g",
+        what: "(on request) 1 GB of COPY t_discard FROM STDIN (10M rows of ~100 bytes, generated while sending; \
+               the table's trigger drops every row)",
+        ops: GIB_ROWS as u64,
+    },
+    Workload {
+        name: "copy-out-1g",
+        what: "(on request) 1 GB of COPY … TO STDOUT (1M rows of 1,000 bytes)",
+        ops: 1_000_000,
+    },
 ];
 
 const FETCH_SQL: &str = "SELECT i, md5(i::text), i::float8 / 3 FROM generate_series(1, 1000000) i";
@@ -114,8 +194,13 @@ fn main() {
     let libpq = build_libpq_peer();
     eprintln!("server: {} ; {rounds} rounds", server.version);
 
-    let workloads: Vec<&Workload> =
-        WORKLOADS.iter().filter(|w| only.as_ref().is_none_or(|o| o.iter().any(|n| n == w.name))).collect();
+    let workloads: Vec<&Workload> = WORKLOADS
+        .iter()
+        .filter(|w| match &only {
+            Some(o) => o.iter().any(|n| n == w.name),
+            None => !ON_REQUEST.contains(&w.name),
+        })
+        .collect();
     // samples[workload][client] = Vec<Sample>
     let mut samples = vec![vec![Vec::new(); CLIENTS.len()]; workloads.len()];
     for round in 0..rounds {
@@ -128,11 +213,13 @@ fn main() {
                 }
                 let s = match CLIENTS[ci] {
                     "libpq" => {
-                        if w.name == "pipeline-insert" {
+                        if matches!(w.name, "pipeline-insert" | "copy-in") {
                             truncate(&conninfo);
                         }
                         run_measured(Command::new(libpq.as_ref().expect("built")).args([w.name, conninfo.as_str()]))
                     }
+                    // COPY from a server file needs a superuser and a file the server can read.
+                    "server-file" => spawn_child(w.name, "server-file", &server_file_conninfo(server)),
                     client => spawn_child(w.name, client, &conninfo),
                 };
                 samples[wi][ci].push(s);
@@ -232,6 +319,32 @@ fn setup(conninfo: &str) {
     let mut c = pgsans_std::Connection::connect(conninfo).expect("connect");
     c.set_autocommit(true).unwrap();
     c.batch_execute("DROP TABLE IF EXISTS t; CREATE TABLE t (a int, b text)").unwrap();
+    c.batch_execute(
+        "DROP TABLE IF EXISTS t_discard; CREATE TABLE t_discard (a int, b text);
+         CREATE OR REPLACE FUNCTION pgsans_discard() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+         CREATE TRIGGER discard BEFORE INSERT ON t_discard FOR EACH ROW EXECUTE FUNCTION pgsans_discard()",
+    )
+    .unwrap();
+}
+
+/// For the server-file floor: the superuser's conninfo with the data file's path appended as
+/// an application_name-free extra field the child strips (`…|path`).
+fn server_file_conninfo(server: &TestServer) -> String {
+    let path = server.root_dir().join("copy-in.tsv");
+    if !path.exists() {
+        std::fs::write(&path, copy_in_data()).expect("write the copy file");
+        // The server runs as `postgres` when the harness runs as root.
+        let _ = Command::new("chmod").arg("644").arg(&path).status();
+    }
+    format!("{}|{}", server.conninfo(AuthMethod::Trust), path.display())
+}
+
+fn server_file_run(conninfo_and_path: &str) -> Measured {
+    let (conninfo, path) = conninfo_and_path.split_once('|').expect("conninfo|path");
+    let mut c = pgsans_std::Connection::connect(conninfo).expect("connect");
+    c.set_autocommit(true).unwrap();
+    let pid = c.backend_pid();
+    measure(&[pid], || c.execute(format!("COPY t (a, b) FROM '{path}'").as_str(), &[]).unwrap() as i64)
 }
 
 fn truncate(conninfo: &str) {
@@ -243,8 +356,8 @@ fn truncate(conninfo: &str) {
 /// Runs one workload with one client; returns (wall s, cpu s, a checksum that proves the work
 /// was done, server backend cpu s).
 fn run_child(workload: &str, client: &str, conninfo: &str) -> Measured {
-    if workload == "pipeline-insert" {
-        truncate(conninfo);
+    if matches!(workload, "pipeline-insert" | "copy-in") {
+        truncate(conninfo.split('|').next().expect("conninfo"));
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     match client {
@@ -254,6 +367,7 @@ fn run_child(workload: &str, client: &str, conninfo: &str) -> Measured {
         "pgsans-tokio-nospin" => rt.block_on(pgsans_tokio_run(workload, &pgsans_config(conninfo, false))),
         "tokio-postgres" => rt.block_on(tokio_postgres_run(workload, conninfo)),
         "postgres" => postgres_run(workload, conninfo),
+        "server-file" => server_file_run(conninfo),
         other => panic!("unknown client {other}"),
     }
 }
@@ -373,6 +487,40 @@ fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
             }
             sum
         }),
+        "copy-in-1g" => measure(&[pid], || {
+            use std::io::Write;
+            let mut w = conn.copy_in("COPY t_discard FROM STDIN").unwrap();
+            let sent = gib_chunks(|chunk| w.write_all(chunk).unwrap());
+            w.finish().unwrap();
+            sent
+        }),
+        "copy-out-1g" => measure(&[pid], || {
+            let mut r = conn.copy_out(COPY_OUT_1G_SQL).unwrap();
+            let mut bytes = 0i64;
+            while let Some(chunk) = r.next_chunk().unwrap() {
+                bytes += chunk.len() as i64;
+            }
+            bytes
+        }),
+        "copy-in" => {
+            let data = copy_in_data();
+            measure(&[pid], || {
+                use std::io::Write;
+                let mut w = conn.copy_in(COPY_IN_SQL).unwrap();
+                for chunk in data.chunks(COPY_CHUNK) {
+                    w.write_all(chunk).unwrap();
+                }
+                w.finish().unwrap() as i64
+            })
+        }
+        "copy-out" => measure(&[pid], || {
+            let mut r = conn.copy_out(COPY_OUT_SQL).unwrap();
+            let mut bytes = 0i64;
+            while let Some(chunk) = r.next_chunk().unwrap() {
+                bytes += chunk.len() as i64;
+            }
+            bytes
+        }),
         "pipeline-insert" => {
             let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("value {i}"))).collect();
             measure(&[pid], || {
@@ -461,6 +609,61 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
                     sum += decode_text_sum(r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap());
                 }
                 sum
+            })
+            .await
+        }
+        "copy-in-1g" => {
+            measure_async(&[pid], async {
+                let mut w = conn.copy_in("COPY t_discard FROM STDIN").await.unwrap();
+                let mut sent = 0i64;
+                // Generated a chunk at a time between writes.
+                let filler = "y".repeat(90);
+                let mut chunk = Vec::with_capacity(COPY_CHUNK + 256);
+                for i in 0..GIB_ROWS {
+                    chunk.extend_from_slice(format!("{i}\t{filler}\n").as_bytes());
+                    if chunk.len() >= COPY_CHUNK {
+                        sent += chunk.len() as i64;
+                        w.write(&chunk).await.unwrap();
+                        chunk.clear();
+                    }
+                }
+                sent += chunk.len() as i64;
+                w.write(&chunk).await.unwrap();
+                w.finish().await.unwrap();
+                sent
+            })
+            .await
+        }
+        "copy-out-1g" => {
+            measure_async(&[pid], async {
+                let mut r = conn.copy_out(COPY_OUT_1G_SQL).await.unwrap();
+                let mut bytes = 0i64;
+                while let Some(chunk) = r.next().await.unwrap() {
+                    bytes += chunk.len() as i64;
+                }
+                bytes
+            })
+            .await
+        }
+        "copy-in" => {
+            let data = copy_in_data();
+            measure_async(&[pid], async {
+                let mut w = conn.copy_in(COPY_IN_SQL).await.unwrap();
+                for chunk in data.chunks(COPY_CHUNK) {
+                    w.write(chunk).await.unwrap();
+                }
+                w.finish().await.unwrap() as i64
+            })
+            .await
+        }
+        "copy-out" => {
+            measure_async(&[pid], async {
+                let mut r = conn.copy_out(COPY_OUT_SQL).await.unwrap();
+                let mut bytes = 0i64;
+                while let Some(chunk) = r.next().await.unwrap() {
+                    bytes += chunk.len() as i64;
+                }
+                bytes
             })
             .await
         }
@@ -568,6 +771,67 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> Measured {
                     })
                     .await
                 }
+                "copy-in-1g" => {
+                    use futures_util::SinkExt;
+                    measure_async(&[pid], async {
+                        let sink =
+                            client.copy_in::<_, std::io::Cursor<Vec<u8>>>("COPY t_discard FROM STDIN").await.unwrap();
+                        futures_util::pin_mut!(sink);
+                        let filler = "y".repeat(90);
+                        let mut chunk = Vec::with_capacity(COPY_CHUNK + 256);
+                        let mut sent = 0i64;
+                        for i in 0..GIB_ROWS {
+                            chunk.extend_from_slice(format!("{i}\t{filler}\n").as_bytes());
+                            if chunk.len() >= COPY_CHUNK {
+                                sent += chunk.len() as i64;
+                                sink.send(std::io::Cursor::new(std::mem::take(&mut chunk))).await.unwrap();
+                            }
+                        }
+                        sent += chunk.len() as i64;
+                        sink.send(std::io::Cursor::new(chunk)).await.unwrap();
+                        sink.finish().await.unwrap();
+                        sent
+                    })
+                    .await
+                }
+                "copy-out-1g" => {
+                    measure_async(&[pid], async {
+                        let stream = client.copy_out(COPY_OUT_1G_SQL).await.unwrap();
+                        futures_util::pin_mut!(stream);
+                        let mut bytes = 0i64;
+                        while let Some(chunk) = stream.next().await {
+                            bytes += chunk.unwrap().len() as i64;
+                        }
+                        bytes
+                    })
+                    .await
+                }
+                "copy-in" => {
+                    use futures_util::SinkExt;
+                    let data = copy_in_data();
+                    let chunks: Vec<Vec<u8>> = data.chunks(COPY_CHUNK).map(<[u8]>::to_vec).collect();
+                    measure_async(&[pid], async {
+                        let sink = client.copy_in::<_, std::io::Cursor<Vec<u8>>>(COPY_IN_SQL).await.unwrap();
+                        futures_util::pin_mut!(sink);
+                        for chunk in chunks {
+                            sink.send(std::io::Cursor::new(chunk)).await.unwrap();
+                        }
+                        sink.finish().await.unwrap() as i64
+                    })
+                    .await
+                }
+                "copy-out" => {
+                    measure_async(&[pid], async {
+                        let stream = client.copy_out(COPY_OUT_SQL).await.unwrap();
+                        futures_util::pin_mut!(stream);
+                        let mut bytes = 0i64;
+                        while let Some(chunk) = stream.next().await {
+                            bytes += chunk.unwrap().len() as i64;
+                        }
+                        bytes
+                    })
+                    .await
+                }
                 "pipeline-insert" => {
                     let values: Vec<(i32, String)> = (0..50_000).map(|i| (i, format!("value {i}"))).collect();
                     measure_async(&[pid], async {
@@ -664,6 +928,21 @@ fn postgres_run(workload: &str, conninfo: &str) -> Measured {
                 }
             }
             sum
+        }),
+        "copy-in" => {
+            let data = copy_in_data();
+            measure(&[pid], || {
+                use std::io::Write;
+                let mut w = client.copy_in(COPY_IN_SQL).unwrap();
+                for chunk in data.chunks(COPY_CHUNK) {
+                    w.write_all(chunk).unwrap();
+                }
+                w.finish().unwrap() as i64
+            })
+        }
+        "copy-out" => measure(&[pid], || {
+            let mut r = client.copy_out(COPY_OUT_SQL).unwrap();
+            std::io::copy(&mut r, &mut std::io::sink()).unwrap() as i64
         }),
         "pipeline-insert" => {
             // The blocking client cannot pipeline: sequential inserts, for reference.

@@ -10,6 +10,10 @@ use crate::runtime::Runtime;
 /// How much COPY data may wait in the send buffer before `write` waits for the socket.
 pub const COPY_BUFFER: usize = 256 * 1024;
 
+/// Small writes are gathered into CopyData messages of about this size (one message per
+/// row written would cost the server a message each, and 5 bytes of header per row).
+const COPY_MESSAGE: usize = 64 * 1024;
+
 impl<R: Runtime> Connection<R> {
     /// Starts `COPY … FROM STDIN` (text, CSV or binary: whatever the statement says) and
     /// waits until the server is ready for data. Write it with [`CopyIn::write`] and end with
@@ -18,7 +22,7 @@ impl<R: Runtime> Connection<R> {
     /// transaction is opened first, as for any statement.
     pub async fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_, R>, Error> {
         let id = self.engine.submit(Request::copy_in(sql))?;
-        let mut copy = CopyIn { conn: self, id, done: false };
+        let mut copy = CopyIn { conn: self, id, done: false, pending: Vec::new() };
         loop {
             let interest = copy.conn.engine.poll()?;
             if copy.conn.engine.copy_in_format(id).is_some() {
@@ -50,6 +54,8 @@ pub struct CopyIn<'a, R: Runtime> {
     conn: &'a mut Connection<R>,
     id: RequestId,
     done: bool,
+    /// Small writes gathered for the next message.
+    pending: Vec<u8>,
 }
 
 impl<R: Runtime> CopyIn<'_, R> {
@@ -88,21 +94,44 @@ impl<R: Runtime> CopyIn<'_, R> {
     }
 
     /// Sends `data` (any split: rows may span writes). Waits while the send buffer is full.
-    pub async fn write(&mut self, data: &[u8]) -> Result<(), Error> {
-        for chunk in data.chunks(COPY_BUFFER) {
+    pub async fn write(&mut self, mut data: &[u8]) -> Result<(), Error> {
+        if !self.pending.is_empty() {
+            let n = data.len().min(COPY_MESSAGE - self.pending.len());
+            self.pending.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.pending.len() < COPY_MESSAGE {
+                return Ok(());
+            }
+            self.send_pending().await?;
+        }
+        while data.len() >= COPY_MESSAGE {
+            let (message, rest) = data.split_at(COPY_MESSAGE.max(data.len().min(COPY_BUFFER)));
             self.drain_to(COPY_BUFFER).await?;
-            self.conn.engine.copy_send(self.id, chunk)?;
+            self.conn.engine.copy_send(self.id, message)?;
+            data = rest;
+        }
+        self.pending.extend_from_slice(data);
+        Ok(())
+    }
+
+    async fn send_pending(&mut self) -> Result<(), Error> {
+        if !self.pending.is_empty() {
+            self.drain_to(COPY_BUFFER).await?;
+            self.conn.engine.copy_send(self.id, &self.pending)?;
+            self.pending.clear();
         }
         Ok(())
     }
 
     /// Sends everything written so far.
     pub async fn flush(&mut self) -> Result<(), Error> {
+        self.send_pending().await?;
         self.drain_to(1).await
     }
 
     /// Ends the data (CopyDone) and returns the number of rows copied, or the server's error.
     pub async fn finish(mut self) -> Result<u64, Error> {
+        self.send_pending().await?;
         self.drain_to(COPY_BUFFER).await?;
         self.conn.engine.copy_finish(self.id)?;
         self.done = true;
