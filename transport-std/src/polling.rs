@@ -44,6 +44,12 @@ enum Kind {
     Close,
     /// Idle: reading notifications as they come.
     Listen,
+    /// A COPY FROM STDIN: `Ok` when the server waits for data and the send buffer has room.
+    CopyIn,
+    /// CopyDone / CopyFail sent: `Ok` when the server has answered.
+    CopyInEnding,
+    /// A COPY TO STDOUT: `Ok` when a chunk is ready or the copy has ended.
+    CopyOut,
 }
 
 enum Io {
@@ -106,6 +112,7 @@ pub struct PollingConnection {
     pending: Option<(Kind, Option<RequestId>)>,
     result: Option<Result<SimpleBatch, Error>>,
     query_result: Option<Result<pgsans::QueryResult, Error>>,
+    copy_result: Option<Result<pgsans::CopyResult, Error>>,
     notifications: Vec<pgsans::Notification>,
     last_error: Option<Error>,
 }
@@ -151,6 +158,7 @@ impl PollingConnection {
             pending: Some((Kind::Startup, None)),
             result: None,
             query_result: None,
+            copy_result: None,
             notifications: Vec::new(),
             last_error: None,
         };
@@ -226,10 +234,24 @@ impl PollingConnection {
                         match kind {
                             Kind::Simple => self.result = Some(r.and_then(Response::into_batch)),
                             Kind::Extended => self.query_result = Some(r.and_then(Response::into_query)),
+                            Kind::CopyIn | Kind::CopyInEnding | Kind::CopyOut => {
+                                self.copy_result = Some(r.and_then(Response::into_copy))
+                            }
                             _ => self.notifications.extend(r.and_then(Response::into_notifications)?),
                         }
                         true
                     }
+                    // Ready for the caller, the request still running.
+                    None if kind == Kind::CopyIn && self.engine.copy_in_format(id).is_some() => {
+                        if self.engine.transmit().len() < pgsans_client::COPY_BUFFER {
+                            // Send what can go now and read any early answer (an error on
+                            // some line) without waiting; the caller may give more data.
+                            transfer(&mut self.engine, socket, Interest::ReadWrite)?;
+                            return Ok(Poll::Ok);
+                        }
+                        false
+                    }
+                    None if kind == Kind::CopyOut && self.engine.copy_data_ready(id) => return Ok(Poll::Ok),
                     None => false,
                 },
                 (_, None) => true,
@@ -310,6 +332,70 @@ impl PollingConnection {
         self.query_result = None;
         let request = Request::query(sql, params, Mode::Collect)?;
         self.start(Kind::Extended, request)
+    }
+
+    /// Starts `COPY … FROM STDIN` without waiting. `poll` answers [`Poll::Ok`] when the server
+    /// waits for data and the send buffer has room: give it data with
+    /// [`copy_put`](Self::copy_put) and poll again; end with [`copy_end`](Self::copy_end)
+    /// (or [`copy_abort`](Self::copy_abort)), poll until `Ok`, and take the row count with
+    /// [`take_copy_result`](Self::take_copy_result) — which is also where a server error
+    /// mid-copy (bad data) shows up, at any `Ok`.
+    pub fn copy_in_start(&mut self, sql: &str) -> Result<(), Error> {
+        self.copy_result = None;
+        self.start(Kind::CopyIn, Request::copy_in(sql))
+    }
+
+    /// Queues COPY data (any split; rows may span calls). Poll before the next call: it sends
+    /// the data and answers `Ok` once there is room again.
+    pub fn copy_put(&mut self, data: &[u8]) -> Result<(), Error> {
+        let id = self.copy_id(Kind::CopyIn)?;
+        self.engine.copy_send(id, data)
+    }
+
+    /// Ends the COPY data (CopyDone); poll until `Ok`, then
+    /// [`take_copy_result`](Self::take_copy_result).
+    pub fn copy_end(&mut self) -> Result<(), Error> {
+        let id = self.copy_id(Kind::CopyIn)?;
+        self.engine.copy_finish(id)?;
+        self.pending = Some((Kind::CopyInEnding, Some(id)));
+        Ok(())
+    }
+
+    /// Aborts the COPY (CopyFail with `message`); poll until `Ok`: the result is then the
+    /// server's 57014 error.
+    pub fn copy_abort(&mut self, message: &str) -> Result<(), Error> {
+        let id = self.copy_id(Kind::CopyIn)?;
+        self.engine.copy_abort(id, message)?;
+        self.pending = Some((Kind::CopyInEnding, Some(id)));
+        Ok(())
+    }
+
+    /// Starts `COPY … TO STDOUT` without waiting. `poll` answers [`Poll::Ok`] when data is
+    /// ready — take it with [`copy_get`](Self::copy_get) until `None`, then poll again — or
+    /// when the copy has ended ([`take_copy_result`](Self::take_copy_result) is `Some`).
+    pub fn copy_out_start(&mut self, sql: &str) -> Result<(), Error> {
+        self.copy_result = None;
+        self.start(Kind::CopyOut, Request::copy_out(sql))
+    }
+
+    /// The next chunk of COPY OUT data already received, borrowed until the next call; `None`
+    /// when nothing more is received yet (poll) or the copy has ended.
+    pub fn copy_get(&mut self) -> Result<Option<&[u8]>, Error> {
+        let Some((Kind::CopyOut, Some(id))) = self.pending else { return Ok(None) };
+        self.engine.poll()?;
+        Ok(self.engine.take_copy_data(id))
+    }
+
+    /// The outcome of the last COPY once it has ended: the row count, or the error.
+    pub fn take_copy_result(&mut self) -> Option<Result<pgsans::CopyResult, Error>> {
+        self.copy_result.take()
+    }
+
+    fn copy_id(&self, kind: Kind) -> Result<RequestId, Error> {
+        match self.pending {
+            Some((k, Some(id))) if k == kind => Ok(id),
+            _ => Err(UsageError::InvalidState("no COPY FROM STDIN is waiting for data".into()).into()),
+        }
     }
 
     /// The result of the last [`execute_params`](Self::execute_params), once `poll` answered

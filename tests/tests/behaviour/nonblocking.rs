@@ -271,3 +271,157 @@ fn fifty_coroutines_on_two_threads() {
     // Concurrent, not serial: 50 x 0.3 s of server sleep overlapped.
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
+
+/// COPY on polling connections: ten of them on one mio loop, each copying 20,000 rows in
+/// (gathered into chunks, given as the connection has room) and back out.
+#[test]
+fn copy_on_polling_connections_with_mio() {
+    use mio::unix::SourceFd;
+    use mio::{Events, Interest as MioInterest, Token};
+    use std::os::fd::AsRawFd;
+
+    #[derive(PartialEq, Debug)]
+    enum Phase {
+        Connecting,
+        Creating,
+        CopyingIn,
+        Ending,
+        CopyingOut,
+        Done,
+    }
+    struct Slot {
+        conn: PollingConnection,
+        phase: Phase,
+        next_row: i64,
+        copied_in: u64,
+        sum_out: i64,
+        rows_out: u64,
+        registered: Option<MioInterest>,
+    }
+    const ROWS: i64 = 20_000;
+    let mut poll = mio::Poll::new().unwrap();
+    let mut events = Events::with_capacity(64);
+    let mut slots: Vec<Slot> = (0..10)
+        .map(|_| Slot {
+            conn: PollingConnection::connect_start(&conninfo()).unwrap(),
+            phase: Phase::Connecting,
+            next_row: 0,
+            copied_in: 0,
+            sum_out: 0,
+            rows_out: 0,
+            registered: None,
+        })
+        .collect();
+    // Advances one slot until it must wait; registers what it waits for.
+    let advance = |slot: &mut Slot, token: usize, poll: &mio::Poll| loop {
+        let wanted = slot.conn.poll().unwrap();
+        if wanted != Poll::Ok {
+            let interest = match wanted {
+                Poll::Read => MioInterest::READABLE,
+                Poll::Write => MioInterest::WRITABLE,
+                _ => MioInterest::READABLE | MioInterest::WRITABLE,
+            };
+            let fd = slot.conn.as_raw_fd();
+            match slot.registered {
+                Some(i) if i == interest => {}
+                Some(_) => poll.registry().reregister(&mut SourceFd(&fd), Token(token), interest).unwrap(),
+                None => poll.registry().register(&mut SourceFd(&fd), Token(token), interest).unwrap(),
+            }
+            slot.registered = Some(interest);
+            return;
+        }
+        match slot.phase {
+            Phase::Connecting => {
+                slot.conn.execute("CREATE TEMP TABLE polled (a int8, b text)").unwrap();
+                slot.phase = Phase::Creating;
+            }
+            Phase::Creating => {
+                slot.conn.take_result().unwrap().unwrap();
+                slot.conn.copy_in_start("COPY polled FROM STDIN").unwrap();
+                slot.phase = Phase::CopyingIn;
+            }
+            Phase::CopyingIn => {
+                assert!(slot.conn.take_copy_result().is_none(), "no early end");
+                if slot.next_row == ROWS {
+                    slot.conn.copy_end().unwrap();
+                    slot.phase = Phase::Ending;
+                    continue;
+                }
+                let mut chunk = String::new();
+                let end = (slot.next_row + 1000).min(ROWS);
+                for i in slot.next_row..end {
+                    chunk.push_str(&format!("{i}\trow {i}\n"));
+                }
+                slot.next_row = end;
+                slot.conn.copy_put(chunk.as_bytes()).unwrap();
+            }
+            Phase::Ending => {
+                slot.copied_in = slot.conn.take_copy_result().unwrap().unwrap().rows;
+                slot.conn.copy_out_start("COPY polled TO STDOUT").unwrap();
+                slot.phase = Phase::CopyingOut;
+            }
+            Phase::CopyingOut => {
+                while let Some(chunk) = slot.conn.copy_get().unwrap() {
+                    let line = std::str::from_utf8(chunk).unwrap();
+                    slot.sum_out += line.split('\t').next().unwrap().parse::<i64>().unwrap();
+                }
+                if let Some(r) = slot.conn.take_copy_result() {
+                    slot.rows_out = r.unwrap().rows;
+                    slot.phase = Phase::Done;
+                    return;
+                }
+            }
+            Phase::Done => return,
+        }
+    };
+    for (i, slot) in slots.iter_mut().enumerate() {
+        advance(slot, i, &poll);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while slots.iter().any(|s| s.phase != Phase::Done) {
+        assert!(Instant::now() < deadline, "the loop did not finish");
+        poll.poll(&mut events, Some(Duration::from_secs(5))).unwrap();
+        for ev in events.iter() {
+            let i = ev.token().0;
+            advance(&mut slots[i], i, &poll);
+        }
+    }
+    for s in &slots {
+        assert_eq!((s.copied_in, s.rows_out, s.sum_out), (ROWS as u64, ROWS as u64, (0..ROWS).sum::<i64>()));
+    }
+}
+
+#[test]
+fn polling_copy_errors_and_abort() {
+    let mut conn = PollingConnection::connect_start(&conninfo()).unwrap();
+    drive(&mut conn).unwrap();
+    conn.execute("CREATE TEMP TABLE polled_errors (a int)").unwrap();
+    drive(&mut conn).unwrap();
+    conn.take_result().unwrap().unwrap();
+    // Bad data: the server's error is the copy's result.
+    conn.copy_in_start("COPY polled_errors FROM STDIN").unwrap();
+    drive(&mut conn).unwrap();
+    conn.copy_put(b"1\nnot a number\n").unwrap();
+    let err = loop {
+        drive(&mut conn).unwrap();
+        if let Some(r) = conn.take_copy_result() {
+            break r.unwrap_err();
+        }
+        match conn.copy_end() {
+            Ok(()) => {}
+            Err(_) => continue, // the server already ended it: its error comes next
+        }
+    };
+    assert_eq!(err.code(), Some("22P02"));
+    // An abort: the server confirms with 57014; nothing copied; the connection goes on.
+    conn.copy_in_start("COPY polled_errors FROM STDIN").unwrap();
+    drive(&mut conn).unwrap();
+    conn.copy_put(b"1\n").unwrap();
+    conn.copy_abort("no thanks").unwrap();
+    drive(&mut conn).unwrap();
+    assert_eq!(conn.take_copy_result().unwrap().unwrap_err().code(), Some("57014"));
+    assert!(!conn.is_executing());
+    conn.execute("SELECT count(*) FROM polled_errors").unwrap();
+    drive(&mut conn).unwrap();
+    assert_eq!(conn.take_result().unwrap().unwrap().results[0].rows()[0].text(0), Some("0"));
+}
