@@ -2,7 +2,7 @@
 //! and a reader that hands `COPY … TO STDOUT` data over chunk by chunk, borrowed from the
 //! receive buffer. Memory stays bounded whatever the size of the copy.
 
-use pgsans::{CopyFormat, Error, Interest, Request, RequestId};
+use pgsans::{BinaryCopyReader, BinaryCopyWriter, CopyFormat, Error, Interest, Request, RequestId};
 
 use crate::connection::Connection;
 use crate::runtime::Runtime;
@@ -226,5 +226,90 @@ impl<R: Runtime> Drop for CopyOut<'_, R> {
         if !self.done {
             self.conn.engine.abandon(self.id);
         }
+    }
+}
+
+impl<R: Runtime> Connection<R> {
+    /// Starts `COPY … FROM STDIN (FORMAT binary)` for columns of `types` (OIDs, in the order of
+    /// the COPY's column list): write rows of [`ToSql`](pgsans::ToSql) values with
+    /// [`BinaryCopyIn::write_row`], end with [`BinaryCopyIn::finish`].
+    pub async fn copy_in_binary(&mut self, sql: &str, types: &[u32]) -> Result<BinaryCopyIn<'_, R>, Error> {
+        let copy = self.copy_in(sql).await?;
+        if !copy.format().is_some_and(|f| f.binary) {
+            return Err(pgsans::UsageError::InvalidArgument(
+                "copy_in_binary needs a COPY … FROM STDIN (FORMAT binary) statement".into(),
+            )
+            .into());
+        }
+        Ok(BinaryCopyIn { copy, writer: BinaryCopyWriter::new(types) })
+    }
+
+    /// Runs `COPY … TO STDOUT (FORMAT binary)` and decodes its rows for columns of `types`:
+    /// take them with [`BinaryCopyOut::next`] and read values with `get::<T>(i)`.
+    pub async fn copy_out_binary(&mut self, sql: &str, types: &[u32]) -> Result<BinaryCopyOut<'_, R>, Error> {
+        let reader = BinaryCopyReader::new(types, self.engine.encoding());
+        Ok(BinaryCopyOut { copy: self.copy_out(sql).await?, reader })
+    }
+}
+
+/// Typed rows for a binary `COPY … FROM STDIN`, encoded as they are written.
+pub struct BinaryCopyIn<'a, R: Runtime> {
+    copy: CopyIn<'a, R>,
+    writer: BinaryCopyWriter,
+}
+
+impl<R: Runtime> BinaryCopyIn<'_, R> {
+    /// Encodes and queues one row (sent as the buffer fills). A value of the wrong type or a
+    /// wrong number of values is a typed error; the copy can go on.
+    pub async fn write_row(&mut self, values: &[&(dyn pgsans::ToSql + Sync)]) -> Result<(), Error> {
+        self.writer.write_row(values)?;
+        if self.writer.buffer().len() >= COPY_MESSAGE {
+            self.copy.write(self.writer.buffer()).await?;
+            self.writer.clear();
+        }
+        Ok(())
+    }
+
+    /// Ends the data and returns the number of rows copied, or the server's error.
+    pub async fn finish(mut self) -> Result<u64, Error> {
+        self.writer.finish();
+        self.copy.write(self.writer.buffer()).await?;
+        self.copy.finish().await
+    }
+
+    /// Aborts the copy; see [`CopyIn::abort`].
+    pub async fn abort(self, message: &str) -> Result<(), Error> {
+        self.copy.abort(message).await
+    }
+}
+
+/// Typed rows of a binary `COPY … TO STDOUT`.
+pub struct BinaryCopyOut<'a, R: Runtime> {
+    copy: CopyOut<'a, R>,
+    reader: BinaryCopyReader,
+}
+
+impl<R: Runtime> BinaryCopyOut<'_, R> {
+    /// The next row, borrowed until the next call; `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<pgsans::Row<'_>>, Error> {
+        while !self.reader.has_row()? {
+            match self.copy.next().await? {
+                Some(chunk) => self.reader.push(chunk),
+                None if self.reader.is_finished() => return Ok(None),
+                None => {
+                    return Err(pgsans::ProtocolError::Malformed {
+                        message: "binary COPY data",
+                        what: "it ended in the middle of a row",
+                    }
+                    .into())
+                }
+            }
+        }
+        self.reader.next_row()
+    }
+
+    /// Rows copied, once the data has ended.
+    pub fn rows(&self) -> Option<u64> {
+        self.copy.rows()
     }
 }

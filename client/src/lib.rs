@@ -27,7 +27,7 @@ mod transaction;
 
 pub use cancel::CancelToken;
 pub use connection::Connection;
-pub use copy::{CopyIn, CopyOut, COPY_BUFFER};
+pub use copy::{BinaryCopyIn, BinaryCopyOut, CopyIn, CopyOut, COPY_BUFFER};
 pub use runtime::{Runtime, Socket};
 pub use stream::{Portal, RowStream};
 pub use transaction::Transaction;

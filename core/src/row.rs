@@ -41,6 +41,21 @@ impl Column {
             encoding,
         }
     }
+    /// A nameless binary column of type `type_oid` (the fields of a binary COPY).
+    pub(crate) fn for_binary_copy(type_oid: u32, encoding: Encoding) -> Column {
+        Column {
+            name: String::new(),
+            name_raw: None,
+            table_oid: 0,
+            column_id: 0,
+            type_oid,
+            type_size: -1,
+            type_modifier: -1,
+            format: 1,
+            encoding,
+        }
+    }
+
     /// The column name, decoded from the client encoding (U+FFFD where the server's bytes
     /// were not valid in it).
     pub fn name(&self) -> &str {

@@ -134,3 +134,57 @@ fn next_chunk<'c>(inner: &'c mut pgsans_client::CopyOut<'_, Std>) -> Result<Opti
     }
     block_on(inner.next())
 }
+
+impl Connection {
+    /// Starts `COPY … FROM STDIN (FORMAT binary)` for columns of `types` (OIDs): write typed
+    /// rows with [`BinaryCopyInWriter::write_row`], end with [`BinaryCopyInWriter::finish`].
+    pub fn copy_in_binary(&mut self, sql: &str, types: &[u32]) -> Result<BinaryCopyInWriter<'_>, Error> {
+        block_on(self.inner.copy_in_binary(sql, types)).map(|inner| BinaryCopyInWriter { inner })
+    }
+
+    /// Runs `COPY … TO STDOUT (FORMAT binary)`: rows decoded for columns of `types`.
+    pub fn copy_out_binary(&mut self, sql: &str, types: &[u32]) -> Result<BinaryCopyOutReader<'_>, Error> {
+        block_on(self.inner.copy_out_binary(sql, types)).map(|inner| BinaryCopyOutReader { inner })
+    }
+}
+
+/// Typed rows for a binary `COPY … FROM STDIN`.
+pub struct BinaryCopyInWriter<'a> {
+    inner: pgsans_client::BinaryCopyIn<'a, Std>,
+}
+
+impl BinaryCopyInWriter<'_> {
+    /// Encodes and queues one row; see [`pgsans_client::BinaryCopyIn::write_row`].
+    pub fn write_row(&mut self, values: &[&(dyn pgsans::ToSql + Sync)]) -> Result<(), Error> {
+        block_on(self.inner.write_row(values))
+    }
+
+    /// Ends the data and returns the number of rows copied.
+    pub fn finish(self) -> Result<u64, Error> {
+        block_on(self.inner.finish())
+    }
+
+    /// Aborts the copy with `message`.
+    pub fn abort(self, message: &str) -> Result<(), Error> {
+        block_on(self.inner.abort(message))
+    }
+}
+
+/// Typed rows of a binary `COPY … TO STDOUT`.
+pub struct BinaryCopyOutReader<'a> {
+    inner: pgsans_client::BinaryCopyOut<'a, Std>,
+}
+
+impl BinaryCopyOutReader<'_> {
+    /// The next row, borrowed until the next call; `None` at the end.
+    // Not `Iterator`: each row borrows the reader (a lending iterator).
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<pgsans::Row<'_>>, Error> {
+        block_on(self.inner.next())
+    }
+
+    /// Rows copied, once the data has ended.
+    pub fn rows(&self) -> Option<u64> {
+        self.inner.rows()
+    }
+}

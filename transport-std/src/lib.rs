@@ -56,7 +56,7 @@ use pgsans::{
     Query, QueryResult, RecoveredXid, ResultSet, Row, SessionChange, SimpleBatch, Statement, TransactionStatus, Xid,
 };
 
-pub use copy::{CopyInWriter, CopyOutReader};
+pub use copy::{BinaryCopyInWriter, BinaryCopyOutReader, CopyInWriter, CopyOutReader};
 pub use pgsans;
 pub use pgsans_client;
 pub use polling::{Poll, PollingConnection};

@@ -211,3 +211,54 @@ pub async fn the_server_killed_mid_copy<R: TestRt>() {
     assert_eq!(c.closed(), 2);
     assert_eq!(count(&mut admin, &t).await, 0);
 }
+
+pub async fn typed_binary_copy_both_ways<R: TestRt>() {
+    use pgsans::types::oid;
+    let mut c: Conn<R> = connect().await;
+    c.set_autocommit(true).await.unwrap();
+    let t = format!("copy_typed_{}", R::NAME.replace('-', "_"));
+    c.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (id int8, name text, score float8, tags text[], ok bool)"
+    ))
+    .await
+    .unwrap();
+    let types = [oid::INT8, oid::TEXT, oid::FLOAT8, oid::TEXT_ARRAY, oid::BOOL];
+    let mut w = c.copy_in_binary(&format!("COPY {t} FROM STDIN (FORMAT binary)"), &types).await.unwrap();
+    for i in 0..10_000i64 {
+        let name = format!("name ✓ {i}");
+        let score = if i % 10 == 0 { None } else { Some(i as f64 * 0.25) };
+        let tags = vec![format!("t{i}"), "x".to_owned()];
+        w.write_row(&[&i, &name, &score, &tags, &(i % 2 == 0)]).await.unwrap();
+    }
+    // Misuse is refused row by row; the copy goes on.
+    assert!(matches!(w.write_row(&[&1i64]).await, Err(Error::Usage(_))));
+    assert!(matches!(w.write_row(&[&"x", &"y", &1.0f64, &vec!["a"], &true]).await, Err(Error::Usage(_))));
+    assert_eq!(w.finish().await.unwrap(), 10_000);
+    let check: (i64, f64) = {
+        let row = c.query_one(format!("SELECT sum(id)::int8, sum(score) FROM {t}").as_str(), &[]).await.unwrap();
+        (row.get(0).unwrap(), row.get(1).unwrap())
+    };
+    assert_eq!(check.0, (0..10_000i64).sum::<i64>());
+    let mut out = c
+        .copy_out_binary(&format!("COPY (SELECT * FROM {t} ORDER BY id) TO STDOUT (FORMAT binary)"), &types)
+        .await
+        .unwrap();
+    let mut n = 0i64;
+    while let Some(row) = out.next().await.unwrap() {
+        assert_eq!(row.get::<i64, _>(0).unwrap(), n);
+        assert_eq!(row.get::<&str, _>(1).unwrap(), format!("name ✓ {n}"));
+        let score: Option<f64> = row.get(2).unwrap();
+        assert_eq!(score, if n % 10 == 0 { None } else { Some(n as f64 * 0.25) });
+        assert_eq!(row.get::<Vec<String>, _>(3).unwrap(), [format!("t{n}"), "x".to_owned()]);
+        assert_eq!(row.get::<bool, _>(4).unwrap(), n % 2 == 0);
+        n += 1;
+    }
+    assert_eq!((n, out.rows()), (10_000, Some(10_000)));
+    drop(out);
+    // Types that do not match the data are typed errors, not wrong values.
+    let mut out =
+        c.copy_out_binary(&format!("COPY (SELECT id, name FROM {t}) TO STDOUT (FORMAT binary)"), &types).await.unwrap();
+    assert!(matches!(out.next().await, Err(Error::Usage(_))));
+    drop(out);
+    assert_eq!(scalar(&mut c, "SELECT 'usable'").await.unwrap().as_deref(), Some("usable"));
+}

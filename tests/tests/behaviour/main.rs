@@ -102,6 +102,7 @@ over_every_transport!(
     copy::abort_and_drop_leave_the_connection_usable,
     copy::an_error_mid_copy_out,
     copy::the_server_killed_mid_copy,
+    copy::typed_binary_copy_both_ways,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped mid-flight
