@@ -57,6 +57,12 @@ fn copy_in_data() -> Vec<u8> {
 const COPY_ROWS: i64 = 1_000_000;
 const COPY_CHUNK: usize = 64 * 1024;
 const COPY_IN_SQL: &str = "COPY t (a, b) FROM STDIN";
+const COPY_IN_BINARY_SQL: &str = "COPY t (a, b) FROM STDIN (FORMAT binary)";
+
+/// The typed rows of `copy-in-binary`, made before the measurement.
+fn typed_rows() -> Vec<(i32, String)> {
+    (0..COPY_ROWS as i32).map(|i| (i, format!("value {i}"))).collect()
+}
 const COPY_OUT_SQL: &str = "COPY (SELECT i, md5(i::text), i::float8 / 3 FROM generate_series(1, 1000000) i) TO STDOUT";
 
 /// Compiles bench/libpq_peer.c with gcc against the system libpq, if both are there.
@@ -140,6 +146,12 @@ const WORKLOADS: &[Workload] = &[
         name: "copy-in",
         what: "COPY t FROM STDIN, 1M text rows (19 MB) sent in 64 KiB chunks; server-file: the server's own \
                COPY t FROM '<file>' of the same rows (the floor)",
+        ops: 1_000_000,
+    },
+    Workload {
+        name: "copy-in-binary",
+        what: "binary COPY t FROM STDIN of 1M typed rows (int4, text), encoded by the client \
+               (tokio-postgres and postgres: their BinaryCopyInWriter)",
         ops: 1_000_000,
     },
     Workload {
@@ -356,7 +368,7 @@ fn truncate(conninfo: &str) {
 /// Runs one workload with one client; returns (wall s, cpu s, a checksum that proves the work
 /// was done, server backend cpu s).
 fn run_child(workload: &str, client: &str, conninfo: &str) -> Measured {
-    if matches!(workload, "pipeline-insert" | "copy-in") {
+    if matches!(workload, "pipeline-insert" | "copy-in" | "copy-in-binary") {
         truncate(conninfo.split('|').next().expect("conninfo"));
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -502,6 +514,18 @@ fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
             }
             bytes
         }),
+        "copy-in-binary" => {
+            let rows = typed_rows();
+            measure(&[pid], || {
+                let mut w = conn
+                    .copy_in_binary(COPY_IN_BINARY_SQL, &[pgsans::types::oid::INT4, pgsans::types::oid::TEXT])
+                    .unwrap();
+                for (a, b) in &rows {
+                    w.write_row(&[a, b]).unwrap();
+                }
+                w.finish().unwrap() as i64
+            })
+        }
         "copy-in" => {
             let data = copy_in_data();
             measure(&[pid], || {
@@ -642,6 +666,20 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
                     bytes += chunk.len() as i64;
                 }
                 bytes
+            })
+            .await
+        }
+        "copy-in-binary" => {
+            let rows = typed_rows();
+            measure_async(&[pid], async {
+                let mut w = conn
+                    .copy_in_binary(COPY_IN_BINARY_SQL, &[pgsans::types::oid::INT4, pgsans::types::oid::TEXT])
+                    .await
+                    .unwrap();
+                for (a, b) in &rows {
+                    w.write_row(&[a, b]).await.unwrap();
+                }
+                w.finish().await.unwrap() as i64
             })
             .await
         }
@@ -806,6 +844,21 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> Measured {
                     })
                     .await
                 }
+                "copy-in-binary" => {
+                    use tokio_postgres::types::Type;
+                    let rows = typed_rows();
+                    measure_async(&[pid], async {
+                        let sink = client.copy_in::<_, bytes::Bytes>(COPY_IN_BINARY_SQL).await.unwrap();
+                        let writer =
+                            tokio_postgres::binary_copy::BinaryCopyInWriter::new(sink, &[Type::INT4, Type::TEXT]);
+                        futures_util::pin_mut!(writer);
+                        for (a, b) in &rows {
+                            writer.as_mut().write(&[a, b]).await.unwrap();
+                        }
+                        writer.finish().await.unwrap() as i64
+                    })
+                    .await
+                }
                 "copy-in" => {
                     use futures_util::SinkExt;
                     let data = copy_in_data();
@@ -929,6 +982,18 @@ fn postgres_run(workload: &str, conninfo: &str) -> Measured {
             }
             sum
         }),
+        "copy-in-binary" => {
+            use postgres::types::Type;
+            let rows = typed_rows();
+            measure(&[pid], || {
+                let sink = client.copy_in(COPY_IN_BINARY_SQL).unwrap();
+                let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &[Type::INT4, Type::TEXT]);
+                for (a, b) in &rows {
+                    writer.write(&[a, b]).unwrap();
+                }
+                writer.finish().unwrap() as i64
+            })
+        }
         "copy-in" => {
             let data = copy_in_data();
             measure(&[pid], || {

@@ -262,11 +262,23 @@ impl<R: Runtime> BinaryCopyIn<'_, R> {
     /// Encodes and queues one row (sent as the buffer fills). A value of the wrong type or a
     /// wrong number of values is a typed error; the copy can go on.
     pub async fn write_row(&mut self, values: &[&(dyn pgsans::ToSql + Sync)]) -> Result<(), Error> {
-        self.writer.write_row(values)?;
-        if self.writer.buffer().len() >= COPY_MESSAGE {
-            self.copy.write(self.writer.buffer()).await?;
-            self.writer.clear();
+        if self.encode_row(values)? {
+            self.send_encoded().await?;
         }
+        Ok(())
+    }
+
+    /// Encodes one row without sending anything: `true` when enough is encoded to send
+    /// ([`send_encoded`](Self::send_encoded)). For a blocking driver's fast path.
+    pub fn encode_row(&mut self, values: &[&(dyn pgsans::ToSql + Sync)]) -> Result<bool, Error> {
+        self.writer.write_row(values)?;
+        Ok(self.writer.buffer().len() >= COPY_MESSAGE)
+    }
+
+    /// Sends the rows encoded so far.
+    pub async fn send_encoded(&mut self) -> Result<(), Error> {
+        self.copy.write(self.writer.buffer()).await?;
+        self.writer.clear();
         Ok(())
     }
 

@@ -156,7 +156,11 @@ pub struct BinaryCopyInWriter<'a> {
 impl BinaryCopyInWriter<'_> {
     /// Encodes and queues one row; see [`pgsans_client::BinaryCopyIn::write_row`].
     pub fn write_row(&mut self, values: &[&(dyn pgsans::ToSql + Sync)]) -> Result<(), Error> {
-        block_on(self.inner.write_row(values))
+        // Rows are encoded without the executor; it runs once per 64 KiB sent.
+        if self.inner.encode_row(values)? {
+            block_on(self.inner.send_encoded())?;
+        }
+        Ok(())
     }
 
     /// Ends the data and returns the number of rows copied.
