@@ -48,7 +48,12 @@ impl<R: Runtime> CancelToken<R> {
     /// Sends the cancel request and waits until the server has read it (it closes the
     /// socket); at most 30 seconds.
     pub async fn cancel(&self) -> Result<(), Error> {
-        let deadline = Some(Instant::now() + Duration::from_secs(30));
+        self.cancel_until(Instant::now() + Duration::from_secs(30)).await
+    }
+
+    /// [`cancel`](Self::cancel), giving up at `deadline` ([`Error::Timeout`]).
+    pub async fn cancel_until(&self, deadline: Instant) -> Result<(), Error> {
+        let deadline = Some(deadline);
         let mut socket = connect_socket::<R>(&self.target, deadline).await?;
         let mut request = CancelRequest::new(&self.key);
         loop {

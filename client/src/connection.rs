@@ -29,7 +29,13 @@ pub struct Connection<R: Runtime> {
     read_would_block: bool,
     /// Whether to spin for an answer before sleeping.
     spin: SpinWait,
+    /// How long a call may wait for its answer ([`set_call_timeout`](Self::set_call_timeout)).
+    call_timeout: Option<Duration>,
 }
+
+/// How long a timed-out call waits for the server to confirm the cancel before it gives up
+/// (the request is then abandoned and drained in the background).
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
 impl<R: Runtime> std::fmt::Debug for Connection<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,6 +59,13 @@ struct Pending<'a, R: Runtime> {
 
 impl<R: Runtime> Pending<'_, R> {
     async fn wait(&mut self, deadline: Option<Instant>) -> Result<Response, Error> {
+        match self.wait_until(deadline).await {
+            Err(Error::Timeout) => self.cancel_and_drain().await,
+            other => other,
+        }
+    }
+
+    async fn wait_until(&mut self, deadline: Option<Instant>) -> Result<Response, Error> {
         loop {
             let interest = self.conn.engine.poll()?;
             if let Some(r) = self.conn.engine.take_response(self.id) {
@@ -63,6 +76,26 @@ impl<R: Runtime> Pending<'_, R> {
                 return Err(Error::Internal(format!("request {:?} cannot make progress", self.id)));
             };
             self.conn.io(interest, deadline).await?;
+        }
+    }
+
+    /// The deadline passed: ask the server to cancel the request and wait (a little) for it
+    /// to end, so that the next call does not wait behind it. [`Error::Timeout`] — or the
+    /// request's own result, if it finished first (its work was done).
+    async fn cancel_and_drain(&mut self) -> Result<Response, Error> {
+        let grace = Instant::now() + CANCEL_GRACE;
+        if let Ok(key) = self.conn.engine.cancel_key() {
+            let token = crate::CancelToken::<R>::new(key, self.conn.target.clone());
+            let _ = token.cancel_until(grace).await;
+        }
+        match self.wait_until(Some(grace)).await {
+            // A simple query reports its statement's error inside the batch.
+            Ok(Response::Batch(b)) if b.error.as_ref().is_some_and(|e| e.code() == "57014") => Err(Error::Timeout),
+            Ok(response) => Ok(response),
+            Err(e) if e.code() == Some("57014") => Err(Error::Timeout),
+            // Still not answered: the request is abandoned (drained later) when `self` drops.
+            Err(Error::Timeout) => Err(Error::Timeout),
+            Err(e) => Err(e),
         }
     }
 }
@@ -105,6 +138,7 @@ impl<R: Runtime> Connection<R> {
             target: target.clone(),
             read_would_block: false,
             spin: SpinWait::new(spin_limit(config, available_cpus())),
+            call_timeout: None,
         };
         loop {
             let interest = conn.engine.poll()?;
@@ -131,9 +165,21 @@ impl<R: Runtime> Connection<R> {
         self.wait(id, deadline).await
     }
 
-    /// Waits for the response of a request submitted to the engine.
+    /// Waits for the response of a request submitted to the engine, until `deadline` or the
+    /// call timeout.
     pub(crate) async fn wait(&mut self, id: RequestId, deadline: Option<Instant>) -> Result<Response, Error> {
+        let deadline = deadline.or_else(|| self.call_timeout.map(|t| Instant::now() + t));
         Pending { conn: self, id, done: false }.wait(deadline).await
+    }
+
+    /// Limits how long each call waits for the server (queries, commands, pipelines,
+    /// prepares, the end of a COPY; not the steps of a row stream). When it passes, a cancel
+    /// request is sent, the call waits up to 5 s more for the server to stop, and returns
+    /// [`Error::Timeout`]; the connection stays usable and the next call does not wait behind
+    /// the cancelled one. In a transaction block the cancelled statement aborts the
+    /// transaction, as `statement_timeout` would. `None` (the default): no limit.
+    pub fn set_call_timeout(&mut self, timeout: Option<Duration>) {
+        self.call_timeout = timeout;
     }
 
     /// Moves bytes for `interest`, waiting for the socket only if nothing moves.

@@ -281,6 +281,11 @@ impl Connection {
         self.inner.set_statement_cache_capacity(capacity)
     }
 
+    /// See [`pgsans_client::Connection::set_call_timeout`].
+    pub fn set_call_timeout(&mut self, timeout: Option<Duration>) {
+        self.inner.set_call_timeout(timeout)
+    }
+
     /// How long to spin for an answer before waiting ([`Config::spin_wait`]); zero: never.
     pub fn set_spin_wait(&mut self, limit: Duration) {
         self.inner.set_spin_wait(limit)

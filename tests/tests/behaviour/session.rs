@@ -477,3 +477,27 @@ pub async fn connection_information<R: TestRt>() {
     c.rollback().await.unwrap();
     assert_eq!(scalar(&mut c, "SELECT 1").await.unwrap().as_deref(), Some("1"));
 }
+
+pub async fn call_timeout_cancels_on_the_server<R: TestRt>() {
+    let mut c: Conn<R> = connect().await;
+    c.set_autocommit(true).await.unwrap();
+    c.set_call_timeout(Some(Duration::from_millis(300)));
+    let started = Instant::now();
+    let err = c.query("SELECT pg_sleep(5)", &[]).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    // The server stopped the query: the next call is answered at once, with its own result.
+    let started = Instant::now();
+    assert_eq!(scalar(&mut c, "SELECT 'next'").await.unwrap().as_deref(), Some("next"));
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    // Within the limit, nothing changes; a finished call is never reported as a timeout.
+    assert_eq!(c.execute("SELECT pg_sleep(0.05)", &[]).await.unwrap(), 1);
+    // In a transaction block the cancelled statement aborts the transaction.
+    c.set_autocommit(false).await.unwrap();
+    assert!(matches!(c.batch_execute("SELECT pg_sleep(5)").await, Err(Error::Timeout)));
+    assert_eq!(c.transaction_status(), TransactionStatus::InError);
+    c.rollback().await.unwrap();
+    c.set_call_timeout(None);
+    assert_eq!(scalar(&mut c, "SELECT 'no limit'").await.unwrap().as_deref(), Some("no limit"));
+    c.rollback().await.unwrap();
+}
