@@ -158,8 +158,9 @@ impl<R: Runtime> Connection<R> {
         self.run_until(request, None).await
     }
 
-    /// Submits `request` and waits for its response until `deadline`: [`Error::Timeout`] then,
-    /// the request abandoned and the connection usable.
+    /// Submits `request` and waits for its response until `deadline`: then the server is asked
+    /// to cancel it and [`Error::Timeout`] is returned, the connection usable (see
+    /// [`set_call_timeout`](Self::set_call_timeout)).
     pub async fn run_until(&mut self, request: Request, deadline: Option<Instant>) -> Result<Response, Error> {
         let id = self.engine.submit(request)?;
         self.wait(id, deadline).await
@@ -426,11 +427,39 @@ impl<R: Runtime> Connection<R> {
             return Ok(pending);
         }
         let deadline = timeout.map(|t| Instant::now() + t);
-        match self.run_until(Request::wait_notifications(), deadline).await {
+        let id = self.engine.submit(Request::wait_notifications())?;
+        // Nothing runs on the server: a timeout here has nothing to cancel.
+        match (Pending { conn: self, id, done: false }).wait_until(deadline).await {
             Ok(r) => r.into_notifications(),
             Err(Error::Timeout) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
+    }
+
+    /// The notifications as they arrive, while the connection is otherwise idle, as a
+    /// [`Stream`](futures_lite::Stream) (`StreamExt` works). It ends only if the connection
+    /// breaks: stop polling it, or drop it, to use the connection again.
+    pub fn notifications(&mut self) -> impl futures_lite::Stream<Item = Result<Notification, Error>> + '_ {
+        let start = (Some(self), std::collections::VecDeque::new());
+        futures_lite::stream::unfold(start, |(conn, mut queue)| async move {
+            let conn = conn?;
+            while queue.is_empty() {
+                match conn.wait_for_notifications(None).await {
+                    Ok(batch) => queue.extend(batch),
+                    // A broken connection ends the stream after its error.
+                    Err(e) if e.is_fatal() => return Some((Err(e), (None, queue))),
+                    Err(e) => return Some((Err(e), (Some(conn), queue))),
+                }
+            }
+            let n = queue.pop_front().expect("not empty");
+            Some((Ok(n), (Some(conn), queue)))
+        })
+    }
+
+    /// See [`pgsans::Connection::set_notification_handler`]: a callback for every
+    /// notification as it arrives, during any operation.
+    pub fn set_notification_handler(&mut self, handler: Option<pgsans::NotificationHandler>) {
+        self.engine.set_notification_handler(handler)
     }
 
     /// Sends Terminate and closes the socket. Idempotent; later operations fail with

@@ -90,6 +90,23 @@ impl<'a, R: Runtime> RowStream<'a, R> {
         self.conn.engine.take_row(self.id)
     }
 
+    /// The rows as a [`Stream`](futures_lite::Stream) of owned rows (each copied out of the
+    /// receive buffer), so that `StreamExt` / `TryStreamExt` work. It ends after the last row
+    /// or after an error.
+    pub fn into_stream(self) -> impl futures_lite::Stream<Item = Result<pgsans::OwnedRow, Error>> + 'a {
+        futures_lite::stream::unfold(Some(self), |state| async move {
+            let mut s = state?;
+            match s.next().await {
+                Ok(Some(row)) => {
+                    let row = row.to_owned();
+                    Some((Ok(row), Some(s)))
+                }
+                Ok(None) => None,
+                Err(e) => Some((Err(e), None)),
+            }
+        })
+    }
+
     /// Rows returned or affected, from the command tag, once the stream is exhausted.
     pub fn rows_affected(&self) -> Option<u64> {
         self.tag.as_deref().and_then(pgsans::rows_affected)

@@ -16,7 +16,7 @@ use crate::request::{CopyFormat, Machine, Progress, Request, Response, Started};
 use crate::row::{Column, Row};
 use crate::session::{rules, ConnectionStatus, IsolationLevel, SessionState, Xid};
 use crate::shared::{RequestId, Shared};
-use crate::status::{BackendKey, NoticeHandler, Notification, ServerStatus, TransactionStatus};
+use crate::status::{BackendKey, NoticeHandler, Notification, NotificationHandler, ServerStatus, TransactionStatus};
 
 /// What to wait for before calling the engine again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -459,6 +459,14 @@ impl Connection {
         self.shared.tx_status = TransactionStatus::Unknown;
     }
 
+    /// Runs `handler` for every notification as it arrives, during any operation, instead of
+    /// keeping it for [`take_notifications`](Self::take_notifications) (psycopg 3's
+    /// `add_notify_handler`). A wait for notifications then ends only at its timeout: the
+    /// handler has them.
+    pub fn set_notification_handler(&mut self, handler: Option<NotificationHandler>) {
+        self.status.notification_handler = handler;
+    }
+
     /// Sends every notice to `handler` instead of keeping them (psycopg 3's notice handlers).
     pub fn set_notice_handler(&mut self, handler: Option<NoticeHandler>) {
         self.status.notice_handler = handler;
@@ -878,7 +886,7 @@ impl Connection {
             }
             BackendMessage::NotificationResponse { process_id, channel, payload } => {
                 let encoding = self.shared.encoding;
-                self.status.notifications.push_back(Notification {
+                self.status.push_notification(Notification {
                     process_id,
                     channel: encoding.decode_lossy(channel).into_owned(),
                     payload: encoding.decode_lossy(payload).into_owned(),

@@ -110,6 +110,7 @@ pub use session::{ConnectionStatus, IsolationLevel, RecoveredXid, SessionChange,
 pub use shared::RequestId;
 pub use statement::{Described, Statement};
 pub use status::{
-    parse_server_version, BackendKey, NoticeHandler, Notification, TransactionStatus, DEFAULT_NOTICE_LIMIT,
+    parse_server_version, BackendKey, NoticeHandler, Notification, NotificationHandler, TransactionStatus,
+    DEFAULT_NOTICE_LIMIT,
 };
 pub use types::{FromSql, ToSql};

@@ -53,6 +53,10 @@ pub struct BackendKey {
 /// A callback that receives every notice instead of the notice queue.
 pub type NoticeHandler = Box<dyn FnMut(&Notice) + Send>;
 
+/// A callback run for every notification as it arrives, during any operation (psycopg 3's
+/// notify handlers), instead of the notification queue.
+pub type NotificationHandler = Box<dyn FnMut(&Notification) + Send>;
+
 /// The maximum number of notices kept by default (psycopg2's `CONN_NOTICES_LIMIT`).
 pub const DEFAULT_NOTICE_LIMIT: usize = 50;
 
@@ -65,6 +69,7 @@ pub(crate) struct ServerStatus {
     pub(crate) notice_limit: usize,
     pub(crate) notice_handler: Option<NoticeHandler>,
     pub(crate) notifications: VecDeque<Notification>,
+    pub(crate) notification_handler: Option<NotificationHandler>,
 }
 
 impl Default for ServerStatus {
@@ -77,6 +82,7 @@ impl Default for ServerStatus {
             notice_limit: DEFAULT_NOTICE_LIMIT,
             notice_handler: None,
             notifications: VecDeque::new(),
+            notification_handler: None,
         }
     }
 }
@@ -102,6 +108,13 @@ impl ServerStatus {
 
     pub(crate) fn parameter(&self, name: &str) -> Option<&str> {
         self.parameters.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn push_notification(&mut self, n: Notification) {
+        match &mut self.notification_handler {
+            Some(handler) => handler(&n),
+            None => self.notifications.push_back(n),
+        }
     }
 
     pub(crate) fn push_notice(&mut self, notice: Notice) {

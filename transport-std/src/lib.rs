@@ -260,6 +260,18 @@ impl Connection {
         block_on(self.inner.wait_for_notifications(timeout))
     }
 
+    /// The notifications as they arrive while the connection is otherwise idle, as an
+    /// iterator that ends once `timeout` passes with none (`None`: never ends by itself).
+    pub fn notifications(&mut self, timeout: Option<Duration>) -> Notifications<'_> {
+        Notifications { conn: self, timeout, queue: std::collections::VecDeque::new(), done: false }
+    }
+
+    /// A callback for every notification as it arrives, during any operation (psycopg 3's
+    /// notify handlers); see [`pgsans::Connection::set_notification_handler`].
+    pub fn set_notification_handler(&mut self, handler: Option<pgsans::NotificationHandler>) {
+        self.inner.set_notification_handler(handler)
+    }
+
     /// Sends Terminate and closes the socket. Idempotent.
     pub fn close(&mut self) -> Result<(), Error> {
         block_on(self.inner.close())
@@ -411,6 +423,35 @@ impl Drop for Transaction<'_> {
             // Errors have nowhere to go from a drop; a broken connection reports them next.
             let _ = block_on(self.conn.inner.end_scope(false));
         }
+    }
+}
+
+/// Notifications as they arrive; see [`Connection::notifications`].
+pub struct Notifications<'a> {
+    conn: &'a mut Connection,
+    timeout: Option<Duration>,
+    queue: std::collections::VecDeque<Notification>,
+    done: bool,
+}
+
+impl Iterator for Notifications<'_> {
+    type Item = Result<Notification, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        if self.queue.is_empty() {
+            match self.conn.wait_for_notifications(self.timeout) {
+                Ok(batch) if batch.is_empty() => self.done = true,
+                Ok(batch) => self.queue.extend(batch),
+                Err(e) => {
+                    self.done = e.is_fatal();
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.queue.pop_front().map(Ok)
     }
 }
 

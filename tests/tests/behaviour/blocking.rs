@@ -155,3 +155,19 @@ fn copy_with_io_read_and_write() {
     drop(writer);
     assert_eq!(c.query_one("SELECT count(*) FROM blocking_copy", &[]).unwrap().get::<i64, _>(0).unwrap(), 20_000);
 }
+
+#[test]
+fn notifications_as_an_iterator_with_a_timeout() {
+    let mut c = connect();
+    c.set_autocommit(true).unwrap();
+    c.batch_execute("LISTEN blocking_iter").unwrap();
+    let mut sender = connect();
+    sender.set_autocommit(true).unwrap();
+    sender.batch_execute("NOTIFY blocking_iter, 'a'; NOTIFY blocking_iter, 'b'").unwrap();
+    sender.batch_execute("NOTIFY blocking_iter, 'c'").unwrap();
+    let started = std::time::Instant::now();
+    let got: Vec<String> = c.notifications(Some(Duration::from_millis(300))).map(|n| n.unwrap().payload).collect();
+    assert_eq!(got, ["a", "b", "c"]);
+    assert!(started.elapsed() >= Duration::from_millis(290), "ended by the timeout");
+    assert_eq!(c.query_one("SELECT 1", &[]).unwrap().get::<i32, _>(0).unwrap(), 1);
+}

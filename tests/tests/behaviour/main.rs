@@ -89,6 +89,7 @@ over_every_transport!(
     session::every_error_field,
     session::connection_information,
     session::call_timeout_cancels_on_the_server,
+    session::streams_of_rows_and_notifications,
     spin::answers_are_the_same_whatever_the_spin_limit,
     new_user::copy_through_a_query_method_is_refused_and_nothing_hangs,
     new_user::close_after_the_server_broke_the_connection,

@@ -501,3 +501,54 @@ pub async fn call_timeout_cancels_on_the_server<R: TestRt>() {
     assert_eq!(scalar(&mut c, "SELECT 'no limit'").await.unwrap().as_deref(), Some("no limit"));
     c.rollback().await.unwrap();
 }
+
+pub async fn streams_of_rows_and_notifications<R: TestRt>() {
+    use futures_lite::StreamExt;
+    let mut c: Conn<R> = autocommit().await;
+    // Rows as a Stream: StreamExt works.
+    let rows: Vec<_> = c
+        .query_raw("SELECT i::int4 FROM generate_series(1, 1000) i", &[])
+        .await
+        .unwrap()
+        .into_stream()
+        .map(|r| r.unwrap().get::<i32, _>(0).unwrap())
+        .filter(|i| i % 100 == 0)
+        .collect()
+        .await;
+    assert_eq!(rows, (1..=10).map(|i| i * 100).collect::<Vec<i32>>());
+    let failed: Vec<_> = c
+        .query_raw("SELECT 1 / (2 - i) FROM generate_series(1, 3) i", &[])
+        .await
+        .unwrap()
+        .into_stream()
+        .collect()
+        .await;
+    assert_eq!(failed.len(), 2, "one row, then the error ends the stream");
+    assert_eq!(failed[1].as_ref().unwrap_err().code(), Some("22012"));
+    // Notifications as a Stream.
+    let channel = format!("stream_{}", R::NAME.replace('-', "_"));
+    c.batch_execute(&format!("LISTEN {channel}")).await.unwrap();
+    let mut sender: Conn<R> = autocommit().await;
+    sender.batch_execute(&format!("NOTIFY {channel}, 'one'; NOTIFY {channel}, 'two'")).await.unwrap();
+    sender.batch_execute(&format!("NOTIFY {channel}, 'three'")).await.unwrap();
+    let got: Vec<String> = c.notifications().take(3).map(|n| n.unwrap().payload).collect().await;
+    assert_eq!(got, ["one", "two", "three"]);
+    // A handler sees notifications as they arrive during any operation.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    c.set_notification_handler(Some(Box::new(move |n| s.lock().unwrap().push(n.payload.clone()))));
+    let conninfo = TestServer::shared().conninfo(AuthMethod::Trust);
+    let ch = channel.clone();
+    let notifier = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut s = pgsans_std::Connection::connect(&conninfo).unwrap();
+        s.set_autocommit(true).unwrap();
+        s.batch_execute(&format!("NOTIFY {ch}, 'during'")).unwrap();
+    });
+    // Notifications are delivered between statements: the sleep is followed by another.
+    c.batch_execute("SELECT pg_sleep(0.5)").await.unwrap();
+    notifier.join().unwrap();
+    c.batch_execute("SELECT 1").await.unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["during"]);
+    assert!(c.take_notifications().is_empty(), "the handler took it");
+}
