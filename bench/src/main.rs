@@ -38,7 +38,7 @@ fn supported(workload: &str, client: &str, libpq: Option<&std::path::Path>) -> b
         }
         // The floor: the server copying the same rows from a file of its own.
         "server-file" => workload == "copy-in",
-        "postgres" => !workload.ends_with("-1g"),
+        "postgres" => !workload.ends_with("-1g") && workload != "fetch-text-stream",
         c if c.ends_with("-nospin") => !copy,
         _ => true,
     }
@@ -134,6 +134,12 @@ const WORKLOADS: &[Workload] = &[
     Workload {
         name: "fetch-text",
         what: "1M rows (int, md5 text, float8), simple query (text), decoded",
+        ops: 1_000_000,
+    },
+    Workload {
+        name: "fetch-text-stream",
+        what: "the same 1M rows by simple query (text), streamed row by row and decoded (pgsans \
+               simple_query_raw, tokio-postgres simple_query_raw)",
         ops: 1_000_000,
     },
     Workload {
@@ -526,6 +532,14 @@ fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
                 w.finish().unwrap() as i64
             })
         }
+        "fetch-text-stream" => measure(&[pid], || {
+            let mut stream = conn.simple_query_raw(FETCH_SQL).unwrap();
+            let mut sum = 0i64;
+            while let Some(r) = stream.next().unwrap() {
+                sum += decode_text_sum(r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap());
+            }
+            sum
+        }),
         "copy-in" => {
             let data = copy_in_data();
             measure(&[pid], || {
@@ -680,6 +694,17 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
                     w.write_row(&[a, b]).await.unwrap();
                 }
                 w.finish().await.unwrap() as i64
+            })
+            .await
+        }
+        "fetch-text-stream" => {
+            measure_async(&[pid], async {
+                let mut stream = conn.simple_query_raw(FETCH_SQL).await.unwrap();
+                let mut sum = 0i64;
+                while let Some(r) = stream.next().await.unwrap() {
+                    sum += decode_text_sum(r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap());
+                }
+                sum
             })
             .await
         }
@@ -856,6 +881,20 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> Measured {
                             writer.as_mut().write(&[a, b]).await.unwrap();
                         }
                         writer.finish().await.unwrap() as i64
+                    })
+                    .await
+                }
+                "fetch-text-stream" => {
+                    measure_async(&[pid], async {
+                        let stream = client.simple_query_raw(FETCH_SQL).await.unwrap();
+                        futures_util::pin_mut!(stream);
+                        let mut sum = 0i64;
+                        while let Some(m) = stream.next().await {
+                            if let tokio_postgres::SimpleQueryMessage::Row(r) = m.unwrap() {
+                                sum += decode_text_sum(r.get(0).unwrap(), r.get(1).unwrap(), r.get(2).unwrap());
+                            }
+                        }
+                        sum
                     })
                     .await
                 }

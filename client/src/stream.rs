@@ -9,6 +9,14 @@ use crate::connection::Connection;
 use crate::runtime::Runtime;
 
 impl<R: Runtime> Connection<R> {
+    /// Streams the rows of one or more `;`-separated statements run with the simple query
+    /// protocol (text format; each row carries its own statement's columns), one at a time:
+    /// memory does not grow with the number of rows. The first error ends the stream.
+    pub async fn simple_query_raw(&mut self, sql: &str) -> Result<RowStream<'_, R>, Error> {
+        let id = self.engine.submit(Request::simple_stream(sql))?;
+        Ok(RowStream::new(self, id))
+    }
+
     /// Streams the rows of a query one at a time, each borrowed straight from the receive
     /// buffer: memory does not grow with the number of rows. Dropping the stream early is
     /// fine; the rest is drained by the engine.
@@ -63,7 +71,14 @@ impl<'a, R: Runtime> RowStream<'a, R> {
             }
             if let Some(r) = self.conn.engine.take_response(self.id) {
                 self.done = true;
-                self.tag = r?.into_query()?.tag;
+                self.tag = match r? {
+                    // A simple query: the error that stopped it, or its last statement's tag.
+                    Response::Batch(b) => match b.error {
+                        Some(e) => return Err(Error::Db(e)),
+                        None => b.results.last().and_then(|r| r.command_tag().map(str::to_owned)),
+                    },
+                    other => other.into_query()?.tag,
+                };
                 return Ok(None);
             }
             let Some(interest) = interest else {

@@ -164,6 +164,11 @@ impl Connection {
         block_on(self.inner.execute(query, params))
     }
 
+    /// Streams the rows of a simple query (one or more statements, text format) one at a time.
+    pub fn simple_query_raw(&mut self, sql: &str) -> Result<RowStream<'_>, Error> {
+        block_on(self.inner.simple_query_raw(sql)).map(RowStream)
+    }
+
     /// Streams the rows of a query one at a time, borrowed from the receive buffer.
     pub fn query_raw<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<RowStream<'_>, Error> {
         block_on(self.inner.query_raw(query, params)).map(RowStream)

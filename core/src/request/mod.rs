@@ -37,7 +37,7 @@ pub struct Request(Kind);
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Simple { sql: String, keep_rows: bool },
+    Simple { sql: String, keep_rows: bool, stream: bool },
     Query(QuerySpec),
     Prepare { sql: String, types: Vec<u32> },
     Fetch { portal: RequestId, max_rows: i32, columns: Option<std::sync::Arc<[crate::Column]>> },
@@ -51,13 +51,21 @@ impl Request {
     /// One or more `;`-separated statements through the simple protocol: one result set per
     /// statement ([`Response::Batch`]).
     pub fn simple(sql: impl Into<String>) -> Request {
-        Request(Kind::Simple { sql: sql.into(), keep_rows: true })
+        Request(Kind::Simple { sql: sql.into(), keep_rows: true, stream: false })
+    }
+
+    /// Like [`simple`](Self::simple), with the rows streamed: the engine stops before each
+    /// one for [`take_row`](crate::Connection::take_row) (text format, with the columns of its
+    /// own statement); the response holds the statements' tags, without rows. Memory stays
+    /// bounded whatever the number of rows.
+    pub fn simple_stream(sql: impl Into<String>) -> Request {
+        Request(Kind::Simple { sql: sql.into(), keep_rows: false, stream: true })
     }
 
     /// Like [`simple`](Self::simple), the rows counted by the server and not kept
     /// (tokio-postgres' `batch_execute`).
     pub fn batch(sql: impl Into<String>) -> Request {
-        Request(Kind::Simple { sql: sql.into(), keep_rows: false })
+        Request(Kind::Simple { sql: sql.into(), keep_rows: false, stream: false })
     }
 
     /// An extended query with `$n` parameters ([`Response::Query`]). The parameters are
@@ -272,7 +280,9 @@ impl Machine {
         shared: &mut Shared,
     ) -> Result<Started, Error> {
         Ok(Started::Running(match request.0 {
-            Kind::Simple { sql, keep_rows } => Machine::Simple(SimpleMachine::start(&sql, keep_rows, id, shared)?),
+            Kind::Simple { sql, keep_rows, stream } => {
+                Machine::Simple(SimpleMachine::start(&sql, keep_rows, stream, id, shared)?)
+            }
             Kind::Query(spec) => Machine::Query(Box::new(QueryMachine::start(spec, id, began, shared)?)),
             Kind::Prepare { sql, types } => Machine::Prepare(PrepareMachine::start(&sql, &types, id, shared)?),
             Kind::Fetch { portal, max_rows, columns } => {
@@ -307,7 +317,11 @@ impl Machine {
 
     /// Whether the engine stops before each DataRow for the caller to take it.
     pub(crate) fn streams(&self) -> bool {
-        matches!(self, Machine::Query(q) if q.streams())
+        match self {
+            Machine::Query(q) => q.streams(),
+            Machine::Simple(s) => s.streams(),
+            _ => false,
+        }
     }
 
     /// Whether the engine stops before each CopyData for the caller to take it.

@@ -55,17 +55,25 @@ impl ResultSets {
 pub(crate) struct SimpleMachine {
     collected: ResultSets,
     keep_rows: bool,
+    /// The caller takes the rows one at a time.
+    stream: bool,
 }
 
 impl SimpleMachine {
     pub(crate) fn start(
         sql: &str,
         keep_rows: bool,
+        stream: bool,
         id: RequestId,
         shared: &mut Shared,
     ) -> Result<SimpleMachine, Error> {
         shared.queue_simple(id, sql)?;
-        Ok(SimpleMachine { collected: ResultSets::default(), keep_rows })
+        Ok(SimpleMachine { collected: ResultSets::default(), keep_rows, stream })
+    }
+
+    /// Whether the engine stops before each DataRow for the caller to take it.
+    pub(crate) fn streams(&self) -> bool {
+        self.stream && self.collected.error.is_none()
     }
 
     pub(crate) fn on_event(&mut self, ev: Event<'_>) -> Progress {

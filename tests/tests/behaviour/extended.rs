@@ -372,3 +372,35 @@ pub async fn time_crate_values<R: TestRt>() {
     assert!(matches!(row.get::<Time, _>(12), Err(Error::Usage(UsageError::Conversion(_)))), "24:00:00");
     assert!(matches!(row.get::<Date, _>(7), Err(Error::Usage(UsageError::WrongType { .. }))));
 }
+
+pub async fn simple_query_rows_stream<R: TestRt>() {
+    let mut c: Conn<R> = connect().await;
+    let mut stream = c
+        .simple_query_raw("SELECT i, 'x' || i AS s FROM generate_series(1, 20000) i; SELECT 'second' AS name")
+        .await
+        .unwrap();
+    let (mut n, mut sum, mut last) = (0, 0i64, String::new());
+    while let Some(row) = stream.next().await.unwrap() {
+        n += 1;
+        if row.columns().unwrap()[0].name() == "i" {
+            sum += row.text(0).unwrap().parse::<i64>().unwrap();
+            assert_eq!(row.text("s").unwrap(), format!("x{}", row.text(0).unwrap()));
+        } else {
+            last = row.text("name").unwrap().to_owned();
+        }
+    }
+    assert_eq!((n, sum, last.as_str()), (20_001, (1..=20_000i64).sum::<i64>(), "second"));
+    assert_eq!(stream.rows_affected(), Some(1));
+    drop(stream);
+    // An error ends the stream after the rows before it; the connection goes on.
+    let mut stream = c.simple_query_raw("SELECT 1; SELECT 1/0; SELECT 3").await.unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap().text(0), Some("1"));
+    assert_eq!(stream.next().await.unwrap_err().code(), Some("22012"));
+    drop(stream);
+    c.rollback().await.unwrap();
+    // Dropped early: drained by the engine.
+    let mut stream = c.simple_query_raw("SELECT generate_series(1, 100000)").await.unwrap();
+    stream.next().await.unwrap();
+    drop(stream);
+    assert_eq!(scalar(&mut c, "SELECT 'after'").await.unwrap().as_deref(), Some("after"));
+}

@@ -54,6 +54,7 @@ over_every_transport!(
     extended::streaming_rows,
     extended::large_values,
     extended::portals_fetch_in_batches,
+    extended::simple_query_rows_stream,
     pipeline::results_in_order_and_aborted_after_an_error,
     pipeline::sync_each_isolates_errors,
     pipeline::fifty_thousand_inserts_in_one_transaction,
