@@ -17,6 +17,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use pgsans::config::Target;
@@ -138,4 +140,63 @@ async fn connect(target: &Target) -> io::Result<Socket> {
         }
     }
     Err(last)
+}
+
+/// COPY IN as Tokio's `AsyncWrite` (for `tokio::io::copy`); end it with
+/// [`finish`](Self::finish).
+pub struct CopyInWriter<'a>(pgsans_client::CopyInWrite<'a, Tokio>);
+
+impl<'a> CopyInWriter<'a> {
+    pub fn new(copy: pgsans_client::CopyIn<'a, Tokio>) -> Self {
+        CopyInWriter(copy.into_async_write())
+    }
+    /// Ends the data; the number of rows copied.
+    pub async fn finish(self) -> Result<u64, pgsans::Error> {
+        self.0.finish().await
+    }
+}
+
+impl tokio::io::AsyncWrite for CopyInWriter<'_> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().0.poll_write_copy(cx, buf)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().0.poll_flush_copy(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().0.poll_flush_copy(cx)
+    }
+}
+
+/// COPY OUT as Tokio's `AsyncRead` / `AsyncBufRead`.
+pub struct CopyOutReader<'a>(pgsans_client::CopyOutRead<'a, Tokio>);
+
+impl<'a> CopyOutReader<'a> {
+    pub fn new(copy: pgsans_client::CopyOut<'a, Tokio>) -> Self {
+        CopyOutReader(copy.into_async_read())
+    }
+    /// Rows copied, once the data has ended.
+    pub fn rows(&self) -> Option<u64> {
+        self.0.rows()
+    }
+}
+
+impl tokio::io::AsyncRead for CopyOutReader<'_> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let available = std::task::ready!(this.0.poll_fill(cx))?;
+        let n = available.len().min(out.remaining());
+        out.put_slice(&available[..n]);
+        this.0.consume_bytes(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncBufRead for CopyOutReader<'_> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.get_mut().0.poll_fill(cx)
+    }
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().0.consume_bytes(amt)
+    }
 }

@@ -60,3 +60,74 @@ fn smol_connections_run_on_the_smol_executor_threads() {
     }));
     assert_eq!(total, 18);
 }
+
+const ROWS_CSV_HEADER: &str = "a,b\n";
+
+fn csv_rows() -> String {
+    let mut s = String::from(ROWS_CSV_HEADER);
+    for i in 0..30_000 {
+        s.push_str(&format!("{i},\"text, {i}\"\n"));
+    }
+    s
+}
+
+#[test]
+fn tokio_copy_with_async_read_and_write() {
+    let conninfo = TestServer::shared().conninfo(AuthMethod::Trust);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async move {
+        // In a spawned task: the adapters are Send.
+        tokio::spawn(async move {
+            let mut c = pgsans_tokio::Connection::connect(&conninfo).await.unwrap();
+            c.set_autocommit(true).await.unwrap();
+            c.batch_execute("CREATE TEMP TABLE io_copy (a int, b text)").await.unwrap();
+            let data = csv_rows();
+            let mut w = pgsans_tokio::CopyInWriter::new(
+                c.copy_in("COPY io_copy FROM STDIN (FORMAT csv, HEADER)").await.unwrap(),
+            );
+            tokio::io::copy(&mut data.as_bytes(), &mut w).await.unwrap();
+            assert_eq!(w.finish().await.unwrap(), 30_000);
+            let mut r = pgsans_tokio::CopyOutReader::new(
+                c.copy_out("COPY (SELECT * FROM io_copy ORDER BY a) TO STDOUT (FORMAT csv, HEADER)").await.unwrap(),
+            );
+            let mut back = Vec::new();
+            tokio::io::copy(&mut r, &mut back).await.unwrap();
+            assert_eq!(r.rows(), Some(30_000));
+            assert_eq!(String::from_utf8(back).unwrap(), data);
+        })
+        .await
+        .unwrap();
+    });
+}
+
+#[test]
+fn smol_copy_with_futures_io() {
+    let conninfo = TestServer::shared().conninfo(AuthMethod::Trust);
+    smol::block_on(async {
+        let mut c = pgsans_smol::Connection::connect(&conninfo).await.unwrap();
+        c.set_autocommit(true).await.unwrap();
+        c.batch_execute("CREATE TEMP TABLE io_copy (a int, b text)").await.unwrap();
+        let data = csv_rows();
+        let mut w = c.copy_in("COPY io_copy FROM STDIN (FORMAT csv, HEADER)").await.unwrap().into_async_write();
+        smol::io::copy(data.as_bytes(), &mut w).await.unwrap();
+        assert_eq!(w.finish().await.unwrap(), 30_000);
+        let mut r = c
+            .copy_out("COPY (SELECT * FROM io_copy ORDER BY a) TO STDOUT (FORMAT csv, HEADER)")
+            .await
+            .unwrap()
+            .into_async_read();
+        let mut back = String::new();
+        smol::io::AsyncReadExt::read_to_string(&mut r, &mut back).await.unwrap();
+        assert_eq!(back, data);
+        // Lines through AsyncBufRead.
+        drop(r);
+        let r = c
+            .copy_out("COPY (SELECT a FROM io_copy WHERE a < 3 ORDER BY a) TO STDOUT")
+            .await
+            .unwrap()
+            .into_async_read();
+        let lines: Vec<String> =
+            smol::stream::StreamExt::try_collect(smol::io::AsyncBufReadExt::lines(r)).await.unwrap();
+        assert_eq!(lines, ["0", "1", "2"]);
+    });
+}
