@@ -100,10 +100,13 @@ impl<R: Runtime> futures_lite::AsyncWrite for CopyInWrite<'_, R> {
     }
 }
 
+/// A fetch of the next chunk gives back the copy and the chunk (`None` at the end).
+type NextChunk<'a, R> = (CopyOut<'a, R>, Option<Vec<u8>>);
+
 /// A [`CopyOut`] as `AsyncRead` / `AsyncBufRead`.
 pub struct CopyOutRead<'a, R: Runtime> {
     copy: Option<CopyOut<'a, R>>,
-    busy: Option<Step<'a, (CopyOut<'a, R>, Option<Vec<u8>>)>>,
+    busy: Option<Step<'a, NextChunk<'a, R>>>,
     chunk: Vec<u8>,
     pos: usize,
     ended: bool,
