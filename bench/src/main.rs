@@ -350,7 +350,13 @@ fn setup(conninfo: &str) {
 fn server_file_conninfo(server: &TestServer) -> String {
     let path = server.root_dir().join("copy-in.tsv");
     if !path.exists() {
-        std::fs::write(&path, copy_in_data()).expect("write the copy file");
+        // Written row by row: the parent's resident memory must stay small, since every
+        // child's peak RSS starts from it (fork) until it execs.
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).expect("create the copy file"));
+        for i in 0..COPY_ROWS {
+            std::io::Write::write_all(&mut f, format!("{i}\tvalue {i}\n").as_bytes()).expect("write");
+        }
+        std::io::Write::flush(&mut f).expect("flush");
         // The server runs as `postgres` when the harness runs as root.
         let _ = Command::new("chmod").arg("644").arg(&path).status();
     }
