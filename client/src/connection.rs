@@ -212,6 +212,12 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
+    /// Writes what the socket takes now, without waiting.
+    pub(crate) fn write_now(&mut self) -> Result<(), Error> {
+        transfer(&mut self.engine, &mut self.socket, Interest::Write)?;
+        Ok(())
+    }
+
     /// Reads what has arrived, without waiting.
     pub(crate) fn read_now(&mut self) -> Result<(), Error> {
         let t = transfer(&mut self.engine, &mut self.socket, Interest::Read)?;

@@ -108,6 +108,8 @@ impl<R: Runtime> CopyIn<'_, R> {
             let (message, rest) = data.split_at(COPY_MESSAGE.max(data.len().min(COPY_BUFFER)));
             self.drain_to(COPY_BUFFER).await?;
             self.conn.engine.copy_send(self.id, message)?;
+            // Out at once if the socket takes it: the server never waits for a batch to fill.
+            self.conn.write_now()?;
             data = rest;
         }
         self.pending.extend_from_slice(data);
@@ -118,6 +120,7 @@ impl<R: Runtime> CopyIn<'_, R> {
         if !self.pending.is_empty() {
             self.drain_to(COPY_BUFFER).await?;
             self.conn.engine.copy_send(self.id, &self.pending)?;
+            self.conn.write_now()?;
             self.pending.clear();
         }
         Ok(())
