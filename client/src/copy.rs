@@ -22,7 +22,7 @@ impl<R: Runtime> Connection<R> {
     /// transaction is opened first, as for any statement.
     pub async fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_, R>, Error> {
         let id = self.engine.submit(Request::copy_in(sql))?;
-        let mut copy = CopyIn { conn: self, id, done: false, pending: Vec::new() };
+        let mut copy = CopyIn { conn: self, id, done: false, pending: Vec::new(), sent: false };
         loop {
             let interest = copy.conn.engine.poll()?;
             if copy.conn.engine.copy_in_format(id).is_some() {
@@ -56,6 +56,8 @@ pub struct CopyIn<'a, R: Runtime> {
     done: bool,
     /// Small writes gathered for the next message.
     pending: Vec<u8>,
+    /// Data went out since the last look for an early answer from the server.
+    sent: bool,
 }
 
 impl<R: Runtime> CopyIn<'_, R> {
@@ -67,7 +69,6 @@ impl<R: Runtime> CopyIn<'_, R> {
     /// Moves bytes until the send buffer holds less than `limit`; the server's error, if it
     /// ended the copy (bad data on some line), is returned at once.
     async fn drain_to(&mut self, limit: usize) -> Result<(), Error> {
-        let mut wrote = false;
         loop {
             let interest = self.conn.engine.poll()?;
             if self.conn.engine.copy_in_format(self.id).is_none() {
@@ -77,19 +78,19 @@ impl<R: Runtime> CopyIn<'_, R> {
                 return Err(Error::Internal("the COPY ended before its data did".into()));
             }
             if self.conn.engine.transmit().len() < limit.max(1) {
-                if !wrote {
+                if !self.sent {
                     return Ok(());
                 }
                 // Data went out: look (without waiting) for an early error from the server,
                 // so that a rejected copy stops the writer instead of sending everything.
-                wrote = false;
+                self.sent = false;
                 self.conn.read_now()?;
                 continue;
             }
             // Read too (notices, an early error): the server must never block on us.
             let interest = interest.unwrap_or(Interest::Write);
             self.conn.io(interest, None).await?;
-            wrote = true;
+            self.sent = true;
         }
     }
 
@@ -110,6 +111,7 @@ impl<R: Runtime> CopyIn<'_, R> {
             self.conn.engine.copy_send(self.id, message)?;
             // Out at once if the socket takes it: the server never waits for a batch to fill.
             self.conn.write_now()?;
+            self.sent = true;
             data = rest;
         }
         self.pending.extend_from_slice(data);
@@ -121,6 +123,7 @@ impl<R: Runtime> CopyIn<'_, R> {
             self.drain_to(COPY_BUFFER).await?;
             self.conn.engine.copy_send(self.id, &self.pending)?;
             self.conn.write_now()?;
+            self.sent = true;
             self.pending.clear();
         }
         Ok(())
