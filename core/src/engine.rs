@@ -235,10 +235,11 @@ impl Connection {
         let write = !self.shared.send.is_empty();
         let read = match self.phase {
             Phase::Startup(_) => true,
-            // A suspended portal's point waits for the fetch that adopts it: the rows already
-            // received stay unread until then, as they would had they not arrived yet.
+            // A suspended portal's point waits for the fetch that adopts it, a COPY IN for its
+            // first data: what was already received stays unread until then, as it would had
+            // it not arrived yet.
             Phase::Ready => match self.shared.syncs.front() {
-                Some(p) => p.discard || self.requests.iter().any(|r| r.id == p.owner),
+                Some(p) => p.discard || self.requests.iter().any(|r| r.id == p.owner && !r.machine.waits_for_caller()),
                 None => self.requests.iter().any(|r| r.machine.listens()),
             },
             Phase::Closing | Phase::Closed => false,
@@ -797,10 +798,11 @@ impl Connection {
     fn expects_messages(&self) -> bool {
         match self.phase {
             Phase::Startup(_) | Phase::Closing | Phase::Closed => true,
-            // A suspended portal's point waits for the fetch that adopts it: the rows already
-            // received stay unread until then, as they would had they not arrived yet.
+            // A suspended portal's point waits for the fetch that adopts it, a COPY IN for its
+            // first data: what was already received stays unread until then, as it would had
+            // it not arrived yet.
             Phase::Ready => match self.shared.syncs.front() {
-                Some(p) => p.discard || self.requests.iter().any(|r| r.id == p.owner),
+                Some(p) => p.discard || self.requests.iter().any(|r| r.id == p.owner && !r.machine.waits_for_caller()),
                 None => self.requests.iter().any(|r| r.machine.listens()),
             },
         }

@@ -70,6 +70,37 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
                 .and_then(|next| Ok((next, feed.run(&mut conn, |c| c.take_response(next))??)));
         }
         record("portal", r.map(|(_, resp)| format!("{resp:?}")));
+        // COPY OUT: every chunk, then the count; COPY IN: data once the server asks, then
+        // CopyDone (or whatever the server says instead).
+        let r = conn.submit(Request::copy_out("COPY t TO STDOUT")).and_then(|id| {
+            let mut chunks = Vec::new();
+            let resp = feed.run(&mut conn, |c| {
+                while let Some(chunk) = c.take_copy_data(id) {
+                    chunks.push(chunk.to_vec());
+                    c.poll().ok()?;
+                }
+                c.take_response(id)
+            })??;
+            Ok(format!("{chunks:?} {resp:?}"))
+        });
+        record("copy out", r);
+        let r = conn.submit(Request::copy_in("COPY t FROM STDIN")).and_then(|id| {
+            let ready = feed.run(&mut conn, |c| {
+                if c.copy_in_format(id).is_some() {
+                    return Some(None);
+                }
+                c.take_response(id).map(Some)
+            })?;
+            match ready {
+                Some(resp) => Ok(format!("early {resp:?}")),
+                None => {
+                    conn.copy_send(id, b"1\tx\n")?;
+                    conn.copy_finish(id)?;
+                    Ok(format!("{:?}", feed.run(&mut conn, |c| c.take_response(id))??))
+                }
+            }
+        });
+        record("copy in", r);
     }
     record("notices", Ok(format!("{:?}", conn.take_notices())));
     record("notifications", Ok(format!("{:?}", conn.take_notifications())));

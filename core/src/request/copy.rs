@@ -78,6 +78,10 @@ pub(crate) struct CopyMachine {
     refused: Option<Error>,
     /// Abandoned: CopyFail was sent ahead; its answers are drained.
     abandoned: bool,
+    /// The caller has sent something since copy-in began (until then the engine reads
+    /// nothing more: a real server says nothing before it gets data, and what follows must
+    /// not depend on how the bytes were cut).
+    acted: bool,
 }
 
 impl CopyMachine {
@@ -96,6 +100,7 @@ impl CopyMachine {
             error: None,
             refused: None,
             abandoned: false,
+            acted: false,
         })
     }
 
@@ -107,6 +112,12 @@ impl CopyMachine {
     /// Whether the engine stops before each CopyData for the caller to take it.
     pub(crate) fn streams(&self) -> bool {
         self.state == State::ReceivingOut && !self.abandoned
+    }
+
+    /// Whether the engine must wait for the caller before reading more: copy-in has begun and
+    /// nothing was sent yet.
+    pub(crate) fn waits_for_caller(&self) -> bool {
+        self.state == State::SendingIn && !self.acted
     }
 
     /// Whether a CopyInResponse for this request is the copy it asked for (the caller sends
@@ -141,6 +152,7 @@ impl CopyMachine {
     /// Appends `data` as CopyData (split so that no message exceeds 1 GiB).
     pub(crate) fn send(&mut self, data: &[u8], shared: &mut Shared) -> Result<(), Error> {
         self.sending()?;
+        self.acted = true;
         for chunk in data.chunks(1 << 30) {
             frontend::copy_data(chunk, shared.buf())?;
         }
@@ -150,6 +162,7 @@ impl CopyMachine {
     /// CopyDone, or CopyFail with `message`.
     pub(crate) fn end(&mut self, fail: Option<&str>, shared: &mut Shared) -> Result<(), Error> {
         self.sending()?;
+        self.acted = true;
         match fail {
             Some(message) => frontend::copy_fail(message, shared.buf())?,
             None => frontend::copy_done(shared.buf()),

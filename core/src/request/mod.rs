@@ -344,6 +344,11 @@ impl Machine {
         }
     }
 
+    /// Whether the engine must wait for the caller before reading more for it.
+    pub(crate) fn waits_for_caller(&self) -> bool {
+        matches!(self, Machine::Copy(c) if c.waits_for_caller())
+    }
+
     /// Whether it waits for notifications.
     pub(crate) fn listens(&self) -> bool {
         matches!(self, Machine::Listen)
