@@ -100,22 +100,21 @@ const GIB_ROWS: i64 = 10_000_000;
 const COPY_OUT_1G_SQL: &str = "COPY (SELECT repeat('x', 999) FROM generate_series(1, 1000000)) TO STDOUT";
 
 /// The rows of the gigabyte COPY IN, made chunk by chunk while sending (never all at once):
-/// 10M rows of ~100 bytes.
-fn gib_chunks(mut send: impl FnMut(&[u8])) -> i64 {
+/// 10M rows of ~100 bytes, in chunks of about 64 KiB.
+fn gib_chunks() -> impl Iterator<Item = Vec<u8>> {
     let filler = "y".repeat(90);
-    let mut chunk = Vec::with_capacity(COPY_CHUNK + 256);
-    let mut total = 0i64;
-    for i in 0..GIB_ROWS {
-        chunk.extend_from_slice(format!("{i}\t{filler}\n").as_bytes());
-        if chunk.len() >= COPY_CHUNK {
-            total += chunk.len() as i64;
-            send(&chunk);
-            chunk.clear();
+    let mut next = 0i64;
+    std::iter::from_fn(move || {
+        if next == GIB_ROWS {
+            return None;
         }
-    }
-    total += chunk.len() as i64;
-    send(&chunk);
-    total
+        let mut chunk = Vec::with_capacity(COPY_CHUNK + 256);
+        while next < GIB_ROWS && chunk.len() < COPY_CHUNK {
+            chunk.extend_from_slice(format!("{next}\t{filler}\n").as_bytes());
+            next += 1;
+        }
+        Some(chunk)
+    })
 }
 
 const WORKLOADS: &[Workload] = &[
@@ -514,17 +513,13 @@ fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
         "copy-in-1g" => measure(&[pid], || {
             use std::io::Write;
             let mut w = conn.copy_in("COPY t_discard FROM STDIN").unwrap();
-            let sent = gib_chunks(|chunk| w.write_all(chunk).unwrap());
+            let mut sent = 0i64;
+            for chunk in gib_chunks() {
+                sent += chunk.len() as i64;
+                w.write_all(&chunk).unwrap();
+            }
             w.finish().unwrap();
             sent
-        }),
-        "copy-out-1g" => measure(&[pid], || {
-            let mut r = conn.copy_out(COPY_OUT_1G_SQL).unwrap();
-            let mut bytes = 0i64;
-            while let Some(chunk) = r.next_chunk().unwrap() {
-                bytes += chunk.len() as i64;
-            }
-            bytes
         }),
         "copy-in-binary" => {
             let rows = typed_rows();
@@ -557,8 +552,9 @@ fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
                 w.finish().unwrap() as i64
             })
         }
-        "copy-out" => measure(&[pid], || {
-            let mut r = conn.copy_out(COPY_OUT_SQL).unwrap();
+        "copy-out" | "copy-out-1g" => measure(&[pid], || {
+            let sql = if workload == "copy-out" { COPY_OUT_SQL } else { COPY_OUT_1G_SQL };
+            let mut r = conn.copy_out(sql).unwrap();
             let mut bytes = 0i64;
             while let Some(chunk) = r.next_chunk().unwrap() {
                 bytes += chunk.len() as i64;
@@ -660,32 +656,12 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
             measure_async(&[pid], async {
                 let mut w = conn.copy_in("COPY t_discard FROM STDIN").await.unwrap();
                 let mut sent = 0i64;
-                // Generated a chunk at a time between writes.
-                let filler = "y".repeat(90);
-                let mut chunk = Vec::with_capacity(COPY_CHUNK + 256);
-                for i in 0..GIB_ROWS {
-                    chunk.extend_from_slice(format!("{i}\t{filler}\n").as_bytes());
-                    if chunk.len() >= COPY_CHUNK {
-                        sent += chunk.len() as i64;
-                        w.write(&chunk).await.unwrap();
-                        chunk.clear();
-                    }
+                for chunk in gib_chunks() {
+                    sent += chunk.len() as i64;
+                    w.write(&chunk).await.unwrap();
                 }
-                sent += chunk.len() as i64;
-                w.write(&chunk).await.unwrap();
                 w.finish().await.unwrap();
                 sent
-            })
-            .await
-        }
-        "copy-out-1g" => {
-            measure_async(&[pid], async {
-                let mut r = conn.copy_out(COPY_OUT_1G_SQL).await.unwrap();
-                let mut bytes = 0i64;
-                while let Some(chunk) = r.next().await.unwrap() {
-                    bytes += chunk.len() as i64;
-                }
-                bytes
             })
             .await
         }
@@ -725,9 +701,10 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
             })
             .await
         }
-        "copy-out" => {
+        "copy-out" | "copy-out-1g" => {
+            let sql = if workload == "copy-out" { COPY_OUT_SQL } else { COPY_OUT_1G_SQL };
             measure_async(&[pid], async {
-                let mut r = conn.copy_out(COPY_OUT_SQL).await.unwrap();
+                let mut r = conn.copy_out(sql).await.unwrap();
                 let mut bytes = 0i64;
                 while let Some(chunk) = r.next().await.unwrap() {
                     bytes += chunk.len() as i64;
@@ -846,32 +823,13 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> Measured {
                         let sink =
                             client.copy_in::<_, std::io::Cursor<Vec<u8>>>("COPY t_discard FROM STDIN").await.unwrap();
                         futures_util::pin_mut!(sink);
-                        let filler = "y".repeat(90);
-                        let mut chunk = Vec::with_capacity(COPY_CHUNK + 256);
                         let mut sent = 0i64;
-                        for i in 0..GIB_ROWS {
-                            chunk.extend_from_slice(format!("{i}\t{filler}\n").as_bytes());
-                            if chunk.len() >= COPY_CHUNK {
-                                sent += chunk.len() as i64;
-                                sink.send(std::io::Cursor::new(std::mem::take(&mut chunk))).await.unwrap();
-                            }
+                        for chunk in gib_chunks() {
+                            sent += chunk.len() as i64;
+                            sink.send(std::io::Cursor::new(chunk)).await.unwrap();
                         }
-                        sent += chunk.len() as i64;
-                        sink.send(std::io::Cursor::new(chunk)).await.unwrap();
                         sink.finish().await.unwrap();
                         sent
-                    })
-                    .await
-                }
-                "copy-out-1g" => {
-                    measure_async(&[pid], async {
-                        let stream = client.copy_out(COPY_OUT_1G_SQL).await.unwrap();
-                        futures_util::pin_mut!(stream);
-                        let mut bytes = 0i64;
-                        while let Some(chunk) = stream.next().await {
-                            bytes += chunk.unwrap().len() as i64;
-                        }
-                        bytes
                     })
                     .await
                 }
@@ -918,9 +876,10 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> Measured {
                     })
                     .await
                 }
-                "copy-out" => {
+                "copy-out" | "copy-out-1g" => {
+                    let sql = if workload == "copy-out" { COPY_OUT_SQL } else { COPY_OUT_1G_SQL };
                     measure_async(&[pid], async {
-                        let stream = client.copy_out(COPY_OUT_SQL).await.unwrap();
+                        let stream = client.copy_out(sql).await.unwrap();
                         futures_util::pin_mut!(stream);
                         let mut bytes = 0i64;
                         while let Some(chunk) = stream.next().await {
