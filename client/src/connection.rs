@@ -49,6 +49,15 @@ fn random_nonce() -> Result<ClientNonce, Error> {
     Ok(ClientNonce::from_random_bytes(bytes))
 }
 
+/// Whether a failed first attempt is tried again with the other `sslmode` (libpq's rules).
+fn retries(e: &Error, tls_used: bool, retry_mode: &str) -> bool {
+    let refused_at_startup = matches!(e, Error::Db(db) if db.is_fatal());
+    match retry_mode {
+        "require" => refused_at_startup,
+        _ => matches!(e, Error::Tls(_)) || (tls_used && refused_at_startup),
+    }
+}
+
 /// A request being waited for: abandoned in the engine if this is dropped before its response
 /// came (a dropped future, a timeout), so the connection stays usable.
 struct Pending<'a, R: Runtime> {
@@ -129,9 +138,45 @@ impl<R: Runtime> Connection<R> {
         Err(last.unwrap_or_else(|| ConfigError::Unsupported("no host to connect to".into()).into()))
     }
 
+    /// One host, with libpq's second attempt for `sslmode` allow (plaintext refused: again
+    /// with TLS) and prefer (TLS failed or refused: again in plaintext).
     async fn connect_target(config: &Config, target: &Target, deadline: Option<Instant>) -> Result<Self, Error> {
+        let retry_mode = match config.ssl_mode() {
+            pgsans::config::SslMode::Allow => "require",
+            pgsans::config::SslMode::Prefer => "disable",
+            _ => return Self::attempt(config, target, deadline).await.map_err(|(e, _)| e),
+        };
+        match Self::attempt(config, target, deadline).await {
+            Ok(c) => Ok(c),
+            // allow: the plaintext startup was refused (pg_hba `hostssl`); prefer: the TLS
+            // handshake failed, or the server refused the session over TLS (`hostnossl`).
+            Err((e, tls)) if retries(&e, tls, retry_mode) => {
+                let mut second = config.clone();
+                second.set("sslmode", retry_mode)?;
+                Self::attempt(&second, target, deadline).await.map_err(|(e, _)| e)
+            }
+            Err((e, _)) => Err(e),
+        }
+    }
+
+    /// One connection attempt; on failure, whether TLS was in use.
+    async fn attempt(config: &Config, target: &Target, deadline: Option<Instant>) -> Result<Self, (Error, bool)> {
+        let mut tls_used = false;
+        let r = Self::attempt_inner(config, target, deadline, &mut tls_used).await;
+        r.map_err(|e| (e, tls_used))
+    }
+
+    async fn attempt_inner(
+        config: &Config,
+        target: &Target,
+        deadline: Option<Instant>,
+        tls_used: &mut bool,
+    ) -> Result<Self, Error> {
         let socket = connect_socket::<R>(target, deadline).await?;
-        let engine = pgsans::Connection::new(config, random_nonce()?)?;
+        let mut engine = pgsans::Connection::with_target(config, target, random_nonce()?)?;
+        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            engine.set_current_time(now);
+        }
         let mut conn = Connection {
             engine,
             socket,
@@ -141,7 +186,9 @@ impl<R: Runtime> Connection<R> {
             call_timeout: None,
         };
         loop {
-            let interest = conn.engine.poll()?;
+            let polled = conn.engine.poll();
+            *tls_used = conn.engine.ssl_in_use();
+            let interest = polled?;
             if conn.engine.is_ready() {
                 break;
             }

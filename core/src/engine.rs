@@ -8,7 +8,7 @@ use crate::auth::startup::{ClientNonce, Startup};
 use crate::buffer::RecvBuffer;
 use crate::codec::backend::{self, BackendMessage};
 use crate::codec::frontend;
-use crate::config::{Config, SslMode};
+use crate::config::Config;
 use crate::encoding::Encoding;
 use crate::error::{ClosedReason, ConfigError, DbError, Error, Notice, ProtocolError, UsageError};
 use crate::event::Event;
@@ -57,6 +57,18 @@ enum Phase {
     Closed,
 }
 
+/// Where TLS stands for this connection.
+#[derive(Debug)]
+enum Ssl {
+    Off,
+    /// SSLRequest sent; the StartupMessage waits for the server's `S` or `N`.
+    Requested {
+        plan: crate::tls::TlsPlan,
+        startup: Vec<u8>,
+    },
+    On(Box<crate::tls::TlsSession>),
+}
+
 /// A request in flight.
 #[derive(Debug)]
 struct InFlight {
@@ -98,6 +110,10 @@ pub struct Connection {
     /// Where the last `poll` stopped: before a streamed DataRow of this request, of this
     /// framed length. Cleared by anything that could move it.
     row_stop: Option<(RequestId, usize)>,
+    /// TLS: not used, asked for (SSLRequest sent, the StartupMessage held back), or in use.
+    ssl: Ssl,
+    /// The wall-clock time the caller gave, for certificate validity.
+    clock: Arc<crate::tls::Clock>,
     dsn: String,
     dsn_parameters: Vec<(String, String)>,
 }
@@ -118,16 +134,24 @@ impl Connection {
     ///
     /// `nonce` is used if the server asks for SCRAM; transports make it from OS randomness.
     pub fn new(config: &Config, nonce: ClientNonce) -> Result<Connection, Error> {
+        let target = config.targets()?.into_iter().next().ok_or(ConfigError::Unsupported("no host".into()))?;
+        Connection::with_target(config, &target, nonce)
+    }
+
+    /// [`new`](Self::new) for one of the configuration's hosts: TLS is set up for its name
+    /// (SNI, `verify-full`). With `sslmode` prefer or stronger over TCP, an SSLRequest is sent
+    /// first and the StartupMessage follows the server's answer.
+    pub fn with_target(
+        config: &Config,
+        target: &crate::config::Target,
+        nonce: ClientNonce,
+    ) -> Result<Connection, Error> {
         let user = config.user().ok_or(ConfigError::NoUser)?.to_owned();
-        match config.ssl_mode() {
-            SslMode::Disable | SslMode::Allow | SslMode::Prefer => {}
-            other => {
-                return Err(ConfigError::Unsupported(format!(
-                    "sslmode={other:?}: this build of pgsans does not speak TLS yet"
-                ))
-                .into())
-            }
+        if let Some(refused) = config.unsupported() {
+            return Err(ConfigError::Unsupported(refused).into());
         }
+        let clock = Arc::new(crate::tls::Clock::default());
+        let plan = crate::tls::plan(config, target, &clock)?;
         let database = config.dbname().unwrap_or(&user).to_owned();
         let mut params: Vec<(&str, &str)> = vec![("user", &user), ("database", &database)];
         if let Some(app) = config.application_name() {
@@ -149,7 +173,18 @@ impl Connection {
         }
         let mut shared =
             Shared { session: SessionState::new(config.autocommit_value().unwrap_or(false)), ..Shared::default() };
-        frontend::startup_message(params.iter().copied(), shared.buf())?;
+        let mut startup = Vec::new();
+        frontend::startup_message(params.iter().copied(), &mut startup)?;
+        let ssl = match plan {
+            Some(plan) => {
+                shared.buf().extend_from_slice(&crate::tls::SSL_REQUEST);
+                Ssl::Requested { plan, startup }
+            }
+            None => {
+                shared.buf().extend_from_slice(&startup);
+                Ssl::Off
+            }
+        };
         let password = config.password().map(|p| p.as_bytes().to_vec());
         Ok(Connection {
             phase: Phase::Startup(Box::new(Startup::new(user, password, nonce))),
@@ -166,6 +201,8 @@ impl Connection {
             row_ranges: Vec::new(),
             last_row_description: (Encoding::UTF8, Vec::new(), None),
             row_stop: None,
+            ssl,
+            clock,
             dsn: config.dsn(),
             dsn_parameters: config.dsn_parameters().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         })
@@ -176,6 +213,9 @@ impl Connection {
     /// Spare space to read socket bytes into; then call [`recv_commit`](Self::recv_commit) with
     /// the count read. Large enough for the message being received, up to the message cap.
     pub fn recv_buf(&mut self) -> &mut [u8] {
+        if let Ssl::On(tls) = &mut self.ssl {
+            return tls.recv_buf();
+        }
         let unread = self.recv.unread();
         let needed = backend::bytes_needed(unread).min(self.max_message_len + 5);
         let want = needed.saturating_sub(unread.len());
@@ -187,12 +227,32 @@ impl Connection {
     /// # Panics
     /// If `n` is larger than the slice `recv_buf` returned: that is a bug in the transport.
     pub fn recv_commit(&mut self, n: usize) {
-        self.recv.commit(n);
+        match &mut self.ssl {
+            Ssl::On(tls) => {
+                if let Err(e) = tls.recv_commit(n, &mut self.recv) {
+                    self.fail(e);
+                }
+            }
+            _ => self.recv.commit(n),
+        }
     }
 
     /// Copies bytes received from the server into the engine.
     pub fn receive(&mut self, data: &[u8]) {
-        self.recv.extend(data);
+        match &mut self.ssl {
+            Ssl::On(tls) => {
+                if let Err(e) = tls.receive(data, &mut self.recv) {
+                    self.fail(e);
+                }
+            }
+            _ => self.recv.extend(data),
+        }
+    }
+
+    /// The current wall-clock time, which TLS needs to check certificate validity (the engine
+    /// never reads the clock). Transports call it before the handshake.
+    pub fn set_current_time(&mut self, since_epoch: std::time::Duration) {
+        self.clock.set(since_epoch);
     }
 
     /// Reports that the server closed its end of the connection.
@@ -210,7 +270,27 @@ impl Connection {
 
     /// Bytes to write to the socket, in order. Empty when there is nothing to send.
     pub fn transmit(&self) -> &[u8] {
-        self.shared.send.pending()
+        match &self.ssl {
+            Ssl::On(tls) => tls.transmit(),
+            _ => self.shared.send.pending(),
+        }
+    }
+
+    /// Whether nothing waits to be written.
+    fn send_empty(&self) -> bool {
+        match &self.ssl {
+            Ssl::On(tls) => tls.is_empty() && self.shared.send.is_empty(),
+            _ => self.shared.send.is_empty(),
+        }
+    }
+
+    /// Encrypts what was queued, when TLS is in use (after every command that queues).
+    fn seal(&mut self) {
+        if let Ssl::On(tls) = &mut self.ssl {
+            if let Err(e) = tls.seal(&mut self.shared.send) {
+                self.fail(e);
+            }
+        }
     }
 
     /// Reports that the first `n` bytes of [`transmit`](Self::transmit) were written.
@@ -218,8 +298,11 @@ impl Connection {
     /// # Panics
     /// If `n` exceeds the length of `transmit()`: that is a bug in the transport.
     pub fn advance(&mut self, n: usize) {
-        self.shared.send.advance(n);
-        if matches!(self.phase, Phase::Closing) && self.shared.send.is_empty() {
+        match &mut self.ssl {
+            Ssl::On(tls) => tls.advance(n),
+            _ => self.shared.send.advance(n),
+        }
+        if matches!(self.phase, Phase::Closing) && self.send_empty() {
             self.phase = Phase::Closed;
         }
     }
@@ -229,10 +312,14 @@ impl Connection {
     /// ready for [`take_row`](Self::take_row). Fatal errors are sticky.
     pub fn poll(&mut self) -> Result<Option<Interest>, Error> {
         self.pump()?;
+        self.seal();
+        if let Some(e) = &self.fatal {
+            return Err(e.clone());
+        }
         if self.row_stop.is_some() {
             return Ok(None);
         }
-        let write = !self.shared.send.is_empty();
+        let write = !self.send_empty();
         let read = match self.phase {
             Phase::Startup(_) => true,
             // A suspended portal's point waits for the fetch that adopts it, a COPY IN for its
@@ -403,14 +490,18 @@ impl Connection {
     pub fn copy_send(&mut self, id: RequestId, data: &[u8]) -> Result<(), Error> {
         self.check_ready()?;
         let copy = copy_machine(&mut self.requests, id)?;
-        copy.send(data, &mut self.shared)
+        copy.send(data, &mut self.shared)?;
+        self.seal();
+        Ok(())
     }
 
     /// Ends COPY IN request `id`: CopyDone; its response is the row count.
     pub fn copy_finish(&mut self, id: RequestId) -> Result<(), Error> {
         self.check_ready()?;
         let copy = copy_machine(&mut self.requests, id)?;
-        copy.end(None, &mut self.shared)
+        copy.end(None, &mut self.shared)?;
+        self.seal();
+        Ok(())
     }
 
     /// Aborts COPY IN request `id` with `message` (CopyFail): the server rejects the copy
@@ -419,7 +510,9 @@ impl Connection {
     pub fn copy_abort(&mut self, id: RequestId, message: &str) -> Result<(), Error> {
         self.check_ready()?;
         let copy = copy_machine(&mut self.requests, id)?;
-        copy.end(Some(message), &mut self.shared)
+        copy.end(Some(message), &mut self.shared)?;
+        self.seal();
+        Ok(())
     }
 
     /// A dropped transaction scope: its rollback is queued now and its answers drained; the
@@ -453,11 +546,20 @@ impl Connection {
         self.shared.syncs.clear();
         if self.fatal.is_none() {
             frontend::terminate(self.shared.buf());
+            self.seal();
+            if let Ssl::On(tls) = &mut self.ssl {
+                tls.close();
+            }
             self.phase = Phase::Closing;
         } else {
             self.phase = Phase::Closed;
         }
         self.shared.tx_status = TransactionStatus::Unknown;
+    }
+
+    /// Whether TLS is in use (psycopg 3's `pgconn.ssl_in_use`).
+    pub fn ssl_in_use(&self) -> bool {
+        matches!(self.ssl, Ssl::On(_))
     }
 
     /// Runs `handler` for every notification as it arrives, during any operation, instead of
@@ -539,8 +641,8 @@ impl Connection {
     pub fn is_busy(&self) -> bool {
         match self.phase {
             Phase::Startup(_) => true,
-            Phase::Ready => !self.requests.is_empty() || !self.shared.send.is_empty(),
-            Phase::Closing => !self.shared.send.is_empty(),
+            Phase::Ready => !self.requests.is_empty() || !self.send_empty(),
+            Phase::Closing => !self.send_empty(),
             Phase::Closed => false,
         }
     }
@@ -705,6 +807,48 @@ impl Connection {
         e
     }
 
+    /// The server's answer to the SSLRequest: `S` starts TLS (and nothing may follow it in
+    /// plaintext: CVE-2021-23222), `N` continues in plaintext unless TLS is required; anything
+    /// else is not PostgreSQL's answer (an `E` is left for the startup to report).
+    fn ssl_answer(&mut self) -> Result<(), Error> {
+        let Some(&first) = self.recv.unread().first() else {
+            if self.eof {
+                return Err(Error::Closed(ClosedReason::UnexpectedEof));
+            }
+            return Ok(());
+        };
+        let Ssl::Requested { plan, startup } = std::mem::replace(&mut self.ssl, Ssl::Off) else {
+            return Ok(());
+        };
+        match first {
+            b'S' => {
+                if self.recv.unread().len() > 1 {
+                    return Err(Error::Tls(
+                        "the server sent unencrypted data after accepting TLS (refused: CVE-2021-23222)".into(),
+                    ));
+                }
+                self.recv.consume(1);
+                let tls = crate::tls::TlsSession::new(&plan)?;
+                self.ssl = Ssl::On(Box::new(tls));
+                self.shared.buf().extend_from_slice(&startup);
+            }
+            b'N' if plan.required => {
+                return Err(Error::Tls("the server does not support TLS, but sslmode requires it".into()));
+            }
+            b'N' => {
+                self.recv.consume(1);
+                self.shared.buf().extend_from_slice(&startup);
+            }
+            // An old server's error: the startup reports it.
+            b'E' => {}
+            _ => {
+                let seen = self.recv.unread().get(..5).unwrap_or(self.recv.unread()).to_vec();
+                return Err(ProtocolError::NotPostgres(String::from_utf8_lossy(&seen).into_owned()).into());
+            }
+        }
+        Ok(())
+    }
+
     /// The request whose streamed DataRow or COPY OUT CopyData is next (and its framed
     /// length), if the engine must stop before it.
     fn row_owner(&self) -> Option<(RequestId, usize)> {
@@ -732,6 +876,11 @@ impl Connection {
         self.row_stop = None;
         if let Some(e) = &self.fatal {
             return Err(e.clone());
+        }
+        if matches!(self.ssl, Ssl::Requested { .. }) {
+            if let Err(e) = self.ssl_answer() {
+                return Err(self.fail(e));
+            }
         }
         loop {
             self.row_stop = self.row_owner();

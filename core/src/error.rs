@@ -41,6 +41,10 @@ pub enum Error {
     /// A deadline passed before the operation completed.
     #[error("timeout expired")]
     Timeout,
+    /// TLS could not be set up or failed: the reason (a certificate that does not verify says
+    /// why). Fatal.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// pgsans itself went wrong (a request that can make no progress, a response of the wrong
     /// kind): a bug to report, not the server's fault nor the caller's.
     #[error("internal error in pgsans (please report it): {0}")]
@@ -75,7 +79,12 @@ impl Error {
     pub fn is_fatal(&self) -> bool {
         match self {
             Error::Db(e) => e.is_fatal(),
-            Error::Protocol(_) | Error::Closed(_) | Error::Io(_) | Error::Auth(_) | Error::Internal(_) => true,
+            Error::Protocol(_)
+            | Error::Closed(_)
+            | Error::Io(_)
+            | Error::Auth(_)
+            | Error::Internal(_)
+            | Error::Tls(_) => true,
             Error::Usage(e) => matches!(e, UsageError::CopyWithRequestsQueued),
             Error::Config(_) | Error::Timeout | Error::PipelineAborted => false,
         }

@@ -12,6 +12,8 @@ use crate::{ClientNonce, Config, Connection, Mode, Request, RequestId, Response}
 pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
     let mut config = Config::new();
     config.set("user", "fuzz").expect("valid");
+    // The recordings the seeds come from are plaintext sessions.
+    config.set("sslmode", "disable").expect("valid");
     config.set("password", "secret").expect("valid");
     config.max_message_len(1 << 16);
     let mut conn = Connection::new(&config, ClientNonce::from_printable("fuzznonce").expect("valid")).expect("valid");

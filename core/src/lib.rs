@@ -43,7 +43,7 @@
 //! ```
 //! use pgsans::{ClientNonce, Config, Connection, Interest, Mode, Request};
 //!
-//! let config = Config::parse("user=alice dbname=shop").unwrap();
+//! let config = Config::parse("user=alice dbname=shop sslmode=disable").unwrap();
 //! let mut engine = Connection::new(&config, ClientNonce::from_random_bytes([7; 18])).unwrap();
 //! // The StartupMessage waits to be written.
 //! assert_eq!(engine.poll().unwrap(), Some(Interest::Write));
@@ -93,6 +93,7 @@ pub mod session;
 mod shared;
 mod statement;
 mod status;
+mod tls;
 pub mod types;
 
 pub use auth::startup::ClientNonce;

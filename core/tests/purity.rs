@@ -18,6 +18,8 @@ fn no_runtime_or_socket_dependencies() {
         "base64",
         "stringprep",
         "rustls",
+        // Mozilla's root certificates as static data (sslrootcert=system): no I/O.
+        "webpki-roots",
         "bytes",
         "chrono",
         "time",

@@ -103,6 +103,7 @@ enum Io {
 /// # Ok::<(), pgsans::Error>(())
 /// ```
 pub struct PollingConnection {
+    config: Config,
     engine: pgsans::Connection,
     io: Io,
     /// Addresses still to try if the current connect fails.
@@ -144,13 +145,12 @@ impl PollingConnection {
                 Err(e) => last = Some(e),
             }
         }
-        let mut nonce = [0u8; 18];
-        getrandom::getrandom(&mut nonce).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
-        let engine = pgsans::Connection::new(config, pgsans::ClientNonce::from_random_bytes(nonce))?;
         let Some((target, first)) = remaining.pop_front() else {
             return Err(last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported("no host to connect to".into()))));
         };
+        let engine = new_engine(config, &target)?;
         let mut conn = PollingConnection {
+            config: config.clone(),
             engine,
             io: Io::Closed,
             remaining,
@@ -175,6 +175,9 @@ impl PollingConnection {
                 }
                 Err(e) => match self.remaining.pop_front() {
                     Some((target, next)) => {
+                        if target != self.target {
+                            self.engine = new_engine(&self.config, &target)?;
+                        }
                         self.target = target;
                         attempt = next;
                     }
@@ -209,6 +212,10 @@ impl PollingConnection {
                 Err(e) => {
                     // Next address, if any; the engine has sent nothing yet, so it is reused.
                     let Some((target, attempt)) = self.remaining.pop_front() else { return Err(e) };
+                    if target != self.target {
+                        // TLS is set up for the host's name.
+                        self.engine = new_engine(&self.config, &target)?;
+                    }
                     self.target = target;
                     self.start_attempt(attempt)?;
                     return Ok(Poll::Write);
@@ -456,6 +463,17 @@ impl PollingConnection {
             _ => {}
         }
     }
+}
+
+/// An engine for one host (TLS is set up for its name), with the time for certificates.
+fn new_engine(config: &Config, target: &Target) -> Result<pgsans::Connection, Error> {
+    let mut nonce = [0u8; 18];
+    getrandom::getrandom(&mut nonce).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
+    let mut engine = pgsans::Connection::with_target(config, target, pgsans::ClientNonce::from_random_bytes(nonce))?;
+    if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        engine.set_current_time(now);
+    }
+    Ok(engine)
 }
 
 impl AsFd for PollingConnection {

@@ -92,8 +92,52 @@ impl Config {
                 c.params.push(("password", pw));
             }
         }
+        c.load_tls_files()?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// Reads the files the `ssl*` keywords name, with libpq's defaults under
+    /// `~/.postgresql/` (`root.crt`, `postgresql.crt`, `postgresql.key`, `root.crl`): a file
+    /// named explicitly must exist; a default one is used only if it does.
+    fn load_tls_files(&mut self) -> Result<(), ConfigError> {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let default = |name: &str| home.as_ref().map(|h| h.join(".postgresql").join(name));
+        let read =
+            |key: &str, explicit: Option<&str>, default: Option<PathBuf>| -> Result<Option<Vec<u8>>, ConfigError> {
+                match explicit {
+                    Some(path) => std::fs::read(path)
+                        .map(Some)
+                        .map_err(|e| ConfigError::Unsupported(format!("{key}: could not read \"{path}\": {e}"))),
+                    None => Ok(default.filter(|p| p.is_file()).and_then(|p| std::fs::read(p).ok())),
+                }
+            };
+        let root = match self.get("sslrootcert") {
+            Some("system") => None,
+            explicit => read("sslrootcert", explicit, default("root.crt"))?,
+        };
+        let cert = read("sslcert", self.get("sslcert"), default("postgresql.crt"))?;
+        // A key is looked for only with a certificate (libpq).
+        let key = if cert.is_some() { read("sslkey", self.get("sslkey"), default("postgresql.key"))? } else { None };
+        let mut crls = Vec::new();
+        if let Some(crl) = read("sslcrl", self.get("sslcrl"), default("root.crl"))? {
+            crls.push(crl);
+        }
+        if let Some(dir) = self.get("sslcrldir") {
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| ConfigError::Unsupported(format!("sslcrldir: could not read \"{dir}\": {e}")))?;
+            for entry in entries.flatten() {
+                if let Ok(bytes) = std::fs::read(entry.path()) {
+                    crls.push(bytes);
+                }
+            }
+        }
+        let m = &mut self.tls;
+        m.root_pem = m.root_pem.take().or(root);
+        m.cert_pem = m.cert_pem.take().or(cert);
+        m.key_pem = m.key_pem.take().or(key);
+        m.crl_pem.extend(crls);
+        Ok(())
     }
 
     fn password_from_pgpass(&self) -> Result<Option<String>, ConfigError> {

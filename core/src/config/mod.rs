@@ -138,6 +138,8 @@ pub struct Config {
     max_message_len: usize,
     spin_wait: Option<std::time::Duration>,
     autocommit: Option<bool>,
+    /// Certificates and keys (PEM) for TLS, read by [`Config::load`] or given directly.
+    pub(crate) tls: crate::tls::TlsMaterial,
 }
 
 impl std::fmt::Debug for Config {
@@ -158,6 +160,7 @@ impl Default for Config {
             max_message_len: crate::codec::DEFAULT_MAX_MESSAGE_LEN,
             spin_wait: None,
             autocommit: None,
+            tls: crate::tls::TlsMaterial::default(),
         }
     }
 }
@@ -282,6 +285,66 @@ impl Config {
     pub fn autocommit(&mut self, on: bool) -> &mut Self {
         self.autocommit = Some(on);
         self
+    }
+
+    /// Root certificates to verify the server with (PEM), instead of the `sslrootcert` file.
+    pub fn ssl_root_cert_pem(&mut self, pem: impl Into<Vec<u8>>) -> &mut Self {
+        self.tls.root_pem = Some(pem.into());
+        self
+    }
+
+    /// A client certificate chain and its key (PEM), instead of the `sslcert` / `sslkey` files.
+    pub fn ssl_client_cert_pem(&mut self, cert: impl Into<Vec<u8>>, key: impl Into<Vec<u8>>) -> &mut Self {
+        self.tls.cert_pem = Some(cert.into());
+        self.tls.key_pem = Some(key.into());
+        self
+    }
+
+    /// The first setting whose behaviour pgsans does not implement, worded as a refusal: a
+    /// setting that silently did nothing would be worse (`Connection::new` refuses these).
+    pub fn unsupported(&self) -> Option<String> {
+        let set = |key: &str| self.get(key).filter(|v| !v.is_empty());
+        let not_yet = |what: &str| Some(format!("{what} is not supported by this version of pgsans"));
+        if set("channel_binding") == Some("require") {
+            return not_yet("channel_binding=require (SCRAM-SHA-256-PLUS)");
+        }
+        if set("require_auth").is_some() {
+            return not_yet("require_auth");
+        }
+        if set("target_session_attrs").is_some_and(|v| v != "any") {
+            return not_yet("target_session_attrs other than \"any\"");
+        }
+        if set("load_balance_hosts") == Some("random") {
+            return not_yet("load_balance_hosts=random");
+        }
+        if set("min_protocol_version").is_some_and(|v| v != "3.0") {
+            return not_yet("min_protocol_version above 3.0 (protocol 3.2)");
+        }
+        if set("sslnegotiation") == Some("direct") {
+            return not_yet("sslnegotiation=direct");
+        }
+        if set("sslcertmode") == Some("require") {
+            return not_yet("sslcertmode=require");
+        }
+        if set("gssencmode") == Some("require") {
+            return not_yet("gssencmode=require (GSSAPI encryption)");
+        }
+        if set("requirepeer").is_some() {
+            return not_yet("requirepeer");
+        }
+        if set("keepalives").is_some_and(|v| v.trim() != "1") {
+            return not_yet("keepalives=0");
+        }
+        for key in ["keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"] {
+            if set(key).is_some() {
+                return not_yet(key);
+            }
+        }
+        None
+    }
+
+    pub(crate) fn tls_material(&self) -> &crate::tls::TlsMaterial {
+        &self.tls
     }
 
     /// The autocommit mode set with [`autocommit`](Self::autocommit), if any.

@@ -76,6 +76,8 @@ impl Transcript {
         let mut c = Config::new();
         c.set("user", startup["user"].as_str().unwrap()).unwrap();
         c.set("dbname", startup["database"].as_str().unwrap()).unwrap();
+        // The recorded clients did not ask for TLS.
+        c.set("sslmode", "disable").unwrap();
         if let Some(pw) = self.json["metadata"]["password"].as_str() {
             c.set("password", pw).unwrap();
         }

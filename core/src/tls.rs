@@ -1,0 +1,446 @@
+//! TLS inside the engine: rustls' own sans-IO session sits between the transport's bytes and
+//! the message codec, so every transport (and a caller's own event loop) gets TLS unchanged.
+//!
+//! `sslmode` follows libpq: `disable` and `allow` start in plaintext (`allow` retries with TLS
+//! if the server refuses — the client's connect loop does that), `prefer` (the default) asks
+//! for TLS and continues in plaintext only if the server answers `N`, `require` insists on TLS
+//! without verifying the certificate (unless root certificates are given: then as
+//! `verify-ca`), `verify-ca` verifies the chain, `verify-full` the chain and the host name.
+//! Unix-domain sockets never use TLS (libpq: "sslmode is ignored for Unix domain socket
+//! communication").
+//!
+//! Nothing here reads a file or the clock: certificates come in the [`Config`] (read by
+//! [`Config::load`](crate::Config::load) or given as PEM), and the time to check validity
+//! against is given by the caller ([`Connection::set_current_time`](crate::Connection::set_current_time)).
+//! The key exchange draws its randomness from the crypto provider (ring), as rustls requires.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::buffer::{RecvBuffer, SendBuffer};
+use crate::config::{Config, Host, SslMode, Target};
+use crate::error::{ConfigError, Error};
+
+/// The 8-byte SSLRequest.
+pub(crate) const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+/// Certificates and keys as PEM, read by the configuration-loading layer (or given directly).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TlsMaterial {
+    pub(crate) root_pem: Option<Vec<u8>>,
+    pub(crate) cert_pem: Option<Vec<u8>>,
+    pub(crate) key_pem: Option<Vec<u8>>,
+    pub(crate) crl_pem: Vec<Vec<u8>>,
+}
+
+/// The wall-clock time given by the caller, in seconds since the epoch (0: not given).
+#[derive(Debug, Default)]
+pub(crate) struct Clock(AtomicU64);
+
+impl rustls::time_provider::TimeProvider for Clock {
+    fn current_time(&self) -> Option<UnixTime> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            secs => Some(UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs))),
+        }
+    }
+}
+
+impl Clock {
+    pub(crate) fn set(&self, since_epoch: std::time::Duration) {
+        self.0.store(since_epoch.as_secs().max(1), Ordering::Relaxed);
+    }
+}
+
+/// What a connection attempt does about TLS, decided from the configuration and the target.
+pub(crate) struct TlsPlan {
+    pub(crate) config: Arc<ClientConfig>,
+    pub(crate) server_name: ServerName<'static>,
+    /// Plaintext is refused (`require` and stronger).
+    pub(crate) required: bool,
+}
+
+impl std::fmt::Debug for TlsPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsPlan").field("server_name", &self.server_name).field("required", &self.required).finish()
+    }
+}
+
+fn config_error(what: impl Into<String>) -> Error {
+    ConfigError::Unsupported(what.into()).into()
+}
+
+/// The TLS plan for `target`, or `None` when TLS is not tried (disable, allow's first attempt,
+/// Unix sockets).
+pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Result<Option<TlsPlan>, Error> {
+    let mode = config.ssl_mode();
+    let host = match &target.host {
+        Host::Unix(_) => return Ok(None),
+        Host::Tcp(h) => h.clone(),
+    };
+    if matches!(mode, SslMode::Disable | SslMode::Allow) {
+        return Ok(None);
+    }
+    let material = config.tls_material();
+    let system = config.get("sslrootcert") == Some("system");
+    if system && !matches!(mode, SslMode::VerifyFull) {
+        // libpq 16: the system store only makes sense with host name checks.
+        return Err(config_error(format!(
+            "weak sslmode \"{}\" may not be used with sslrootcert=system (use \"verify-full\")",
+            config.get("sslmode").unwrap_or("prefer")
+        )));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = if system {
+        let mut store = RootCertStore::empty();
+        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        Some(store)
+    } else {
+        match &material.root_pem {
+            Some(pem) => {
+                let mut store = RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(pem) {
+                    let cert = cert.map_err(|e| config_error(format!("sslrootcert: {e}")))?;
+                    store.add(cert).map_err(|e| config_error(format!("sslrootcert: {e}")))?;
+                }
+                if store.is_empty() {
+                    return Err(config_error("sslrootcert: no certificate in the file"));
+                }
+                Some(store)
+            }
+            None => None,
+        }
+    };
+    // libpq: `require` with a root certificate behaves like verify-ca.
+    let verify = match (mode, &roots) {
+        (SslMode::VerifyFull, Some(_)) => Verify::Full,
+        (SslMode::VerifyCa, Some(_)) | (SslMode::Require, Some(_)) => Verify::Chain,
+        (SslMode::VerifyFull | SslMode::VerifyCa, None) => {
+            return Err(config_error(
+                "root certificate file not given: sslmode verify-ca and verify-full need sslrootcert (a file \
+                 read by Config::load, ~/.postgresql/root.crt, or \"system\")",
+            ))
+        }
+        _ => Verify::Nothing,
+    };
+    let verifier: Arc<dyn ServerCertVerifier> = match verify {
+        Verify::Nothing => Arc::new(AcceptAny(provider.signature_verification_algorithms)),
+        Verify::Chain | Verify::Full => {
+            let mut crls = Vec::new();
+            for pem in &material.crl_pem {
+                for crl in CertificateRevocationListDer::pem_slice_iter(pem) {
+                    crls.push(crl.map_err(|e| config_error(format!("sslcrl: {e}")))?);
+                }
+            }
+            let inner =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots.expect("checked above")), provider.clone())
+                    .with_crls(crls)
+                    .allow_unknown_revocation_status()
+                    .build()
+                    .map_err(|e| config_error(format!("TLS verifier: {e}")))?;
+            match verify {
+                Verify::Full => inner,
+                _ => Arc::new(ChainOnly(inner)),
+            }
+        }
+    };
+    let versions = protocol_versions(config)?;
+    let builder = ClientConfig::builder_with_details(provider, clock.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| config_error(format!("TLS versions: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    // sslcertmode=disable: never send a client certificate.
+    let client_cert = match config.get("sslcertmode") {
+        Some("disable") => (None, None),
+        _ => (material.cert_pem.as_ref(), material.key_pem.as_ref()),
+    };
+    let mut tls = match client_cert {
+        (Some(cert), Some(key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<_, _>>()
+                .map_err(|e| config_error(format!("sslcert: {e}")))?;
+            if String::from_utf8_lossy(key).contains("ENCRYPTED") {
+                return Err(config_error(
+                    "sslkey: encrypted private keys (sslpassword) are not supported; decrypt the key first",
+                ));
+            }
+            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| config_error(format!("sslkey: {e}")))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| config_error(format!("sslcert/sslkey: {e}")))?
+        }
+        (Some(_), None) => return Err(config_error("sslcert is given without sslkey")),
+        (None, Some(_)) => return Err(config_error("sslkey is given without sslcert")),
+        (None, None) => builder.with_no_client_auth(),
+    };
+    // libpq sends SNI for host names, never for addresses; sslsni=0 turns it off.
+    let server_name = ServerName::try_from(host.clone())
+        .map_err(|_| config_error(format!("\"{host}\" is neither a host name nor an address")))?;
+    tls.enable_sni = config.get("sslsni") != Some("0") && matches!(server_name, ServerName::DnsName(_));
+    Ok(Some(TlsPlan {
+        config: Arc::new(tls),
+        server_name,
+        required: matches!(mode, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull),
+    }))
+}
+
+#[derive(Clone, Copy)]
+enum Verify {
+    Nothing,
+    Chain,
+    Full,
+}
+
+fn protocol_versions(config: &Config) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, Error> {
+    let rank = |key: &str, default: u8| -> Result<u8, Error> {
+        match config.get(key) {
+            None | Some("") => Ok(default),
+            Some("TLSv1.2") => Ok(2),
+            Some("TLSv1.3") => Ok(3),
+            Some(v @ ("TLSv1" | "TLSv1.1")) => {
+                Err(config_error(format!("{key}={v}: only TLSv1.2 and TLSv1.3 are supported")))
+            }
+            Some(v) => Err(ConfigError::InvalidValue { key: key.to_owned(), value: v.to_owned() }.into()),
+        }
+    };
+    let (min, max) = (rank("ssl_min_protocol_version", 2)?, rank("ssl_max_protocol_version", 3)?);
+    let mut v = Vec::new();
+    if min <= 3 && max >= 3 {
+        v.push(&rustls::version::TLS13);
+    }
+    if min <= 2 && max >= 2 {
+        v.push(&rustls::version::TLS12);
+    }
+    if v.is_empty() {
+        return Err(config_error("ssl_min_protocol_version is above ssl_max_protocol_version"));
+    }
+    Ok(v)
+}
+
+/// `require` without root certificates: the channel is encrypted, the server not
+/// authenticated (libpq's semantics). The handshake signatures are still checked.
+#[derive(Debug)]
+struct AcceptAny(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
+/// `verify-ca`: the chain must lead to a given root; the host name is not checked.
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // webpki checks the chain first and the name last: a name error means the chain held.
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// A TLS error, worded for a user: what failed and why.
+pub(crate) fn tls_error(e: rustls::Error) -> Error {
+    let why = match &e {
+        rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext { expected, presented }) => {
+            format!(
+                "the server certificate is not valid for \"{}\" (it names {})",
+                server_name_text(expected),
+                presented.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", ")
+            )
+        }
+        rustls::Error::InvalidCertificate(CertificateError::NotValidForName) => {
+            "the server certificate is not valid for the host name".to_owned()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
+            "the server certificate has expired".to_owned()
+        }
+        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+            "the server certificate is not signed by a trusted root (sslrootcert)".to_owned()
+        }
+        rustls::Error::FailedToGetCurrentTime => {
+            "no current time to check the certificate against (the transport must call set_current_time)".to_owned()
+        }
+        other => other.to_string(),
+    };
+    Error::Tls(why)
+}
+
+fn server_name_text(name: &ServerName<'_>) -> String {
+    match name {
+        ServerName::DnsName(d) => d.as_ref().to_owned(),
+        ServerName::IpAddress(ip) => core::net::IpAddr::from(*ip).to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// An established (or establishing) TLS session: plaintext in the engine's buffers, records
+/// on the wire.
+pub(crate) struct TlsSession {
+    conn: ClientConnection,
+    /// Records to send.
+    out: SendBuffer,
+    /// Records read by the transport, not yet given to rustls.
+    staging: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSession").field("handshaking", &self.conn.is_handshaking()).finish_non_exhaustive()
+    }
+}
+
+/// The least room offered for one read of records.
+const STAGING: usize = 16 * 1024 + 512;
+
+impl TlsSession {
+    pub(crate) fn new(plan: &TlsPlan) -> Result<TlsSession, Error> {
+        let conn = ClientConnection::new(plan.config.clone(), plan.server_name.clone()).map_err(tls_error)?;
+        Ok(TlsSession { conn, out: SendBuffer::default(), staging: Vec::new() })
+    }
+
+    /// Encrypts the plaintext waiting in `plain` (all of it) and queues the records.
+    pub(crate) fn seal(&mut self, plain: &mut SendBuffer) -> Result<(), Error> {
+        while !plain.is_empty() {
+            let n = self.conn.writer().write(plain.pending()).map_err(|e| Error::Tls(e.to_string()))?;
+            plain.advance(n);
+            self.flush_records()?;
+            if n == 0 {
+                break;
+            }
+        }
+        self.flush_records()
+    }
+
+    fn flush_records(&mut self) -> Result<(), Error> {
+        while self.conn.wants_write() {
+            self.conn.write_tls(self.out.vec()).map_err(|e| Error::Tls(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Ends the session cleanly (close_notify) after what is queued.
+    pub(crate) fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush_records();
+    }
+
+    pub(crate) fn transmit(&self) -> &[u8] {
+        self.out.pending()
+    }
+
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.out.advance(n);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    pub(crate) fn recv_buf(&mut self) -> &mut [u8] {
+        self.staging.resize(STAGING, 0);
+        &mut self.staging
+    }
+
+    /// Decrypts `n` bytes read into [`recv_buf`](Self::recv_buf) into `plain`.
+    pub(crate) fn recv_commit(&mut self, n: usize, plain: &mut RecvBuffer) -> Result<(), Error> {
+        let data = std::mem::take(&mut self.staging);
+        let r = self.receive(&data[..n], plain);
+        self.staging = data;
+        r
+    }
+
+    /// Decrypts records into `plain`; answers the handshake (queued for transmit).
+    pub(crate) fn receive(&mut self, mut data: &[u8], plain: &mut RecvBuffer) -> Result<(), Error> {
+        while !data.is_empty() {
+            let n = self.conn.read_tls(&mut data).map_err(|e| Error::Tls(e.to_string()))?;
+            let state = self.conn.process_new_packets();
+            // An alert to the server before failing, when rustls has one.
+            let _ = self.flush_records();
+            state.map_err(tls_error)?;
+            self.drain_plaintext(plain)?;
+            if n == 0 {
+                break;
+            }
+        }
+        self.flush_records()
+    }
+
+    fn drain_plaintext(&mut self, plain: &mut RecvBuffer) -> Result<(), Error> {
+        loop {
+            let spare = plain.spare(STAGING);
+            match self.conn.reader().read(spare) {
+                Ok(0) => return Ok(()),
+                Ok(n) => plain.commit(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                // The peer closed without close_notify: the engine sees the end of the stream.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(Error::Tls(e.to_string())),
+            }
+        }
+    }
+}
