@@ -13,6 +13,11 @@
 //! otherwise the error says what is missing.
 //!
 //! When run as root, the server runs as the `postgres` user (initdb refuses root).
+//!
+//! TLS: every server gets a fresh test CA, a server certificate for `localhost` and
+//! `127.0.0.1`, and a client certificate for `cert_user` ([`TestServer::tls`]); `ssl=on`.
+//! Users for the TLS rules of `pg_hba.conf`: `cert_user` (TLS with a client certificate
+//! only), `ssl_only_user` (TLS only, trust), `nossl_user` (plaintext only, trust).
 
 #![allow(unsafe_code)] // setuid/setgid and prctl in pre_exec, to run the server as `postgres`
 
@@ -23,6 +28,57 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+/// The certificate files of a test server.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The CA that signed the server and client certificates (`sslrootcert`).
+    pub ca: PathBuf,
+    /// A CA that signed nothing here: verification against it fails.
+    pub other_ca: PathBuf,
+    /// `cert_user`'s certificate and key (`sslcert`, `sslkey`).
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+/// Writes a test CA, a server certificate for localhost / 127.0.0.1 and a client certificate
+/// for `cert_user` under `root`; returns the files and the server's (cert, key) paths.
+fn make_certs(root: &Path) -> Result<(TlsFiles, PathBuf, PathBuf), String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let err = |e: rcgen::Error| format!("certificates: {e}");
+    let ca = |name: &str| -> Result<(CertificateParams, KeyPair, String), String> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let key = KeyPair::generate().map_err(err)?;
+        let pem = params.self_signed(&key).map_err(err)?.pem();
+        Ok((params, key, pem))
+    };
+    let (ca_params, ca_key, ca_pem) = ca("pgsans test CA")?;
+    let (_, _, other_pem) = ca("pgsans unrelated CA")?;
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>, cn: &str| -> Result<(String, String), String> {
+        let mut params = CertificateParams::new(names).map_err(err)?;
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let key = KeyPair::generate().map_err(err)?;
+        let cert = params.signed_by(&key, &issuer).map_err(err)?;
+        Ok((cert.pem(), key.serialize_pem()))
+    };
+    let (server_pem, server_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()], "localhost")?;
+    let (client_pem, client_key) = leaf(Vec::new(), "cert_user")?;
+    let write = |name: &str, text: &str| -> Result<PathBuf, String> {
+        let path = root.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
+        Ok(path)
+    };
+    let files = TlsFiles {
+        ca: write("ca.crt", &ca_pem)?,
+        other_ca: write("other-ca.crt", &other_pem)?,
+        client_cert: write("client.crt", &client_pem)?,
+        client_key: write("client.key", &client_key)?,
+    };
+    Ok((files, write("server.crt", &server_pem)?, write("server.key", &server_key)?))
+}
 
 /// The users the server is set up with, one per authentication method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +119,8 @@ impl AuthMethod {
 #[derive(Debug)]
 pub struct TestServer {
     pub port: u16,
+    /// The test CA, server and client certificates (PEM files in the server's directory).
+    pub tls: TlsFiles,
     pub socket_dir: PathBuf,
     pub data_dir: PathBuf,
     pub bin_dir: PathBuf,
@@ -172,6 +230,15 @@ impl TestServer {
         run_as(&mut initdb, ids)?;
 
         std::fs::write(data_dir.join("pg_hba.conf"), PG_HBA).map_err(|e| format!("write pg_hba.conf: {e}"))?;
+        let (tls, server_cert, server_key) = make_certs(&root)?;
+        // The server refuses a key others can read; it must own it.
+        std::fs::set_permissions(&server_key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| format!("chmod server.key: {e}"))?;
+        if let Some((uid, gid)) = ids {
+            for f in [&server_cert, &server_key, &tls.ca] {
+                std::os::unix::fs::chown(f, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", f.display()))?;
+            }
+        }
         let mut single = Command::new(bin_dir.join("postgres"));
         single.arg("--single").arg("-D").arg(&data_dir).arg("postgres");
         single_user(&mut single, ids, SETUP_SQL)?;
@@ -194,6 +261,13 @@ impl TestServer {
                 .args(["-c", "max_connections=300"])
                 .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
                 .args(["-c", "password_encryption=scram-sha-256"])
+                .args(["-c", "ssl=on"])
+                .arg("-c")
+                .arg(format!("ssl_cert_file={}", server_cert.display()))
+                .arg("-c")
+                .arg(format!("ssl_key_file={}", server_key.display()))
+                .arg("-c")
+                .arg(format!("ssl_ca_file={}", tls.ca.display()))
                 .args(settings.iter().flat_map(|(k, v)| ["-c".to_owned(), format!("{k}={v}")]))
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
@@ -204,6 +278,7 @@ impl TestServer {
                 Ok(()) => {
                     return Ok(TestServer {
                         port,
+                        tls,
                         socket_dir,
                         data_dir,
                         bin_dir,
@@ -241,6 +316,12 @@ impl Drop for TestServer {
 }
 
 const PG_HBA: &str = "\
+hostssl all cert_user 127.0.0.1/32 cert
+host all cert_user 127.0.0.1/32 reject
+hostssl all ssl_only_user 127.0.0.1/32 trust
+host all ssl_only_user 127.0.0.1/32 reject
+hostnossl all nossl_user 127.0.0.1/32 trust
+host all nossl_user 127.0.0.1/32 reject
 local all pass_user password
 local all md5_user md5
 local all scram_user scram-sha-256
@@ -262,6 +343,9 @@ SET password_encryption = 'md5';
 CREATE ROLE md5_user LOGIN PASSWORD 'md5pass';
 SET password_encryption = 'scram-sha-256';
 CREATE ROLE scram_user LOGIN PASSWORD 'scrampass';
+CREATE ROLE cert_user LOGIN;
+CREATE ROLE ssl_only_user LOGIN;
+CREATE ROLE nossl_user LOGIN;
 GRANT ALL ON SCHEMA public TO PUBLIC;
 ";
 

@@ -12,6 +12,24 @@ use pgsans::{Error, OwnedRow, Params, ResultSet};
 
 pub use pgsans_harness::{AuthMethod, TestServer};
 
+/// A second server, started once per test binary, for what the shared one must not be:
+/// two-phase commit disabled (`max_prepared_transactions = 0`) and TLS off (`ssl = off`).
+pub fn second_server() -> &'static TestServer {
+    static SERVER: std::sync::OnceLock<TestServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        // Started from a thread that never ends, as `TestServer::shared` (the server's death
+        // signal follows the thread that forked it).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tx.send(TestServer::start_with(&[("max_prepared_transactions", "0"), ("ssl", "off")])).ok();
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().expect("harness thread").unwrap_or_else(|e| panic!("second server: {e}"))
+    })
+}
+
 /// The connection under test.
 pub type Conn<R> = pgsans_client::Connection<R>;
 

@@ -13,6 +13,7 @@ mod schema;
 mod session;
 mod spawn;
 mod spin;
+mod tls;
 
 use pgsans_tests::TestRt;
 
@@ -106,6 +107,12 @@ over_every_transport!(
     copy::an_error_mid_copy_out,
     copy::the_server_killed_mid_copy,
     copy::typed_binary_copy_both_ways,
+    tls::verify_full_with_the_test_ca,
+    tls::host_name_and_issuer_are_checked,
+    tls::require_prefer_and_disable,
+    tls::second_attempts_for_allow_and_prefer,
+    tls::client_certificates,
+    tls::hostile_answers_to_the_ssl_request,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped mid-flight

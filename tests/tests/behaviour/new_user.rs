@@ -5,7 +5,6 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use pgsans::{
@@ -103,25 +102,8 @@ pub async fn cancel_after_tpc_prepare_is_misuse<R: TestRt>() {
     assert_eq!(scalar(&mut c, "SELECT 'ready'").await.unwrap().as_deref(), Some("ready"));
 }
 
-/// A second server, started once for this binary, with two-phase commit disabled.
-fn server_without_two_phase() -> &'static TestServer {
-    static SERVER: OnceLock<TestServer> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        // Started from a thread that never ends, as `TestServer::shared` (the server's death
-        // signal follows the thread that forked it).
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            tx.send(TestServer::start_with(&[("max_prepared_transactions", "0")])).ok();
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv().unwrap().unwrap_or_else(|e| panic!("second server: {e}"))
-    })
-}
-
 pub async fn tpc_prepare_without_server_support_is_not_supported<R: TestRt>() {
-    let server = server_without_two_phase();
+    let server = second_server();
     let mut c = Conn::<R>::connect(&server.conninfo(AuthMethod::Trust)).await.unwrap();
     c.tpc_begin(Xid::new(1, &format!("no-2pc-{}", R::NAME), "b").unwrap()).await.unwrap();
     c.batch_execute("SELECT 1").await.unwrap();

@@ -1,0 +1,178 @@
+//! TLS against the real server (a fresh test CA per run; `ssl=on`): every `sslmode`, root and
+//! client certificates, host-name checks, libpq's second attempts for `allow` and `prefer`,
+//! and hostile answers to the SSLRequest.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use pgsans::{Error, ProtocolError};
+use pgsans_tests::*;
+
+fn server() -> &'static TestServer {
+    TestServer::shared()
+}
+
+/// A TCP conninfo for `user` with extra keywords.
+fn conninfo(host: &str, user: &str, extra: &str) -> String {
+    format!("host={host} port={} user={user} dbname=postgres {extra}", server().port)
+}
+
+fn ca() -> String {
+    server().tls.ca.display().to_string()
+}
+
+/// Whether the server sees this session encrypted.
+async fn server_sees_tls<R: TestRt>(c: &mut Conn<R>) -> bool {
+    scalar(c, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").await.unwrap().as_deref() == Some("t")
+}
+
+pub async fn verify_full_with_the_test_ca<R: TestRt>() {
+    let mut c =
+        Conn::<R>::connect(&conninfo("localhost", "postgres", &format!("sslmode=verify-full sslrootcert={}", ca())))
+            .await
+            .unwrap();
+    c.set_autocommit(true).await.unwrap();
+    assert!(c.engine().ssl_in_use());
+    assert!(server_sees_tls(&mut c).await);
+    // Enough data both ways to span many TLS records.
+    let rows = c.query("SELECT i, md5(i::text) FROM generate_series(1, 20000) i", &[]).await.unwrap();
+    assert_eq!(rows.len(), 20_000);
+    c.batch_execute("CREATE TEMP TABLE tls_copy (a int, b text)").await.unwrap();
+    let mut w = c.copy_in("COPY tls_copy FROM STDIN").await.unwrap();
+    let data: String = (0..50_000).map(|i| format!("{i}\tvalue {i}\n")).collect();
+    w.write(data.as_bytes()).await.unwrap();
+    assert_eq!(w.finish().await.unwrap(), 50_000);
+    let big = "x".repeat(1 << 20);
+    let echoed = c.query_one("SELECT $1::text", &[&big]).await.unwrap();
+    assert_eq!(echoed.get::<&str, _>(0).unwrap().len(), 1 << 20);
+    // The address is in the certificate too.
+    let mut by_ip =
+        Conn::<R>::connect(&conninfo("127.0.0.1", "postgres", &format!("sslmode=verify-full sslrootcert={}", ca())))
+            .await
+            .unwrap();
+    assert!(server_sees_tls(&mut by_ip).await);
+    c.close().await.unwrap();
+}
+
+pub async fn host_name_and_issuer_are_checked<R: TestRt>() {
+    // The name the certificate must carry is `host`; `hostaddr` says where to connect.
+    let wrong = conninfo(
+        "db.example.invalid",
+        "postgres",
+        &format!("hostaddr=127.0.0.1 sslmode=verify-full sslrootcert={}", ca()),
+    );
+    let err = Conn::<R>::connect(&wrong).await.err().expect("wrong host name");
+    let text = err.to_string();
+    assert!(matches!(err, Error::Tls(_)), "{err:?}");
+    assert!(text.contains("db.example.invalid") && text.contains("localhost"), "{text}");
+    // verify-ca checks the chain only.
+    let mut c = Conn::<R>::connect(&wrong.replace("verify-full", "verify-ca")).await.unwrap();
+    assert!(server_sees_tls(&mut c).await);
+    // A root that did not sign the server's certificate.
+    let other = server().tls.other_ca.display().to_string();
+    let err = Conn::<R>::connect(&conninfo("localhost", "postgres", &format!("sslmode=verify-ca sslrootcert={other}")))
+        .await
+        .err()
+        .expect("unknown issuer");
+    assert!(matches!(&err, Error::Tls(t) if t.contains("trusted root")), "{err:?}");
+    // verify modes without a root certificate are refused before connecting.
+    let err =
+        Conn::<R>::connect(&conninfo("localhost", "postgres", "sslmode=verify-full sslrootcert=/nonexistent/ca.crt"))
+            .await
+            .err()
+            .expect("missing root file");
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+}
+
+pub async fn require_prefer_and_disable<R: TestRt>() {
+    // require: encrypted, the certificate not verified (no root given).
+    let mut c = Conn::<R>::connect(&conninfo("localhost", "postgres", "sslmode=require")).await.unwrap();
+    assert!(server_sees_tls(&mut c).await);
+    // prefer is the default, and really tries TLS (as libpq).
+    let mut c = Conn::<R>::connect(&conninfo("localhost", "postgres", "")).await.unwrap();
+    assert!(server_sees_tls(&mut c).await);
+    let mut c = Conn::<R>::connect(&conninfo("localhost", "postgres", "sslmode=disable")).await.unwrap();
+    assert!(!c.engine().ssl_in_use());
+    assert!(!server_sees_tls(&mut c).await);
+    // A server without TLS: prefer goes on in plaintext, require refuses.
+    let plain = second_server();
+    let info = |mode: &str| format!("host=127.0.0.1 port={} user=postgres dbname=postgres sslmode={mode}", plain.port);
+    let mut c = Conn::<R>::connect(&info("prefer")).await.unwrap();
+    assert!(!c.engine().ssl_in_use());
+    assert!(!server_sees_tls(&mut c).await);
+    let err = Conn::<R>::connect(&info("require")).await.err().expect("no TLS on this server");
+    assert!(matches!(&err, Error::Tls(t) if t.contains("does not support TLS")), "{err:?}");
+}
+
+pub async fn second_attempts_for_allow_and_prefer<R: TestRt>() {
+    // allow: plaintext first; the server refuses plaintext for this user: again with TLS.
+    let mut c = Conn::<R>::connect(&conninfo("localhost", "ssl_only_user", "sslmode=allow")).await.unwrap();
+    assert!(server_sees_tls(&mut c).await);
+    let err = Conn::<R>::connect(&conninfo("localhost", "ssl_only_user", "sslmode=disable")).await.err().unwrap();
+    assert_eq!(err.code(), Some("28000"), "{err:?}");
+    // prefer: TLS first; the server refuses this user over TLS: again in plaintext.
+    let mut c = Conn::<R>::connect(&conninfo("localhost", "nossl_user", "sslmode=prefer")).await.unwrap();
+    assert!(!server_sees_tls(&mut c).await);
+    let err = Conn::<R>::connect(&conninfo("localhost", "nossl_user", "sslmode=require")).await.err().unwrap();
+    assert_eq!(err.code(), Some("28000"), "{err:?}");
+}
+
+pub async fn client_certificates<R: TestRt>() {
+    let tls = &server().tls;
+    let with_cert = conninfo(
+        "localhost",
+        "cert_user",
+        &format!(
+            "sslmode=verify-full sslrootcert={} sslcert={} sslkey={}",
+            ca(),
+            tls.client_cert.display(),
+            tls.client_key.display()
+        ),
+    );
+    let mut c = Conn::<R>::connect(&with_cert).await.unwrap();
+    assert_eq!(scalar(&mut c, "SELECT current_user").await.unwrap().as_deref(), Some("cert_user"));
+    // Without it, pg_hba's `cert` method refuses.
+    let without = conninfo("localhost", "cert_user", &format!("sslmode=verify-full sslrootcert={}", ca()));
+    let err = Conn::<R>::connect(&without).await.err().expect("no certificate");
+    assert_eq!(err.code(), Some("28000"), "{err:?}");
+    // sslcertmode=disable never sends it.
+    let err = Conn::<R>::connect(&format!("{with_cert} sslcertmode=disable")).await.err().expect("not sent");
+    assert_eq!(err.code(), Some("28000"), "{err:?}");
+}
+
+/// A fake server: answers the SSLRequest with `answer`, then stays silent (holding the socket).
+fn fake_server(answer: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8];
+                if s.read_exact(&mut buf).is_ok() {
+                    let _ = s.write_all(answer);
+                }
+                std::thread::sleep(Duration::from_secs(5));
+            });
+        }
+    });
+    port
+}
+
+pub async fn hostile_answers_to_the_ssl_request<R: TestRt>() {
+    let connect = |port: u16, extra: &str| {
+        format!("host=127.0.0.1 port={port} user=x dbname=postgres sslmode=require connect_timeout=2 {extra}")
+    };
+    // Plaintext right after `S` (CVE-2021-23222): refused, not read as messages.
+    let err = Conn::<R>::connect(&connect(fake_server(b"SR\0\0\0\x08\0\0\0\0"), "")).await.err().unwrap();
+    assert!(matches!(&err, Error::Tls(t) if t.contains("CVE-2021-23222")), "{err:?}");
+    // Neither S nor N.
+    let err = Conn::<R>::connect(&connect(fake_server(b"HTTP/1.1 400 Bad Request\r\n\r\n"), "")).await.err().unwrap();
+    assert!(matches!(err, Error::Protocol(ProtocolError::NotPostgres(_))), "{err:?}");
+    // A server that accepts TLS and then never speaks: connect_timeout covers the handshake.
+    let started = Instant::now();
+    let err = Conn::<R>::connect(&connect(fake_server(b"S"), "")).await.err().unwrap();
+    assert!(matches!(err, Error::Timeout), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+}
