@@ -62,7 +62,7 @@ pub async fn host_name_and_issuer_are_checked<R: TestRt>() {
         "postgres",
         &format!("hostaddr=127.0.0.1 sslmode=verify-full sslrootcert={}", ca()),
     );
-    let err = Conn::<R>::connect(&wrong).await.err().expect("wrong host name");
+    let err = Conn::<R>::connect(&wrong).await.expect_err("wrong host name");
     let text = err.to_string();
     assert!(matches!(err, Error::Tls(_)), "{err:?}");
     assert!(text.contains("db.example.invalid") && text.contains("localhost"), "{text}");
@@ -73,15 +73,13 @@ pub async fn host_name_and_issuer_are_checked<R: TestRt>() {
     let other = server().tls.other_ca.display().to_string();
     let err = Conn::<R>::connect(&conninfo("localhost", "postgres", &format!("sslmode=verify-ca sslrootcert={other}")))
         .await
-        .err()
-        .expect("unknown issuer");
+        .expect_err("unknown issuer");
     assert!(matches!(&err, Error::Tls(t) if t.contains("trusted root")), "{err:?}");
     // verify modes without a root certificate are refused before connecting.
     let err =
         Conn::<R>::connect(&conninfo("localhost", "postgres", "sslmode=verify-full sslrootcert=/nonexistent/ca.crt"))
             .await
-            .err()
-            .expect("missing root file");
+            .expect_err("missing root file");
     assert!(matches!(err, Error::Config(_)), "{err:?}");
 }
 
@@ -101,7 +99,7 @@ pub async fn require_prefer_and_disable<R: TestRt>() {
     let mut c = Conn::<R>::connect(&info("prefer")).await.unwrap();
     assert!(!c.engine().ssl_in_use());
     assert!(!server_sees_tls(&mut c).await);
-    let err = Conn::<R>::connect(&info("require")).await.err().expect("no TLS on this server");
+    let err = Conn::<R>::connect(&info("require")).await.expect_err("no TLS on this server");
     assert!(matches!(&err, Error::Tls(t) if t.contains("does not support TLS")), "{err:?}");
 }
 
@@ -134,10 +132,10 @@ pub async fn client_certificates<R: TestRt>() {
     assert_eq!(scalar(&mut c, "SELECT current_user").await.unwrap().as_deref(), Some("cert_user"));
     // Without it, pg_hba's `cert` method refuses.
     let without = conninfo("localhost", "cert_user", &format!("sslmode=verify-full sslrootcert={}", ca()));
-    let err = Conn::<R>::connect(&without).await.err().expect("no certificate");
+    let err = Conn::<R>::connect(&without).await.expect_err("no certificate");
     assert_eq!(err.code(), Some("28000"), "{err:?}");
     // sslcertmode=disable never sends it.
-    let err = Conn::<R>::connect(&format!("{with_cert} sslcertmode=disable")).await.err().expect("not sent");
+    let err = Conn::<R>::connect(&format!("{with_cert} sslcertmode=disable")).await.expect_err("not sent");
     assert_eq!(err.code(), Some("28000"), "{err:?}");
 }
 
