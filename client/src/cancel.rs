@@ -45,6 +45,11 @@ impl<R: Runtime> CancelToken<R> {
         CancelToken { key, target, runtime: PhantomData }
     }
 
+    /// The engine's key (the backend, and whether the request goes over TLS).
+    pub fn key(&self) -> &pgsans::CancelToken {
+        &self.key
+    }
+
     /// Sends the cancel request and waits until the server has read it (it closes the
     /// socket); at most 30 seconds.
     pub async fn cancel(&self) -> Result<(), Error> {

@@ -114,6 +114,8 @@ pub struct Connection {
     ssl: Ssl,
     /// The wall-clock time the caller gave, for certificate validity.
     clock: Arc<crate::tls::Clock>,
+    /// The TLS setup in use, for cancel requests.
+    tls_plan: Option<Arc<crate::tls::TlsPlan>>,
     dsn: String,
     dsn_parameters: Vec<(String, String)>,
 }
@@ -203,6 +205,7 @@ impl Connection {
             row_stop: None,
             ssl,
             clock,
+            tls_plan: None,
             dsn: config.dsn(),
             dsn_parameters: config.dsn_parameters().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         })
@@ -729,7 +732,11 @@ impl Connection {
     pub fn cancel_key(&self) -> Result<crate::CancelToken, Error> {
         rules::before_cancel(&self.shared.session, self.server_transaction_status())?;
         let key = self.status.backend_key.as_ref().ok_or(UsageError::NotReady("no BackendKeyData yet"))?;
-        Ok(crate::CancelToken { process_id: key.process_id, secret_key: key.secret_key.clone() })
+        Ok(crate::CancelToken {
+            process_id: key.process_id,
+            secret_key: key.secret_key.clone(),
+            tls: self.tls_plan.clone(),
+        })
     }
 
     /// The last value the server reported for a run-time parameter (`ParameterStatus`).
@@ -830,6 +837,7 @@ impl Connection {
                 self.recv.consume(1);
                 let tls = crate::tls::TlsSession::new(&plan)?;
                 self.ssl = Ssl::On(Box::new(tls));
+                self.tls_plan = Some(Arc::new(plan));
                 self.shared.buf().extend_from_slice(&startup);
             }
             b'N' if plan.required => {

@@ -113,6 +113,7 @@ over_every_transport!(
     tls::second_attempts_for_allow_and_prefer,
     tls::client_certificates,
     tls::hostile_answers_to_the_ssl_request,
+    tls::cancel_travels_over_tls,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped mid-flight

@@ -425,3 +425,31 @@ fn polling_copy_errors_and_abort() {
     drive(&mut conn).unwrap();
     assert_eq!(conn.take_result().unwrap().unwrap().results[0].rows()[0].text(0), Some("0"));
 }
+
+#[test]
+fn polling_connection_over_tls() {
+    let server = TestServer::shared();
+    let info = format!(
+        "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+        server.port,
+        server.tls.ca.display()
+    );
+    let mut conn = PollingConnection::connect_start(&info).unwrap();
+    drive(&mut conn).unwrap();
+    assert!(conn.engine().ssl_in_use());
+    conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").unwrap();
+    drive(&mut conn).unwrap();
+    assert_eq!(conn.take_result().unwrap().unwrap().results[0].rows()[0].text(0), Some("t"));
+    // COPY through TLS on the polling connection.
+    conn.execute("CREATE TEMP TABLE polled_tls (a int)").unwrap();
+    drive(&mut conn).unwrap();
+    conn.take_result().unwrap().unwrap();
+    conn.copy_in_start("COPY polled_tls FROM STDIN").unwrap();
+    drive(&mut conn).unwrap();
+    let rows: String = (0..10_000).map(|i| format!("{i}\n")).collect();
+    conn.copy_put(rows.as_bytes()).unwrap();
+    drive(&mut conn).unwrap();
+    conn.copy_end().unwrap();
+    drive(&mut conn).unwrap();
+    assert_eq!(conn.take_copy_result().unwrap().unwrap().rows, 10_000);
+}

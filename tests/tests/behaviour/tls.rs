@@ -174,3 +174,22 @@ pub async fn hostile_answers_to_the_ssl_request<R: TestRt>() {
     assert!(matches!(err, Error::Timeout), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
 }
+
+pub async fn cancel_travels_over_tls<R: TestRt>() {
+    let mut c =
+        Conn::<R>::connect(&conninfo("localhost", "postgres", &format!("sslmode=verify-full sslrootcert={}", ca())))
+            .await
+            .unwrap();
+    assert!(c.cancel_token().unwrap().key().uses_tls());
+    let canceller = cancel_after(&c, Duration::from_millis(300));
+    let started = Instant::now();
+    let err = c.batch_execute("SELECT pg_sleep(10)").await.unwrap_err();
+    canceller.join().unwrap().unwrap();
+    assert_eq!(err.code(), Some("57014"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    c.rollback().await.unwrap();
+    // A call timeout's cancel goes the same way.
+    c.set_call_timeout(Some(Duration::from_millis(200)));
+    assert!(matches!(c.query("SELECT pg_sleep(10)", &[]).await, Err(Error::Timeout)));
+    c.rollback().await.unwrap();
+}
