@@ -189,7 +189,7 @@ impl Connection {
         };
         let password = config.password().map(|p| p.as_bytes().to_vec());
         Ok(Connection {
-            phase: Phase::Startup(Box::new(Startup::new(user, password, nonce))),
+            phase: Phase::Startup(Box::new(Startup::new(user, password, nonce, config.auth_policy()?))),
             recv: RecvBuffer::default(),
             max_message_len: config.max_message_len_value(),
             eof: false,
@@ -917,7 +917,9 @@ impl Connection {
             }
             let body = range.start + 5..range.end;
             if let Err(e) = self.handle(frame.ty, body) {
-                let e = Self::not_postgres(first, &seen, e);
+                // A message a server may start with is judged as that message.
+                let startup_type = matches!(frame.ty, b'R' | b'E' | b'N' | b'v');
+                let e = Self::not_postgres(first && !startup_type, &seen, e);
                 return Err(self.fail(e));
             }
         }
@@ -1056,7 +1058,13 @@ impl Connection {
         }
         if let Phase::Startup(startup) = &mut self.phase {
             let encoding = self.shared.encoding;
-            if let Some(status) = startup.on_message(ty, msg, self.shared.send.vec(), &mut self.status, encoding)? {
+            let tls = match &self.ssl {
+                Ssl::On(t) => Some(&**t),
+                _ => None,
+            };
+            if let Some(status) =
+                startup.on_message(ty, msg, self.shared.send.vec(), &mut self.status, encoding, tls)?
+            {
                 self.shared.tx_status = status;
                 self.phase = Phase::Ready;
             }

@@ -240,6 +240,13 @@ pub enum AuthError {
     /// None of the offered SASL mechanisms is supported.
     #[error("none of the server's SASL mechanisms is supported: {0}")]
     NoCommonMechanism(String),
+    /// The server asked for a method `require_auth` does not allow, or for none when one is
+    /// required (libpq's wording).
+    #[error("authentication method requirement \"{required}\" failed: {why}")]
+    RequirementFailed { required: String, why: &'static str },
+    /// `channel_binding=require` and the authentication would not bind to the TLS channel.
+    #[error("{0}")]
+    ChannelBinding(&'static str),
 }
 
 /// An invalid connection string or configuration.

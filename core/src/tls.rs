@@ -444,3 +444,50 @@ impl TlsSession {
         }
     }
 }
+
+impl TlsSession {
+    /// The `tls-server-end-point` channel binding data (RFC 5929): the hash of the server's
+    /// certificate with the hash function of its signature algorithm, SHA-256 for MD5 and SHA-1,
+    /// as libpq and the server compute it.
+    pub(crate) fn server_end_point(&self) -> Result<Vec<u8>, Error> {
+        let der = self
+            .conn
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .ok_or_else(|| Error::Tls("no server certificate to bind the authentication to".into()))?;
+        end_point_hash(der.as_ref())
+    }
+}
+
+/// [`TlsSession::server_end_point`] for one DER certificate.
+pub(crate) fn end_point_hash(der: &[u8]) -> Result<Vec<u8>, Error> {
+    use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
+    use x509_parser::prelude::FromDer;
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(der)
+        .map_err(|e| Error::Tls(format!("could not parse the server certificate: {e}")))?;
+    let oid = cert.signature_algorithm.algorithm.to_id_string();
+    Ok(match oid.as_str() {
+        // md5WithRSAEncryption, sha1WithRSAEncryption, sha256WithRSAEncryption, ecdsa-with-SHA1,
+        // ecdsa-with-SHA256, DSA with SHA-1 and SHA-256
+        "1.2.840.113549.1.1.4"
+        | "1.2.840.113549.1.1.5"
+        | "1.2.840.113549.1.1.11"
+        | "1.2.840.10045.4.1"
+        | "1.2.840.10045.4.3.2"
+        | "1.2.840.10040.4.3"
+        | "2.16.840.1.101.3.4.3.2" => Sha256::digest(der).to_vec(),
+        // sha224WithRSAEncryption, ecdsa-with-SHA224
+        "1.2.840.113549.1.1.14" | "1.2.840.10045.4.3.1" => Sha224::digest(der).to_vec(),
+        // sha384WithRSAEncryption, ecdsa-with-SHA384
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => Sha384::digest(der).to_vec(),
+        // sha512WithRSAEncryption, ecdsa-with-SHA512
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => Sha512::digest(der).to_vec(),
+        // RSASSA-PSS and EdDSA name no single hash function; libpq fails the same way.
+        other => {
+            return Err(Error::Tls(format!(
+                "could not determine the hash for channel binding from the server certificate's \
+                 signature algorithm {other}"
+            )))
+        }
+    })
+}

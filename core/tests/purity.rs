@@ -20,6 +20,8 @@ fn no_runtime_or_socket_dependencies() {
         "rustls",
         // Mozilla's root certificates as static data (sslrootcert=system): no I/O.
         "webpki-roots",
+        // Reads the server certificate's signature algorithm (channel binding): a pure parser.
+        "x509-parser",
         "bytes",
         "chrono",
         "time",

@@ -3,6 +3,7 @@
 //! These are pure functions and one small state machine ([`scram::ScramClient`]); the nonce is
 //! passed in, never drawn here, so a recorded exchange can be replayed byte for byte.
 
+pub(crate) mod policy;
 pub mod scram;
 pub(crate) mod startup;
 

@@ -179,6 +179,11 @@ impl ScramClient {
         Ok(())
     }
 
+    /// Whether the exchange is bound to the TLS channel (SCRAM-SHA-256-PLUS).
+    pub fn is_bound(&self) -> bool {
+        matches!(self.binding, ChannelBinding::TlsServerEndPoint(_))
+    }
+
     /// Whether the server's signature has been verified.
     pub fn is_done(&self) -> bool {
         matches!(self.state, State::Done)

@@ -2,6 +2,7 @@
 //! SCRAM-SHA-256), then BackendKeyData, ParameterStatus and NegotiateProtocolVersion until the
 //! first ReadyForQuery.
 
+use crate::auth::policy::{AuthPolicy, ChannelBindingMode, Request};
 use crate::auth::scram::{ChannelBinding, ScramClient};
 use crate::codec::backend::{Authentication, BackendMessage};
 use crate::codec::frontend;
@@ -49,6 +50,9 @@ pub(crate) struct Startup {
     nonce: ClientNonce,
     /// A message of the server was handled.
     received: bool,
+    policy: AuthPolicy,
+    /// An authentication exchange (password or SCRAM) was completed.
+    exchanged: bool,
 }
 
 impl std::fmt::Debug for Startup {
@@ -62,8 +66,8 @@ fn unexpected(ty: char, state: &'static str) -> Error {
 }
 
 impl Startup {
-    pub(crate) fn new(user: String, password: Option<Vec<u8>>, nonce: ClientNonce) -> Startup {
-        Startup { state: AuthState::Start, user, password, nonce, received: false }
+    pub(crate) fn new(user: String, password: Option<Vec<u8>>, nonce: ClientNonce, policy: AuthPolicy) -> Startup {
+        Startup { state: AuthState::Start, user, password, nonce, received: false, policy, exchanged: false }
     }
 
     /// One startup message. `Ok(Some(status))` at the first ReadyForQuery: the session is
@@ -75,12 +79,13 @@ impl Startup {
         send: &mut Vec<u8>,
         status: &mut ServerStatus,
         encoding: crate::encoding::Encoding,
+        tls: Option<&crate::tls::TlsSession>,
     ) -> Result<Option<TransactionStatus>, Error> {
         self.received = true;
         match msg {
             BackendMessage::Authentication(a) => {
                 let state = std::mem::replace(&mut self.state, AuthState::Start);
-                self.state = self.authenticate(state, a, send)?;
+                self.state = self.authenticate(state, a, send, tls)?;
                 Ok(None)
             }
             BackendMessage::BackendKeyData { process_id, secret_key } => {
@@ -132,10 +137,30 @@ impl Startup {
         state: AuthState,
         a: Authentication<'_>,
         send: &mut Vec<u8>,
+        tls: Option<&crate::tls::TlsSession>,
     ) -> Result<AuthState, Error> {
         let r = |what: &'static str| unexpected('R', what);
+        if let AuthState::Start = state {
+            let req = match &a {
+                Authentication::Ok => Some(Request::Ok { done: self.exchanged, bound: false }),
+                Authentication::CleartextPassword => Some(Request::Password),
+                Authentication::Md5Password { .. } => Some(Request::Md5),
+                Authentication::Gss | Authentication::GssContinue { .. } => Some(Request::Gss),
+                Authentication::Sspi => Some(Request::Sspi),
+                Authentication::Sasl { .. } => Some(Request::Sasl),
+                _ => None,
+            };
+            if let Some(req) = req {
+                self.policy.check(req)?;
+            }
+        }
         match (state, a) {
-            (AuthState::Start | AuthState::SentPassword, Authentication::Ok) => Ok(AuthState::Authenticated),
+            (AuthState::Start, Authentication::Ok) => Ok(AuthState::Authenticated),
+            (AuthState::SentPassword, Authentication::Ok) => {
+                self.exchanged = true;
+                self.policy.check(Request::Ok { done: true, bound: false })?;
+                Ok(AuthState::Authenticated)
+            }
             (AuthState::Scram(s), Authentication::Ok) => {
                 if !s.is_done() {
                     return Err(ProtocolError::Scram(
@@ -143,6 +168,8 @@ impl Startup {
                     )
                     .into());
                 }
+                self.exchanged = true;
+                self.policy.check(Request::Ok { done: true, bound: s.is_bound() })?;
                 Ok(AuthState::Authenticated)
             }
             (AuthState::Start, Authentication::CleartextPassword) => {
@@ -158,12 +185,35 @@ impl Startup {
             }
             (AuthState::Start, Authentication::Sasl { mechanisms }) => {
                 let offered: Vec<&str> = mechanisms.iter().collect();
-                if !offered.contains(&"SCRAM-SHA-256") {
+                let plus = offered.contains(&"SCRAM-SHA-256-PLUS");
+                if plus && tls.is_none() {
+                    // Only a server that lies offers a binding to a channel that is not there.
+                    return Err(ProtocolError::Scram(
+                        "server offered SCRAM-SHA-256-PLUS over a connection without TLS",
+                    )
+                    .into());
+                }
+                let mode = self.policy.channel_binding;
+                let binding = match tls {
+                    Some(t) if plus && mode != ChannelBindingMode::Disable => {
+                        ChannelBinding::TlsServerEndPoint(t.server_end_point()?)
+                    }
+                    // We could bind, the server did not offer it (`y`: lets a server that does
+                    // support it detect a downgrade by a man in the middle).
+                    Some(_) if mode != ChannelBindingMode::Disable => ChannelBinding::UnusedBySever,
+                    _ => ChannelBinding::Unsupported,
+                };
+                if mode == ChannelBindingMode::Require && !matches!(binding, ChannelBinding::TlsServerEndPoint(_)) {
+                    return Err(AuthError::ChannelBinding(
+                        "channel binding is required, but server did not offer an authentication method that supports channel binding",
+                    )
+                    .into());
+                }
+                if !plus && !offered.contains(&"SCRAM-SHA-256") {
                     return Err(AuthError::NoCommonMechanism(offered.join(", ")).into());
                 }
-                let pw = self.password("SCRAM-SHA-256")?;
-                // Without TLS there is no channel to bind to.
-                let client = ScramClient::new(pw, &self.nonce.0, ChannelBinding::Unsupported);
+                let pw = self.password(binding.mechanism())?;
+                let client = ScramClient::new(pw, &self.nonce.0, binding);
                 frontend::sasl_initial_response(client.mechanism(), client.client_first().as_bytes(), send)?;
                 Ok(AuthState::Scram(Box::new(client)))
             }

@@ -300,17 +300,22 @@ impl Config {
         self
     }
 
+    /// `channel_binding` and `require_auth`, as the startup checks them.
+    pub(crate) fn auth_policy(&self) -> Result<crate::auth::policy::AuthPolicy, ConfigError> {
+        use crate::auth::policy::{AuthPolicy, ChannelBindingMode, RequireAuth};
+        let channel_binding = match self.get("channel_binding") {
+            Some("disable") => ChannelBindingMode::Disable,
+            Some("require") => ChannelBindingMode::Require,
+            _ => ChannelBindingMode::Prefer,
+        };
+        Ok(AuthPolicy { channel_binding, require_auth: RequireAuth::parse(self.get("require_auth").unwrap_or(""))? })
+    }
+
     /// The first setting whose behaviour pgsans does not implement, worded as a refusal: a
     /// setting that silently did nothing would be worse (`Connection::new` refuses these).
     pub fn unsupported(&self) -> Option<String> {
         let set = |key: &str| self.get(key).filter(|v| !v.is_empty());
         let not_yet = |what: &str| Some(format!("{what} is not supported by this version of pgsans"));
-        if set("channel_binding") == Some("require") {
-            return not_yet("channel_binding=require (SCRAM-SHA-256-PLUS)");
-        }
-        if set("require_auth").is_some() {
-            return not_yet("require_auth");
-        }
         if set("target_session_attrs").is_some_and(|v| v != "any") {
             return not_yet("target_session_attrs other than \"any\"");
         }
@@ -454,6 +459,7 @@ impl Config {
         one_of("sslmode", &["disable", "allow", "prefer", "require", "verify-ca", "verify-full"])?;
         one_of("channel_binding", &["disable", "prefer", "require"])?;
         one_of("gssencmode", &["disable", "prefer", "require"])?;
+        crate::auth::policy::RequireAuth::parse(self.get("require_auth").unwrap_or(""))?;
         one_of("sslcertmode", &["disable", "allow", "require"])?;
         one_of("sslnegotiation", &["postgres", "direct"])?;
         one_of("target_session_attrs", &["any", "read-write", "read-only", "primary", "standby", "prefer-standby"])?;

@@ -114,6 +114,8 @@ over_every_transport!(
     tls::client_certificates,
     tls::hostile_answers_to_the_ssl_request,
     tls::cancel_travels_over_tls,
+    tls::scram_channel_binding,
+    tls::require_auth,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped mid-flight

@@ -452,4 +452,18 @@ fn polling_connection_over_tls() {
     conn.copy_end().unwrap();
     drive(&mut conn).unwrap();
     assert_eq!(conn.take_copy_result().unwrap().unwrap().rows, 10_000);
+    // SCRAM bound to the channel, and a downgrade refused.
+    let scram = format!(
+        "host=localhost port={} user=scram_user password=scrampass dbname=postgres sslmode=verify-full \
+         sslrootcert={} channel_binding=require",
+        server.port,
+        server.tls.ca.display()
+    );
+    let mut conn = PollingConnection::connect_start(&scram).unwrap();
+    drive(&mut conn).unwrap();
+    assert!(conn.engine().ssl_in_use());
+    let md5 = scram.replace("scram_user password=scrampass", "md5_user password=md5pass");
+    let mut conn = PollingConnection::connect_start(&md5).unwrap();
+    let err = drive(&mut conn).expect_err("MD5 does not bind");
+    assert!(matches!(err, pgsans::Error::Auth(pgsans::AuthError::ChannelBinding(_))), "{err:?}");
 }

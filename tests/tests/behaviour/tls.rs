@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use pgsans::{Error, ProtocolError};
+use pgsans::{AuthError, Error, ProtocolError};
 use pgsans_tests::*;
 
 fn server() -> &'static TestServer {
@@ -192,4 +192,80 @@ pub async fn cancel_travels_over_tls<R: TestRt>() {
     c.set_call_timeout(Some(Duration::from_millis(200)));
     assert!(matches!(c.query("SELECT pg_sleep(10)", &[]).await, Err(Error::Timeout)));
     c.rollback().await.unwrap();
+}
+
+/// AuthenticationSASL offering `mechanisms`, as a hostile server would send it.
+fn sasl_offer(mechanisms: &[&str]) -> &'static [u8] {
+    let mut body = 10i32.to_be_bytes().to_vec();
+    for m in mechanisms {
+        body.extend_from_slice(m.as_bytes());
+        body.push(0);
+    }
+    body.push(0);
+    let mut msg = vec![b'R'];
+    msg.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    msg.extend_from_slice(&body);
+    Box::leak(msg.into_boxed_slice())
+}
+
+pub async fn scram_channel_binding<R: TestRt>() {
+    let tls = format!("sslmode=verify-full sslrootcert={}", ca());
+    let scram = |extra: &str| format!("{} password=scrampass {extra}", conninfo("localhost", "scram_user", ""));
+    // Over TLS the server offers SCRAM-SHA-256-PLUS; require only succeeds when the server
+    // checked our tls-server-end-point hash of its certificate.
+    for mode in ["require", "prefer", "disable"] {
+        let mut c = Conn::<R>::connect(&scram(&format!("{tls} channel_binding={mode}"))).await.unwrap();
+        assert_eq!(scalar(&mut c, "SELECT current_user").await.unwrap().as_deref(), Some("scram_user"));
+        assert!(server_sees_tls(&mut c).await);
+    }
+    // sslmode=require (no verification) binds too: binding is what authenticates the server.
+    Conn::<R>::connect(&scram("sslmode=require channel_binding=require")).await.unwrap();
+    // A wrong password is still refused with binding.
+    let err = Conn::<R>::connect(&scram(&format!("{tls} channel_binding=require")).replace("scrampass", "nope"))
+        .await
+        .expect_err("wrong password");
+    assert_eq!(err.code(), Some("28P01"), "{err:?}");
+    // Without TLS there is nothing to bind to.
+    let err = Conn::<R>::connect(&scram("sslmode=disable channel_binding=require")).await.expect_err("no TLS");
+    assert!(matches!(&err, Error::Auth(AuthError::ChannelBinding(_))), "{err:?}");
+    // No downgrade: MD5, cleartext and trust are refused before a password is sent.
+    for (user, password) in [("md5_user", "md5pass"), ("pass_user", "passpass"), ("postgres", "")] {
+        let info = format!("{} password={password} {tls} channel_binding=require", conninfo("localhost", user, ""));
+        let err = Conn::<R>::connect(&info).await.expect_err(user);
+        assert!(matches!(&err, Error::Auth(AuthError::ChannelBinding(_))), "{user}: {err:?}");
+    }
+    // A server that offers the PLUS mechanism without TLS is lying.
+    let port = fake_server(sasl_offer(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
+    let info = format!("host=127.0.0.1 port={port} user=x password=y sslmode=disable connect_timeout=2");
+    let err = Conn::<R>::connect(&info).await.expect_err("PLUS without TLS");
+    assert!(matches!(&err, Error::Protocol(ProtocolError::Scram(t)) if t.contains("without TLS")), "{err:?}");
+}
+
+pub async fn require_auth<R: TestRt>() {
+    let user = |name: &str, password: &str, require: &str| {
+        format!("{} password={password} sslmode=disable require_auth={require}", conninfo("localhost", name, ""))
+    };
+    Conn::<R>::connect(&user("scram_user", "scrampass", "scram-sha-256")).await.unwrap();
+    Conn::<R>::connect(&user("md5_user", "md5pass", "md5,scram-sha-256")).await.unwrap();
+    Conn::<R>::connect(&user("pass_user", "passpass", "!md5")).await.unwrap();
+    Conn::<R>::connect(&user("postgres", "", "none")).await.unwrap();
+    for (name, password, require, why) in [
+        ("md5_user", "md5pass", "scram-sha-256", "hashed password"),
+        ("pass_user", "passpass", "md5,scram-sha-256", "cleartext password"),
+        ("scram_user", "scrampass", "!scram-sha-256", "SASL"),
+        ("postgres", "", "scram-sha-256", "did not complete authentication"),
+        ("postgres", "", "!none", "did not complete authentication"),
+    ] {
+        let err = Conn::<R>::connect(&user(name, password, require)).await.expect_err(require);
+        assert!(
+            matches!(&err, Error::Auth(AuthError::RequirementFailed { required, why: w })
+                if required == require && w.contains(why)),
+            "{name} {require}: {err:?}"
+        );
+    }
+    // Mistakes in the list are configuration errors.
+    for bad in ["md5,!none", "scram-sha-256,scram-sha-256", "kerberos"] {
+        let err = Conn::<R>::connect(&user("postgres", "", bad)).await.expect_err(bad);
+        assert!(matches!(err, Error::Config(_)), "{bad}: {err:?}");
+    }
 }
