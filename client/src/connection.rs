@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use pgsans::config::Target;
+use pgsans::config::{HostAttempt, Target};
 use pgsans::session::Command;
 use pgsans::{
     ClientNonce, Config, ConfigError, ConnectionStatus, Error, Interest, IsolationLevel, Mode, Notice, NoticeHandler,
@@ -47,15 +47,6 @@ fn random_nonce() -> Result<ClientNonce, Error> {
     let mut bytes = [0u8; 18];
     getrandom::getrandom(&mut bytes).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
     Ok(ClientNonce::from_random_bytes(bytes))
-}
-
-/// Whether a failed first attempt is tried again with the other `sslmode` (libpq's rules).
-fn retries(e: &Error, tls_used: bool, retry_mode: &str) -> bool {
-    let refused_at_startup = matches!(e, Error::Db(db) if db.is_fatal());
-    match retry_mode {
-        "require" => refused_at_startup,
-        _ => matches!(e, Error::Tls(_)) || (tls_used && refused_at_startup),
-    }
 }
 
 /// A request being waited for: abandoned in the engine if this is dropped before its response
@@ -126,13 +117,21 @@ impl<R: Runtime> Connection<R> {
     }
 
     /// Connects with a ready configuration (nothing is read from the environment).
+    ///
+    /// Hosts are tried as libpq tries them ([`Config::host_attempts`]): in order or shuffled
+    /// (`load_balance_hosts=random`), each within `connect_timeout`, on to the next host when
+    /// one cannot be reached or is not the kind `target_session_attrs` asks for; a server that
+    /// refuses the session ends the attempt.
     pub async fn connect_with(config: &Config) -> Result<Self, Error> {
+        let mut seed = [0u8; 8];
+        getrandom::getrandom(&mut seed).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
         let mut last = None;
-        for target in config.targets()? {
+        for attempt in config.host_attempts(u64::from_ne_bytes(seed))? {
             let deadline = config.connect_timeout().map(|t| Instant::now() + t);
-            match Self::connect_target(config, &target, deadline).await {
+            match Self::connect_target(config, &attempt, deadline).await {
                 Ok(c) => return Ok(c),
-                Err(e) => last = Some(e),
+                Err(e) if e.tries_next_host() => last = Some(e),
+                Err(e) => return Err(e),
             }
         }
         Err(last.unwrap_or_else(|| ConfigError::Unsupported("no host to connect to".into()).into()))
@@ -140,27 +139,18 @@ impl<R: Runtime> Connection<R> {
 
     /// One host, with libpq's second attempt for `sslmode` allow (plaintext refused: again
     /// with TLS) and prefer (TLS failed or refused: again in plaintext).
-    async fn connect_target(config: &Config, target: &Target, deadline: Option<Instant>) -> Result<Self, Error> {
-        let retry_mode = match config.ssl_mode() {
-            pgsans::config::SslMode::Allow => "require",
-            pgsans::config::SslMode::Prefer => "disable",
-            _ => return Self::attempt(config, target, deadline).await.map_err(|(e, _)| e),
-        };
+    async fn connect_target(config: &Config, target: &HostAttempt, deadline: Option<Instant>) -> Result<Self, Error> {
         match Self::attempt(config, target, deadline).await {
             Ok(c) => Ok(c),
-            // allow: the plaintext startup was refused (pg_hba `hostssl`); prefer: the TLS
-            // handshake failed, or the server refused the session over TLS (`hostnossl`).
-            Err((e, tls)) if retries(&e, tls, retry_mode) => {
-                let mut second = config.clone();
-                second.set("sslmode", retry_mode)?;
-                Self::attempt(&second, target, deadline).await.map_err(|(e, _)| e)
-            }
-            Err((e, _)) => Err(e),
+            Err((e, tls)) => match config.second_ssl_attempt(&e, tls) {
+                Some(second) => Self::attempt(&second, target, deadline).await.map_err(|(e, _)| e),
+                None => Err(e),
+            },
         }
     }
 
     /// One connection attempt; on failure, whether TLS was in use.
-    async fn attempt(config: &Config, target: &Target, deadline: Option<Instant>) -> Result<Self, (Error, bool)> {
+    async fn attempt(config: &Config, target: &HostAttempt, deadline: Option<Instant>) -> Result<Self, (Error, bool)> {
         let mut tls_used = false;
         let r = Self::attempt_inner(config, target, deadline, &mut tls_used).await;
         r.map_err(|e| (e, tls_used))
@@ -168,12 +158,13 @@ impl<R: Runtime> Connection<R> {
 
     async fn attempt_inner(
         config: &Config,
-        target: &Target,
+        attempt: &HostAttempt,
         deadline: Option<Instant>,
         tls_used: &mut bool,
     ) -> Result<Self, Error> {
+        let target = &attempt.target;
         let socket = connect_socket::<R>(target, deadline).await?;
-        let mut engine = pgsans::Connection::with_target(config, target, random_nonce()?)?;
+        let mut engine = pgsans::Connection::with_attempt(config, attempt, random_nonce()?)?;
         if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             engine.set_current_time(now);
         }

@@ -148,6 +148,19 @@ impl Connection {
         target: &crate::config::Target,
         nonce: ClientNonce,
     ) -> Result<Connection, Error> {
+        let attempt = crate::config::HostAttempt { target: target.clone(), attrs: config.target_session_attrs() };
+        Connection::with_attempt(config, &attempt, nonce)
+    }
+
+    /// [`with_target`](Self::with_target) for one of [`Config::host_attempts`]: once started,
+    /// the server is checked against the attempt's `target_session_attrs` before the connection
+    /// is ready ([`Error::TargetSessionAttrs`] when it is the wrong kind).
+    pub fn with_attempt(
+        config: &Config,
+        attempt: &crate::config::HostAttempt,
+        nonce: ClientNonce,
+    ) -> Result<Connection, Error> {
+        let target = &attempt.target;
         let user = config.user().ok_or(ConfigError::NoUser)?.to_owned();
         if let Some(refused) = config.unsupported() {
             return Err(ConfigError::Unsupported(refused).into());
@@ -189,7 +202,7 @@ impl Connection {
         };
         let password = config.password().map(|p| p.as_bytes().to_vec());
         Ok(Connection {
-            phase: Phase::Startup(Box::new(Startup::new(user, password, nonce, config.auth_policy()?))),
+            phase: Phase::Startup(Box::new(Startup::new(user, password, nonce, config.auth_policy()?, attempt.attrs))),
             recv: RecvBuffer::default(),
             max_message_len: config.max_message_len_value(),
             eof: false,
@@ -996,10 +1009,8 @@ impl Connection {
     }
 
     fn handle(&mut self, ty: u8, body: std::ops::Range<usize>) -> Result<(), Error> {
-        if ty == b'D' {
-            if !matches!(self.phase, Phase::Ready) {
-                return Err(ProtocolError::Unexpected { ty: 'D', state: "starting up" }.into());
-            }
+        // During startup a row can only answer the target_session_attrs check.
+        if ty == b'D' && !matches!(self.phase, Phase::Startup(_)) {
             if self.shared.syncs.is_empty() {
                 return Err(ProtocolError::Unexpected { ty: 'D', state: "idle" }.into());
             }

@@ -45,6 +45,10 @@ pub enum Error {
     /// why). Fatal.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The server is not the kind `target_session_attrs` asks for (libpq's wording); the
+    /// connection is closed and the next host is tried.
+    #[error("server does not satisfy target_session_attrs={wanted}: {why}")]
+    TargetSessionAttrs { wanted: &'static str, why: &'static str },
     /// pgsans itself went wrong (a request that can make no progress, a response of the wrong
     /// kind): a bug to report, not the server's fault nor the caller's.
     #[error("internal error in pgsans (please report it): {0}")]
@@ -75,6 +79,15 @@ impl Error {
         }
     }
 
+    /// Whether a connection attempt that failed with this error goes on to the next host, as
+    /// libpq does: the host could not be reached, closed the connection, did not answer in
+    /// time, or is not the kind `target_session_attrs` asks for. A server that refused the
+    /// session (authentication, unknown database) ends the attempt: the remaining hosts are
+    /// not tried.
+    pub fn tries_next_host(&self) -> bool {
+        matches!(self, Error::Io(_) | Error::Timeout | Error::Closed(_) | Error::TargetSessionAttrs { .. })
+    }
+
     /// Whether the connection can no longer be used after this error.
     pub fn is_fatal(&self) -> bool {
         match self {
@@ -84,7 +97,8 @@ impl Error {
             | Error::Io(_)
             | Error::Auth(_)
             | Error::Internal(_)
-            | Error::Tls(_) => true,
+            | Error::Tls(_)
+            | Error::TargetSessionAttrs { .. } => true,
             Error::Usage(e) => matches!(e, UsageError::CopyWithRequestsQueued),
             Error::Config(_) | Error::Timeout | Error::PipelineAborted => false,
         }

@@ -93,6 +93,7 @@ pub mod session;
 mod shared;
 mod statement;
 mod status;
+pub mod target;
 mod tls;
 pub mod types;
 

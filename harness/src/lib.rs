@@ -126,6 +126,8 @@ pub struct TestServer {
     pub bin_dir: PathBuf,
     pub version: String,
     root: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
     child: Mutex<Child>,
 }
 
@@ -197,26 +199,8 @@ impl TestServer {
     pub fn start_with(settings: &[(&str, &str)]) -> Result<TestServer, String> {
         let bin_dir = find_bin_dir()?;
         let version = run_capture(Command::new(bin_dir.join("postgres")).arg("--version"))?;
-        let as_postgres = unsafe { libc::geteuid() } == 0;
-        let ids = if as_postgres { Some(postgres_ids()?) } else { None };
-
         clean_stale_dirs();
-        // pid (for the stale-directory cleanup) + wall-clock nanoseconds + a per-process counter.
-        static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let root = std::env::temp_dir().join(format!(
-            "pgsans-{}-{}-{}",
-            std::process::id(),
-            nanos(),
-            STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        ));
-        let data_dir = root.join("data");
-        let socket_dir = root.join("sock");
-        std::fs::create_dir_all(&socket_dir).map_err(|e| format!("create {}: {e}", root.display()))?;
-        if let Some((uid, gid)) = ids {
-            for d in [&root, &socket_dir] {
-                std::os::unix::fs::chown(d, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", d.display()))?;
-            }
-        }
+        let (ids, root, data_dir, socket_dir) = new_dirs()?;
 
         let mut initdb = Command::new(bin_dir.join("initdb"));
         initdb.args(["-D"]).arg(&data_dir).args([
@@ -243,58 +227,63 @@ impl TestServer {
         single.arg("--single").arg("-D").arg(&data_dir).arg("postgres");
         single_user(&mut single, ids, SETUP_SQL)?;
 
-        let mut last_err = String::new();
-        for _attempt in 0..5 {
-            let port = free_port()?;
-            let log = root.join(format!("server-{port}.log"));
-            let log_file = std::fs::File::create(&log).map_err(|e| format!("create log: {e}"))?;
-            if let Some((uid, gid)) = ids {
-                std::os::unix::fs::chown(&log, Some(uid), Some(gid)).ok();
-            }
-            let mut cmd = Command::new(bin_dir.join("postgres"));
-            cmd.arg("-D")
-                .arg(&data_dir)
-                .args(["-p", &port.to_string(), "-k"])
-                .arg(&socket_dir)
-                .args(["-c", "listen_addresses=127.0.0.1"])
-                .args(["-c", "max_prepared_transactions=20"])
-                .args(["-c", "max_connections=300"])
-                .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
-                .args(["-c", "password_encryption=scram-sha-256"])
-                .args(["-c", "ssl=on"])
-                .arg("-c")
-                .arg(format!("ssl_cert_file={}", server_cert.display()))
-                .arg("-c")
-                .arg(format!("ssl_key_file={}", server_key.display()))
-                .arg("-c")
-                .arg(format!("ssl_ca_file={}", tls.ca.display()))
-                .args(settings.iter().flat_map(|(k, v)| ["-c".to_owned(), format!("{k}={v}")]))
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
-                .stderr(log_file);
-            set_identity(&mut cmd, ids, true);
-            let mut child = cmd.spawn().map_err(|e| format!("spawn postgres: {e}"))?;
-            match wait_ready(&mut child, port, &socket_dir) {
-                Ok(()) => {
-                    return Ok(TestServer {
-                        port,
-                        tls,
-                        socket_dir,
-                        data_dir,
-                        bin_dir,
-                        version: version.trim().to_owned(),
-                        root,
-                        child: Mutex::new(child),
-                    })
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last_err = format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-                }
-            }
-        }
-        Err(format!("postgres did not start: {last_err}"))
+        let (port, child) =
+            spawn_postgres(&bin_dir, &data_dir, &socket_dir, &root, ids, &server_cert, &server_key, &tls.ca, settings)?;
+        Ok(TestServer {
+            port,
+            tls,
+            socket_dir,
+            data_dir,
+            bin_dir,
+            version: version.trim().to_owned(),
+            root,
+            server_cert,
+            server_key,
+            child: Mutex::new(child),
+        })
+    }
+
+    /// A streaming hot standby of this server (`pg_basebackup -R`), with the same users and
+    /// certificates, on its own port. Stopped when dropped.
+    pub fn start_standby(&self) -> Result<TestServer, String> {
+        let (ids, root, data_dir, socket_dir) = new_dirs()?;
+        let mut backup = Command::new(self.bin_dir.join("pg_basebackup"));
+        backup.arg("-D").arg(&data_dir).arg("-h").arg(&self.socket_dir).args([
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+        ]);
+        run_as(&mut backup, ids)?;
+        let (port, child) = spawn_postgres(
+            &self.bin_dir,
+            &data_dir,
+            &socket_dir,
+            &root,
+            ids,
+            &self.server_cert,
+            &self.server_key,
+            &self.tls.ca,
+            &[],
+        )?;
+        Ok(TestServer {
+            port,
+            tls: self.tls.clone(),
+            socket_dir,
+            data_dir,
+            bin_dir: self.bin_dir.clone(),
+            version: self.version.clone(),
+            root,
+            server_cert: self.server_cert.clone(),
+            server_key: self.server_key.clone(),
+            child: Mutex::new(child),
+        })
     }
 
     /// The temporary directory holding the data directory, socket and logs.
@@ -326,6 +315,7 @@ local all pass_user password
 local all md5_user md5
 local all scram_user scram-sha-256
 local all all trust
+local replication postgres trust
 host all pass_user 127.0.0.1/32 password
 host all md5_user 127.0.0.1/32 md5
 host all scram_user 127.0.0.1/32 scram-sha-256
@@ -437,6 +427,92 @@ fn set_identity(cmd: &mut Command, ids: Option<(u32, u32)>, die_with_parent: boo
     }
 }
 
+/// Starts `postgres` on a free port (a few tries, in case another process takes the port).
+#[allow(clippy::too_many_arguments)]
+fn spawn_postgres(
+    bin_dir: &Path,
+    data_dir: &Path,
+    socket_dir: &Path,
+    root: &Path,
+    ids: Option<(u32, u32)>,
+    server_cert: &Path,
+    server_key: &Path,
+    ca: &Path,
+    settings: &[(&str, &str)],
+) -> Result<(u16, Child), String> {
+    let mut last_err = String::new();
+    for _attempt in 0..5 {
+        let port = free_port()?;
+        let log = root.join(format!("server-{port}.log"));
+        let log_file = std::fs::File::create(&log).map_err(|e| format!("create log: {e}"))?;
+        if let Some((uid, gid)) = ids {
+            std::os::unix::fs::chown(&log, Some(uid), Some(gid)).ok();
+        }
+        let mut cmd = Command::new(bin_dir.join("postgres"));
+        cmd.arg("-D")
+            .arg(data_dir)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(socket_dir)
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "max_prepared_transactions=20"])
+            .args(["-c", "max_connections=300"])
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .args(["-c", "password_encryption=scram-sha-256"])
+            .args(["-c", "ssl=on"])
+            .arg("-c")
+            .arg(format!("ssl_cert_file={}", server_cert.display()))
+            .arg("-c")
+            .arg(format!("ssl_key_file={}", server_key.display()))
+            .arg("-c")
+            .arg(format!("ssl_ca_file={}", ca.display()))
+            .args(settings.iter().flat_map(|(k, v)| ["-c".to_owned(), format!("{k}={v}")]))
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log_file);
+        set_identity(&mut cmd, ids, true);
+        let mut child = cmd.spawn().map_err(|e| format!("spawn postgres: {e}"))?;
+        match wait_ready(&mut child, port, socket_dir) {
+            Ok(()) => return Ok((port, child)),
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                last_err = format!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+        }
+    }
+    Err(format!("postgres did not start: {last_err}"))
+}
+
+/// The identity servers run as (`postgres` when we are root), and a fresh root directory with
+/// its data and socket directory names (the socket directory created).
+#[allow(clippy::type_complexity)]
+fn new_dirs() -> Result<(Option<(u32, u32)>, PathBuf, PathBuf, PathBuf), String> {
+    let as_postgres = unsafe { libc::geteuid() } == 0;
+    let ids = if as_postgres { Some(postgres_ids()?) } else { None };
+    let root = new_root();
+    let data_dir = root.join("data");
+    let socket_dir = root.join("sock");
+    std::fs::create_dir_all(&socket_dir).map_err(|e| format!("create {}: {e}", root.display()))?;
+    if let Some((uid, gid)) = ids {
+        for d in [&root, &socket_dir] {
+            std::os::unix::fs::chown(d, Some(uid), Some(gid)).map_err(|e| format!("chown {}: {e}", d.display()))?;
+        }
+    }
+    Ok((ids, root, data_dir, socket_dir))
+}
+
+/// A fresh temporary directory name: pid (for the stale-directory cleanup) + wall-clock
+/// nanoseconds + a per-process counter.
+fn new_root() -> PathBuf {
+    static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    std::env::temp_dir().join(format!(
+        "pgsans-{}-{}-{}",
+        std::process::id(),
+        nanos(),
+        STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ))
+}
+
 fn run_as(cmd: &mut Command, ids: Option<(u32, u32)>) -> Result<(), String> {
     set_identity(cmd, ids, false);
     let out = cmd.output().map_err(|e| format!("run {:?}: {e}", cmd.get_program()))?;
@@ -499,7 +575,8 @@ fn postmaster_ready(root: &Path) -> bool {
     let Ok(f) = std::fs::File::open(root.join("data").join("postmaster.pid")) else {
         return false;
     };
-    std::io::BufReader::new(f).lines().map_while(Result::ok).any(|l| l.trim() == "ready")
+    // "standby": a hot standby that accepts connections.
+    std::io::BufReader::new(f).lines().map_while(Result::ok).any(|l| matches!(l.trim(), "ready" | "standby"))
 }
 
 /// Removes directories of earlier runs whose process is gone.

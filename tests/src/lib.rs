@@ -30,6 +30,21 @@ pub fn second_server() -> &'static TestServer {
     })
 }
 
+/// A streaming hot standby of the shared server, started once per test binary.
+pub fn standby_server() -> &'static TestServer {
+    static SERVER: std::sync::OnceLock<TestServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tx.send(TestServer::shared().start_standby()).ok();
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().expect("harness thread").unwrap_or_else(|e| panic!("standby: {e}"))
+    })
+}
+
 /// The connection under test.
 pub type Conn<R> = pgsans_client::Connection<R>;
 

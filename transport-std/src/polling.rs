@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
-use pgsans::config::Target;
+use pgsans::config::{HostAttempt, Target};
 use pgsans::session::Command;
 use pgsans::{Config, Error, Interest, Mode, Request, RequestId, Response, SessionChange, SimpleBatch, UsageError};
 use pgsans_client::io::transfer;
@@ -106,8 +106,15 @@ pub struct PollingConnection {
     config: Config,
     engine: pgsans::Connection,
     io: Io,
-    /// Addresses still to try if the current connect fails.
-    remaining: VecDeque<(Target, Attempt)>,
+    /// Addresses still to try if the current connect fails, with the host attempt (numbered)
+    /// each belongs to.
+    remaining: VecDeque<(usize, HostAttempt, Attempt)>,
+    /// The host attempt being made, its address, and whether this is libpq's second
+    /// (`sslmode` allow / prefer) attempt on it.
+    host: usize,
+    host_attempt: HostAttempt,
+    address: Option<Attempt>,
+    second_ssl: bool,
     target: Target,
     /// The request in flight, if any.
     pending: Option<(Kind, Option<RequestId>)>,
@@ -135,26 +142,35 @@ impl PollingConnection {
         Self::connect_start_with(&Config::load(conninfo)?)
     }
 
-    /// [`connect_start`](Self::connect_start) with a ready configuration.
+    /// [`connect_start`](Self::connect_start) with a ready configuration. Hosts are tried as
+    /// libpq tries them ([`Config::host_attempts`]): on to the next address when one cannot be
+    /// reached, to the next host when the server is not the kind `target_session_attrs` asks
+    /// for; a server that refuses the session ends the attempt.
     pub fn connect_start_with(config: &Config) -> Result<PollingConnection, Error> {
+        let mut seed = [0u8; 8];
+        getrandom::getrandom(&mut seed).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
         let mut remaining = VecDeque::new();
         let mut last = None;
-        for target in config.targets()? {
-            match attempts(&target) {
-                Ok(list) => remaining.extend(list.into_iter().map(|a| (target.clone(), a))),
+        for (i, host) in config.host_attempts(u64::from_ne_bytes(seed))?.into_iter().enumerate() {
+            match attempts(&host.target) {
+                Ok(list) => remaining.extend(list.into_iter().map(|a| (i, host.clone(), a))),
                 Err(e) => last = Some(e),
             }
         }
-        let Some((target, first)) = remaining.pop_front() else {
+        let Some((host, first, socket)) = remaining.pop_front() else {
             return Err(last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported("no host to connect to".into()))));
         };
-        let engine = new_engine(config, &target)?;
+        let engine = new_engine(config, &first)?;
         let mut conn = PollingConnection {
             config: config.clone(),
             engine,
             io: Io::Closed,
             remaining,
-            target,
+            host,
+            host_attempt: first.clone(),
+            address: None,
+            second_ssl: false,
+            target: first.target,
             pending: Some((Kind::Startup, None)),
             result: None,
             query_result: None,
@@ -162,7 +178,7 @@ impl PollingConnection {
             notifications: Vec::new(),
             last_error: None,
         };
-        conn.start_attempt(first)?;
+        conn.start_attempt(socket)?;
         Ok(conn)
     }
 
@@ -170,20 +186,57 @@ impl PollingConnection {
         loop {
             match attempt.start() {
                 Ok(c) => {
+                    self.address = Some(attempt);
                     self.io = Io::Connecting(c);
                     return Ok(());
                 }
-                Err(e) => match self.remaining.pop_front() {
-                    Some((target, next)) => {
-                        if target != self.target {
-                            self.engine = new_engine(&self.config, &target)?;
-                        }
-                        self.target = target;
-                        attempt = next;
-                    }
+                Err(e) => match self.next_attempt(false)? {
+                    Some(next) => attempt = next,
                     None => return Err(e),
                 },
             }
+        }
+    }
+
+    /// Moves to the next address (or, with `next_host`, the next host) with a fresh engine.
+    fn next_attempt(&mut self, next_host: bool) -> Result<Option<Attempt>, Error> {
+        while let Some((i, host, socket)) = self.remaining.pop_front() {
+            if next_host && i == self.host {
+                continue;
+            }
+            self.engine = new_engine(&self.config, &host)?;
+            self.host = i;
+            self.target = host.target.clone();
+            self.host_attempt = host;
+            self.second_ssl = false;
+            return Ok(Some(socket));
+        }
+        Ok(None)
+    }
+
+    /// A failed startup goes on to the next address or host when libpq's would.
+    fn connect_elsewhere(&mut self, e: Error) -> Result<Poll, Error> {
+        if !matches!(self.pending, Some((Kind::Startup, _))) {
+            return Err(e);
+        }
+        self.io = Io::Closed;
+        let second = if self.second_ssl { None } else { self.config.second_ssl_attempt(&e, self.engine.ssl_in_use()) };
+        if let (Some(second), Some(address)) = (second, self.address.clone()) {
+            self.engine = new_engine(&second, &self.host_attempt)?;
+            self.second_ssl = true;
+            self.start_attempt(address)?;
+            return Ok(Poll::Write);
+        }
+        if !e.tries_next_host() {
+            return Err(e);
+        }
+        let next_host = matches!(e, Error::TargetSessionAttrs { .. });
+        match self.next_attempt(next_host)? {
+            Some(attempt) => {
+                self.start_attempt(attempt).map_err(|_| e)?;
+                Ok(Poll::Write)
+            }
+            None => Err(e),
         }
     }
 
@@ -192,7 +245,7 @@ impl PollingConnection {
         if let Some(e) = &self.last_error {
             return Err(e.clone());
         }
-        let r = self.poll_inner();
+        let r = self.poll_inner().or_else(|e| self.connect_elsewhere(e));
         if let Err(e) = &r {
             if e.is_fatal() {
                 self.last_error = Some(e.clone());
@@ -209,17 +262,7 @@ impl PollingConnection {
             let Io::Connecting(c) = std::mem::replace(&mut self.io, Io::Closed) else { unreachable!() };
             match c.finish() {
                 Ok(socket) => self.io = Io::Connected(socket),
-                Err(e) => {
-                    // Next address, if any; the engine has sent nothing yet, so it is reused.
-                    let Some((target, attempt)) = self.remaining.pop_front() else { return Err(e) };
-                    if target != self.target {
-                        // TLS is set up for the host's name.
-                        self.engine = new_engine(&self.config, &target)?;
-                    }
-                    self.target = target;
-                    self.start_attempt(attempt)?;
-                    return Ok(Poll::Write);
-                }
+                Err(e) => return self.connect_elsewhere(e),
             }
         }
         let Io::Connected(socket) = &mut self.io else {
@@ -465,11 +508,11 @@ impl PollingConnection {
     }
 }
 
-/// An engine for one host (TLS is set up for its name), with the time for certificates.
-fn new_engine(config: &Config, target: &Target) -> Result<pgsans::Connection, Error> {
+/// An engine for one host attempt (TLS is set up for its name), with the time for certificates.
+fn new_engine(config: &Config, attempt: &HostAttempt) -> Result<pgsans::Connection, Error> {
     let mut nonce = [0u8; 18];
     getrandom::getrandom(&mut nonce).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
-    let mut engine = pgsans::Connection::with_target(config, target, pgsans::ClientNonce::from_random_bytes(nonce))?;
+    let mut engine = pgsans::Connection::with_attempt(config, attempt, pgsans::ClientNonce::from_random_bytes(nonce))?;
     if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
         engine.set_current_time(now);
     }

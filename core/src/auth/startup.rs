@@ -8,6 +8,7 @@ use crate::codec::backend::{Authentication, BackendMessage};
 use crate::codec::frontend;
 use crate::error::{AuthError, DbError, Error, ProtocolError};
 use crate::status::{BackendKey, ServerStatus, TransactionStatus};
+use crate::target::{self, Check, TargetSessionAttrs};
 
 /// The printable nonce for SCRAM. Injected so that the engine never draws randomness itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,10 @@ enum AuthState {
     Scram(Box<ScramClient>),
     /// AuthenticationOk received; waiting for BackendKeyData, ParameterStatus and ReadyForQuery.
     Authenticated,
+    /// `target_session_attrs` asked the server a question; waiting for its answer.
+    CheckingTarget {
+        value: Option<Vec<u8>>,
+    },
 }
 
 /// The client side of startup: who we are and how far authentication got.
@@ -51,6 +56,7 @@ pub(crate) struct Startup {
     /// A message of the server was handled.
     received: bool,
     policy: AuthPolicy,
+    attrs: TargetSessionAttrs,
     /// An authentication exchange (password or SCRAM) was completed.
     exchanged: bool,
 }
@@ -66,8 +72,14 @@ fn unexpected(ty: char, state: &'static str) -> Error {
 }
 
 impl Startup {
-    pub(crate) fn new(user: String, password: Option<Vec<u8>>, nonce: ClientNonce, policy: AuthPolicy) -> Startup {
-        Startup { state: AuthState::Start, user, password, nonce, received: false, policy, exchanged: false }
+    pub(crate) fn new(
+        user: String,
+        password: Option<Vec<u8>>,
+        nonce: ClientNonce,
+        policy: AuthPolicy,
+        attrs: TargetSessionAttrs,
+    ) -> Startup {
+        Startup { state: AuthState::Start, user, password, nonce, received: false, policy, attrs, exchanged: false }
     }
 
     /// One startup message. `Ok(Some(status))` at the first ReadyForQuery: the session is
@@ -113,11 +125,37 @@ impl Startup {
             }
             BackendMessage::ErrorResponse(fields) => Err(Error::Db(Box::new(DbError::parse_in(fields, encoding)?))),
             BackendMessage::ReadyForQuery { status: s } => {
-                if !matches!(self.state, AuthState::Authenticated) {
-                    return Err(unexpected('Z', "authenticating"));
+                let tx = TransactionStatus::from_ready_for_query(s)?;
+                let decision = match &mut self.state {
+                    AuthState::Authenticated => {
+                        self.password = None;
+                        target::check(self.attrs, status)
+                    }
+                    AuthState::CheckingTarget { value } => match value.take() {
+                        Some(v) => target::answer(self.attrs, &v),
+                        None => return Err(unexpected('Z', "checking target_session_attrs (no answer)")),
+                    },
+                    _ => return Err(unexpected('Z', "authenticating")),
+                };
+                match decision {
+                    Check::Accept => Ok(Some(tx)),
+                    Check::Reject(why) => Err(Error::TargetSessionAttrs { wanted: self.attrs.as_str(), why }),
+                    Check::Ask(sql) => {
+                        frontend::query(sql, send)?;
+                        self.state = AuthState::CheckingTarget { value: None };
+                        Ok(None)
+                    }
                 }
-                self.password = None;
-                Ok(Some(TransactionStatus::from_ready_for_query(s)?))
+            }
+            BackendMessage::RowDescription(_) | BackendMessage::CommandComplete { .. }
+                if matches!(self.state, AuthState::CheckingTarget { .. }) =>
+            {
+                Ok(None)
+            }
+            BackendMessage::DataRow(row) if matches!(self.state, AuthState::CheckingTarget { value: None }) => {
+                let value = row.values().next().flatten().map(<[u8]>::to_vec);
+                self.state = AuthState::CheckingTarget { value: Some(value.unwrap_or_default()) };
+                Ok(None)
             }
             _ => Err(unexpected(ty as char, "starting up")),
         }

@@ -70,6 +70,13 @@ pub enum Host {
     Unix(PathBuf),
 }
 
+/// One connection attempt in libpq's order: a host, and the kind of server it must be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostAttempt {
+    pub target: Target,
+    pub attrs: TargetSessionAttrs,
+}
+
 /// One place to try, in order: libpq's host slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -111,17 +118,7 @@ pub enum SslMode {
     VerifyFull,
 }
 
-/// `target_session_attrs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TargetSessionAttrs {
-    #[default]
-    Any,
-    ReadWrite,
-    ReadOnly,
-    Primary,
-    Standby,
-    PreferStandby,
-}
+pub use crate::target::TargetSessionAttrs;
 
 /// A parsed connection configuration.
 ///
@@ -316,12 +313,6 @@ impl Config {
     pub fn unsupported(&self) -> Option<String> {
         let set = |key: &str| self.get(key).filter(|v| !v.is_empty());
         let not_yet = |what: &str| Some(format!("{what} is not supported by this version of pgsans"));
-        if set("target_session_attrs").is_some_and(|v| v != "any") {
-            return not_yet("target_session_attrs other than \"any\"");
-        }
-        if set("load_balance_hosts") == Some("random") {
-            return not_yet("load_balance_hosts=random");
-        }
         if set("min_protocol_version").is_some_and(|v| v != "3.0") {
             return not_yet("min_protocol_version above 3.0 (protocol 3.2)");
         }
@@ -445,6 +436,39 @@ impl Config {
             out.push(Target { host, hostaddr, port });
         }
         Ok(out)
+    }
+
+    /// Every attempt libpq makes, in order: each host (shuffled with `seed` under
+    /// `load_balance_hosts=random`; the caller draws the seed, the engine draws nothing), and
+    /// under `target_session_attrs=prefer-standby`, after every host was found not to be a
+    /// standby, every host again accepting any server.
+    pub fn host_attempts(&self, seed: u64) -> Result<Vec<HostAttempt>, ConfigError> {
+        let mut targets = self.targets()?;
+        if self.get("load_balance_hosts") == Some("random") {
+            shuffle(&mut targets, seed);
+        }
+        let attrs = self.target_session_attrs();
+        let mut out: Vec<HostAttempt> = targets.iter().map(|t| HostAttempt { target: t.clone(), attrs }).collect();
+        if attrs == TargetSessionAttrs::PreferStandby {
+            out.extend(targets.into_iter().map(|target| HostAttempt { target, attrs: TargetSessionAttrs::Any }));
+        }
+        Ok(out)
+    }
+
+    /// libpq's second attempt on the same host after `error`: with `sslmode=allow`, a
+    /// plaintext session the server refused is tried again with TLS; with `sslmode=prefer`, a
+    /// failed TLS handshake or a session refused over TLS is tried again in plaintext. The
+    /// configuration for the second attempt, or `None`.
+    pub fn second_ssl_attempt(&self, error: &crate::Error, tls_used: bool) -> Option<Config> {
+        let refused_at_startup = matches!(error, crate::Error::Db(db) if db.is_fatal());
+        let mode = match self.ssl_mode() {
+            SslMode::Allow if refused_at_startup && !tls_used => "require",
+            SslMode::Prefer if matches!(error, crate::Error::Tls(_)) || (tls_used && refused_at_startup) => "disable",
+            _ => return None,
+        };
+        let mut second = self.clone();
+        second.set("sslmode", mode).ok()?;
+        Some(second)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -599,3 +623,18 @@ fn parse_keyword_value(s: &str, c: &mut Config) -> Result<(), ConfigError> {
 
 #[cfg(test)]
 mod tests;
+
+/// Fisher–Yates with SplitMix64 from `seed`: the same seed, the same order.
+fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    let mut next = || {
+        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    for i in (1..items.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}

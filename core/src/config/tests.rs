@@ -125,3 +125,22 @@ fn pgpass_matching() {
     assert_eq!(pgpass_lookup(file, "localhost", 5433, "db", "bob").as_deref(), Some("fallback"));
     assert_eq!(pgpass_lookup("h:1:d:u", "h", 1, "d", "u"), None);
 }
+
+#[test]
+fn host_attempts_follow_libpq() {
+    let c = Config::parse("host=a,b,c port=1,2,3 target_session_attrs=prefer-standby").unwrap();
+    let got: Vec<_> = c.host_attempts(7).unwrap().into_iter().map(|a| (a.target.port, a.attrs)).collect();
+    use crate::config::TargetSessionAttrs::{Any, PreferStandby};
+    assert_eq!(got, [(1, PreferStandby), (2, PreferStandby), (3, PreferStandby), (1, Any), (2, Any), (3, Any)]);
+    // Shuffled by the seed: every order shows up, each host exactly once.
+    let c = Config::parse("host=a,b,c port=1,2,3 load_balance_hosts=random").unwrap();
+    let mut orders = std::collections::HashSet::new();
+    for seed in 0..200 {
+        let mut ports: Vec<u16> = c.host_attempts(seed).unwrap().into_iter().map(|a| a.target.port).collect();
+        orders.insert(ports.clone());
+        ports.sort();
+        assert_eq!(ports, [1, 2, 3]);
+    }
+    assert_eq!(orders.len(), 6);
+    assert_eq!(c.host_attempts(5).unwrap(), c.host_attempts(5).unwrap());
+}

@@ -5,6 +5,7 @@ mod basics;
 mod blocking;
 mod copy;
 mod extended;
+mod multihost;
 mod new_user;
 mod nonblocking;
 mod pipeline;
@@ -116,6 +117,11 @@ over_every_transport!(
     tls::cancel_travels_over_tls,
     tls::scram_channel_binding,
     tls::require_auth,
+    multihost::target_session_attrs_pick_the_right_server,
+    multihost::prefer_standby_falls_back_to_the_primary,
+    multihost::dead_and_silent_hosts_are_skipped,
+    multihost::a_refused_session_ends_the_attempt,
+    multihost::load_balance_hosts_random,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped mid-flight

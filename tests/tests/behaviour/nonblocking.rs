@@ -467,3 +467,41 @@ fn polling_connection_over_tls() {
     let err = drive(&mut conn).expect_err("MD5 does not bind");
     assert!(matches!(err, pgsans::Error::Auth(pgsans::AuthError::ChannelBinding(_))), "{err:?}");
 }
+
+/// Connects with a polling connection and asks the server whether it is a standby.
+fn polled_in_recovery(info: &str) -> Result<bool, pgsans::Error> {
+    let mut conn = PollingConnection::connect_start(info)?;
+    drive(&mut conn)?;
+    conn.execute("SELECT pg_is_in_recovery()")?;
+    drive(&mut conn)?;
+    let batch = conn.take_result().unwrap()?;
+    Ok(batch.results[0].rows()[0].text(0) == Some("t"))
+}
+
+#[test]
+fn polling_connection_tries_hosts_as_libpq() {
+    let (p, s) = (TestServer::shared().port, pgsans_tests::standby_server().port);
+    let info = |ports: [u16; 2], extra: &str| {
+        format!(
+            "host=localhost,localhost port={},{} user=postgres dbname=postgres sslmode=disable {extra}",
+            ports[0], ports[1]
+        )
+    };
+    assert!(!polled_in_recovery(&info([s, p], "target_session_attrs=read-write")).unwrap());
+    assert!(polled_in_recovery(&info([p, s], "target_session_attrs=standby")).unwrap());
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    assert!(!polled_in_recovery(&info([dead, p], "target_session_attrs=prefer-standby")).unwrap());
+    let err = polled_in_recovery(&info([p, p], "target_session_attrs=standby")).unwrap_err();
+    assert!(matches!(err, pgsans::Error::TargetSessionAttrs { .. }), "{err:?}");
+    // libpq's second attempts: prefer falls back to plaintext for a user refused over TLS,
+    // allow goes to TLS for a user refused in plaintext.
+    let one = |user: &str, mode: &str| format!("host=localhost port={p} user={user} dbname=postgres sslmode={mode}");
+    let mut conn = PollingConnection::connect_start(&one("nossl_user", "prefer")).unwrap();
+    drive(&mut conn).unwrap();
+    assert!(!conn.engine().ssl_in_use());
+    let mut conn = PollingConnection::connect_start(&one("ssl_only_user", "allow")).unwrap();
+    drive(&mut conn).unwrap();
+    assert!(conn.engine().ssl_in_use());
+    let mut conn = PollingConnection::connect_start(&one("ssl_only_user", "disable")).unwrap();
+    assert_eq!(drive(&mut conn).unwrap_err().code(), Some("28000"));
+}

@@ -1,0 +1,140 @@
+//! Several hosts, as libpq tries them: `target_session_attrs` against a primary and its
+//! streaming standby, `load_balance_hosts=random`, dead and silent hosts skipped within
+//! `connect_timeout`, and a server that refuses the session ending the attempt.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use pgsans::Error;
+use pgsans_tests::*;
+
+fn primary() -> u16 {
+    TestServer::shared().port
+}
+
+fn standby() -> u16 {
+    standby_server().port
+}
+
+/// A port nobody listens on.
+fn dead_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A host that accepts the TCP connection and then never says anything.
+fn silent_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().take(8) {
+            held.push(s);
+        }
+        std::thread::sleep(Duration::from_secs(30));
+    });
+    port
+}
+
+fn hosts(ports: &[u16], extra: &str) -> String {
+    let hosts = vec!["localhost"; ports.len()].join(",");
+    let ports = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
+    format!("host={hosts} port={ports} user=postgres dbname=postgres sslmode=disable {extra}")
+}
+
+async fn in_recovery<R: TestRt>(info: &str) -> Result<bool, Error> {
+    let mut c = Conn::<R>::connect(info).await?;
+    Ok(scalar(&mut c, "SELECT pg_is_in_recovery()").await?.as_deref() == Some("t"))
+}
+
+pub async fn target_session_attrs_pick_the_right_server<R: TestRt>() {
+    let (p, s) = (primary(), standby());
+    // read-write picks the primary even when the standby is listed first.
+    assert!(!in_recovery::<R>(&hosts(&[s, p], "target_session_attrs=read-write")).await.unwrap());
+    assert!(!in_recovery::<R>(&hosts(&[s, p], "target_session_attrs=primary")).await.unwrap());
+    // standby and read-only pick the standby.
+    assert!(in_recovery::<R>(&hosts(&[p, s], "target_session_attrs=standby")).await.unwrap());
+    assert!(in_recovery::<R>(&hosts(&[p, s], "target_session_attrs=read-only")).await.unwrap());
+    assert!(in_recovery::<R>(&hosts(&[p, s], "target_session_attrs=prefer-standby")).await.unwrap());
+    // any takes the first that answers.
+    assert!(in_recovery::<R>(&hosts(&[s, p], "target_session_attrs=any")).await.unwrap());
+    // The URI form, over TLS.
+    let uri = format!(
+        "postgresql://postgres@localhost:{s},localhost:{p}/postgres?target_session_attrs=read-write\
+         &sslmode=verify-full&sslrootcert={}",
+        TestServer::shared().tls.ca.display()
+    );
+    let mut c = Conn::<R>::connect(&uri).await.unwrap();
+    assert!(c.engine().ssl_in_use());
+    assert_eq!(scalar(&mut c, "SELECT pg_is_in_recovery()").await.unwrap().as_deref(), Some("f"));
+    // No host of the kind asked for: libpq's message for the last one.
+    let err = in_recovery::<R>(&hosts(&[p], "target_session_attrs=standby")).await.unwrap_err();
+    assert!(
+        matches!(err, Error::TargetSessionAttrs { wanted: "standby", why: "server is not in hot standby mode" }),
+        "{err:?}"
+    );
+    let err = in_recovery::<R>(&hosts(&[s], "target_session_attrs=read-write")).await.unwrap_err();
+    assert!(matches!(err, Error::TargetSessionAttrs { why: "session is read-only", .. }), "{err:?}");
+}
+
+pub async fn prefer_standby_falls_back_to_the_primary<R: TestRt>() {
+    let p = primary();
+    // The standby is down (nobody listens where it was): the primary is taken.
+    assert!(!in_recovery::<R>(&hosts(&[dead_port(), p], "target_session_attrs=prefer-standby")).await.unwrap());
+    assert!(!in_recovery::<R>(&hosts(&[p, dead_port()], "target_session_attrs=prefer-standby")).await.unwrap());
+}
+
+pub async fn dead_and_silent_hosts_are_skipped<R: TestRt>() {
+    let (p, s) = (primary(), standby());
+    let started = Instant::now();
+    assert!(!in_recovery::<R>(&hosts(&[dead_port(), p], "")).await.unwrap());
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    // A host that accepts and never answers costs one connect_timeout (at least 2 s, as libpq).
+    let started = Instant::now();
+    assert!(in_recovery::<R>(&hosts(&[silent_port(), s], "connect_timeout=2")).await.unwrap());
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "{took:?}");
+    // Every host dead: the last error.
+    let err = in_recovery::<R>(&hosts(&[dead_port(), dead_port()], "")).await.unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+}
+
+/// A server that refuses every session with a FATAL error.
+fn refusing_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in listener.incoming().take(4) {
+            let Ok(mut s) = s else { continue };
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let body = b"SFATAL\0C28000\0Mno pg_hba.conf entry\0\0";
+            let mut msg = vec![b'E'];
+            msg.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+            msg.extend_from_slice(body);
+            let _ = s.write_all(&msg);
+        }
+    });
+    port
+}
+
+pub async fn a_refused_session_ends_the_attempt<R: TestRt>() {
+    // As libpq: once a server answered, its refusal is final; the next host is not tried.
+    let err = in_recovery::<R>(&hosts(&[refusing_port(), primary()], "")).await.unwrap_err();
+    assert_eq!(err.code(), Some("28000"), "{err:?}");
+}
+
+pub async fn load_balance_hosts_random<R: TestRt>() {
+    let (p, s) = (primary(), standby());
+    let mut seen = [0; 2];
+    for _ in 0..24 {
+        let standby = in_recovery::<R>(&hosts(&[p, s], "load_balance_hosts=random")).await.unwrap();
+        seen[standby as usize] += 1;
+    }
+    // Both hosts get connections (all 24 on one host: probability 2^-23).
+    assert!(seen[0] > 0 && seen[1] > 0, "{seen:?}");
+    // In order without it.
+    for _ in 0..4 {
+        assert!(!in_recovery::<R>(&hosts(&[p, s], "load_balance_hosts=disable")).await.unwrap());
+    }
+}
