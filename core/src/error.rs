@@ -303,6 +303,11 @@ pub enum ConfigError {
     Unsupported(String),
     #[error("could not read {path}: {message}")]
     File { path: String, message: String },
+    /// `service` names a service no service file defines (libpq's wording).
+    #[error("definition of service \"{0}\" not found")]
+    ServiceNotFound(String),
+    #[error("syntax error in service file \"{path}\", line {line}: {message}")]
+    ServiceFile { path: String, line: usize, message: String },
 }
 
 /// psycopg2's classification of server errors by SQLSTATE (`psycopg2.errors` base classes).

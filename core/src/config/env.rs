@@ -73,8 +73,15 @@ impl Config {
     /// variables, the OS user name, the default Unix-socket directory, and a password from
     /// `.pgpass` when none was given. An empty string means "everything from the environment".
     pub fn load(s: &str) -> Result<Config, ConfigError> {
+        Config::load_with_env(s, |k| std::env::var(k).ok())
+    }
+
+    /// [`load`](Self::load) with the environment given by `env` (files are still read): the
+    /// service file named by `service` (or `PGSERVICE`) first, then the variables, as libpq.
+    pub fn load_with_env(s: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut c = Config::parse(s)?;
-        c.apply_env(|k| std::env::var(k).ok())?;
+        c.apply_service(&env)?;
+        c.apply_env(&env)?;
         if c.user().is_none() {
             return Err(ConfigError::NoUser);
         }
@@ -88,11 +95,11 @@ impl Config {
             c.source = src;
         }
         if c.password().is_none() {
-            if let Some(pw) = c.password_from_pgpass()? {
+            if let Some(pw) = c.password_from_pgpass(env("HOME"))? {
                 c.params.push(("password", pw));
             }
         }
-        c.load_tls_files()?;
+        c.load_tls_files(env("HOME"))?;
         c.validate()?;
         Ok(c)
     }
@@ -100,8 +107,8 @@ impl Config {
     /// Reads the files the `ssl*` keywords name, with libpq's defaults under
     /// `~/.postgresql/` (`root.crt`, `postgresql.crt`, `postgresql.key`, `root.crl`): a file
     /// named explicitly must exist; a default one is used only if it does.
-    fn load_tls_files(&mut self) -> Result<(), ConfigError> {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
+    fn load_tls_files(&mut self, home: Option<String>) -> Result<(), ConfigError> {
+        let home = home.map(PathBuf::from);
         let default = |name: &str| home.as_ref().map(|h| h.join(".postgresql").join(name));
         let read =
             |key: &str, explicit: Option<&str>, default: Option<PathBuf>| -> Result<Option<Vec<u8>>, ConfigError> {
@@ -140,10 +147,41 @@ impl Config {
         Ok(())
     }
 
-    fn password_from_pgpass(&self) -> Result<Option<String>, ConfigError> {
+    /// Fills what is unset from the service `service` (or `PGSERVICE`) names, looked up as libpq
+    /// does: `servicefile` / `PGSERVICEFILE` or `~/.pg_service.conf` first, then
+    /// `pg_service.conf` in `PGSYSCONFDIR` (Debian's `/etc/postgresql-common` without it). A
+    /// service that neither defines is an error.
+    fn apply_service(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let Some(name) = self.get("service").map(str::to_owned).or_else(|| env("PGSERVICE")) else {
+            return Ok(());
+        };
+        let user_file = self
+            .get("servicefile")
+            .map(str::to_owned)
+            .or_else(|| env("PGSERVICEFILE"))
+            .or_else(|| env("HOME").map(|h| format!("{h}/.pg_service.conf")));
+        let sys_dir = env("PGSYSCONFDIR").unwrap_or_else(|| "/etc/postgresql-common".into());
+        let sys_file = format!("{sys_dir}/pg_service.conf");
+        for path in user_file.into_iter().chain([sys_file]) {
+            let Ok(contents) = std::fs::read_to_string(&path) else { continue };
+            if let Some(entries) = service_lookup(&contents, &path, &name)? {
+                let src = self.source.take();
+                for (k, v) in entries {
+                    if self.get(&k).is_none() {
+                        self.set(&k, v)?;
+                    }
+                }
+                self.source = src;
+                return Ok(());
+            }
+        }
+        Err(ConfigError::ServiceNotFound(name))
+    }
+
+    fn password_from_pgpass(&self, home: Option<String>) -> Result<Option<String>, ConfigError> {
         let path = match self.get("passfile") {
             Some(p) => PathBuf::from(p),
-            None => match std::env::var_os("HOME") {
+            None => match home {
                 Some(h) => PathBuf::from(h).join(".pgpass"),
                 None => return Ok(None),
             },
@@ -184,6 +222,46 @@ impl Config {
         };
         Ok(pgpass_lookup(&contents, &host, t.port, db, user))
     }
+}
+
+/// The settings of service `name` in a `pg_service.conf` file (INI: `[name]` sections of
+/// `keyword=value` lines, `#` comments), or `None` when the file does not define it. Pure:
+/// pass the file's contents (`path` is for messages).
+pub fn service_lookup(contents: &str, path: &str, name: &str) -> Result<Option<Vec<(String, String)>>, ConfigError> {
+    let mut found: Option<Vec<(String, String)>> = None;
+    let mut in_section = false;
+    for (i, line) in contents.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let err =
+            |message: &str| ConfigError::ServiceFile { path: path.to_owned(), line: i + 1, message: message.into() };
+        if let Some(section) = line.strip_prefix('[') {
+            if found.is_some() {
+                break; // the service's section ended
+            }
+            let section = section.strip_suffix(']').ok_or_else(|| err("unterminated section name"))?;
+            in_section = section == name;
+            if in_section {
+                found = Some(Vec::new());
+            }
+            continue;
+        }
+        if !in_section {
+            continue;
+        }
+        let (k, v) = line.split_once('=').ok_or_else(|| err("missing \"=\""))?;
+        let (k, v) = (k.trim(), v.trim());
+        if k == "service" || k == "servicefile" {
+            return Err(err("nested service specifications are not supported"));
+        }
+        if super::keyword(k).is_none() {
+            return Err(err(&format!("unknown keyword \"{k}\"")));
+        }
+        found.as_mut().expect("in the section").push((k.to_owned(), v.to_owned()));
+    }
+    Ok(found)
 }
 
 /// One line of a `.pgpass` file.

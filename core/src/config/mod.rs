@@ -7,7 +7,7 @@
 mod env;
 mod uri;
 
-pub use env::{pgpass_lookup, PgpassEntry};
+pub use env::{pgpass_lookup, service_lookup, PgpassEntry};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use crate::error::ConfigError;
 /// Every keyword libpq accepts, in libpq's own option-table order (used to rebuild `dsn()`).
 pub(crate) const KEYWORDS: &[&str] = &[
     "service",
+    "servicefile",
     "user",
     "password",
     "passfile",

@@ -144,3 +144,19 @@ fn host_attempts_follow_libpq() {
     assert_eq!(orders.len(), 6);
     assert_eq!(c.host_attempts(5).unwrap(), c.host_attempts(5).unwrap());
 }
+
+#[test]
+fn service_file_sections() {
+    use crate::config::env::service_lookup;
+    let file = "# comment\n[other]\nport=1\n\n[mydb]\nhost = db.example\n port=5433\ndbname=app\n[after]\nport=9\n";
+    let got = service_lookup(file, "f", "mydb").unwrap().unwrap();
+    let want = [("host", "db.example"), ("port", "5433"), ("dbname", "app")];
+    assert_eq!(got, want.map(|(k, v)| (k.to_owned(), v.to_owned())));
+    assert_eq!(service_lookup(file, "f", "missing").unwrap(), None);
+    for (bad, line) in [("[s]\nnonsense\n", 2), ("[s]\nfoo=1\n", 2), ("[s]\nservice=t\n", 2), ("[s\n", 1)] {
+        match service_lookup(bad, "f", "s") {
+            Err(ConfigError::ServiceFile { line: l, .. }) => assert_eq!(l, line, "{bad:?}"),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+}

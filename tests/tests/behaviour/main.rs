@@ -5,6 +5,7 @@ mod basics;
 mod blocking;
 mod copy;
 mod extended;
+mod files;
 mod multihost;
 mod new_user;
 mod nonblocking;
@@ -122,6 +123,8 @@ over_every_transport!(
     multihost::dead_and_silent_hosts_are_skipped,
     multihost::a_refused_session_ends_the_attempt,
     multihost::load_balance_hosts_random,
+    files::service_files,
+    files::pgpass_file,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped mid-flight
