@@ -59,7 +59,7 @@ impl<R: Runtime> CancelToken<R> {
     /// [`cancel`](Self::cancel), giving up at `deadline` ([`Error::Timeout`]).
     pub async fn cancel_until(&self, deadline: Instant) -> Result<(), Error> {
         let deadline = Some(deadline);
-        let mut socket = connect_socket::<R>(&self.target, deadline).await?;
+        let mut socket = connect_socket::<R>(&self.target, &Default::default(), deadline).await?;
         let mut request = CancelRequest::new(&self.key);
         loop {
             match request.poll()? {

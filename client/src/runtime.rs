@@ -4,9 +4,10 @@
 
 use std::future::Future;
 use std::io;
+use std::os::fd::AsFd;
 use std::time::Instant;
 
-use pgsans::config::Target;
+use pgsans::config::{Target, TcpOptions};
 use pgsans::{Error, Interest};
 
 use crate::io::TryIo;
@@ -22,8 +23,9 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     fn connect(target: &Target, deadline: Option<Instant>) -> impl Future<Output = io::Result<Self::Socket>> + Send;
 }
 
-/// A connected socket the runtime can wait on.
-pub trait Socket: TryIo + Send + 'static {
+/// A connected socket the runtime can wait on (its descriptor: for socket options, and for
+/// callers who wait on it themselves, like psycopg's `fileno()`).
+pub trait Socket: TryIo + AsFd + Send + 'static {
     /// Completes when the socket may be ready for `interest` (`true`), or at `deadline`
     /// (`false`). Spurious completions are fine: the caller tries the operation and waits again
     /// if it would block.
@@ -40,13 +42,46 @@ pub trait Socket: TryIo + Send + 'static {
     fn shutdown(&mut self) {}
 }
 
-/// A runtime's connect, with its timeout as pgsans' [`Error::Timeout`].
-pub(crate) async fn connect_socket<R: Runtime>(target: &Target, deadline: Option<Instant>) -> Result<R::Socket, Error> {
+/// A runtime's connect, with its timeout as pgsans' [`Error::Timeout`], and the configuration's
+/// TCP options set.
+pub(crate) async fn connect_socket<R: Runtime>(
+    target: &Target,
+    options: &TcpOptions,
+    deadline: Option<Instant>,
+) -> Result<R::Socket, Error> {
     match R::connect(target, deadline).await {
-        Ok(s) => Ok(s),
+        Ok(s) => {
+            if target.socket_path().is_none() {
+                set_tcp_options(s.as_fd(), options)?;
+            }
+            Ok(s)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) => {
             Err(Error::Timeout)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Sets libpq's TCP options ([`pgsans::Config::tcp_options`]) on a connected TCP socket.
+pub fn set_tcp_options(fd: std::os::fd::BorrowedFd<'_>, options: &TcpOptions) -> io::Result<()> {
+    let socket = socket2::SockRef::from(&fd);
+    socket.set_keepalive(options.keepalives)?;
+    if options.keepalives {
+        let mut k = socket2::TcpKeepalive::new();
+        if let Some(t) = options.keepalives_idle {
+            k = k.with_time(t);
+        }
+        if let Some(t) = options.keepalives_interval {
+            k = k.with_interval(t);
+        }
+        if let Some(n) = options.keepalives_count {
+            k = k.with_retries(n);
+        }
+        socket.set_tcp_keepalive(&k)?;
+    }
+    if let Some(t) = options.user_timeout {
+        socket.set_tcp_user_timeout(Some(t))?;
+    }
+    Ok(())
 }

@@ -88,6 +88,15 @@ async fn until<T>(deadline: Option<Instant>, f: impl std::future::Future<Output 
     }
 }
 
+impl std::os::fd::AsFd for Socket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Socket::Tcp(s) => s.as_fd(),
+            Socket::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
 impl pgsans_client::Socket for Socket {
     async fn ready(&mut self, interest: pgsans::Interest, deadline: Option<Instant>) -> io::Result<bool> {
         let ready = async {

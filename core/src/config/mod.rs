@@ -71,6 +71,29 @@ pub enum Host {
     Unix(PathBuf),
 }
 
+/// TCP socket options from the configuration ([`Config::tcp_options`]); `None` leaves the
+/// system's value. The default is libpq's: keep-alives on, the system's timings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpOptions {
+    pub keepalives: bool,
+    pub keepalives_idle: Option<Duration>,
+    pub keepalives_interval: Option<Duration>,
+    pub keepalives_count: Option<u32>,
+    pub user_timeout: Option<Duration>,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            keepalives: true,
+            keepalives_idle: None,
+            keepalives_interval: None,
+            keepalives_count: None,
+            user_timeout: None,
+        }
+    }
+}
+
 /// One connection attempt in libpq's order: a host, and the kind of server it must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostAttempt {
@@ -298,6 +321,30 @@ impl Config {
         self
     }
 
+    /// The TCP socket options libpq sets: keep-alives (on unless `keepalives=0`; idle time,
+    /// interval and count when given, the system's otherwise) and `tcp_user_timeout` (ms; 0
+    /// for the system's). Transports apply them to TCP connections, never to Unix sockets.
+    pub fn tcp_options(&self) -> Result<TcpOptions, ConfigError> {
+        let int = |key: &str| -> Result<Option<u32>, ConfigError> {
+            let Some(v) = self.get(key) else { return Ok(None) };
+            let n: i64 =
+                v.trim().parse().map_err(|_| ConfigError::InvalidInteger { key: key.into(), value: v.into() })?;
+            match u32::try_from(n) {
+                Ok(0) => Ok(None),
+                Ok(n) => Ok(Some(n)),
+                Err(_) => Err(ConfigError::InvalidValue { key: key.into(), value: v.into() }),
+            }
+        };
+        let secs = |key: &str| int(key).map(|v| v.map(|n| Duration::from_secs(n.into())));
+        Ok(TcpOptions {
+            keepalives: self.get("keepalives").is_none_or(|v| v.trim().parse::<i64>() != Ok(0)),
+            keepalives_idle: secs("keepalives_idle")?,
+            keepalives_interval: secs("keepalives_interval")?,
+            keepalives_count: int("keepalives_count")?,
+            user_timeout: int("tcp_user_timeout")?.map(|ms| Duration::from_millis(ms.into())),
+        })
+    }
+
     /// `channel_binding` and `require_auth`, as the startup checks them.
     pub(crate) fn auth_policy(&self) -> Result<crate::auth::policy::AuthPolicy, ConfigError> {
         use crate::auth::policy::{AuthPolicy, ChannelBindingMode, RequireAuth};
@@ -328,14 +375,6 @@ impl Config {
         }
         if set("requirepeer").is_some() {
             return not_yet("requirepeer");
-        }
-        if set("keepalives").is_some_and(|v| v.trim() != "1") {
-            return not_yet("keepalives=0");
-        }
-        for key in ["keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"] {
-            if set(key).is_some() {
-                return not_yet(key);
-            }
         }
         None
     }
@@ -506,6 +545,7 @@ impl Config {
             }
         }
         self.targets()?;
+        self.tcp_options()?;
         Ok(())
     }
 

@@ -147,7 +147,9 @@ fn copy_with_io_read_and_write() {
     assert_eq!(reader.lines().collect::<Result<Vec<_>, _>>().unwrap(), ["0", "1", "2"]);
     // A server error reaches the writer as an io::Error carrying the pgsans error.
     let mut writer = c.copy_in("COPY blocking_copy FROM STDIN (FORMAT csv)").unwrap();
-    let err = (0..1000)
+    // (The error comes back while we write; how many writes that takes depends on timing.)
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let err = std::iter::from_fn(|| (std::time::Instant::now() < until).then_some(()))
         .find_map(|_| writer.write_all(b"not a number,x\n").err().or_else(|| writer.flush().err()))
         .expect("the server's error");
     let inner = err.get_ref().and_then(|e| e.downcast_ref::<pgsans::Error>()).expect("a pgsans error");

@@ -123,6 +123,7 @@ over_every_transport!(
     multihost::dead_and_silent_hosts_are_skipped,
     multihost::a_refused_session_ends_the_attempt,
     multihost::load_balance_hosts_random,
+    multihost::tcp_keepalive_options,
     files::service_files,
     files::pgpass_file,
 );

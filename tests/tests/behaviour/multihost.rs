@@ -138,3 +138,36 @@ pub async fn load_balance_hosts_random<R: TestRt>() {
         assert!(!in_recovery::<R>(&hosts(&[p, s], "load_balance_hosts=disable")).await.unwrap());
     }
 }
+
+pub async fn tcp_keepalive_options<R: TestRt>() {
+    use std::os::fd::AsFd;
+    let p = primary();
+    let read = |c: &Conn<R>| {
+        let fd = c.socket().as_fd();
+        let s = socket2::SockRef::from(&fd);
+        (
+            s.keepalive().unwrap(),
+            s.tcp_keepalive_time().unwrap(),
+            s.tcp_keepalive_interval().unwrap(),
+            s.tcp_keepalive_retries().unwrap(),
+            s.tcp_user_timeout().unwrap(),
+        )
+    };
+    let c = Conn::<R>::connect(&hosts(
+        &[p],
+        "keepalives_idle=7 keepalives_interval=3 keepalives_count=4 tcp_user_timeout=9000",
+    ))
+    .await
+    .unwrap();
+    assert_eq!(read(&c), (true, Duration::from_secs(7), Duration::from_secs(3), 4, Some(Duration::from_millis(9000))));
+    // On by default, as libpq; off when asked.
+    let c = Conn::<R>::connect(&hosts(&[p], "")).await.unwrap();
+    assert!(read(&c).0);
+    let c = Conn::<R>::connect(&hosts(&[p], "keepalives=0")).await.unwrap();
+    assert!(!read(&c).0);
+    // Over a Unix socket there is nothing to set.
+    Conn::<R>::connect(&TestServer::shared().unix_conninfo(AuthMethod::Trust)).await.unwrap();
+    // A negative time is refused.
+    let err = Conn::<R>::connect(&hosts(&[p], "keepalives_idle=-1")).await.unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+}

@@ -504,4 +504,12 @@ fn polling_connection_tries_hosts_as_libpq() {
     assert!(conn.engine().ssl_in_use());
     let mut conn = PollingConnection::connect_start(&one("ssl_only_user", "disable")).unwrap();
     assert_eq!(drive(&mut conn).unwrap_err().code(), Some("28000"));
+    // libpq's TCP options on the polled socket.
+    let mut conn =
+        PollingConnection::connect_start(&format!("{} keepalives_idle=11", one("postgres", "disable"))).unwrap();
+    drive(&mut conn).unwrap();
+    let fd = std::os::fd::AsFd::as_fd(&conn);
+    let s = socket2::SockRef::from(&fd);
+    assert!(s.keepalive().unwrap());
+    assert_eq!(s.tcp_keepalive_time().unwrap(), Duration::from_secs(11));
 }
