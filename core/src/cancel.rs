@@ -75,7 +75,17 @@ pub struct CancelRequest {
 impl CancelRequest {
     pub fn new(token: &CancelToken) -> CancelRequest {
         let mut out = SendBuffer::default();
+        let mut tls = None;
         let stage = match &token.tls {
+            // Direct TLS, as the connection did: the request is the first plaintext.
+            Some(plan) if plan.direct => {
+                match TlsSession::new(plan) {
+                    Ok(session) => tls = Some(Box::new(session)),
+                    Err(e) => return CancelRequest::failed(token, e),
+                }
+                out.vec().extend_from_slice(&token.request_bytes());
+                Stage::Sending
+            }
             Some(plan) => {
                 out.vec().extend_from_slice(&SSL_REQUEST);
                 Stage::AskTls(plan.clone())
@@ -89,11 +99,25 @@ impl CancelRequest {
             packet: token.request_bytes(),
             stage,
             out,
-            tls: None,
+            tls,
             plain_in: RecvBuffer::default(),
             sink: [0; 64],
             closed: false,
             error: None,
+        }
+    }
+
+    /// A request that cannot be sent: `poll` reports `error`.
+    fn failed(token: &CancelToken, error: Error) -> CancelRequest {
+        CancelRequest {
+            packet: token.request_bytes(),
+            stage: Stage::Sending,
+            out: SendBuffer::default(),
+            tls: None,
+            plain_in: RecvBuffer::default(),
+            sink: [0; 64],
+            closed: false,
+            error: Some(error),
         }
     }
 

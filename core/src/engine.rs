@@ -189,8 +189,17 @@ impl Connection {
         let mut shared =
             Shared { session: SessionState::new(config.autocommit_value().unwrap_or(false)), ..Shared::default() };
         let mut startup = Vec::new();
-        frontend::startup_message(params.iter().copied(), &mut startup)?;
+        let (min_minor, max_minor) = config.protocol_versions()?;
+        frontend::startup_message_version(max_minor, params.iter().copied(), &mut startup)?;
+        let mut tls_plan = None;
         let ssl = match plan {
+            // Direct TLS: the handshake at once, the StartupMessage its first plaintext.
+            Some(plan) if plan.direct => {
+                let tls = crate::tls::TlsSession::new(&plan)?;
+                shared.buf().extend_from_slice(&startup);
+                tls_plan = Some(Arc::new(plan));
+                Ssl::On(Box::new(tls))
+            }
             Some(plan) => {
                 shared.buf().extend_from_slice(&crate::tls::SSL_REQUEST);
                 Ssl::Requested { plan, startup }
@@ -202,7 +211,14 @@ impl Connection {
         };
         let password = config.password().map(|p| p.as_bytes().to_vec());
         Ok(Connection {
-            phase: Phase::Startup(Box::new(Startup::new(user, password, nonce, config.auth_policy()?, attempt.attrs))),
+            phase: Phase::Startup(Box::new(Startup::new(
+                user,
+                password,
+                nonce,
+                config.auth_policy()?,
+                attempt.attrs,
+                min_minor,
+            ))),
             recv: RecvBuffer::default(),
             max_message_len: config.max_message_len_value(),
             eof: false,
@@ -211,14 +227,15 @@ impl Connection {
             requests: VecDeque::new(),
             done: Vec::new(),
             next_id: 1,
-            status: ServerStatus::default(),
+            // What we asked for, until the server negotiates it down.
+            status: ServerStatus { protocol_minor: max_minor, ..ServerStatus::default() },
             columns: None,
             row_ranges: Vec::new(),
             last_row_description: (Encoding::UTF8, Vec::new(), None),
             row_stop: None,
             ssl,
             clock,
-            tls_plan: None,
+            tls_plan,
             dsn: config.dsn(),
             dsn_parameters: config.dsn_parameters().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
         })

@@ -164,8 +164,8 @@ pub enum ProtocolError {
     /// The SCRAM exchange from the server is malformed.
     #[error("invalid SCRAM message from server: {0}")]
     Scram(&'static str),
-    /// The server negotiated a protocol version we cannot speak.
-    #[error("server does not support protocol version 3.{0}")]
+    /// The server offered a protocol version below `min_protocol_version`.
+    #[error("server only supports protocol version 3.{0}, below min_protocol_version")]
     UnsupportedVersion(u16),
     /// Text that should be UTF-8 is not.
     #[error("invalid UTF-8 in {0}")]

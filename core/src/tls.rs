@@ -30,6 +30,9 @@ use crate::config::{Config, Host, SslMode, Target};
 use crate::error::{ConfigError, Error};
 
 /// The 8-byte SSLRequest.
+/// The ALPN protocol name PostgreSQL registered.
+const ALPN: &[u8] = b"postgresql";
+
 pub(crate) const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 
 /// Certificates and keys as PEM, read by the configuration-loading layer (or given directly).
@@ -66,6 +69,9 @@ pub(crate) struct TlsPlan {
     pub(crate) server_name: ServerName<'static>,
     /// Plaintext is refused (`require` and stronger).
     pub(crate) required: bool,
+    /// `sslnegotiation=direct`: the handshake starts at once (no SSLRequest), and the server
+    /// must agree to ALPN `postgresql` (PostgreSQL 17+).
+    pub(crate) direct: bool,
 }
 
 impl std::fmt::Debug for TlsPlan {
@@ -86,6 +92,14 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
         Host::Unix(_) => return Ok(None),
         Host::Tcp(h) => h.clone(),
     };
+    let direct = config.get("sslnegotiation") == Some("direct");
+    if direct && !matches!(mode, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull) {
+        // libpq 17: a direct handshake cannot fall back to plaintext.
+        return Err(config_error(format!(
+            "weak sslmode \"{}\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")",
+            config.get("sslmode").unwrap_or("prefer")
+        )));
+    }
     if matches!(mode, SslMode::Disable | SslMode::Allow) {
         return Ok(None);
     }
@@ -184,10 +198,13 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
     let server_name = ServerName::try_from(host.clone())
         .map_err(|_| config_error(format!("\"{host}\" is neither a host name nor an address")))?;
     tls.enable_sni = config.get("sslsni") != Some("0") && matches!(server_name, ServerName::DnsName(_));
+    // libpq 17+ offers ALPN `postgresql` on every handshake.
+    tls.alpn_protocols = vec![ALPN.to_vec()];
     Ok(Some(TlsPlan {
         config: Arc::new(tls),
         server_name,
         required: matches!(mode, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull),
+        direct,
     }))
 }
 
@@ -346,6 +363,8 @@ pub(crate) struct TlsSession {
     out: SendBuffer,
     /// Records read by the transport, not yet given to rustls.
     staging: Vec<u8>,
+    /// Direct TLS: the handshake must end with ALPN `postgresql`; checked once.
+    check_alpn: bool,
 }
 
 impl std::fmt::Debug for TlsSession {
@@ -360,7 +379,7 @@ const STAGING: usize = 16 * 1024 + 512;
 impl TlsSession {
     pub(crate) fn new(plan: &TlsPlan) -> Result<TlsSession, Error> {
         let conn = ClientConnection::new(plan.config.clone(), plan.server_name.clone()).map_err(tls_error)?;
-        Ok(TlsSession { conn, out: SendBuffer::default(), staging: Vec::new() })
+        Ok(TlsSession { conn, out: SendBuffer::default(), staging: Vec::new(), check_alpn: plan.direct })
     }
 
     /// Encrypts the plaintext waiting in `plain` (all of it) and queues the records.
@@ -422,6 +441,16 @@ impl TlsSession {
             // An alert to the server before failing, when rustls has one.
             let _ = self.flush_records();
             state.map_err(tls_error)?;
+            if self.check_alpn && !self.conn.is_handshaking() {
+                self.check_alpn = false;
+                if self.conn.alpn_protocol() != Some(ALPN) {
+                    return Err(Error::Tls(
+                        "the server did not agree to ALPN \"postgresql\" on a direct TLS connection \
+                         (sslnegotiation=direct needs PostgreSQL 17 or later)"
+                            .into(),
+                    ));
+                }
+            }
             self.drain_plaintext(plain)?;
             if n == 0 {
                 break;

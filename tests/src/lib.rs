@@ -45,6 +45,21 @@ pub fn standby_server() -> &'static TestServer {
     })
 }
 
+/// A PostgreSQL 18 server (fetched by the harness when needed), started once per test binary.
+pub fn pg18_server() -> &'static TestServer {
+    static SERVER: std::sync::OnceLock<TestServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            tx.send(TestServer::start_pg18()).ok();
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().expect("harness thread").unwrap_or_else(|e| panic!("PostgreSQL 18: {e}"))
+    })
+}
+
 /// The connection under test.
 pub type Conn<R> = pgsans_client::Connection<R>;
 

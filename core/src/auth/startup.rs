@@ -57,6 +57,8 @@ pub(crate) struct Startup {
     received: bool,
     policy: AuthPolicy,
     attrs: TargetSessionAttrs,
+    /// `min_protocol_version`'s minor version.
+    min_minor: u16,
     /// An authentication exchange (password or SCRAM) was completed.
     exchanged: bool,
 }
@@ -78,8 +80,19 @@ impl Startup {
         nonce: ClientNonce,
         policy: AuthPolicy,
         attrs: TargetSessionAttrs,
+        min_minor: u16,
     ) -> Startup {
-        Startup { state: AuthState::Start, user, password, nonce, received: false, policy, attrs, exchanged: false }
+        Startup {
+            state: AuthState::Start,
+            user,
+            password,
+            nonce,
+            received: false,
+            policy,
+            attrs,
+            exchanged: false,
+            min_minor,
+        }
     }
 
     /// One startup message. `Ok(Some(status))` at the first ReadyForQuery: the session is
@@ -104,20 +117,34 @@ impl Startup {
                 if !matches!(self.state, AuthState::Authenticated) {
                     return Err(unexpected('K', "authenticating"));
                 }
-                if status.protocol_minor == 0 && secret_key.len() != 4 {
-                    return Err(ProtocolError::Malformed {
-                        message: "BackendKeyData",
-                        what: "protocol 3.0 secret key must be 4 bytes",
-                    }
-                    .into());
+                // 4 bytes in protocol 3.0; 3.2 allows up to 256 (PostgreSQL 18 sends 32).
+                let fits = if status.protocol_minor == 0 {
+                    secret_key.len() == 4
+                } else {
+                    (4..=256).contains(&secret_key.len())
+                };
+                if !fits {
+                    return Err(
+                        ProtocolError::Malformed { message: "BackendKeyData", what: "secret key length" }.into()
+                    );
                 }
                 status.backend_key = Some(BackendKey { process_id, secret_key: secret_key.to_vec() });
                 Ok(None)
             }
             BackendMessage::NegotiateProtocolVersion(v) => {
-                // We ask for 3.0, so a server can only offer 3.0 here (it does so when it does not
-                // know a `_pq_.` option); anything newer than asked is a protocol violation.
-                if v.newest_minor != 0 {
+                // The server offers an older version than asked for (a newer or equal one is a
+                // protocol violation), and lists the `_pq_.` options it does not know; we send none.
+                if v.newest_minor >= status.protocol_minor || !self.state_is_start() {
+                    return Err(ProtocolError::Unexpected {
+                        ty: 'v',
+                        state: "not a downgrade of the requested version",
+                    }
+                    .into());
+                }
+                if v.unrecognized_options().next().is_some() {
+                    return Err(ProtocolError::Unexpected { ty: 'v', state: "options we did not send" }.into());
+                }
+                if v.newest_minor < self.min_minor {
                     return Err(ProtocolError::UnsupportedVersion(v.newest_minor).into());
                 }
                 status.protocol_minor = v.newest_minor;
@@ -159,6 +186,10 @@ impl Startup {
             }
             _ => Err(unexpected(ty as char, "starting up")),
         }
+    }
+
+    fn state_is_start(&self) -> bool {
+        matches!(self.state, AuthState::Start)
     }
 
     /// Whether no message of the server has been handled yet.

@@ -76,8 +76,16 @@ pub fn startup_message<'a, I>(params: I, buf: &mut Vec<u8>) -> Result<(), UsageE
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
+    startup_message_version(0, params, buf)
+}
+
+/// StartupMessage asking for protocol 3.`minor` (3.2: PostgreSQL 18's longer cancel keys).
+pub fn startup_message_version<'a, I>(minor: u16, params: I, buf: &mut Vec<u8>) -> Result<(), UsageError>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
     untyped(buf, |buf| {
-        buf.extend_from_slice(&PROTOCOL_3_0.to_be_bytes());
+        buf.extend_from_slice(&(PROTOCOL_3_0 | i32::from(minor)).to_be_bytes());
         for (k, v) in params {
             check_str(k, "startup parameter name")?;
             check_str(v, "startup parameter value")?;

@@ -345,6 +345,23 @@ impl Config {
         })
     }
 
+    /// `min_protocol_version` and `max_protocol_version` as minor versions of protocol 3
+    /// (libpq 18: both 3.0 by default; `latest` is 3.2).
+    pub fn protocol_versions(&self) -> Result<(u16, u16), ConfigError> {
+        let minor = |key: &str| match self.get(key) {
+            None | Some("3.0") => Ok(0),
+            Some("3.2" | "latest") => Ok(2),
+            Some(v) => Err(ConfigError::InvalidValue { key: key.into(), value: v.into() }),
+        };
+        let (min, max) = (minor("min_protocol_version")?, minor("max_protocol_version")?);
+        // min alone above the default max raises the max with it.
+        let max = if self.get("max_protocol_version").is_none() { max.max(min) } else { max };
+        if min > max {
+            return Err(ConfigError::Unsupported("min_protocol_version is greater than max_protocol_version".into()));
+        }
+        Ok((min, max))
+    }
+
     /// `channel_binding` and `require_auth`, as the startup checks them.
     pub(crate) fn auth_policy(&self) -> Result<crate::auth::policy::AuthPolicy, ConfigError> {
         use crate::auth::policy::{AuthPolicy, ChannelBindingMode, RequireAuth};
@@ -361,12 +378,6 @@ impl Config {
     pub fn unsupported(&self) -> Option<String> {
         let set = |key: &str| self.get(key).filter(|v| !v.is_empty());
         let not_yet = |what: &str| Some(format!("{what} is not supported by this version of pgsans"));
-        if set("min_protocol_version").is_some_and(|v| v != "3.0") {
-            return not_yet("min_protocol_version above 3.0 (protocol 3.2)");
-        }
-        if set("sslnegotiation") == Some("direct") {
-            return not_yet("sslnegotiation=direct");
-        }
         if set("sslcertmode") == Some("require") {
             return not_yet("sslcertmode=require");
         }
@@ -546,6 +557,7 @@ impl Config {
         }
         self.targets()?;
         self.tcp_options()?;
+        self.protocol_versions()?;
         Ok(())
     }
 

@@ -78,6 +78,10 @@ impl Transcript {
         c.set("dbname", startup["database"].as_str().unwrap()).unwrap();
         // The recorded clients did not ask for TLS.
         c.set("sslmode", "disable").unwrap();
+        // libpq 18 asked for protocol 3.2 in one recording.
+        if let Some(v) = self.json["metadata"]["derived"]["startup"]["protocol"].as_str() {
+            c.set("max_protocol_version", v).unwrap();
+        }
         if let Some(pw) = self.json["metadata"]["password"].as_str() {
             c.set("password", pw).unwrap();
         }

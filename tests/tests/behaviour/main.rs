@@ -9,6 +9,7 @@ mod files;
 mod multihost;
 mod new_user;
 mod nonblocking;
+mod pg18;
 mod pipeline;
 mod replay;
 mod schema;
@@ -124,6 +125,8 @@ over_every_transport!(
     multihost::a_refused_session_ends_the_attempt,
     multihost::load_balance_hosts_random,
     multihost::tcp_keepalive_options,
+    pg18::direct_tls,
+    pg18::protocol_3_2,
     files::service_files,
     files::pgpass_file,
 );

@@ -513,3 +513,21 @@ fn polling_connection_tries_hosts_as_libpq() {
     assert!(s.keepalive().unwrap());
     assert_eq!(s.tcp_keepalive_time().unwrap(), Duration::from_secs(11));
 }
+
+#[test]
+fn polling_connection_direct_tls_and_protocol_3_2() {
+    let pg18 = pgsans_tests::pg18_server();
+    let info = format!(
+        "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={} \
+         sslnegotiation=direct max_protocol_version=3.2",
+        pg18.port,
+        pg18.tls.ca.display()
+    );
+    let mut conn = PollingConnection::connect_start(&info).unwrap();
+    drive(&mut conn).unwrap();
+    assert!(conn.engine().ssl_in_use());
+    assert_eq!(conn.engine().protocol_version(), (3, 2));
+    conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").unwrap();
+    drive(&mut conn).unwrap();
+    assert_eq!(conn.take_result().unwrap().unwrap().results[0].rows()[0].text(0), Some("t"));
+}
