@@ -23,6 +23,7 @@ const CLIENTS: &[&str] = &[
     "pgsans-std-nospin",
     "pgsans-tokio-nospin",
     "tokio-postgres",
+    "tokio-postgres-openssl",
     "postgres",
     "libpq",
     "server-file",
@@ -34,8 +35,15 @@ fn supported(workload: &str, client: &str, libpq: Option<&std::path::Path>) -> b
     let copy = workload.starts_with("copy");
     match client {
         "libpq" => {
-            libpq.is_some() && matches!(workload, "roundtrip" | "pipeline-insert" | "connect" | "copy-in" | "copy-out")
+            libpq.is_some()
+                && matches!(
+                    workload,
+                    "roundtrip" | "pipeline-insert" | "connect" | "connect-tls" | "copy-in" | "copy-out"
+                )
         }
+        // tokio-postgres over OpenSSL (postgres-openssl): only where TLS is the point, and only
+        // built with `--features openssl-peer`.
+        "tokio-postgres-openssl" => cfg!(feature = "openssl-peer") && workload.ends_with("-tls"),
         // The floor: the server copying the same rows from a file of its own.
         "server-file" => workload == "copy-in",
         "postgres" => !workload.ends_with("-1g") && workload != "fetch-text-stream",
@@ -148,6 +156,14 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload { name: "connect", what: "300 x connect + SCRAM-SHA-256 + close", ops: 300 },
     Workload {
+        name: "connect-tls",
+        what: "300 x connect + TLS (verify-full against the test CA; pgsans: SCRAM-SHA-256-PLUS, peers: \
+               SCRAM-SHA-256-PLUS too where they support it) + close; tokio-postgres and postgres over \
+               tokio-postgres-rustls (ring), tokio-postgres-openssl over postgres-openssl, libpq over OpenSSL",
+        ops: 300,
+    },
+    Workload { name: "fetch-binary-tls", what: "fetch-binary over TLS (verify-full)", ops: 1_000_000 },
+    Workload {
         name: "copy-in",
         what: "COPY t FROM STDIN, 1M text rows (19 MB) sent in 64 KiB chunks; server-file: the server's own \
                COPY t FROM '<file>' of the same rows (the floor)",
@@ -207,6 +223,11 @@ fn main() {
     let only: Option<Vec<String>> = args.get(2).map(|s| s.split(',').map(str::to_owned).collect());
     let server = TestServer::shared();
     let conninfo = server.conninfo(AuthMethod::Scram);
+    let tls_conninfo = format!(
+        "host=localhost port={} user=scram_user password=scrampass dbname=postgres sslmode=verify-full sslrootcert={}",
+        server.port,
+        server.tls.ca.display()
+    );
     setup(&conninfo);
     let libpq = build_libpq_peer();
     eprintln!("server: {} ; {rounds} rounds", server.version);
@@ -228,16 +249,18 @@ fn main() {
                 if !supported(w.name, CLIENTS[ci], libpq.as_deref()) {
                     continue;
                 }
+                let conninfo = if w.name.ends_with("-tls") { &tls_conninfo } else { &conninfo };
                 let s = match CLIENTS[ci] {
                     "libpq" => {
                         if matches!(w.name, "pipeline-insert" | "copy-in") {
-                            truncate(&conninfo);
+                            truncate(conninfo);
                         }
-                        run_measured(Command::new(libpq.as_ref().expect("built")).args([w.name, conninfo.as_str()]))
+                        let base = w.name.trim_end_matches("-tls");
+                        run_measured(Command::new(libpq.as_ref().expect("built")).args([base, conninfo.as_str()]))
                     }
                     // COPY from a server file needs a superuser and a file the server can read.
                     "server-file" => spawn_child(w.name, "server-file", &server_file_conninfo(server)),
-                    client => spawn_child(w.name, client, &conninfo),
+                    client => spawn_child(w.name, client, conninfo),
                 };
                 samples[wi][ci].push(s);
             }
@@ -382,14 +405,18 @@ fn run_child(workload: &str, client: &str, conninfo: &str) -> Measured {
     if matches!(workload, "pipeline-insert" | "copy-in" | "copy-in-binary") {
         truncate(conninfo.split('|').next().expect("conninfo"));
     }
+    // The TLS workloads are the plain ones over a TLS conninfo.
+    let workload = workload.trim_end_matches("-tls");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     match client {
         "pgsans-std" => pgsans_std_run(workload, &pgsans_config(conninfo, true)),
         "pgsans-tokio" => rt.block_on(pgsans_tokio_run(workload, &pgsans_config(conninfo, true))),
         "pgsans-std-nospin" => pgsans_std_run(workload, &pgsans_config(conninfo, false)),
         "pgsans-tokio-nospin" => rt.block_on(pgsans_tokio_run(workload, &pgsans_config(conninfo, false))),
-        "tokio-postgres" => rt.block_on(tokio_postgres_run(workload, conninfo)),
-        "postgres" => postgres_run(workload, conninfo),
+        "tokio-postgres" => rt.block_on(tokio_postgres_run(workload, &PeerTls::rustls(conninfo))),
+        #[cfg(feature = "openssl-peer")]
+        "tokio-postgres-openssl" => rt.block_on(tokio_postgres_run(workload, &PeerTls::openssl(conninfo))),
+        "postgres" => postgres_run(workload, &PeerTls::rustls(conninfo)),
         "server-file" => server_file_run(conninfo),
         other => panic!("unknown client {other}"),
     }
@@ -731,15 +758,86 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
     }
 }
 
-async fn tokio_postgres_connect(conninfo: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls).await.unwrap();
-    tokio::task::spawn_local(async move {
-        let _ = connection.await;
-    });
-    client
+/// How a peer connects: its conninfo (the peers know no `sslrootcert`: `verify-full` becomes
+/// `require` and the test CA goes into the connector, which checks chain and host name), and
+/// its TLS connector.
+enum PeerTls {
+    None(String),
+    Rustls(String, tokio_postgres_rustls::MakeRustlsConnect),
+    #[cfg(feature = "openssl-peer")]
+    OpenSsl(String, postgres_openssl::MakeTlsConnector),
 }
 
-async fn tokio_postgres_run(workload: &str, conninfo: &str) -> Measured {
+impl PeerTls {
+    fn split(conninfo: &str) -> Option<(String, String)> {
+        let ca = conninfo.split_whitespace().find_map(|kv| kv.strip_prefix("sslrootcert="))?.to_owned();
+        let rest: Vec<&str> = conninfo.split_whitespace().filter(|kv| !kv.starts_with("sslrootcert=")).collect();
+        Some((rest.join(" ").replace("sslmode=verify-full", "sslmode=require"), ca))
+    }
+
+    fn rustls(conninfo: &str) -> PeerTls {
+        let Some((conninfo, ca)) = PeerTls::split(conninfo) else { return PeerTls::None(conninfo.to_owned()) };
+        let mut roots = rustls::RootCertStore::empty();
+        let pem = std::fs::read(ca).unwrap();
+        use rustls::pki_types::pem::PemObject;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config =
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        PeerTls::Rustls(conninfo, tokio_postgres_rustls::MakeRustlsConnect::new(config))
+    }
+
+    #[cfg(feature = "openssl-peer")]
+    fn openssl(conninfo: &str) -> PeerTls {
+        let Some((conninfo, ca)) = PeerTls::split(conninfo) else { return PeerTls::None(conninfo.to_owned()) };
+        let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).unwrap();
+        builder.set_ca_file(ca).unwrap();
+        PeerTls::OpenSsl(conninfo, postgres_openssl::MakeTlsConnector::new(builder.build()))
+    }
+}
+
+async fn tokio_postgres_connect(peer: &PeerTls) -> tokio_postgres::Client {
+    match peer {
+        PeerTls::None(conninfo) => {
+            let (client, connection) = tokio_postgres::connect(conninfo, tokio_postgres::NoTls).await.unwrap();
+            tokio::task::spawn_local(async move {
+                let _ = connection.await;
+            });
+            client
+        }
+        PeerTls::Rustls(conninfo, tls) => {
+            let (client, connection) = tokio_postgres::connect(conninfo, tls.clone()).await.unwrap();
+            tokio::task::spawn_local(async move {
+                let _ = connection.await;
+            });
+            client
+        }
+        #[cfg(feature = "openssl-peer")]
+        PeerTls::OpenSsl(conninfo, tls) => {
+            let (client, connection) = tokio_postgres::connect(conninfo, tls.clone()).await.unwrap();
+            tokio::task::spawn_local(async move {
+                let _ = connection.await;
+            });
+            client
+        }
+    }
+}
+
+fn postgres_connect(peer: &PeerTls) -> postgres::Client {
+    match peer {
+        PeerTls::None(conninfo) => postgres::Client::connect(conninfo, postgres::NoTls).unwrap(),
+        PeerTls::Rustls(conninfo, tls) => postgres::Client::connect(conninfo, tls.clone()).unwrap(),
+        #[cfg(feature = "openssl-peer")]
+        PeerTls::OpenSsl(conninfo, tls) => postgres::Client::connect(conninfo, tls.clone()).unwrap(),
+    }
+}
+
+async fn tokio_postgres_run(workload: &str, conninfo: &PeerTls) -> Measured {
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async {
@@ -914,11 +1012,11 @@ async fn tokio_postgres_run(workload: &str, conninfo: &str) -> Measured {
         .await
 }
 
-fn postgres_run(workload: &str, conninfo: &str) -> Measured {
+fn postgres_run(workload: &str, conninfo: &PeerTls) -> Measured {
     if workload == "connect" {
         return measure(&[], || {
             for _ in 0..300 {
-                let client = postgres::Client::connect(conninfo, postgres::NoTls).unwrap();
+                let client = postgres_connect(conninfo);
                 client.close().unwrap();
             }
             300
@@ -927,7 +1025,7 @@ fn postgres_run(workload: &str, conninfo: &str) -> Measured {
     if workload == "roundtrip-8" {
         let mut clients: Vec<_> = (0..CONCURRENT)
             .map(|_| {
-                let mut c = postgres::Client::connect(conninfo, postgres::NoTls).unwrap();
+                let mut c = postgres_connect(conninfo);
                 let stmt = c.prepare("SELECT $1::int4").unwrap();
                 let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
                 (c, stmt, pid)
@@ -950,7 +1048,7 @@ fn postgres_run(workload: &str, conninfo: &str) -> Measured {
             })
         });
     }
-    let mut client = postgres::Client::connect(conninfo, postgres::NoTls).unwrap();
+    let mut client = postgres_connect(conninfo);
     let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
     match workload {
         "roundtrip" => {

@@ -173,7 +173,10 @@ impl<R: Runtime> Connection<R> {
             socket,
             target: target.clone(),
             read_would_block: false,
-            spin: SpinWait::new(spin_limit(config, available_cpus())),
+            // No spinning while starting up: the server's answers (TLS handshake, SCRAM's key
+            // derivation, forking a backend) take milliseconds, and spinning would take a core
+            // from the server that computes them.
+            spin: SpinWait::new(Duration::ZERO),
             call_timeout: None,
         };
         loop {
@@ -188,6 +191,7 @@ impl<R: Runtime> Connection<R> {
             };
             conn.io(interest, deadline).await?;
         }
+        conn.spin.set_limit(spin_limit(config, available_cpus()));
         Ok(conn)
     }
 
