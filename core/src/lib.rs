@@ -6,6 +6,14 @@
 //! `pgsans-std`, `pgsans-tokio` and `pgsans-smol` adapt that to a runtime — or drive the engine
 //! yourself, from your own event loop, a simulator or a fuzzer, with the contract below.
 //!
+//! **TLS** runs inside the engine, through rustls' own sans-IO session: the engine encrypts what
+//! it queues and decrypts what it is given, so every transport gets it unchanged. The time a
+//! certificate is checked against comes from the caller
+//! ([`set_current_time`](Connection::set_current_time)). One exception to "no randomness": the
+//! TLS handshake's key shares and nonces come from the crypto provider's own secure random
+//! source (ring's), as they must; everything else, the SCRAM nonce included, is given by the
+//! caller, and a connection without TLS stays fully deterministic.
+//!
 //! ## The contract: one [`Connection`], four kinds of method
 //!
 //! | kind | methods | what they do |
