@@ -15,7 +15,7 @@
 //! The key exchange draws its randomness from the crypto provider (ring), as rustls requires.
 
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -72,6 +72,8 @@ pub(crate) struct TlsPlan {
     /// `sslnegotiation=direct`: the handshake starts at once (no SSLRequest), and the server
     /// must agree to ALPN `postgresql` (PostgreSQL 17+).
     pub(crate) direct: bool,
+    /// `sslcertmode=require`: set when the server asked for a client certificate.
+    pub(crate) cert_requested: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for TlsPlan {
@@ -167,7 +169,8 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
         }
     };
     let versions = protocol_versions(config)?;
-    let builder = ClientConfig::builder_with_details(provider, clock.clone())
+    let asked = Arc::new(AtomicBool::new(false));
+    let builder = ClientConfig::builder_with_details(provider.clone(), clock.clone())
         .with_protocol_versions(&versions)
         .map_err(|e| config_error(format!("TLS versions: {e}")))?
         .dangerous()
@@ -177,7 +180,18 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
         Some("disable") => (None, None),
         _ => (material.cert_pem.as_ref(), material.key_pem.as_ref()),
     };
+    let cert_mode_require = config.get("sslcertmode") == Some("require");
     let mut tls = match client_cert {
+        // sslcertmode=require: whatever we have to offer, the server must ask for a certificate
+        // (libpq 16); rustls asks the resolver only when the server did.
+        (cert, key) if cert_mode_require => {
+            let certified = match (cert, key) {
+                (Some(cert), Some(key)) => Some(Arc::new(certified_key(cert, key, &provider)?)),
+                (None, None) => None,
+                _ => return Err(config_error("sslcert and sslkey must be given together")),
+            };
+            builder.with_client_cert_resolver(Arc::new(RecordCertRequest { certified, asked: asked.clone() }))
+        }
         (Some(cert), Some(key)) => {
             let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
                 .collect::<Result<_, _>>()
@@ -205,7 +219,38 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
         server_name,
         required: matches!(mode, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull),
         direct,
+        cert_requested: cert_mode_require.then_some(asked),
     }))
+}
+
+fn certified_key(
+    cert: &[u8],
+    key: &[u8],
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<rustls::sign::CertifiedKey, Error> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+        .collect::<Result<_, _>>()
+        .map_err(|e| config_error(format!("sslcert: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| config_error(format!("sslkey: {e}")))?;
+    rustls::sign::CertifiedKey::from_der(chain, key, provider).map_err(|e| config_error(format!("sslcert/sslkey: {e}")))
+}
+
+/// Offers the client certificate (if any) and records that the server asked for one.
+#[derive(Debug)]
+struct RecordCertRequest {
+    certified: Option<Arc<rustls::sign::CertifiedKey>>,
+    asked: Arc<AtomicBool>,
+}
+
+impl rustls::client::ResolvesClientCert for RecordCertRequest {
+    fn resolve(&self, _hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.asked.store(true, Ordering::Relaxed);
+        self.certified.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.certified.is_some()
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -365,6 +410,8 @@ pub(crate) struct TlsSession {
     staging: Vec<u8>,
     /// Direct TLS: the handshake must end with ALPN `postgresql`; checked once.
     check_alpn: bool,
+    /// `sslcertmode=require`: the server must have asked for a certificate; checked once.
+    check_cert_request: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for TlsSession {
@@ -379,7 +426,13 @@ const STAGING: usize = 16 * 1024 + 512;
 impl TlsSession {
     pub(crate) fn new(plan: &TlsPlan) -> Result<TlsSession, Error> {
         let conn = ClientConnection::new(plan.config.clone(), plan.server_name.clone()).map_err(tls_error)?;
-        Ok(TlsSession { conn, out: SendBuffer::default(), staging: Vec::new(), check_alpn: plan.direct })
+        Ok(TlsSession {
+            conn,
+            out: SendBuffer::default(),
+            staging: Vec::new(),
+            check_alpn: plan.direct,
+            check_cert_request: plan.cert_requested.clone(),
+        })
     }
 
     /// Encrypts the plaintext waiting in `plain` (all of it) and queues the records.
@@ -441,6 +494,15 @@ impl TlsSession {
             // An alert to the server before failing, when rustls has one.
             let _ = self.flush_records();
             state.map_err(tls_error)?;
+            if !self.conn.is_handshaking() {
+                if let Some(asked) = self.check_cert_request.take() {
+                    if !asked.load(Ordering::Relaxed) {
+                        return Err(Error::Tls(
+                            "the server did not request a client certificate, but sslcertmode=require".into(),
+                        ));
+                    }
+                }
+            }
             if self.check_alpn && !self.conn.is_handshaking() {
                 self.check_alpn = false;
                 if self.conn.alpn_protocol() != Some(ALPN) {

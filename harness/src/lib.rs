@@ -202,8 +202,9 @@ impl TestServer {
 
     /// A PostgreSQL 18 server (protocol 3.2, direct TLS), from the binaries [`pg18_bin_dir`]
     /// fetches, set up as every test server is.
+    /// It has no `ssl_ca_file`, so it never asks for a client certificate.
     pub fn start_pg18() -> Result<TestServer, String> {
-        TestServer::start_in(pg18_bin_dir()?, &[])
+        TestServer::start_in(pg18_bin_dir()?, &[("ssl_ca_file", "")])
     }
 
     fn start_in(bin_dir: PathBuf, settings: &[(&str, &str)]) -> Result<TestServer, String> {

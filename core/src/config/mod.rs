@@ -378,9 +378,6 @@ impl Config {
     pub fn unsupported(&self) -> Option<String> {
         let set = |key: &str| self.get(key).filter(|v| !v.is_empty());
         let not_yet = |what: &str| Some(format!("{what} is not supported by this version of pgsans"));
-        if set("sslcertmode") == Some("require") {
-            return not_yet("sslcertmode=require");
-        }
         if set("gssencmode") == Some("require") {
             return not_yet("gssencmode=require (GSSAPI encryption)");
         }

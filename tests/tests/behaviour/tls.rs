@@ -137,6 +137,22 @@ pub async fn client_certificates<R: TestRt>() {
     // sslcertmode=disable never sends it.
     let err = Conn::<R>::connect(&format!("{with_cert} sslcertmode=disable")).await.expect_err("not sent");
     assert_eq!(err.code(), Some("28000"), "{err:?}");
+    // sslcertmode=require: this server asks for certificates (it has a CA), with or without one
+    // to give; a server without a CA never asks, and the connection is refused.
+    let mut c = Conn::<R>::connect(&format!("{with_cert} sslcertmode=require")).await.unwrap();
+    assert_eq!(scalar(&mut c, "SELECT current_user").await.unwrap().as_deref(), Some("cert_user"));
+    let plain =
+        conninfo("localhost", "postgres", &format!("sslmode=verify-full sslrootcert={} sslcertmode=require", ca()));
+    Conn::<R>::connect(&plain).await.unwrap();
+    let pg18 = pg18_server();
+    let no_ca = format!(
+        "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={} sslcertmode=require",
+        pg18.port,
+        pg18.tls.ca.display()
+    );
+    let err = Conn::<R>::connect(&no_ca).await.expect_err("the server did not ask");
+    assert!(matches!(&err, Error::Tls(t) if t.contains("sslcertmode=require")), "{err:?}");
+    assert!(Conn::<R>::connect(&no_ca.replace("=require", "=allow")).await.is_ok());
 }
 
 /// A fake server: answers the SSLRequest with `answer`, then stays silent (holding the socket).
@@ -173,6 +189,43 @@ pub async fn hostile_answers_to_the_ssl_request<R: TestRt>() {
     let err = Conn::<R>::connect(&connect(fake_server(b"S"), "")).await.err().unwrap();
     assert!(matches!(err, Error::Timeout), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+}
+
+/// A fake server that accepts TLS (`S`), reads the ClientHello, answers `reply` and closes.
+fn tls_liar(reply: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut s) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8];
+                if s.read_exact(&mut buf).is_ok() && s.write_all(b"S").is_ok() {
+                    let mut hello = [0u8; 4096];
+                    let _ = s.read(&mut hello);
+                    let _ = s.write_all(reply);
+                }
+            });
+        }
+    });
+    port
+}
+
+pub async fn hostile_tls_handshakes<R: TestRt>() {
+    let connect =
+        |port: u16| format!("host=localhost port={port} user=x dbname=postgres sslmode=require connect_timeout=5");
+    // A fatal handshake_failure alert: the alert, as a TLS error.
+    let started = Instant::now();
+    let err = Conn::<R>::connect(&connect(tls_liar(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]))).await.unwrap_err();
+    assert!(matches!(&err, Error::Tls(t) if t.to_lowercase().contains("handshakefailure")), "{err:?}");
+    // A ServerHello cut short, then the connection closed: an error at once, no hang.
+    let err =
+        Conn::<R>::connect(&connect(tls_liar(&[0x16, 0x03, 0x03, 0x00, 0x7a, 0x02, 0x00, 0x00]))).await.unwrap_err();
+    assert!(matches!(err, Error::Tls(_) | Error::Closed(_)), "{err:?}");
+    // Not TLS at all after `S`.
+    let err = Conn::<R>::connect(&connect(tls_liar(b"HTTP/1.1 400 Bad Request\r\n\r\n"))).await.unwrap_err();
+    assert!(matches!(err, Error::Tls(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 }
 
 pub async fn cancel_travels_over_tls<R: TestRt>() {
