@@ -181,32 +181,18 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
         _ => (material.cert_pem.as_ref(), material.key_pem.as_ref()),
     };
     let cert_mode_require = config.get("sslcertmode") == Some("require");
-    let mut tls = match client_cert {
-        // sslcertmode=require: whatever we have to offer, the server must ask for a certificate
-        // (libpq 16); rustls asks the resolver only when the server did.
-        (cert, key) if cert_mode_require => {
-            let certified = match (cert, key) {
-                (Some(cert), Some(key)) => Some(Arc::new(certified_key(cert, key, &provider)?)),
-                (None, None) => None,
-                _ => return Err(config_error("sslcert and sslkey must be given together")),
-            };
-            builder.with_client_cert_resolver(Arc::new(RecordCertRequest { certified, asked: asked.clone() }))
-        }
-        (Some(cert), Some(key)) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
-                .collect::<Result<_, _>>()
-                .map_err(|e| config_error(format!("sslcert: {e}")))?;
-            if String::from_utf8_lossy(key).contains("ENCRYPTED") {
-                return Err(config_error(
-                    "sslkey: encrypted private keys (sslpassword) are not supported; decrypt the key first",
-                ));
-            }
-            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| config_error(format!("sslkey: {e}")))?;
-            builder.with_client_auth_cert(chain, key).map_err(|e| config_error(format!("sslcert/sslkey: {e}")))?
-        }
+    let certified = match client_cert {
+        (Some(cert), Some(key)) => Some(Arc::new(certified_key(cert, key, config.get("sslpassword"), &provider)?)),
         (Some(_), None) => return Err(config_error("sslcert is given without sslkey")),
         (None, Some(_)) => return Err(config_error("sslkey is given without sslcert")),
-        (None, None) => builder.with_no_client_auth(),
+        (None, None) => None,
+    };
+    let mut tls = if certified.is_none() && !cert_mode_require {
+        builder.with_no_client_auth()
+    } else {
+        // rustls asks the resolver only when the server asked for a certificate: that is what
+        // sslcertmode=require (libpq 16) checks.
+        builder.with_client_cert_resolver(Arc::new(RecordCertRequest { certified, asked: asked.clone() }))
     };
     // libpq sends SNI for host names, never for addresses; sslsni=0 turns it off.
     let server_name = ServerName::try_from(host.clone())
@@ -223,15 +209,42 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
     }))
 }
 
+/// The client's private key from PEM: plain, or PKCS#8-encrypted (`ENCRYPTED PRIVATE KEY`,
+/// PBES2 with PBKDF2 or scrypt, as `openssl pkcs8 -topk8` writes) and decrypted with
+/// `sslpassword`.
+fn client_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'static>, Error> {
+    let text = String::from_utf8_lossy(pem);
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(config_error(
+            "sslkey: keys in OpenSSL's legacy encrypted format are not supported; convert it with \
+             `openssl pkcs8 -topk8 -v2 aes256`",
+        ));
+    }
+    if !text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
+        return PrivateKeyDer::from_pem_slice(pem).map_err(|e| config_error(format!("sslkey: {e}")));
+    }
+    let Some(password) = password else {
+        return Err(config_error("sslkey is encrypted: give its password in sslpassword"));
+    };
+    let (_, doc) = pkcs8::SecretDocument::from_pem(&text).map_err(|e| config_error(format!("sslkey: {e}")))?;
+    let encrypted =
+        pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes()).map_err(|e| config_error(format!("sslkey: {e}")))?;
+    let plain =
+        encrypted.decrypt(password).map_err(|_| config_error("sslkey: could not decrypt the key with sslpassword"))?;
+    Ok(PrivateKeyDer::Pkcs8(plain.as_bytes().to_vec().into()))
+}
+
+/// The client certificate chain and its key, checked against each other.
 fn certified_key(
     cert: &[u8],
     key: &[u8],
+    password: Option<&str>,
     provider: &rustls::crypto::CryptoProvider,
 ) -> Result<rustls::sign::CertifiedKey, Error> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
         .collect::<Result<_, _>>()
         .map_err(|e| config_error(format!("sslcert: {e}")))?;
-    let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| config_error(format!("sslkey: {e}")))?;
+    let key = client_key(key, password)?;
     rustls::sign::CertifiedKey::from_der(chain, key, provider).map_err(|e| config_error(format!("sslcert/sslkey: {e}")))
 }
 

@@ -39,7 +39,12 @@ pub struct TlsFiles {
     /// `cert_user`'s certificate and key (`sslcert`, `sslkey`).
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
+    /// The same key, PKCS#8-encrypted (PBES2) with the password [`CLIENT_KEY_PASSWORD`].
+    pub client_key_encrypted: PathBuf,
 }
+
+/// `sslpassword` for [`TlsFiles::client_key_encrypted`].
+pub const CLIENT_KEY_PASSWORD: &str = "keypass";
 
 /// Writes a test CA, a server certificate for localhost / 127.0.0.1 and a client certificate
 /// for `cert_user` under `root`; returns the files and the server's (cert, key) paths.
@@ -57,15 +62,32 @@ fn make_certs(root: &Path) -> Result<(TlsFiles, PathBuf, PathBuf), String> {
     let (ca_params, ca_key, ca_pem) = ca("pgsans test CA")?;
     let (_, _, other_pem) = ca("pgsans unrelated CA")?;
     let issuer = Issuer::new(ca_params, ca_key);
-    let leaf = |names: Vec<String>, cn: &str| -> Result<(String, String), String> {
+    let leaf = |names: Vec<String>, cn: &str| -> Result<(String, KeyPair), String> {
         let mut params = CertificateParams::new(names).map_err(err)?;
         params.distinguished_name.push(DnType::CommonName, cn);
         let key = KeyPair::generate().map_err(err)?;
         let cert = params.signed_by(&key, &issuer).map_err(err)?;
-        Ok((cert.pem(), key.serialize_pem()))
+        Ok((cert.pem(), key))
     };
     let (server_pem, server_key) = leaf(vec!["localhost".into(), "127.0.0.1".into()], "localhost")?;
     let (client_pem, client_key) = leaf(Vec::new(), "cert_user")?;
+    let encrypted = {
+        use pkcs8::der::pem::LineEnding;
+        let der = client_key.serialize_der();
+        let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).map_err(|e| format!("client key: {e}"))?;
+        // PBKDF2-SHA256 with 2,048 iterations and AES-256-CBC: what `openssl pkcs8 -topk8 -v2
+        // aes256` writes (pkcs8's own default, scrypt, is slow in unoptimized test builds).
+        let mut salt_iv = [0u8; 32];
+        pkcs8::rand_core::RngCore::fill_bytes(&mut pkcs8::rand_core::OsRng, &mut salt_iv);
+        let iv: [u8; 16] = salt_iv[16..].try_into().expect("16 bytes");
+        let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, &salt_iv[..16], &iv)
+            .map_err(|e| format!("PBES2 parameters: {e}"))?;
+        let doc = info
+            .encrypt_with_params(params, CLIENT_KEY_PASSWORD.as_bytes())
+            .map_err(|e| format!("encrypt client key: {e}"))?;
+        doc.to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF).map_err(|e| format!("client key PEM: {e}"))?.to_string()
+    };
+    let (server_key, client_key) = (server_key.serialize_pem(), client_key.serialize_pem());
     let write = |name: &str, text: &str| -> Result<PathBuf, String> {
         let path = root.join(name);
         std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
@@ -76,6 +98,7 @@ fn make_certs(root: &Path) -> Result<(TlsFiles, PathBuf, PathBuf), String> {
         other_ca: write("other-ca.crt", &other_pem)?,
         client_cert: write("client.crt", &client_pem)?,
         client_key: write("client.key", &client_key)?,
+        client_key_encrypted: write("client-encrypted.key", &encrypted)?,
     };
     Ok((files, write("server.crt", &server_pem)?, write("server.key", &server_key)?))
 }

@@ -153,6 +153,17 @@ pub async fn client_certificates<R: TestRt>() {
     let err = Conn::<R>::connect(&no_ca).await.expect_err("the server did not ask");
     assert!(matches!(&err, Error::Tls(t) if t.contains("sslcertmode=require")), "{err:?}");
     assert!(Conn::<R>::connect(&no_ca.replace("=require", "=allow")).await.is_ok());
+    // A PKCS#8-encrypted key, opened with sslpassword; without it or with a wrong one, a
+    // configuration error before connecting.
+    let encrypted =
+        with_cert.replace(&tls.client_key.display().to_string(), &tls.client_key_encrypted.display().to_string());
+    let mut c =
+        Conn::<R>::connect(&format!("{encrypted} sslpassword={}", pgsans_harness::CLIENT_KEY_PASSWORD)).await.unwrap();
+    assert_eq!(scalar(&mut c, "SELECT current_user").await.unwrap().as_deref(), Some("cert_user"));
+    for (extra, why) in [("", "give its password in sslpassword"), ("sslpassword=wrong", "could not decrypt")] {
+        let err = Conn::<R>::connect(&format!("{encrypted} {extra}")).await.expect_err(why);
+        assert!(matches!(&err, Error::Config(_)) && err.to_string().contains(why), "{err:?}");
+    }
 }
 
 /// A fake server: answers the SSLRequest with `answer`, then stays silent (holding the socket).
