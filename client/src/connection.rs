@@ -163,7 +163,7 @@ impl<R: Runtime> Connection<R> {
         tls_used: &mut bool,
     ) -> Result<Self, Error> {
         let target = &attempt.target;
-        let socket = connect_socket::<R>(target, &config.tcp_options()?, deadline).await?;
+        let socket = connect_socket::<R>(target, &config.socket_options()?, deadline).await?;
         let mut engine = pgsans::Connection::with_attempt(config, attempt, random_nonce()?)?;
         if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
             engine.set_current_time(now);

@@ -30,7 +30,7 @@ pub use cancel::CancelToken;
 pub use connection::Connection;
 pub use copy::{BinaryCopyIn, BinaryCopyOut, CopyIn, CopyOut, COPY_BUFFER};
 pub use copy_io::{CopyInWrite, CopyOutRead};
-pub use runtime::{set_tcp_options, Runtime, Socket};
+pub use runtime::{set_socket_options, Runtime, Socket};
 pub use stream::{Portal, RowStream};
 pub use transaction::Transaction;
 

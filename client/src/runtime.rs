@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
-use pgsans::config::{Target, TcpOptions};
+use pgsans::config::{SocketOptions, Target};
 use pgsans::{Error, Interest};
 
 use crate::io::TryIo;
@@ -46,14 +46,12 @@ pub trait Socket: TryIo + AsFd + Send + 'static {
 /// TCP options set.
 pub(crate) async fn connect_socket<R: Runtime>(
     target: &Target,
-    options: &TcpOptions,
+    options: &SocketOptions,
     deadline: Option<Instant>,
 ) -> Result<R::Socket, Error> {
     match R::connect(target, deadline).await {
         Ok(s) => {
-            if target.socket_path().is_none() {
-                set_tcp_options(s.as_fd(), options)?;
-            }
+            set_socket_options(s.as_fd(), target.socket_path().is_some(), options)?;
             Ok(s)
         }
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut && deadline.is_some_and(|d| Instant::now() >= d) => {
@@ -63,8 +61,22 @@ pub(crate) async fn connect_socket<R: Runtime>(
     }
 }
 
-/// Sets libpq's TCP options ([`pgsans::Config::tcp_options`]) on a connected TCP socket.
-pub fn set_tcp_options(fd: std::os::fd::BorrowedFd<'_>, options: &TcpOptions) -> io::Result<()> {
+/// Sets libpq's TCP options ([`pgsans::Config::socket_options`]) on a connected TCP socket, or
+/// checks `requirepeer` on a Unix socket (the server process's OS user, from `SO_PEERCRED`).
+pub fn set_socket_options(fd: std::os::fd::BorrowedFd<'_>, unix: bool, options: &SocketOptions) -> Result<(), Error> {
+    if unix {
+        return match &options.require_peer {
+            Some(required) => {
+                let actual = peer_user(fd)?;
+                if &actual == required {
+                    Ok(())
+                } else {
+                    Err(pgsans::AuthError::PeerMismatch { required: required.clone(), actual }.into())
+                }
+            }
+            None => Ok(()),
+        };
+    }
     let socket = socket2::SockRef::from(&fd);
     socket.set_keepalive(options.keepalives)?;
     if options.keepalives {
@@ -84,4 +96,14 @@ pub fn set_tcp_options(fd: std::os::fd::BorrowedFd<'_>, options: &TcpOptions) ->
         socket.set_tcp_user_timeout(Some(t))?;
     }
     Ok(())
+}
+
+/// The name of the OS user running the process at the other end of a Unix socket.
+fn peer_user(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<String> {
+    let cred = nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials)?;
+    let uid = nix::unistd::Uid::from_raw(cred.uid());
+    match nix::unistd::User::from_uid(uid)? {
+        Some(user) => Ok(user.name),
+        None => Err(io::Error::other(format!("the peer's uid {uid} has no user name"))),
+    }
 }

@@ -258,6 +258,9 @@ pub enum AuthError {
     /// required (libpq's wording).
     #[error("authentication method requirement \"{required}\" failed: {why}")]
     RequirementFailed { required: String, why: &'static str },
+    /// `requirepeer`: the server on the Unix socket runs as another OS user (libpq's wording).
+    #[error("requirepeer specifies \"{required}\", but actual peer user name is \"{actual}\"")]
+    PeerMismatch { required: String, actual: String },
     /// `channel_binding=require` and the authentication would not bind to the TLS channel.
     #[error("{0}")]
     ChannelBinding(&'static str),

@@ -262,10 +262,8 @@ impl PollingConnection {
             let Io::Connecting(c) = std::mem::replace(&mut self.io, Io::Closed) else { unreachable!() };
             match c.finish() {
                 Ok(socket) => {
-                    if self.target.socket_path().is_none() {
-                        let options = self.config.tcp_options()?;
-                        pgsans_client::set_tcp_options(socket.as_fd(), &options)?;
-                    }
+                    let options = self.config.socket_options()?;
+                    pgsans_client::set_socket_options(socket.as_fd(), self.target.socket_path().is_some(), &options)?;
                     self.io = Io::Connected(socket)
                 }
                 Err(e) => return self.connect_elsewhere(e),

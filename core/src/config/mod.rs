@@ -71,25 +71,29 @@ pub enum Host {
     Unix(PathBuf),
 }
 
-/// TCP socket options from the configuration ([`Config::tcp_options`]); `None` leaves the
-/// system's value. The default is libpq's: keep-alives on, the system's timings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpOptions {
+/// What transports set or check on a new socket ([`Config::socket_options`]): TCP options
+/// (`None` leaves the system's value; the default is libpq's: keep-alives on, the system's
+/// timings) and, for Unix sockets, `requirepeer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketOptions {
     pub keepalives: bool,
     pub keepalives_idle: Option<Duration>,
     pub keepalives_interval: Option<Duration>,
     pub keepalives_count: Option<u32>,
     pub user_timeout: Option<Duration>,
+    /// The OS user the server process on a Unix socket must run as (`requirepeer`).
+    pub require_peer: Option<String>,
 }
 
-impl Default for TcpOptions {
+impl Default for SocketOptions {
     fn default() -> Self {
-        TcpOptions {
+        SocketOptions {
             keepalives: true,
             keepalives_idle: None,
             keepalives_interval: None,
             keepalives_count: None,
             user_timeout: None,
+            require_peer: None,
         }
     }
 }
@@ -321,10 +325,10 @@ impl Config {
         self
     }
 
-    /// The TCP socket options libpq sets: keep-alives (on unless `keepalives=0`; idle time,
+    /// The socket options libpq sets and checks (`requirepeer`): keep-alives (on unless `keepalives=0`; idle time,
     /// interval and count when given, the system's otherwise) and `tcp_user_timeout` (ms; 0
     /// for the system's). Transports apply them to TCP connections, never to Unix sockets.
-    pub fn tcp_options(&self) -> Result<TcpOptions, ConfigError> {
+    pub fn socket_options(&self) -> Result<SocketOptions, ConfigError> {
         let int = |key: &str| -> Result<Option<u32>, ConfigError> {
             let Some(v) = self.get(key) else { return Ok(None) };
             let n: i64 =
@@ -336,12 +340,13 @@ impl Config {
             }
         };
         let secs = |key: &str| int(key).map(|v| v.map(|n| Duration::from_secs(n.into())));
-        Ok(TcpOptions {
+        Ok(SocketOptions {
             keepalives: self.get("keepalives").is_none_or(|v| v.trim().parse::<i64>() != Ok(0)),
             keepalives_idle: secs("keepalives_idle")?,
             keepalives_interval: secs("keepalives_interval")?,
             keepalives_count: int("keepalives_count")?,
             user_timeout: int("tcp_user_timeout")?.map(|ms| Duration::from_millis(ms.into())),
+            require_peer: self.get("requirepeer").filter(|v| !v.is_empty()).map(str::to_owned),
         })
     }
 
@@ -380,9 +385,6 @@ impl Config {
         let not_yet = |what: &str| Some(format!("{what} is not supported by this version of pgsans"));
         if set("gssencmode") == Some("require") {
             return not_yet("gssencmode=require (GSSAPI encryption)");
-        }
-        if set("requirepeer").is_some() {
-            return not_yet("requirepeer");
         }
         None
     }
@@ -553,7 +555,7 @@ impl Config {
             }
         }
         self.targets()?;
-        self.tcp_options()?;
+        self.socket_options()?;
         self.protocol_versions()?;
         Ok(())
     }

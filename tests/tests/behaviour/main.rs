@@ -126,6 +126,7 @@ over_every_transport!(
     multihost::a_refused_session_ends_the_attempt,
     multihost::load_balance_hosts_random,
     multihost::tcp_keepalive_options,
+    multihost::requirepeer_on_unix_sockets,
     pg18::direct_tls,
     pg18::protocol_3_2,
     files::service_files,

@@ -171,3 +171,19 @@ pub async fn tcp_keepalive_options<R: TestRt>() {
     let err = Conn::<R>::connect(&hosts(&[p], "keepalives_idle=-1")).await.unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err:?}");
 }
+
+pub async fn requirepeer_on_unix_sockets<R: TestRt>() {
+    let unix = TestServer::shared().unix_conninfo(AuthMethod::Trust);
+    // The server runs as some OS user; another name is refused before anything is sent.
+    let err = Conn::<R>::connect(&format!("{unix} requirepeer=pgsans_nobody")).await.unwrap_err();
+    let Error::Auth(pgsans::AuthError::PeerMismatch { required, actual }) = &err else { panic!("{err:?}") };
+    assert_eq!(required, "pgsans_nobody");
+    // The harness runs the server as `postgres` when the tests run as root, else as ourselves.
+    let our_uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap());
+    if our_uid == 0 {
+        assert_eq!(actual, "postgres");
+    }
+    // Its own name passes; over TCP there is no peer to check.
+    Conn::<R>::connect(&format!("{unix} requirepeer={actual}")).await.unwrap();
+    Conn::<R>::connect(&hosts(&[primary()], "requirepeer=pgsans_nobody")).await.unwrap();
+}
