@@ -209,7 +209,7 @@ impl Connection {
                 Ssl::Off
             }
         };
-        let password = config.password().map(|p| p.as_bytes().to_vec());
+        let password = config.password_for(target).map(|p| p.as_bytes().to_vec());
         Ok(Connection {
             phase: Phase::Startup(Box::new(Startup::new(
                 user,

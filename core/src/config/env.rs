@@ -95,9 +95,7 @@ impl Config {
             c.source = src;
         }
         if c.password().is_none() {
-            if let Some(pw) = c.password_from_pgpass(env("HOME"))? {
-                c.params.push(("password", pw));
-            }
+            c.pgpass = c.passwords_from_pgpass(env("HOME"))?;
         }
         c.load_tls_files(env("HOME"))?;
         c.validate()?;
@@ -178,49 +176,55 @@ impl Config {
         Err(ConfigError::ServiceNotFound(name))
     }
 
-    fn password_from_pgpass(&self, home: Option<String>) -> Result<Option<String>, ConfigError> {
+    /// The `.pgpass` password of each host, as libpq looks them up (one per host: each host
+    /// of a list may have its own).
+    fn passwords_from_pgpass(&self, home: Option<String>) -> Result<Vec<(super::Target, String)>, ConfigError> {
         let path = match self.get("passfile") {
             Some(p) => PathBuf::from(p),
             None => match home {
                 Some(h) => PathBuf::from(h).join(".pgpass"),
-                None => return Ok(None),
+                None => return Ok(Vec::new()),
             },
         };
         let Ok(meta) = std::fs::metadata(&path) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         if !meta.is_file() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             if meta.permissions().mode() & 0o077 != 0 {
                 // libpq prints a warning and ignores the file.
-                return Ok(None);
+                return Ok(Vec::new());
             }
         }
         let contents = std::fs::read_to_string(&path)
             .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
-        let (Some(user), Some(db)) = (self.user(), self.dbname()) else {
-            return Ok(None);
+        let Some(user) = self.user() else {
+            return Ok(Vec::new());
         };
-        let targets = self.targets()?;
-        let Some(t) = targets.first() else {
-            return Ok(None);
-        };
-        let host = match &t.host {
-            Host::Tcp(h) => h.clone(),
-            Host::Unix(d) => {
-                let d = d.display().to_string();
-                if d == "/var/run/postgresql" || d == "/tmp" {
-                    "localhost".to_owned()
-                } else {
-                    d
+        // The database defaults to the user name, as in the StartupMessage.
+        let db = self.dbname().unwrap_or(user);
+        let mut found = Vec::new();
+        for t in self.targets()? {
+            let host = match &t.host {
+                Host::Tcp(h) => h.clone(),
+                Host::Unix(d) => {
+                    let d = d.display().to_string();
+                    if d == "/var/run/postgresql" || d == "/tmp" {
+                        "localhost".to_owned()
+                    } else {
+                        d
+                    }
                 }
+            };
+            if let Some(pw) = pgpass_lookup(&contents, &host, t.port, db, user) {
+                found.push((t, pw));
             }
-        };
-        Ok(pgpass_lookup(&contents, &host, t.port, db, user))
+        }
+        Ok(found)
     }
 }
 

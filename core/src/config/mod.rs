@@ -165,6 +165,8 @@ pub struct Config {
     autocommit: Option<bool>,
     /// Certificates and keys (PEM) for TLS, read by [`Config::load`] or given directly.
     pub(crate) tls: crate::tls::TlsMaterial,
+    /// Passwords `.pgpass` gave for the hosts, read by [`Config::load`] when none was set.
+    pgpass: Vec<(Target, String)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -186,6 +188,7 @@ impl Default for Config {
             spin_wait: None,
             autocommit: None,
             tls: crate::tls::TlsMaterial::default(),
+            pgpass: Vec::new(),
         }
     }
 }
@@ -408,6 +411,12 @@ impl Config {
     pub fn dbname(&self) -> Option<&str> {
         self.get("dbname").filter(|s| !s.is_empty()).or_else(|| self.user())
     }
+    /// The password for `target`: the one set, else the one `.pgpass` gave for that host
+    /// ([`Config::load`] reads the file).
+    pub fn password_for(&self, target: &Target) -> Option<&str> {
+        self.password().or_else(|| self.pgpass.iter().find(|(t, _)| t == target).map(|(_, pw)| pw.as_str()))
+    }
+
     pub fn application_name(&self) -> Option<&str> {
         self.get("application_name").or_else(|| self.get("fallback_application_name"))
     }

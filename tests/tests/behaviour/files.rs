@@ -104,6 +104,23 @@ pub async fn pgpass_file<R: TestRt>() {
     )
     .unwrap();
     assert_eq!(who::<R>(&config).await.unwrap().0, "scram_user");
+    // Each host of a list has its own line: the first host (nobody listens there) has another
+    // password than the second.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let per_host = dir.write(
+        "per-host",
+        &format!("127.0.0.1:{dead}:*:scram_user:wrong\nlocalhost:{port}:*:scram_user:scrampass\n"),
+        0o600,
+    );
+    let config = load(
+        &format!(
+            "host=127.0.0.1,localhost port={dead},{port} user=scram_user dbname=postgres sslmode=disable \
+             passfile={per_host}"
+        ),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(who::<R>(&config).await.unwrap().0, "scram_user");
     // A file others can read is ignored, as libpq does: no password.
     let open = dir.write("open", &entries, 0o644);
     let config = load(&format!("{base} user=scram_user").replace(&passfile, &open), &[]).unwrap();
