@@ -15,6 +15,10 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
     // The recordings the seeds come from are plaintext sessions.
     config.set("sslmode", "disable").expect("valid");
     config.set("password", "secret").expect("valid");
+    // Protocol 3.2 (NegotiateProtocolVersion, long cancel keys) and the target_session_attrs
+    // check (decided from ParameterStatus, or by a query when the server reported neither).
+    config.set("max_protocol_version", "3.2").expect("valid");
+    config.set("target_session_attrs", "read-write").expect("valid");
     config.max_message_len(1 << 16);
     let mut conn = Connection::new(&config, ClientNonce::from_printable("fuzznonce").expect("valid")).expect("valid");
     let mut feed = Feed { data: server, cuts, i: 0 };
