@@ -36,6 +36,28 @@ fn silent_port() -> u16 {
     port
 }
 
+/// A blackhole: a listener whose accept queue is full and that never accepts, so the kernel
+/// drops further SYNs and a connect hangs as to a host that is gone.
+fn blackhole_port() -> u16 {
+    use socket2::{Domain, Socket, Type};
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap().into()).unwrap();
+    listener.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..3 {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(&addr);
+        fillers.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let port = addr.as_socket().unwrap().port();
+    // Kept open for the test binary's lifetime.
+    std::mem::forget((listener, fillers));
+    port
+}
+
 fn hosts(ports: &[u16], extra: &str) -> String {
     let hosts = vec!["localhost"; ports.len()].join(",");
     let ports = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(",");
@@ -92,6 +114,11 @@ pub async fn dead_and_silent_hosts_are_skipped<R: TestRt>() {
     // A host that accepts and never answers costs one connect_timeout (at least 2 s, as libpq).
     let started = Instant::now();
     assert!(in_recovery::<R>(&hosts(&[silent_port(), s], "connect_timeout=2")).await.unwrap());
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "{took:?}");
+    // A host whose SYNs go unanswered: the same.
+    let started = Instant::now();
+    assert!(in_recovery::<R>(&hosts(&[blackhole_port(), s], "connect_timeout=2")).await.unwrap());
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(1900) && took < Duration::from_secs(4), "{took:?}");
     // Every host dead: the last error.
