@@ -12,52 +12,38 @@ use pgsans::{Error, OwnedRow, Params, ResultSet};
 
 pub use pgsans_harness::{AuthMethod, TestServer};
 
+/// Starts a server with `start` from a thread that never ends, as `TestServer::shared` does
+/// (the server's death signal follows the thread that forked it).
+fn start_kept(start: fn() -> Result<TestServer, String>, what: &str) -> TestServer {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tx.send(start()).ok();
+        loop {
+            std::thread::park();
+        }
+    });
+    rx.recv().expect("harness thread").unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
 /// A second server, started once per test binary, for what the shared one must not be:
 /// two-phase commit disabled (`max_prepared_transactions = 0`) and TLS off (`ssl = off`).
 pub fn second_server() -> &'static TestServer {
     static SERVER: std::sync::OnceLock<TestServer> = std::sync::OnceLock::new();
     SERVER.get_or_init(|| {
-        // Started from a thread that never ends, as `TestServer::shared` (the server's death
-        // signal follows the thread that forked it).
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            tx.send(TestServer::start_with(&[("max_prepared_transactions", "0"), ("ssl", "off")])).ok();
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv().expect("harness thread").unwrap_or_else(|e| panic!("second server: {e}"))
+        start_kept(|| TestServer::start_with(&[("max_prepared_transactions", "0"), ("ssl", "off")]), "second server")
     })
 }
 
 /// A streaming hot standby of the shared server, started once per test binary.
 pub fn standby_server() -> &'static TestServer {
     static SERVER: std::sync::OnceLock<TestServer> = std::sync::OnceLock::new();
-    SERVER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            tx.send(TestServer::shared().start_standby()).ok();
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv().expect("harness thread").unwrap_or_else(|e| panic!("standby: {e}"))
-    })
+    SERVER.get_or_init(|| start_kept(|| TestServer::shared().start_standby(), "standby"))
 }
 
 /// A PostgreSQL 18 server (fetched by the harness when needed), started once per test binary.
 pub fn pg18_server() -> &'static TestServer {
     static SERVER: std::sync::OnceLock<TestServer> = std::sync::OnceLock::new();
-    SERVER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            tx.send(TestServer::start_pg18()).ok();
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv().expect("harness thread").unwrap_or_else(|e| panic!("PostgreSQL 18: {e}"))
-    })
+    SERVER.get_or_init(|| start_kept(TestServer::start_pg18, "PostgreSQL 18"))
 }
 
 /// The connection under test.

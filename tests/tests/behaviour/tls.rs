@@ -166,8 +166,9 @@ pub async fn client_certificates<R: TestRt>() {
     }
 }
 
-/// A fake server: answers the SSLRequest with `answer`, then stays silent (holding the socket).
-fn fake_server(answer: &'static [u8]) -> u16 {
+/// A fake server: reads the SSLRequest, then runs `then` on the socket (on a thread per
+/// connection, at most four).
+fn fake(then: fn(&mut std::net::TcpStream)) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -176,13 +177,22 @@ fn fake_server(answer: &'static [u8]) -> u16 {
             std::thread::spawn(move || {
                 let mut buf = [0u8; 8];
                 if s.read_exact(&mut buf).is_ok() {
-                    let _ = s.write_all(answer);
+                    then(&mut s);
                 }
-                std::thread::sleep(Duration::from_secs(5));
             });
         }
     });
     port
+}
+
+/// A fake server: answers the SSLRequest with `answer`, then stays silent (holding the socket).
+macro_rules! fake_server {
+    ($answer:expr) => {
+        fake(|s| {
+            let _ = s.write_all($answer);
+            std::thread::sleep(Duration::from_secs(5));
+        })
+    };
 }
 
 pub async fn hostile_answers_to_the_ssl_request<R: TestRt>() {
@@ -190,36 +200,29 @@ pub async fn hostile_answers_to_the_ssl_request<R: TestRt>() {
         format!("host=127.0.0.1 port={port} user=x dbname=postgres sslmode=require connect_timeout=2 {extra}")
     };
     // Plaintext right after `S` (CVE-2021-23222): refused, not read as messages.
-    let err = Conn::<R>::connect(&connect(fake_server(b"SR\0\0\0\x08\0\0\0\0"), "")).await.err().unwrap();
+    let err = Conn::<R>::connect(&connect(fake_server!(b"SR\0\0\0\x08\0\0\0\0"), "")).await.err().unwrap();
     assert!(matches!(&err, Error::Tls(t) if t.contains("CVE-2021-23222")), "{err:?}");
     // Neither S nor N.
-    let err = Conn::<R>::connect(&connect(fake_server(b"HTTP/1.1 400 Bad Request\r\n\r\n"), "")).await.err().unwrap();
+    let err = Conn::<R>::connect(&connect(fake_server!(b"HTTP/1.1 400 Bad Request\r\n\r\n"), "")).await.err().unwrap();
     assert!(matches!(err, Error::Protocol(ProtocolError::NotPostgres(_))), "{err:?}");
     // A server that accepts TLS and then never speaks: connect_timeout covers the handshake.
     let started = Instant::now();
-    let err = Conn::<R>::connect(&connect(fake_server(b"S"), "")).await.err().unwrap();
+    let err = Conn::<R>::connect(&connect(fake_server!(b"S"), "")).await.err().unwrap();
     assert!(matches!(err, Error::Timeout), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
 }
 
 /// A fake server that accepts TLS (`S`), reads the ClientHello, answers `reply` and closes.
-fn tls_liar(reply: &'static [u8]) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().take(4) {
-            let Ok(mut s) = stream else { continue };
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8];
-                if s.read_exact(&mut buf).is_ok() && s.write_all(b"S").is_ok() {
-                    let mut hello = [0u8; 4096];
-                    let _ = s.read(&mut hello);
-                    let _ = s.write_all(reply);
-                }
-            });
-        }
-    });
-    port
+macro_rules! tls_liar {
+    ($reply:expr) => {
+        fake(|s| {
+            if s.write_all(b"S").is_ok() {
+                let mut hello = [0u8; 4096];
+                let _ = s.read(&mut hello);
+                let _ = s.write_all($reply);
+            }
+        })
+    };
 }
 
 pub async fn hostile_tls_handshakes<R: TestRt>() {
@@ -227,14 +230,14 @@ pub async fn hostile_tls_handshakes<R: TestRt>() {
         |port: u16| format!("host=localhost port={port} user=x dbname=postgres sslmode=require connect_timeout=5");
     // A fatal handshake_failure alert: the alert, as a TLS error.
     let started = Instant::now();
-    let err = Conn::<R>::connect(&connect(tls_liar(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]))).await.unwrap_err();
+    let err = Conn::<R>::connect(&connect(tls_liar!(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]))).await.unwrap_err();
     assert!(matches!(&err, Error::Tls(t) if t.to_lowercase().contains("handshakefailure")), "{err:?}");
     // A ServerHello cut short, then the connection closed: an error at once, no hang.
     let err =
-        Conn::<R>::connect(&connect(tls_liar(&[0x16, 0x03, 0x03, 0x00, 0x7a, 0x02, 0x00, 0x00]))).await.unwrap_err();
+        Conn::<R>::connect(&connect(tls_liar!(&[0x16, 0x03, 0x03, 0x00, 0x7a, 0x02, 0x00, 0x00]))).await.unwrap_err();
     assert!(matches!(err, Error::Tls(_) | Error::Closed(_)), "{err:?}");
     // Not TLS at all after `S`.
-    let err = Conn::<R>::connect(&connect(tls_liar(b"HTTP/1.1 400 Bad Request\r\n\r\n"))).await.unwrap_err();
+    let err = Conn::<R>::connect(&connect(tls_liar!(b"HTTP/1.1 400 Bad Request\r\n\r\n"))).await.unwrap_err();
     assert!(matches!(err, Error::Tls(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 }
@@ -299,7 +302,7 @@ pub async fn scram_channel_binding<R: TestRt>() {
         assert!(matches!(&err, Error::Auth(AuthError::ChannelBinding(_))), "{user}: {err:?}");
     }
     // A server that offers the PLUS mechanism without TLS is lying.
-    let port = fake_server(sasl_offer(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
+    let port = fake_server!(sasl_offer(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]));
     let info = format!("host=127.0.0.1 port={port} user=x password=y sslmode=disable connect_timeout=2");
     let err = Conn::<R>::connect(&info).await.expect_err("PLUS without TLS");
     assert!(matches!(&err, Error::Protocol(ProtocolError::Scram(t)) if t.contains("without TLS")), "{err:?}");
