@@ -42,6 +42,9 @@ pub(crate) struct TlsMaterial {
     pub(crate) cert_pem: Option<Vec<u8>>,
     pub(crate) key_pem: Option<Vec<u8>>,
     pub(crate) crl_pem: Vec<Vec<u8>>,
+    /// `sslrootcert=system`: the OS trust store (DER), read by `Config::load`; Mozilla's roots
+    /// (webpki-roots) when it was not read or is empty.
+    pub(crate) system_roots: Vec<Vec<u8>>,
 }
 
 /// The wall-clock time given by the caller, in seconds since the epoch (0: not given).
@@ -117,7 +120,13 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let roots = if system {
         let mut store = RootCertStore::empty();
-        store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        // Like libpq's (OpenSSL's) default store: the OS's certificates; unparsable ones are
+        // skipped, as OpenSSL does.
+        let (added, _) =
+            store.add_parsable_certificates(material.system_roots.iter().map(|d| CertificateDer::from(d.clone())));
+        if added == 0 {
+            store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
         Some(store)
     } else {
         match &material.root_pem {

@@ -22,6 +22,8 @@ fn no_runtime_or_socket_dependencies() {
         "webpki-roots",
         // Reads the server certificate's signature algorithm (channel binding): a pure parser.
         "x509-parser",
+        // Reads the OS trust store for sslrootcert=system: called only from Config::load.
+        "rustls-native-certs",
         // Decrypts PKCS#8-encrypted client keys (sslpassword): pure; its optional encryption
         // side, which would take an RNG, is never called.
         "pkcs8",

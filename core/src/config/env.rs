@@ -118,7 +118,12 @@ impl Config {
                 }
             };
         let root = match self.get("sslrootcert") {
-            Some("system") => None,
+            Some("system") => {
+                // The OS trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured, as OpenSSL does).
+                self.tls.system_roots =
+                    rustls_native_certs::load_native_certs().certs.into_iter().map(|c| c.to_vec()).collect();
+                None
+            }
             explicit => read("sslrootcert", explicit, default("root.crt"))?,
         };
         let cert = read("sslcert", self.get("sslcert"), default("postgresql.crt"))?;
