@@ -117,7 +117,10 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
             config.get("sslmode").unwrap_or("prefer")
         )));
     }
+    #[cfg(not(feature = "aws-lc-rs"))]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    #[cfg(feature = "aws-lc-rs")]
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let roots = if system {
         let mut store = RootCertStore::empty();
         // Like libpq's (OpenSSL's) default store: the OS's certificates; unparsable ones are
