@@ -406,6 +406,9 @@ pub(crate) fn tls_error(e: rustls::Error) -> Error {
         rustls::Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
             "the server certificate has expired".to_owned()
         }
+        rustls::Error::InvalidCertificate(CertificateError::Revoked) => {
+            "the server certificate has been revoked (sslcrl)".to_owned()
+        }
         rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
             "the server certificate is not signed by a trusted root (sslrootcert)".to_owned()
         }

@@ -41,7 +41,14 @@ pub struct TlsFiles {
     pub client_key: PathBuf,
     /// The same key, PKCS#8-encrypted (PBES2) with the password [`CLIENT_KEY_PASSWORD`].
     pub client_key_encrypted: PathBuf,
+    /// CRLs of the test CA (`sslcrl`): one revoking the server's certificate, one empty.
+    pub crl_revoking_server: PathBuf,
+    pub crl_empty: PathBuf,
 }
+
+/// The serial number of every test server's certificate (revoked by
+/// [`TlsFiles::crl_revoking_server`]).
+const SERVER_SERIAL: u64 = 4242;
 
 /// `sslpassword` for [`TlsFiles::client_key_encrypted`].
 pub const CLIENT_KEY_PASSWORD: &str = "keypass";
@@ -65,6 +72,7 @@ fn make_certs(root: &Path) -> Result<(TlsFiles, PathBuf, PathBuf), String> {
     let leaf = |names: Vec<String>, cn: &str| -> Result<(String, KeyPair), String> {
         let mut params = CertificateParams::new(names).map_err(err)?;
         params.distinguished_name.push(DnType::CommonName, cn);
+        params.serial_number = Some(rcgen::SerialNumber::from(if cn == "localhost" { SERVER_SERIAL } else { 7 }));
         let key = KeyPair::generate().map_err(err)?;
         let cert = params.signed_by(&key, &issuer).map_err(err)?;
         Ok((cert.pem(), key))
@@ -88,6 +96,26 @@ fn make_certs(root: &Path) -> Result<(TlsFiles, PathBuf, PathBuf), String> {
         doc.to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF).map_err(|e| format!("client key PEM: {e}"))?.to_string()
     };
     let (server_key, client_key) = (server_key.serialize_pem(), client_key.serialize_pem());
+    let crl = |revoked: Vec<u64>| -> Result<String, String> {
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2025, 1, 1),
+            next_update: rcgen::date_time_ymd(2099, 1, 1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .into_iter()
+                .map(|serial| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(serial),
+                    revocation_time: rcgen::date_time_ymd(2025, 6, 1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params.signed_by(&issuer).map_err(err)?.pem().map_err(err)
+    };
+    let (crl_revoking, crl_empty) = (crl(vec![SERVER_SERIAL])?, crl(Vec::new())?);
     let write = |name: &str, text: &str| -> Result<PathBuf, String> {
         let path = root.join(name);
         std::fs::write(&path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
@@ -99,6 +127,8 @@ fn make_certs(root: &Path) -> Result<(TlsFiles, PathBuf, PathBuf), String> {
         client_cert: write("client.crt", &client_pem)?,
         client_key: write("client.key", &client_key)?,
         client_key_encrypted: write("client-encrypted.key", &encrypted)?,
+        crl_revoking_server: write("revoked-server.crl", &crl_revoking)?,
+        crl_empty: write("empty.crl", &crl_empty)?,
     };
     Ok((files, write("server.crt", &server_pem)?, write("server.key", &server_key)?))
 }

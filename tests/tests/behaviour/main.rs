@@ -118,6 +118,7 @@ over_every_transport!(
     tls::hostile_answers_to_the_ssl_request,
     tls::cancel_travels_over_tls,
     tls::hostile_tls_handshakes,
+    tls::crls_sni_and_tls_versions,
     tls::scram_channel_binding,
     tls::require_auth,
     multihost::target_session_attrs_pick_the_right_server,

@@ -336,3 +336,60 @@ pub async fn require_auth<R: TestRt>() {
         assert!(matches!(err, Error::Config(_)), "{bad}: {err:?}");
     }
 }
+
+/// ClientHellos a fake server received, by its port.
+static HELLOS: std::sync::Mutex<Vec<(u16, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+
+pub async fn crls_sni_and_tls_versions<R: TestRt>() {
+    let tls = &server().tls;
+    let verified =
+        |extra: &str| conninfo("localhost", "postgres", &format!("sslmode=verify-full sslrootcert={} {extra}", ca()));
+    // A CRL that revokes the server's certificate, in a file or in a directory; an empty one.
+    let err =
+        Conn::<R>::connect(&verified(&format!("sslcrl={}", tls.crl_revoking_server.display()))).await.unwrap_err();
+    assert!(matches!(&err, Error::Tls(t) if t.contains("revoked")), "{err:?}");
+    Conn::<R>::connect(&verified(&format!("sslcrl={}", tls.crl_empty.display()))).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("pgsans-crldir-{}-{}", std::process::id(), R::NAME));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&tls.crl_revoking_server, dir.join("revoked.crl")).unwrap();
+    let err = Conn::<R>::connect(&verified(&format!("sslcrldir={}", dir.display()))).await.unwrap_err();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(matches!(&err, Error::Tls(t) if t.contains("revoked")), "{err:?}");
+    // TLS versions, as the server sees them.
+    let sql = "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    for (extra, want) in [
+        ("", "TLSv1.3"),
+        ("ssl_max_protocol_version=TLSv1.2", "TLSv1.2"),
+        ("ssl_min_protocol_version=TLSv1.3", "TLSv1.3"),
+    ] {
+        let mut c = Conn::<R>::connect(&verified(extra)).await.unwrap();
+        assert_eq!(scalar(&mut c, sql).await.unwrap().as_deref(), Some(want), "{extra}");
+    }
+    let err = Conn::<R>::connect(&verified("ssl_min_protocol_version=TLSv1.3 ssl_max_protocol_version=TLSv1.2"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    // SNI: the host name in the ClientHello, unless sslsni=0; never an address.
+    let port = fake(|s| {
+        if s.write_all(b"S").is_ok() {
+            let mut hello = vec![0u8; 4096];
+            let n = s.read(&mut hello).unwrap_or(0);
+            hello.truncate(n);
+            let port = s.local_addr().unwrap().port();
+            HELLOS.lock().unwrap().push((port, hello));
+        }
+    });
+    let hello = |host: &str, extra: &str| {
+        let info =
+            format!("host={host} hostaddr=127.0.0.1 port={port} user=x sslmode=require connect_timeout=2 {extra}");
+        async move {
+            let _ = Conn::<R>::connect(&info).await;
+            let mut hellos = HELLOS.lock().unwrap();
+            let i = hellos.iter().position(|(p, _)| *p == port).expect("a ClientHello");
+            hellos.remove(i).1
+        }
+    };
+    let has = |hello: &[u8], name: &[u8]| hello.windows(name.len()).any(|w| w == name);
+    assert!(has(&hello("db.sni-test.example", "").await, b"db.sni-test.example"));
+    assert!(!has(&hello("db.sni-test.example", "sslsni=0").await, b"db.sni-test.example"));
+}
