@@ -35,18 +35,6 @@ const ALPN: &[u8] = b"postgresql";
 
 pub(crate) const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 
-/// Certificates and keys as PEM, read by the configuration-loading layer (or given directly).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct TlsMaterial {
-    pub(crate) root_pem: Option<Vec<u8>>,
-    pub(crate) cert_pem: Option<Vec<u8>>,
-    pub(crate) key_pem: Option<Vec<u8>>,
-    pub(crate) crl_pem: Vec<Vec<u8>>,
-    /// `sslrootcert=system`: the OS trust store (DER), read by `Config::load`; Mozilla's roots
-    /// (webpki-roots) when it was not read or is empty.
-    pub(crate) system_roots: Vec<Vec<u8>>,
-}
-
 /// The wall-clock time given by the caller, in seconds since the epoch (0: not given).
 #[derive(Debug, Default)]
 pub(crate) struct Clock(AtomicU64);

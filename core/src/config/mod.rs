@@ -98,6 +98,18 @@ impl Default for SocketOptions {
     }
 }
 
+/// Certificates and keys as PEM, read by the configuration-loading layer (or given directly).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct TlsMaterial {
+    pub(crate) root_pem: Option<Vec<u8>>,
+    pub(crate) cert_pem: Option<Vec<u8>>,
+    pub(crate) key_pem: Option<Vec<u8>>,
+    pub(crate) crl_pem: Vec<Vec<u8>>,
+    /// `sslrootcert=system`: the OS trust store (DER), read by `Config::load`; Mozilla's roots
+    /// (webpki-roots) when it was not read or is empty.
+    pub(crate) system_roots: Vec<Vec<u8>>,
+}
+
 /// One connection attempt in libpq's order: a host, and the kind of server it must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostAttempt {
@@ -164,7 +176,7 @@ pub struct Config {
     spin_wait: Option<std::time::Duration>,
     autocommit: Option<bool>,
     /// Certificates and keys (PEM) for TLS, read by [`Config::load`] or given directly.
-    pub(crate) tls: crate::tls::TlsMaterial,
+    pub(crate) tls: TlsMaterial,
     /// Passwords `.pgpass` gave for the hosts, read by [`Config::load`] when none was set.
     pgpass: Vec<(Target, String)>,
 }
@@ -187,7 +199,7 @@ impl Default for Config {
             max_message_len: crate::codec::DEFAULT_MAX_MESSAGE_LEN,
             spin_wait: None,
             autocommit: None,
-            tls: crate::tls::TlsMaterial::default(),
+            tls: TlsMaterial::default(),
             pgpass: Vec::new(),
         }
     }
@@ -392,7 +404,7 @@ impl Config {
         None
     }
 
-    pub(crate) fn tls_material(&self) -> &crate::tls::TlsMaterial {
+    pub(crate) fn tls_material(&self) -> &TlsMaterial {
         &self.tls
     }
 
