@@ -224,7 +224,7 @@ fn main() {
     let server = TestServer::shared();
     let conninfo = server.conninfo(AuthMethod::Scram);
     let tls_conninfo = format!(
-        "host=localhost port={} user=scram_user password=scrampass dbname=postgres sslmode=verify-full sslrootcert={}",
+        "host=127.0.0.1 port={} user=scram_user password=scrampass dbname=postgres sslmode=verify-full sslrootcert={}",
         server.port,
         server.tls.ca.display()
     );
