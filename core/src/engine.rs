@@ -595,6 +595,22 @@ impl Connection {
         matches!(self.ssl, Ssl::On(_))
     }
 
+    /// A TLS attribute, as libpq's `PQsslAttribute` (psycopg 3's `pgconn.ssl_attribute`):
+    /// `library` (`"rustls"`), `protocol` (`"TLSv1.3"`), `cipher` (IANA name),
+    /// `key_bits` (the cipher's key size), `compression` (`"off"`), `alpn`. `None` without TLS
+    /// or before the handshake has settled it.
+    pub fn ssl_attribute(&self, name: &str) -> Option<String> {
+        match &self.ssl {
+            Ssl::On(tls) => tls.attribute(name),
+            _ => None,
+        }
+    }
+
+    /// The names [`ssl_attribute`](Self::ssl_attribute) knows (libpq's `PQsslAttributeNames`).
+    pub fn ssl_attribute_names() -> &'static [&'static str] {
+        &["library", "protocol", "cipher", "key_bits", "compression", "alpn"]
+    }
+
     /// Runs `handler` for every notification as it arrives, during any operation, instead of
     /// keeping it for [`take_notifications`](Self::take_notifications) (psycopg 3's
     /// `add_notify_handler`). A wait for notifications then ends only at its timeout: the

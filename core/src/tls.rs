@@ -553,6 +553,32 @@ impl TlsSession {
 }
 
 impl TlsSession {
+    /// See [`crate::Connection::ssl_attribute`].
+    pub(crate) fn attribute(&self, name: &str) -> Option<String> {
+        let suite = self.conn.negotiated_cipher_suite();
+        match name {
+            "library" => Some("rustls".into()),
+            "protocol" => self.conn.protocol_version().map(|v| match v {
+                rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
+                rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
+                other => format!("{other:?}"),
+            }),
+            // IANA's names (rustls spells TLS 1.3's `TLS13_…`); for TLS 1.3 they are OpenSSL's too.
+            "cipher" => suite.and_then(|s| s.suite().as_str()).map(|n| n.replacen("TLS13_", "TLS_", 1)),
+            "key_bits" => suite.map(|s| {
+                let name = format!("{:?}", s.suite());
+                if name.contains("AES_128") {
+                    "128".to_owned()
+                } else {
+                    "256".to_owned()
+                }
+            }),
+            "compression" => Some("off".into()),
+            "alpn" => self.conn.alpn_protocol().map(|p| String::from_utf8_lossy(p).into_owned()),
+            _ => None,
+        }
+    }
+
     /// The `tls-server-end-point` channel binding data (RFC 5929): the hash of the server's
     /// certificate with the hash function of its signature algorithm, SHA-256 for MD5 and SHA-1,
     /// as libpq and the server compute it.

@@ -35,6 +35,17 @@ pub async fn verify_full_with_the_test_ca<R: TestRt>() {
     c.set_autocommit(true).await.unwrap();
     assert!(c.engine().ssl_in_use());
     assert!(server_sees_tls(&mut c).await);
+    // libpq's PQsslAttribute, agreeing with what the server reports.
+    let row = c
+        .query_one("SELECT version, cipher, bits::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+        .await
+        .unwrap();
+    let engine = c.engine();
+    assert_eq!(engine.ssl_attribute("protocol").as_deref(), Some(row.get::<&str, _>(0).unwrap()));
+    assert_eq!(engine.ssl_attribute("cipher").as_deref(), Some(row.get::<&str, _>(1).unwrap()));
+    assert_eq!(engine.ssl_attribute("key_bits").as_deref(), Some(row.get::<&str, _>(2).unwrap()));
+    assert_eq!(engine.ssl_attribute("library").as_deref(), Some("rustls"));
+    assert_eq!(engine.ssl_attribute("nonsense"), None);
     // Enough data both ways to span many TLS records.
     let rows = c.query("SELECT i, md5(i::text) FROM generate_series(1, 20000) i", &[]).await.unwrap();
     assert_eq!(rows.len(), 20_000);
