@@ -168,7 +168,23 @@ pub fn conninfo(s: &str) -> String {
     match Config::parse(s) {
         Ok(c) => {
             let targets = c.targets().map(|t| t.len());
-            format!("{} {:?} {:?} {:?}", c.dsn(), c.dsn_parameters(), targets, c.connect_timeout())
+            // Everything a connection derives from the configuration, and the engine itself
+            // (TLS plan, startup packet, policies): typed errors, never a panic.
+            let derived = (
+                c.host_attempts(7).map(|a| a.len()),
+                c.socket_options().map(|o| o.keepalives),
+                c.protocol_versions(),
+                c.target_session_attrs(),
+                c.unsupported(),
+            );
+            let engine = Connection::new(&c, ClientNonce::from_printable("n").expect("valid")).map(|e| e.is_ready());
+            format!(
+                "{} {:?} {:?} {:?} {derived:?} {engine:?}",
+                c.dsn(),
+                c.dsn_parameters(),
+                targets,
+                c.connect_timeout()
+            )
         }
         Err(e) => e.to_string(),
     }
