@@ -37,8 +37,8 @@ fn supported(workload: &str, client: &str, libpq: Option<&std::path::Path>) -> b
         "libpq" => {
             libpq.is_some()
                 && matches!(
-                    workload,
-                    "roundtrip" | "pipeline-insert" | "connect" | "connect-tls" | "copy-in" | "copy-out"
+                    workload.trim_end_matches("-tls"),
+                    "roundtrip" | "pipeline-insert" | "connect" | "copy-in" | "copy-out"
                 )
         }
         // tokio-postgres over OpenSSL (postgres-openssl): only where TLS is the point, and only
@@ -163,6 +163,9 @@ const WORKLOADS: &[Workload] = &[
         ops: 300,
     },
     Workload { name: "fetch-binary-tls", what: "fetch-binary over TLS (verify-full)", ops: 1_000_000 },
+    Workload { name: "roundtrip-tls", what: "roundtrip over TLS (verify-full)", ops: 20_000 },
+    Workload { name: "pipeline-insert-tls", what: "pipeline-insert over TLS (verify-full)", ops: 50_000 },
+    Workload { name: "copy-in-tls", what: "copy-in over TLS (verify-full)", ops: 1_000_000 },
     Workload {
         name: "copy-in",
         what: "COPY t FROM STDIN, 1M text rows (19 MB) sent in 64 KiB chunks; server-file: the server's own \
@@ -252,7 +255,7 @@ fn main() {
                 let conninfo = if w.name.ends_with("-tls") { &tls_conninfo } else { &conninfo };
                 let s = match CLIENTS[ci] {
                     "libpq" => {
-                        if matches!(w.name, "pipeline-insert" | "copy-in") {
+                        if matches!(w.name.trim_end_matches("-tls"), "pipeline-insert" | "copy-in") {
                             truncate(conninfo);
                         }
                         let base = w.name.trim_end_matches("-tls");
@@ -402,7 +405,7 @@ fn truncate(conninfo: &str) {
 /// Runs one workload with one client; returns (wall s, cpu s, a checksum that proves the work
 /// was done, server backend cpu s).
 fn run_child(workload: &str, client: &str, conninfo: &str) -> Measured {
-    if matches!(workload, "pipeline-insert" | "copy-in" | "copy-in-binary") {
+    if matches!(workload.trim_end_matches("-tls"), "pipeline-insert" | "copy-in" | "copy-in-binary") {
         truncate(conninfo.split('|').next().expect("conninfo"));
     }
     // The TLS workloads are the plain ones over a TLS conninfo.
