@@ -130,8 +130,9 @@ async fn connect(target: &Target) -> io::Result<Socket> {
         return Ok(Socket::Unix(s));
     }
     let host = target.host_to_resolve();
-    let addrs: Vec<SocketAddr> =
+    let mut addrs: Vec<SocketAddr> =
         async_net::resolve((host.as_str(), target.port)).await.map_err(|e| connect_error::resolve(&host, e))?;
+    target.order_addresses(&mut addrs);
     let mut last = connect_error::no_address(&host);
     for addr in addrs {
         match Async::<TcpStream>::connect(addr).await {

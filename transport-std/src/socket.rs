@@ -128,8 +128,9 @@ impl Connecting {
 /// unless `hostaddr` is given).
 pub(crate) fn resolve(target: &Target) -> Result<Vec<SocketAddr>, Error> {
     let host = target.host_to_resolve();
-    let addrs: Vec<SocketAddr> =
+    let mut addrs: Vec<SocketAddr> =
         (host.as_str(), target.port).to_socket_addrs().map_err(|e| connect_error::resolve(&host, e))?.collect();
+    target.order_addresses(&mut addrs);
     if addrs.is_empty() {
         return Err(connect_error::no_address(&host).into());
     }

@@ -134,10 +134,11 @@ async fn connect(target: &Target) -> io::Result<Socket> {
         return Ok(Socket::Unix(s));
     }
     let host = target.host_to_resolve();
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), target.port))
+    let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), target.port))
         .await
         .map_err(|e| connect_error::resolve(&host, e))?
         .collect();
+    target.order_addresses(&mut addrs);
     let mut last = connect_error::no_address(&host);
     for addr in addrs {
         match TcpStream::connect(addr).await {

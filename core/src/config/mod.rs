@@ -118,15 +118,40 @@ pub struct HostAttempt {
 }
 
 /// One place to try, in order: libpq's host slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Target {
     pub host: Host,
     /// A numeric address to use instead of resolving `host` (libpq `hostaddr`).
     pub hostaddr: Option<String>,
     pub port: u16,
+    /// `load_balance_hosts=random`: the seed the host's addresses are shuffled with.
+    address_seed: Option<u64>,
 }
 
+/// The same place, however its addresses are ordered.
+impl PartialEq for Target {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.host, &self.hostaddr, self.port) == (&other.host, &other.hostaddr, other.port)
+    }
+}
+
+impl Eq for Target {}
+
 impl Target {
+    /// A place to connect to, its addresses tried in the order they resolve.
+    pub fn new(host: Host, hostaddr: Option<String>, port: u16) -> Target {
+        Target { host, hostaddr, port, address_seed: None }
+    }
+
+    /// Puts the addresses `host` resolved to in the order to try them: as resolved, or
+    /// shuffled under `load_balance_hosts=random` (libpq shuffles a host's addresses too).
+    /// Transports call it after resolving.
+    pub fn order_addresses<T>(&self, addresses: &mut [T]) {
+        if let Some(seed) = self.address_seed {
+            shuffle(addresses, seed);
+        }
+    }
+
     /// The name or address to resolve for a TCP target: `hostaddr` when given (no DNS needed),
     /// else `host` (libpq's rule).
     pub fn host_to_resolve(&self) -> String {
@@ -504,7 +529,7 @@ impl Config {
             } else {
                 Host::Tcp(host_s.to_owned())
             };
-            out.push(Target { host, hostaddr, port });
+            out.push(Target::new(host, hostaddr, port));
         }
         Ok(out)
     }
@@ -517,6 +542,9 @@ impl Config {
         let mut targets = self.targets()?;
         if self.get("load_balance_hosts") == Some("random") {
             shuffle(&mut targets, seed);
+            for (i, t) in targets.iter_mut().enumerate() {
+                t.address_seed = Some(seed.rotate_left(17) ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            }
         }
         let attrs = self.target_session_attrs();
         let mut out: Vec<HostAttempt> = targets.iter().map(|t| HostAttempt { target: t.clone(), attrs }).collect();

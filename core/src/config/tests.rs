@@ -57,7 +57,7 @@ fn uri_hosts_ipv6_and_sockets() {
     let c = p("postgres://[::1]:5433,[fe80::1%25eth0],host3:7/db");
     let t = c.targets().unwrap();
     assert_eq!(t.len(), 3);
-    assert_eq!(t[0], Target { host: Host::Tcp("::1".into()), hostaddr: None, port: 5433 });
+    assert_eq!(t[0], Target::new(Host::Tcp("::1".into()), None, 5433));
     assert_eq!(t[1].host, Host::Tcp("fe80::1%25eth0".into()));
     assert_eq!(t[1].port, 5432, "empty port entry means the default");
     assert_eq!(t[2].port, 7);
@@ -159,4 +159,22 @@ fn service_file_sections() {
             other => panic!("{bad:?}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn load_balancing_shuffles_each_hosts_addresses() {
+    let c = Config::parse("host=a port=1 load_balance_hosts=random").unwrap();
+    let mut orders = std::collections::HashSet::new();
+    for seed in 0..100 {
+        let attempt = &c.host_attempts(seed).unwrap()[0];
+        let mut addrs = [1, 2, 3, 4];
+        attempt.target.order_addresses(&mut addrs);
+        orders.insert(addrs);
+    }
+    assert!(orders.len() > 10, "{orders:?}");
+    // Without it, the resolver's order.
+    let c = Config::parse("host=a port=1").unwrap();
+    let mut addrs = [1, 2, 3, 4];
+    c.host_attempts(9).unwrap()[0].target.order_addresses(&mut addrs);
+    assert_eq!(addrs, [1, 2, 3, 4]);
 }
