@@ -119,9 +119,7 @@ impl Config {
             };
         let root = match self.get("sslrootcert") {
             Some("system") => {
-                // The OS trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured, as OpenSSL does).
-                self.tls.system_roots =
-                    rustls_native_certs::load_native_certs().certs.into_iter().map(|c| c.to_vec()).collect();
+                self.tls.system_roots = system_roots();
                 None
             }
             explicit => read("sslrootcert", explicit, default("root.crt"))?,
@@ -230,6 +228,26 @@ impl Config {
             }
         }
         Ok(found)
+    }
+}
+
+/// The OS trust store (SSL_CERT_FILE / SSL_CERT_DIR honoured, as OpenSSL does), read once per
+/// process and again only when those variables change: reading and parsing it takes ~2 ms,
+/// most of a connection's time.
+fn system_roots() -> std::sync::Arc<Vec<Vec<u8>>> {
+    use std::sync::{Arc, Mutex};
+    type Cache = Option<((Option<std::ffi::OsString>, Option<std::ffi::OsString>), Arc<Vec<Vec<u8>>>)>;
+    static CACHE: Mutex<Cache> = Mutex::new(None);
+    let key = (std::env::var_os("SSL_CERT_FILE"), std::env::var_os("SSL_CERT_DIR"));
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    match &*cache {
+        Some((k, roots)) if *k == key => roots.clone(),
+        _ => {
+            let roots: Arc<Vec<Vec<u8>>> =
+                Arc::new(rustls_native_certs::load_native_certs().certs.into_iter().map(|c| c.to_vec()).collect());
+            *cache = Some((key, roots.clone()));
+            roots
+        }
     }
 }
 

@@ -107,7 +107,7 @@ pub(crate) struct TlsMaterial {
     pub(crate) crl_pem: Vec<Vec<u8>>,
     /// `sslrootcert=system`: the OS trust store (DER), read by `Config::load`; Mozilla's roots
     /// (webpki-roots) when it was not read or is empty.
-    pub(crate) system_roots: Vec<Vec<u8>>,
+    pub(crate) system_roots: std::sync::Arc<Vec<Vec<u8>>>,
 }
 
 /// One connection attempt in libpq's order: a host, and the kind of server it must be.
