@@ -27,6 +27,8 @@ pub struct Connection<R: Runtime> {
     pub(crate) target: Target,
     /// The last transfer said a read would find nothing: wait before reading.
     read_would_block: bool,
+    /// Transfers that made progress since this connection last gave its executor a turn.
+    unyielded: u32,
     /// Whether to spin for an answer before sleeping.
     spin: SpinWait,
     /// How long a call may wait for its answer ([`set_call_timeout`](Self::set_call_timeout)).
@@ -36,6 +38,11 @@ pub struct Connection<R: Runtime> {
 /// How long a timed-out call waits for the server to confirm the cancel before it gives up
 /// (the request is then abandoned and drained in the background).
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// While data keeps arriving a read never waits, so a long result would never let the executor
+/// run anything else (smol and async-std have no cooperative budget, as Tokio has): after this
+/// many transfers in a row without waiting, the connection yields once.
+const YIELD_EVERY: u32 = 32;
 
 impl<R: Runtime> std::fmt::Debug for Connection<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -173,6 +180,7 @@ impl<R: Runtime> Connection<R> {
             socket,
             target: target.clone(),
             read_would_block: false,
+            unyielded: 0,
             // No spinning while starting up: the server's answers (TLS handshake, SCRAM's key
             // derivation, forking a backend) take milliseconds, and spinning would take a core
             // from the server that computes them.
@@ -235,9 +243,15 @@ impl<R: Runtime> Connection<R> {
             let t = transfer(&mut self.engine, &mut self.socket, interest)?;
             self.read_would_block = t.read_would_block;
             if t.progressed {
+                self.unyielded += 1;
+                if self.unyielded >= YIELD_EVERY {
+                    self.unyielded = 0;
+                    futures_lite::future::yield_now().await;
+                }
                 return Ok(());
             }
         }
+        self.unyielded = 0;
         self.read_would_block = false;
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(Error::Timeout);

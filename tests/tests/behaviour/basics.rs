@@ -300,3 +300,50 @@ pub async fn dropped_operation_leaves_the_connection_usable<R: TestRt>() {
     assert_eq!(rows[1].columns()[0].name(), "b");
     assert_eq!(c.engine().transaction_status(), TransactionStatus::Idle);
 }
+
+/// A fake server that answers any query with `rows` one-column rows, all written at once, so
+/// the client always finds data waiting.
+fn flooding_server(rows: usize) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let msg = |ty: u8, body: &[u8]| {
+        let mut m = vec![ty];
+        m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    };
+    let mut reply = msg(b'T', &[&1u16.to_be_bytes()[..], b"n\0", &[0u8; 18]].concat());
+    let row = msg(b'D', &[&1u16.to_be_bytes()[..], &1i32.to_be_bytes(), b"7"].concat());
+    for _ in 0..rows {
+        reply.extend_from_slice(&row);
+    }
+    reply.extend(msg(b'C', b"SELECT\0"));
+    reply.extend(msg(b'Z', b"I"));
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else { return };
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let mut hello = msg(b'R', &0i32.to_be_bytes());
+        hello.extend(msg(b'Z', b"I"));
+        // The answer follows the greeting at once: it fills the client's socket buffer
+        // before the query is even sent, and the writer keeps it full.
+        hello.extend_from_slice(&reply);
+        let _ = s.write_all(&hello);
+        let _ = s.read(&mut buf);
+    });
+    port
+}
+
+pub async fn long_results_let_other_tasks_run<R: TestRt>() {
+    // 3M rows that are always there to read: the read loop never has to wait, and must still
+    // let the executor run a timer (smol and async-std have no budget of their own).
+    let port = flooding_server(3_000_000);
+    let mut c = Conn::<R>::connect(&format!("host=127.0.0.1 port={port} user=x sslmode=disable")).await.unwrap();
+    let started = std::time::Instant::now();
+    let Some(finished) = abandon_after(&mut c, "SELECT flood", std::time::Duration::from_millis(30)).await else {
+        return; // the blocking client has no executor to share
+    };
+    assert!(!finished, "the query ran to its end ({:?}) before a 30 ms timer could fire", started.elapsed());
+    assert!(started.elapsed() < std::time::Duration::from_millis(1000), "{:?}", started.elapsed());
+}

@@ -34,6 +34,7 @@ over_every_transport!(
     basics::every_auth_method_over_tcp,
     basics::every_auth_method_over_unix_socket,
     basics::url_connection_string,
+    basics::long_results_let_other_tasks_run,
     basics::wrong_password_is_a_typed_error,
     basics::unknown_user_and_database,
     basics::multi_statement_results,
