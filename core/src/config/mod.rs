@@ -14,6 +14,9 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 
+/// The keywords libpq marks secret (never shown back).
+const SECRETS: &[&str] = &["password", "sslpassword"];
+
 /// Every keyword libpq accepts, in libpq's own option-table order (used to rebuild `dsn()`).
 pub(crate) const KEYWORDS: &[&str] = &[
     "service",
@@ -614,27 +617,28 @@ impl Config {
         self.validate()
     }
 
-    /// psycopg2's `dsn`: the original string when it holds no password, otherwise the
-    /// parameters rebuilt as `key=value` with the password replaced by `xxx`.
+    /// psycopg2's `dsn`: the original string when it holds no secret, otherwise the
+    /// parameters rebuilt as `key=value` with the password (and `sslpassword`, which libpq
+    /// also marks secret) replaced by `xxx`.
     pub fn dsn(&self) -> String {
         if let Some(src) = &self.source {
-            if self.get("password").is_none() {
+            if SECRETS.iter().all(|k| self.get(k).is_none()) {
                 return src.clone();
             }
         }
         let mut parts = Vec::new();
         for key in KEYWORDS {
             if let Some(v) = self.get(key) {
-                let v = if *key == "password" { "xxx" } else { v };
+                let v = if SECRETS.contains(key) { "xxx" } else { v };
                 parts.push(format!("{key}={}", quote_value(v)));
             }
         }
         parts.join(" ")
     }
 
-    /// Every parameter that is set, except the password (psycopg2 `get_dsn_parameters`).
+    /// Every parameter that is set, except the secrets (psycopg2 `get_dsn_parameters`).
     pub fn dsn_parameters(&self) -> Vec<(&'static str, &str)> {
-        KEYWORDS.iter().filter(|k| **k != "password").filter_map(|k| self.get(k).map(|v| (*k, v))).collect()
+        KEYWORDS.iter().filter(|k| !SECRETS.contains(k)).filter_map(|k| self.get(k).map(|v| (*k, v))).collect()
     }
 }
 

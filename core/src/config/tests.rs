@@ -178,3 +178,12 @@ fn load_balancing_shuffles_each_hosts_addresses() {
     c.host_attempts(9).unwrap()[0].target.order_addresses(&mut addrs);
     assert_eq!(addrs, [1, 2, 3, 4]);
 }
+
+#[test]
+fn sslpassword_is_as_secret_as_the_password() {
+    let c = Config::parse("host=h user=u sslkey=/k sslpassword=hunter2").unwrap();
+    assert!(!c.dsn().contains("hunter2"), "{}", c.dsn());
+    assert!(c.dsn().contains("sslpassword=xxx"));
+    assert!(c.dsn_parameters().iter().all(|(k, _)| *k != "sslpassword"));
+    assert!(!format!("{c:?}").contains("hunter2"));
+}
