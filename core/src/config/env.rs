@@ -41,7 +41,11 @@ const ENV_VARS: &[(&str, &str)] = &[
     ("PGGSSLIB", "gsslib"),
     ("PGTARGETSESSIONATTRS", "target_session_attrs"),
     ("PGLOADBALANCEHOSTS", "load_balance_hosts"),
+    ("PGSSLCOMPRESSION", "sslcompression"),
 ];
+
+/// Variables libpq sends as run-time parameters in the StartupMessage (unless `default`).
+const ENV_SESSION_PARAMS: &[(&str, &str)] = &[("PGDATESTYLE", "datestyle"), ("PGTZ", "timezone")];
 
 impl Config {
     /// Fills in what the string left unset from `env` (a lookup such as `std::env::var`), the
@@ -58,6 +62,13 @@ impl Config {
                         self.set(key, v)?;
                         self.source = src;
                     }
+                }
+            }
+        }
+        for (var, name) in ENV_SESSION_PARAMS {
+            if let Some(v) = env(var).filter(|v| !v.eq_ignore_ascii_case("default")) {
+                if !self.extra.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                    self.extra.push(((*name).to_owned(), v));
                 }
             }
         }

@@ -127,3 +127,17 @@ pub async fn pgpass_file<R: TestRt>() {
     let err = who::<R>(&config).await.unwrap_err();
     assert!(matches!(err, Error::Auth(pgsans::AuthError::PasswordMissing(_))), "{err:?}");
 }
+
+pub async fn session_defaults_from_the_environment<R: TestRt>() {
+    // libpq sends PGDATESTYLE and PGTZ in the StartupMessage.
+    let port = TestServer::shared().port;
+    let info = format!("host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=disable");
+    let config = load(&info, &[("PGTZ", "America/New_York"), ("PGDATESTYLE", "German")]).unwrap();
+    let mut c = Conn::<R>::connect_with(&config).await.unwrap();
+    assert_eq!(scalar(&mut c, "SHOW timezone").await.unwrap().as_deref(), Some("America/New_York"));
+    assert_eq!(scalar(&mut c, "SHOW datestyle").await.unwrap().as_deref(), Some("German, DMY"));
+    // `default` sends nothing: the server's own setting stays.
+    let config = load(&info, &[("PGTZ", "default")]).unwrap();
+    let mut c = Conn::<R>::connect_with(&config).await.unwrap();
+    assert_ne!(scalar(&mut c, "SHOW timezone").await.unwrap().as_deref(), Some("default"));
+}

@@ -133,6 +133,7 @@ over_every_transport!(
     pg18::protocol_3_2,
     files::service_files,
     files::pgpass_file,
+    files::session_defaults_from_the_environment,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped mid-flight
