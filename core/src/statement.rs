@@ -93,27 +93,34 @@ pub(crate) fn first_keyword(sql: &str) -> &str {
         if b[i..].starts_with(b"--") {
             i += b[i..].iter().position(|&c| c == b'\n').unwrap_or(b.len() - i);
         } else if b[i..].starts_with(b"/*") {
-            let mut depth = 0;
-            while i < b.len() {
-                if b[i..].starts_with(b"/*") {
-                    depth += 1;
-                    i += 2;
-                } else if b[i..].starts_with(b"*/") {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
+            i = after_block_comment(b, i);
         } else {
             break;
         }
     }
     let end = b[i..].iter().position(|c| !c.is_ascii_alphabetic()).map_or(b.len(), |n| i + n);
     &sql[i..end]
+}
+
+/// The index just past the (nested, as PostgreSQL nests them) block comment starting at `i`, or
+/// the end of `b` if it is not closed.
+fn after_block_comment(b: &[u8], mut i: usize) -> usize {
+    let mut depth = 0usize;
+    while i < b.len() {
+        if b[i..].starts_with(b"/*") {
+            depth += 1;
+            i += 2;
+        } else if b[i..].starts_with(b"*/") {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    i
 }
 
 /// A COPY that moves data through the client (`COPY … FROM STDIN`, `COPY … TO STDOUT`): its
@@ -132,21 +139,7 @@ pub(crate) fn copy_through_client(sql: &str) -> Option<&'static str> {
         if rest.starts_with(b"--") {
             i += rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
         } else if rest.starts_with(b"/*") {
-            let mut depth = 0usize;
-            while i < b.len() {
-                if b[i..].starts_with(b"/*") {
-                    depth += 1;
-                    i += 2;
-                } else if b[i..].starts_with(b"*/") {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
+            i = after_block_comment(b, i);
         } else if rest[0] == b'\'' || rest[0] == b'"' {
             // A doubled quote inside is two adjacent quoted runs: the same result.
             i += 1 + b[i + 1..].iter().position(|&c| c == rest[0]).map_or(b.len() - i - 1, |n| n + 1);
