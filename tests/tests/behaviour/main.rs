@@ -34,7 +34,6 @@ over_every_transport!(
     basics::every_auth_method_over_tcp,
     basics::every_auth_method_over_unix_socket,
     basics::url_connection_string,
-    basics::long_results_let_other_tasks_run,
     basics::wrong_password_is_a_typed_error,
     basics::unknown_user_and_database,
     basics::multi_statement_results,
@@ -156,5 +155,18 @@ mod async_transports {
         pgsans_tests::AsyncStd::block_on(crate::basics::dropped_operation_leaves_the_connection_usable::<
             pgsans_tests::AsyncStd,
         >())
+    }
+    // The blocking client has no executor to share: only the async transports.
+    #[test]
+    fn tokio_long_results_let_other_tasks_run() {
+        pgsans_tokio::Tokio::block_on(crate::basics::long_results_let_other_tasks_run::<pgsans_tokio::Tokio>())
+    }
+    #[test]
+    fn smol_long_results_let_other_tasks_run() {
+        pgsans_smol::Smol::block_on(crate::basics::long_results_let_other_tasks_run::<pgsans_smol::Smol>())
+    }
+    #[test]
+    fn async_std_long_results_let_other_tasks_run() {
+        pgsans_tests::AsyncStd::block_on(crate::basics::long_results_let_other_tasks_run::<pgsans_tests::AsyncStd>())
     }
 }
