@@ -172,6 +172,10 @@ impl BinaryCopyReader {
             }
             let ext = i32::from_be_bytes(rest[15..19].try_into().expect("4 bytes"));
             let ext = usize::try_from(ext).map_err(|_| malformed("negative header extension length"))?;
+            // PostgreSQL writes none; a huge one would only make the reader hoard data.
+            if ext > MAX_HEADER_EXTENSION {
+                return Err(malformed("binary COPY header extension longer than 64 KiB"));
+            }
             if rest.len() < 19 + ext {
                 return Ok(false);
             }
@@ -227,6 +231,9 @@ impl BinaryCopyReader {
     }
 }
 
+/// The longest binary COPY header extension accepted.
+const MAX_HEADER_EXTENSION: usize = 64 * 1024;
+
 fn malformed(what: &'static str) -> Error {
     ProtocolError::Malformed { message: "binary COPY data", what }.into()
 }
@@ -277,5 +284,12 @@ mod tests {
         data.extend_from_slice(&2i16.to_be_bytes());
         r.push(&data);
         assert!(r.next_row().is_err(), "two fields for one type");
+        // A header extension that would make the reader hold 2 GB before the first row.
+        let mut r = BinaryCopyReader::new(&[oid::INT4], Encoding::UTF8);
+        let mut data = SIGNATURE.to_vec();
+        data.extend_from_slice(&0i32.to_be_bytes());
+        data.extend_from_slice(&i32::MAX.to_be_bytes());
+        r.push(&data);
+        assert!(r.next_row().is_err(), "huge header extension");
     }
 }
