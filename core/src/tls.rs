@@ -364,6 +364,9 @@ pub(crate) fn tls_error(e: rustls::Error) -> Error {
         rustls::Error::InvalidCertificate(CertificateError::Expired | CertificateError::ExpiredContext { .. }) => {
             "the server certificate has expired".to_owned()
         }
+        rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+        ) => "the server certificate is not valid yet".to_owned(),
         rustls::Error::InvalidCertificate(CertificateError::Revoked) => {
             "the server certificate has been revoked (sslcrl)".to_owned()
         }

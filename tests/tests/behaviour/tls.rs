@@ -404,3 +404,54 @@ pub async fn crls_sni_and_tls_versions<R: TestRt>() {
     assert!(has(&hello("db.sni-test.example", "").await, b"db.sni-test.example"));
     assert!(!has(&hello("db.sni-test.example", "sslsni=0").await, b"db.sni-test.example"));
 }
+
+/// Drives a bare engine over a blocking socket until it is ready or fails.
+fn drive_engine(mut engine: pgsans::Connection) -> Result<(), Error> {
+    let mut socket = std::net::TcpStream::connect(("127.0.0.1", server().port)).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    loop {
+        let interest = engine.poll()?;
+        if engine.is_ready() {
+            return Ok(());
+        }
+        if !engine.transmit().is_empty() {
+            let n = socket.write(engine.transmit()).unwrap();
+            engine.advance(n);
+        } else if interest.is_some() {
+            let n = socket.read(engine.recv_buf()).unwrap();
+            if n == 0 {
+                engine.receive_eof();
+            } else {
+                engine.recv_commit(n);
+            }
+        } else {
+            panic!("nothing to wait for");
+        }
+    }
+}
+
+#[test]
+fn certificate_time_comes_from_the_caller() {
+    let mut config =
+        pgsans::Config::load(&conninfo("localhost", "postgres", &format!("sslmode=verify-full sslrootcert={}", ca())))
+            .unwrap();
+    config.set("connect_timeout", "5").unwrap();
+    let engine = || pgsans::Connection::new(&config, pgsans::ClientNonce::from_random_bytes([3; 18])).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    // The time the caller gives is the time the certificate is checked against.
+    let mut e = engine();
+    e.set_current_time(now);
+    drive_engine(e).unwrap();
+    let mut e = engine();
+    // (rcgen's certificates are valid until 4096.)
+    e.set_current_time(now + Duration::from_secs(2200 * 366 * 24 * 3600));
+    let err = drive_engine(e).unwrap_err();
+    assert!(matches!(&err, Error::Tls(t) if t.contains("expired")), "{err:?}");
+    let mut e = engine();
+    e.set_current_time(Duration::from_secs(86_400));
+    let err = drive_engine(e).unwrap_err();
+    assert!(matches!(&err, Error::Tls(t) if t.contains("not valid yet")), "{err:?}");
+    // No time given: said so, not guessed.
+    let err = drive_engine(engine()).unwrap_err();
+    assert!(matches!(&err, Error::Tls(t) if t.contains("set_current_time")), "{err:?}");
+}
