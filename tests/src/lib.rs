@@ -69,6 +69,22 @@ pub trait TestRt: pgsans_client::Runtime {
     /// Races `f` against a timer of `d`, dropping `f` if the timer wins: `Some(finished)`;
     /// `None` on a runtime whose futures block (the blocking client: nothing to race).
     fn timeout<F: Future>(f: F, d: Duration) -> impl Future<Output = Option<Option<F::Output>>>;
+
+    /// Sleeps on this runtime's timer (the blocking client: the thread sleeps) — a consumer
+    /// that pauses.
+    fn sleep(d: Duration) -> impl Future<Output = ()>;
+}
+
+/// Runs `f`, failing the test if it has not finished after `d` (a hang) on runtimes whose
+/// futures can be raced against a timer; the blocking client simply runs it.
+pub async fn must_finish<R: TestRt, F: Future>(what: &str, d: Duration, f: F) -> F::Output {
+    if R::NAME == "std" {
+        return f.await;
+    }
+    match R::timeout(f, d).await {
+        Some(Some(out)) => out,
+        _ => panic!("{what} on {} hung: not finished after {d:?}", R::NAME),
+    }
 }
 
 impl TestRt for pgsans_std::Std {
@@ -79,6 +95,9 @@ impl TestRt for pgsans_std::Std {
     async fn timeout<F: Future>(_: F, _: Duration) -> Option<Option<F::Output>> {
         None
     }
+    async fn sleep(d: Duration) {
+        std::thread::sleep(d)
+    }
 }
 
 impl TestRt for pgsans_tokio::Tokio {
@@ -88,6 +107,40 @@ impl TestRt for pgsans_tokio::Tokio {
     }
     async fn timeout<F: Future>(f: F, d: Duration) -> Option<Option<F::Output>> {
         Some(tokio::time::timeout(d, f).await.ok())
+    }
+    async fn sleep(d: Duration) {
+        tokio::time::sleep(d).await
+    }
+}
+
+/// Tokio's multi-thread runtime (`#[tokio::main]`'s default): the same sockets as
+/// [`pgsans_tokio::Tokio`], but the I/O driver and timers run on worker threads while the test
+/// body runs — which is where a lost wake-up shows.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioMt;
+
+impl pgsans_client::Runtime for TokioMt {
+    type Socket = pgsans_tokio::Socket;
+    async fn connect(target: &Target, deadline: Option<Instant>) -> io::Result<pgsans_tokio::Socket> {
+        <pgsans_tokio::Tokio as pgsans_client::Runtime>::connect(target, deadline).await
+    }
+}
+
+impl TestRt for TokioMt {
+    const NAME: &'static str = "tokio-mt";
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+            .block_on(f)
+    }
+    async fn timeout<F: Future>(f: F, d: Duration) -> Option<Option<F::Output>> {
+        Some(tokio::time::timeout(d, f).await.ok())
+    }
+    async fn sleep(d: Duration) {
+        tokio::time::sleep(d).await
     }
 }
 
@@ -104,6 +157,9 @@ impl TestRt for pgsans_smol::Smol {
             })
             .await,
         )
+    }
+    async fn sleep(d: Duration) {
+        smol::Timer::after(d).await;
     }
 }
 
@@ -125,6 +181,9 @@ impl TestRt for AsyncStd {
     }
     async fn timeout<F: Future>(f: F, d: Duration) -> Option<Option<F::Output>> {
         Some(async_std::future::timeout(d, f).await.ok())
+    }
+    async fn sleep(d: Duration) {
+        async_std::task::sleep(d).await
     }
 }
 

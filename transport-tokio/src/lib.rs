@@ -51,30 +51,43 @@ pub enum Socket {
     Unix(UnixStream),
 }
 
-/// After a short read the socket is drained: clear tokio's cached readiness (no syscall; tokio
-/// keeps any newer event), so the next wait goes to epoll instead of a read that fails.
-fn clear_if_drained(n: usize, requested: usize, try_io: impl FnOnce() -> io::Result<()>) -> usize {
-    if n > 0 && n < requested {
-        let _ = try_io();
+/// Reads inside Tokio's `try_io` so that a short read (the socket drained, as Tokio's own
+/// `poll_read` judges it) clears the readiness Tokio captured *before* the read: an event that
+/// arrives after the read carries a newer tick and survives, so no wake-up is lost (clearing
+/// readiness captured after the read could swallow it on the multi-thread runtime). Saves the
+/// read that would only return `WouldBlock` before waiting.
+fn read_clearing_when_drained(
+    buf: &mut [u8],
+    try_io: impl FnOnce(&mut dyn FnMut() -> io::Result<()>) -> io::Result<()>,
+    read: impl Fn(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let requested = buf.len();
+    let mut got = None;
+    let r = try_io(&mut || {
+        let n = read(buf)?;
+        got = Some(n);
+        if n > 0 && n < requested {
+            // Drained: let Tokio clear the readiness it read before this read.
+            Err(io::ErrorKind::WouldBlock.into())
+        } else {
+            Ok(())
+        }
+    });
+    match (got, r) {
+        (Some(n), _) => Ok(n),
+        (None, Err(e)) => Err(e),
+        (None, Ok(())) => Err(io::ErrorKind::WouldBlock.into()),
     }
-    n
-}
-
-fn would_block() -> io::Result<()> {
-    Err(io::ErrorKind::WouldBlock.into())
 }
 
 impl TryIo for Socket {
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let requested = buf.len();
         match self {
             Socket::Tcp(s) => {
-                let n = s.try_read(buf)?;
-                Ok(clear_if_drained(n, requested, || s.try_io(tokio::io::Interest::READABLE, would_block)))
+                read_clearing_when_drained(buf, |f| s.try_io(tokio::io::Interest::READABLE, f), |b| s.try_read(b))
             }
             Socket::Unix(s) => {
-                let n = s.try_read(buf)?;
-                Ok(clear_if_drained(n, requested, || s.try_io(tokio::io::Interest::READABLE, would_block)))
+                read_clearing_when_drained(buf, |f| s.try_io(tokio::io::Interest::READABLE, f), |b| s.try_read(b))
             }
         }
     }

@@ -9,6 +9,7 @@ mod files;
 mod multihost;
 mod new_user;
 mod nonblocking;
+mod pauses;
 mod pg18;
 mod pipeline;
 mod replay;
@@ -25,6 +26,7 @@ macro_rules! over_every_transport {
     ($($module:ident :: $test:ident),* $(,)?) => {
         mod std_transport { use super::*; $( #[test] fn $test() { pgsans_std::Std::block_on(crate::$module::$test::<pgsans_std::Std>()) } )* }
         mod tokio_transport { use super::*; $( #[test] fn $test() { pgsans_tokio::Tokio::block_on(crate::$module::$test::<pgsans_tokio::Tokio>()) } )* }
+        mod tokio_mt_transport { use super::*; $( #[test] fn $test() { pgsans_tests::TokioMt::block_on(crate::$module::$test::<pgsans_tests::TokioMt>()) } )* }
         mod smol_transport { use super::*; $( #[test] fn $test() { pgsans_smol::Smol::block_on(crate::$module::$test::<pgsans_smol::Smol>()) } )* }
         mod async_std_transport { use super::*; $( #[test] fn $test() { pgsans_tests::AsyncStd::block_on(crate::$module::$test::<pgsans_tests::AsyncStd>()) } )* }
     };
@@ -133,6 +135,11 @@ over_every_transport!(
     files::service_files,
     files::pgpass_file,
     files::session_defaults_from_the_environment,
+    pauses::copy_out_with_a_pausing_reader,
+    pauses::row_streams_with_a_pausing_reader,
+    pauses::pipelines_with_pauses_between_them,
+    pauses::notifications_taken_with_pauses,
+    pauses::tls_reads_with_pauses,
 );
 
 /// Behaviours that only exist where an operation is a future that can be dropped mid-flight
@@ -144,6 +151,12 @@ mod async_transports {
     fn tokio_dropped_operation_leaves_the_connection_usable() {
         pgsans_tokio::Tokio::block_on(crate::basics::dropped_operation_leaves_the_connection_usable::<
             pgsans_tokio::Tokio,
+        >())
+    }
+    #[test]
+    fn tokio_mt_dropped_operation_leaves_the_connection_usable() {
+        pgsans_tests::TokioMt::block_on(crate::basics::dropped_operation_leaves_the_connection_usable::<
+            pgsans_tests::TokioMt,
         >())
     }
     #[test]
@@ -160,6 +173,10 @@ mod async_transports {
     #[test]
     fn tokio_long_results_let_other_tasks_run() {
         pgsans_tokio::Tokio::block_on(crate::basics::long_results_let_other_tasks_run::<pgsans_tokio::Tokio>())
+    }
+    #[test]
+    fn tokio_mt_long_results_let_other_tasks_run() {
+        pgsans_tests::TokioMt::block_on(crate::basics::long_results_let_other_tasks_run::<pgsans_tests::TokioMt>())
     }
     #[test]
     fn smol_long_results_let_other_tasks_run() {

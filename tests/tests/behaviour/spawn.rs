@@ -100,6 +100,42 @@ fn tokio_copy_with_async_read_and_write() {
     });
 }
 
+/// The defect report's reproduction: on `#[tokio::main]`'s multi-thread runtime, a 100k-row
+/// COPY OUT copied into a `tokio::fs::File` (each write a trip to the blocking pool, so the
+/// reader pauses between chunks) hung every time, the server stuck in `ClientWrite`.
+#[test]
+fn tokio_copy_out_into_a_file_on_the_multi_thread_runtime() {
+    let conninfo = TestServer::shared().conninfo(AuthMethod::Trust);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = std::env::temp_dir().join(format!("pgsans-copy-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("out.txt");
+    let written = rt.block_on(async {
+        let mut c = pgsans_tokio::Connection::connect(&conninfo).await.unwrap();
+        let mut total = 0;
+        for _ in 0..3 {
+            let mut file = tokio::fs::File::create(&path).await.unwrap();
+            let mut r = pgsans_tokio::CopyOutReader::new(
+                c.copy_out("COPY (SELECT g, repeat('x', 40) FROM generate_series(1, 100000) g) TO STDOUT")
+                    .await
+                    .unwrap(),
+            );
+            let copied = tokio::time::timeout(std::time::Duration::from_secs(60), tokio::io::copy(&mut r, &mut file))
+                .await
+                .expect("tokio::io::copy into a file hung")
+                .unwrap();
+            tokio::io::AsyncWriteExt::flush(&mut file).await.unwrap();
+            assert_eq!(r.rows(), Some(100_000));
+            total = copied;
+        }
+        total
+    });
+    let on_disk = std::fs::read(&path).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(on_disk.len() as u64, written);
+    assert_eq!(on_disk.iter().filter(|&&b| b == b'\n').count(), 100_000);
+}
+
 #[test]
 fn smol_copy_with_futures_io() {
     let conninfo = TestServer::shared().conninfo(AuthMethod::Trust);
