@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 use pgsans::config::{HostAttempt, Target};
 use pgsans::session::Command;
 use pgsans::{
-    ClientNonce, Config, ConfigError, ConnectionStatus, Error, Interest, IsolationLevel, Mode, Notice, NoticeHandler,
-    Notification, OwnedRow, Params, Pipeline, Query, QueryResult, RecoveredXid, Request, RequestId, Response,
-    ResultSet, SessionChange, Setting, SimpleBatch, Statement, TransactionStatus, UsageError, Xid,
+    ClientNonce, Config, ConfigError, ConnectionStatus, Error, Interest, LegacyIsolationLevel, Mode, Notice,
+    NoticeHandler, Notification, OwnedRow, Params, Pipeline, Query, QueryResult, RecoveredXid, Request, RequestId,
+    Response, ResultSet, SessionChange, Setting, SimpleBatch, Statement, TransactionStatus, UsageError, Xid,
 };
 
-use crate::io::{available_cpus, spin_limit, transfer, SpinWait, TryIo};
+use crate::io::{available_cpus, read_fresh, spin_limit, transfer, SpinWait, TryIo};
 use crate::runtime::{connect_socket, Runtime, Socket};
 
 /// A connection to PostgreSQL on runtime `R`: psycopg2's `connection` (one conversation at a
@@ -254,6 +254,13 @@ impl<R: Runtime> Connection<R> {
         self.unyielded = 0;
         self.read_would_block = false;
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            // No more waiting; but what has arrived by now still counts (a zero timeout means
+            // "what is there now"), even if the runtime has not noticed it yet.
+            if matches!(interest, Interest::Read | Interest::ReadWrite)
+                && read_fresh(&mut self.engine, &mut self.socket)?
+            {
+                return Ok(());
+            }
             return Err(Error::Timeout);
         }
         match self.socket.ready(interest, deadline).await {
@@ -417,9 +424,12 @@ impl<R: Runtime> Connection<R> {
     }
 
     /// psycopg2's legacy `set_isolation_level`: rolls back an open transaction, then sets the
-    /// level (`None`: the server default) with autocommit off.
-    pub async fn set_isolation_level(&mut self, level: Option<IsolationLevel>) -> Result<(), Error> {
-        self.command(Command::SetIsolationLevel(level)).await.map(drop)
+    /// level (`None`: the server default) with autocommit off — or, with
+    /// [`LegacyIsolationLevel::Autocommit`] (psycopg2's `ISOLATION_LEVEL_AUTOCOMMIT`), turns
+    /// autocommit on. Takes an `IsolationLevel`, an `Option<IsolationLevel>` or a
+    /// [`LegacyIsolationLevel`] (`LegacyIsolationLevel::from_psycopg2` reads psycopg2's integers).
+    pub async fn set_isolation_level(&mut self, level: impl Into<LegacyIsolationLevel>) -> Result<(), Error> {
+        self.command(Command::SetIsolationLevel(level.into())).await.map(drop)
     }
 
     /// Sets read-only; `None` restores the server default.
@@ -481,40 +491,51 @@ impl<R: Runtime> Connection<R> {
     }
 
     /// Waits, while idle, for notifications (LISTEN / NOTIFY); returns those already
-    /// received at once. `None` waits forever; on timeout the result is empty and the
-    /// connection usable.
+    /// received at once. `None` waits forever; `Some(Duration::ZERO)` returns what has
+    /// arrived by now, on the socket included (psycopg's `notifies(timeout=0)`); on timeout the
+    /// result is empty and the connection usable.
     pub async fn wait_for_notifications(&mut self, timeout: Option<Duration>) -> Result<Vec<Notification>, Error> {
-        let pending = self.engine.take_notifications();
-        if !pending.is_empty() {
-            return Ok(pending);
+        self.await_notification(timeout).await?;
+        Ok(self.engine.take_notifications())
+    }
+
+    /// The next notification, waiting for it while idle (`None` timeout: forever); `Ok(None)`
+    /// when the timeout passes first. The others received with it stay queued.
+    pub async fn next_notification(&mut self, timeout: Option<Duration>) -> Result<Option<Notification>, Error> {
+        self.await_notification(timeout).await?;
+        Ok(self.engine.take_notification())
+    }
+
+    /// Waits until a notification is queued in the engine, or the timeout passes.
+    async fn await_notification(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        if self.engine.notifications().next().is_some() {
+            return Ok(());
         }
         let deadline = timeout.map(|t| Instant::now() + t);
         let id = self.engine.submit(Request::wait_notifications())?;
         // Nothing runs on the server: a timeout here has nothing to cancel.
         match (Pending { conn: self, id, done: false }).wait_until(deadline).await {
-            Ok(r) => r.into_notifications(),
-            Err(Error::Timeout) => Ok(Vec::new()),
+            Ok(_) | Err(Error::Timeout) => Ok(()),
             Err(e) => Err(e),
         }
     }
 
     /// The notifications as they arrive, while the connection is otherwise idle, as a
     /// [`Stream`](futures_lite::Stream) (`StreamExt` works). It ends only if the connection
-    /// breaks: stop polling it, or drop it, to use the connection again.
+    /// breaks: stop polling it, or drop it, to use the connection again. Notifications it has
+    /// not handed out when dropped stay queued for the next call.
     pub fn notifications(&mut self) -> impl futures_lite::Stream<Item = Result<Notification, Error>> + '_ {
-        let start = (Some(self), std::collections::VecDeque::new());
-        futures_lite::stream::unfold(start, |(conn, mut queue)| async move {
+        futures_lite::stream::unfold(Some(self), |conn| async move {
             let conn = conn?;
-            while queue.is_empty() {
-                match conn.wait_for_notifications(None).await {
-                    Ok(batch) => queue.extend(batch),
+            loop {
+                match conn.next_notification(None).await {
+                    Ok(Some(n)) => return Some((Ok(n), Some(conn))),
+                    Ok(None) => continue,
                     // A broken connection ends the stream after its error.
-                    Err(e) if e.is_fatal() => return Some((Err(e), (None, queue))),
-                    Err(e) => return Some((Err(e), (Some(conn), queue))),
+                    Err(e) if e.is_fatal() => return Some((Err(e), None)),
+                    Err(e) => return Some((Err(e), Some(conn))),
                 }
             }
-            let n = queue.pop_front().expect("not empty");
-            Some((Ok(n), (Some(conn), queue)))
         })
     }
 
@@ -609,9 +630,16 @@ impl<R: Runtime> Connection<R> {
         self.engine.autocommit()
     }
 
-    /// psycopg2's `closed`: 0 open, 1 closed, 2 broken.
+    /// psycopg2's `closed`: 0 open, 1 closed (by `close()`, even after the connection broke),
+    /// 2 broken (and not yet closed).
     pub fn closed(&self) -> u8 {
         self.engine.closed()
+    }
+
+    /// psycopg 3's `broken`: the connection was lost (server gone, protocol or socket error),
+    /// and stays so after `close()` — unlike `closed()`, which then says 1.
+    pub fn is_broken(&self) -> bool {
+        self.engine.is_broken()
     }
 
     /// `server_version` as libpq computes it (15.4 → 150004).

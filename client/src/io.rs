@@ -9,6 +9,13 @@ use pgsans::{Error, Interest, Wire};
 pub trait TryIo {
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     fn try_write(&mut self, buf: &[u8]) -> io::Result<usize>;
+
+    /// A read that asks the socket itself, even where the runtime's cached readiness says
+    /// nothing has arrived (a runtime that has not polled its reactor since): for "what is
+    /// there now" when no waiting is allowed (a zero timeout). Must not clear readiness.
+    fn try_read_fresh(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.try_read(buf)
+    }
 }
 
 fn not_now(e: &io::Error) -> bool {
@@ -60,6 +67,23 @@ pub fn transfer(engine: &mut impl Wire, io: &mut impl TryIo, wanted: Interest) -
         }
     }
     Ok(t)
+}
+
+/// Reads what has arrived, asking the socket itself ([`TryIo::try_read_fresh`]): for a
+/// deadline that has passed. `true` if bytes (or the end of stream) were read.
+pub fn read_fresh(engine: &mut impl Wire, io: &mut impl TryIo) -> Result<bool, Error> {
+    match io.try_read_fresh(engine.recv_buf()) {
+        Ok(0) => {
+            engine.receive_eof();
+            Ok(true)
+        }
+        Ok(n) => {
+            engine.recv_commit(n);
+            Ok(true)
+        }
+        Err(e) if not_now(&e) => Ok(false),
+        Err(e) => Err(engine.transport_error(e.into())),
+    }
 }
 
 /// How many CPUs this process may run on (affinity mask, cgroup quota), asked once: the

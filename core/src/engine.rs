@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::request::{CopyFormat, Machine, Progress, Request, Response, Started};
 use crate::row::{Column, Row};
 use crate::session::{rules, ConnectionStatus, IsolationLevel, SessionState, Xid};
-use crate::shared::{RequestId, Shared};
+use crate::shared::{Predicted, RequestId, Shared};
 use crate::status::{BackendKey, NoticeHandler, Notification, NotificationHandler, ServerStatus, TransactionStatus};
 
 /// What to wait for before calling the engine again.
@@ -76,6 +76,9 @@ struct InFlight {
     machine: Machine,
     /// The first error of what was sent for it (its automatic BEGIN): its error.
     prefix_error: Option<Box<DbError>>,
+    /// Nobody waits for its response any more (an abandoned session command, which still
+    /// runs to its end).
+    detached: bool,
 }
 
 /// Where the next message's bytes are, or what to report instead (decided while mutating,
@@ -98,6 +101,9 @@ pub struct Connection {
     fatal: Option<Error>,
     shared: Shared,
     requests: VecDeque<InFlight>,
+    /// Requests submitted but not yet queued: they wait for the transaction status that work
+    /// in flight will leave (see `must_wait`), in order.
+    held: VecDeque<(RequestId, Request)>,
     done: Vec<(RequestId, Result<Response, Error>)>,
     next_id: u64,
     status: ServerStatus,
@@ -225,6 +231,7 @@ impl Connection {
             fatal: None,
             shared,
             requests: VecDeque::new(),
+            held: VecDeque::new(),
             done: Vec::new(),
             next_id: 1,
             // What we asked for, until the server negotiates it down.
@@ -455,22 +462,59 @@ impl Connection {
                 UsageError::InvalidState("a portal is open: fetch it to the end or close it first".into()).into()
             );
         }
-        let tx = self.shared.tx_status;
-        let in_flight_begin = self.shared.begins_in_flight > 0;
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        if self.must_wait(&request) {
+            self.held.push_back((id, request));
+            return Ok(id);
+        }
+        self.start(id, request)?;
+        Ok(id)
+    }
+
+    /// Whether `request` must wait in the engine before anything of it is queued: behind
+    /// requests already waiting (order is kept), or because what it sends depends on a
+    /// transaction status that only the server's answers to work in flight will tell (a
+    /// session command still running, a statement that may end or open a block).
+    fn must_wait(&self, request: &Request) -> bool {
+        !self.held.is_empty() || self.blocked(request)
+    }
+
+    /// Whether what `request` sends depends on a transaction status (or session state) that
+    /// work in flight has yet to settle.
+    fn blocked(&self, request: &Request) -> bool {
+        request.depends_on_tx(self.shared.session.autocommit)
+            && (self.shared.predicted_tx() == Predicted::Unknown
+                || self.requests.iter().any(|r| r.machine.is_command()))
+    }
+
+    /// The transaction status the rules see for a request queued now: the one the server will
+    /// be in when it arrives (see [`Shared::predicted_tx`]).
+    fn tx_for_rules(&self) -> TransactionStatus {
+        match self.shared.predicted_tx() {
+            Predicted::Exactly(s) => s,
+            Predicted::InBlock => TransactionStatus::InTransaction,
+            Predicted::Unknown => self.shared.tx_status,
+        }
+    }
+
+    /// Applies the session's rules to `request` and queues its messages (after the automatic
+    /// BEGIN psycopg2 would send). A refused request queues nothing.
+    fn start(&mut self, id: RequestId, request: Request) -> Result<(), Error> {
+        let tx = self.tx_for_rules();
         let plan = match request.command_ref() {
             Some(cmd) => Some(rules::plan(cmd, &self.shared.session, tx)?),
             None => None,
         };
         let begin = match request.runs_sql() {
-            Some(what) => rules::before_query(what, &self.shared.session, tx, in_flight_begin)?,
+            Some(what) => rules::before_query(what, &self.shared.session, tx)?,
             None => None,
         }
         .filter(|_| request.may_begin());
-        let in_block = begin.is_some() || in_flight_begin || tx != TransactionStatus::Idle;
-        let id = RequestId(self.next_id);
-        self.next_id += 1;
+        let in_block = begin.is_some() || tx != TransactionStatus::Idle;
+        let tx_effect = request.tx_effect();
         let shared = &mut self.shared;
-        let mark = (shared.send.vec().len(), shared.syncs.len(), shared.begins_in_flight);
+        let mark = (shared.send.vec().len(), shared.syncs.len());
         shared.statements.sweep_user();
         let closes = shared.statements.to_close.clone();
         let started = (|| {
@@ -483,17 +527,30 @@ impl Connection {
             Err(e) => {
                 shared.send.vec().truncate(mark.0);
                 shared.syncs.truncate(mark.1);
-                shared.begins_in_flight = mark.2;
                 shared.statements.to_close = closes;
                 Err(e)
             }
             Ok(Started::Running(machine)) => {
-                self.requests.push_back(InFlight { id, machine, prefix_error: None });
-                Ok(id)
+                shared.mark_tx_effect(mark.1, tx_effect);
+                self.requests.push_back(InFlight { id, machine, prefix_error: None, detached: false });
+                Ok(())
             }
             Ok(Started::Done(response)) => {
                 self.done.push((id, Ok(response)));
-                Ok(id)
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts the requests that waited, in order, as far as what they depend on is known.
+    fn start_held(&mut self) {
+        while let Some((_, request)) = self.held.front() {
+            if self.blocked(request) {
+                return;
+            }
+            let (id, request) = self.held.pop_front().expect("front");
+            if let Err(e) = self.start(id, request) {
+                self.done.push((id, Err(e)));
             }
         }
     }
@@ -504,7 +561,16 @@ impl Connection {
     /// finished or unknown id.
     pub fn abandon(&mut self, id: RequestId) {
         self.row_stop = None;
+        self.held.retain(|(h, _)| *h != id);
         if let Some(r) = self.requests.iter_mut().find(|r| r.id == id) {
+            if r.machine.is_command() {
+                // A session command still runs to its end: its effect on the session applies
+                // when the server has answered (a dropped `commit()` still commits), and what
+                // comes next is planned after it. Only its response is dropped.
+                r.detached = true;
+                self.done.retain(|(d, _)| *d != id);
+                return;
+            }
             if let Some(copy) = r.machine.copy() {
                 if copy.blocks_others() {
                     copy.abandon(&mut self.shared);
@@ -554,7 +620,7 @@ impl Connection {
         if self.check_ready().is_err() {
             return;
         }
-        let tx = self.shared.tx_status;
+        let tx = self.tx_for_rules();
         let Some(statements) = rules::abandon_scope(&mut self.shared.session, tx) else { return };
         let id = RequestId(self.next_id);
         self.next_id += 1;
@@ -573,8 +639,11 @@ impl Connection {
         if matches!(self.phase, Phase::Closing | Phase::Closed) {
             return;
         }
-        for r in self.requests.drain(..) {
+        for r in self.requests.drain(..).filter(|r| !r.detached) {
             self.done.push((r.id, Err(Error::Closed(ClosedReason::ByClient))));
+        }
+        for (id, _) in self.held.drain(..) {
+            self.done.push((id, Err(Error::Closed(ClosedReason::ByClient))));
         }
         self.shared.syncs.clear();
         if self.fatal.is_none() {
@@ -653,6 +722,11 @@ impl Connection {
         self.status.notifications.drain(..).collect()
     }
 
+    /// Takes the oldest notification received so far; the others stay queued.
+    pub fn take_notification(&mut self) -> Option<Notification> {
+        self.status.notifications.pop_front()
+    }
+
     // ----- getters ----------------------------------------------------------------------
 
     /// Whether startup is complete and the connection is neither closed nor broken.
@@ -665,9 +739,12 @@ impl Connection {
         matches!(self.phase, Phase::Closing | Phase::Closed) || self.fatal.is_some()
     }
 
-    /// Whether the connection was lost to a fatal error (psycopg2's `closed == 2`).
+    /// psycopg 3's `broken`: whether the connection was lost to a fatal error (the server went
+    /// away, the protocol broke, a socket error) — and stays lost: it remains true after
+    /// [`terminate`](Self::terminate) (`close()`), while psycopg2's [`closed`](Self::closed)
+    /// turns from 2 (broken) to 1 (closed).
     pub fn is_broken(&self) -> bool {
-        self.fatal.is_some() && !matches!(self.phase, Phase::Closed)
+        self.fatal.as_ref().is_some_and(|e| !matches!(e, Error::Closed(ClosedReason::ByClient)))
     }
 
     /// psycopg2's `closed`: 0 open, 1 closed (by the client, even after it broke), 2 broken.
@@ -690,21 +767,38 @@ impl Connection {
     pub fn is_busy(&self) -> bool {
         match self.phase {
             Phase::Startup(_) => true,
-            Phase::Ready => !self.requests.is_empty() || !self.send_empty(),
+            Phase::Ready => !self.requests.is_empty() || !self.held.is_empty() || !self.send_empty(),
             Phase::Closing => !self.send_empty(),
             Phase::Closed => false,
         }
     }
 
-    /// `PQtransactionStatus`: `Active` while a request is outstanding, `Unknown` when not connected.
+    /// `PQtransactionStatus`: `Active` while a request someone waits for is outstanding,
+    /// `Unknown` when not connected. While only work nobody waits for is in flight (what a
+    /// dropped future or transaction scope left), the status that work will certainly leave
+    /// (a dropped scope's ROLLBACK: `Idle`), so that what the connection reports agrees with
+    /// what it does next.
     pub fn transaction_status(&self) -> TransactionStatus {
         if !self.is_ready() {
             TransactionStatus::Unknown
-        } else if !self.shared.syncs.is_empty() {
-            TransactionStatus::Active
-        } else {
+        } else if self.shared.syncs.is_empty() && self.held.is_empty() {
             self.shared.tx_status
+        } else if let (true, Predicted::Exactly(s)) = (self.nobody_waits(), self.shared.predicted_tx()) {
+            s
+        } else {
+            TransactionStatus::Active
         }
+    }
+
+    /// Whether every sync point in flight belongs to work nobody waits for (abandoned
+    /// requests, a dropped scope's rollback) and no request is held.
+    fn nobody_waits(&self) -> bool {
+        self.held.is_empty()
+            && self
+                .shared
+                .syncs
+                .iter()
+                .all(|p| p.discard || self.requests.iter().find(|r| r.id == p.owner).is_none_or(|r| r.detached))
     }
 
     /// The transaction status of the last ReadyForQuery, even while a request is outstanding.
@@ -717,9 +811,15 @@ impl Connection {
     }
 
     /// psycopg2's `status`: READY, BEGIN (a transaction is open, as the server reports it) or
-    /// PREPARED (after `tpc_prepare`).
+    /// PREPARED (after `tpc_prepare`). While only work nobody waits for is in flight, the
+    /// status it will leave where that is certain (a dropped scope: READY at once).
     pub fn connection_status(&self) -> ConnectionStatus {
-        rules::connection_status(&self.shared.session, self.server_transaction_status())
+        let tx = match (self.is_ready() && self.nobody_waits(), self.shared.predicted_tx()) {
+            (true, Predicted::Exactly(s)) => s,
+            (true, Predicted::InBlock) => TransactionStatus::InTransaction,
+            _ => self.server_transaction_status(),
+        };
+        rules::connection_status(&self.shared.session, tx)
     }
 
     /// Whether each statement commits by itself (no BEGIN is sent for you).
@@ -854,8 +954,11 @@ impl Connection {
         }
         self.shared.tx_status = TransactionStatus::Unknown;
         self.shared.syncs.clear();
-        for r in self.requests.drain(..) {
+        for r in self.requests.drain(..).filter(|r| !r.detached) {
             self.done.push((r.id, Err(e.clone())));
+        }
+        for (id, _) in self.held.drain(..) {
+            self.done.push((id, Err(e.clone())));
         }
         e
     }
@@ -984,10 +1087,13 @@ impl Connection {
         }
         if !self.status.notifications.is_empty() {
             if let Some(i) = self.requests.iter().position(|r| r.machine.listens()) {
+                // The notifications stay queued for whoever takes them, one or all at a time.
                 let r = self.requests.remove(i).expect("found");
-                let got = self.status.notifications.drain(..).collect();
-                self.done.push((r.id, Ok(Response::Notifications(got))));
+                self.done.push((r.id, Ok(Response::NotificationsArrived)));
             }
+        }
+        if !self.held.is_empty() && self.row_stop.is_none() {
+            self.start_held();
         }
         for r in self.requests.iter_mut() {
             if let Err(e) = r.machine.queue_more(r.id, &mut self.shared) {
@@ -1137,9 +1243,6 @@ impl Connection {
             BackendMessage::ReadyForQuery { status } => {
                 let status = TransactionStatus::from_ready_for_query(status)?;
                 let point = self.shared.syncs.pop_front().expect("front");
-                if point.begin {
-                    self.shared.begins_in_flight = self.shared.begins_in_flight.saturating_sub(1);
-                }
                 self.shared.tx_status = status;
                 self.columns = None;
                 self.shared.statements.observe_ready(status == TransactionStatus::Idle);
@@ -1227,10 +1330,19 @@ impl Connection {
             }
             return Ok(());
         }
+        let undo = request.detached && request.machine.undo_when_detached();
         match request.machine.on_event(ev, owner, &mut self.shared)? {
             Progress::Pending => {}
             Progress::Done(result) => {
                 let request = self.requests.remove(i).expect("found");
+                if request.detached {
+                    // Nobody waits: its effect is applied; a scope opened for a guard that
+                    // was never handed out is closed again at once.
+                    if undo && result.is_ok() {
+                        self.abandon_scope();
+                    }
+                    return Ok(());
+                }
                 // A request may finish before its last sync point is answered (misuse found
                 // after a describe): what is left is swallowed. A suspended portal keeps its
                 // open point for the fetch that adopts it.

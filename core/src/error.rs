@@ -221,7 +221,10 @@ pub enum UsageError {
     /// A COPY statement ran through a query method (`COPY … FROM STDIN` or `TO STDOUT`): the
     /// server's copy was ended (a COPY FROM STDIN fails on the server, which aborts an open
     /// transaction) and the connection is usable. psycopg 3 raises NotSupportedError.
-    #[error("COPY {0} cannot run through a query method; pgsans has no COPY API yet")]
+    #[error(
+        "COPY {0} cannot run through a query method: use the connection's copy_in / copy_in_binary \
+         (COPY … FROM STDIN) or copy_out / copy_out_binary (COPY … TO STDOUT)"
+    )]
     CopyNotSupported(&'static str),
     /// A COPY FROM STDIN ran through the simple protocol with other requests queued behind it
     /// on the engine: the server took their messages as copy data. The connection is closed

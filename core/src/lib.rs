@@ -99,6 +99,7 @@ mod request;
 mod row;
 pub mod session;
 mod shared;
+mod sql;
 mod statement;
 mod status;
 pub mod target;
@@ -116,7 +117,7 @@ pub use request::{
     CopyDirection, CopyFormat, CopyResult, Mode, Params, Pipeline, Query, QueryResult, Request, Response,
 };
 pub use row::{rows_affected, Column, ColumnIndex, OwnedRow, ResultSet, Row, SimpleBatch};
-pub use session::{ConnectionStatus, IsolationLevel, RecoveredXid, SessionChange, Setting, Xid};
+pub use session::{ConnectionStatus, IsolationLevel, LegacyIsolationLevel, RecoveredXid, SessionChange, Setting, Xid};
 pub use shared::RequestId;
 pub use statement::{Described, Statement};
 pub use status::{

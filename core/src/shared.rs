@@ -10,6 +10,7 @@ use crate::codec::frontend::{self, Target};
 use crate::encoding::Encoding;
 use crate::error::{Error, UsageError};
 use crate::session::SessionState;
+use crate::sql::TxEffect;
 use crate::statement::StatementCache;
 use crate::status::TransactionStatus;
 
@@ -32,6 +33,8 @@ pub(crate) struct SyncPoint {
     pub(crate) prefix: bool,
     /// It is our automatic BEGIN.
     pub(crate) begin: bool,
+    /// What it does to the transaction status, as far as its SQL tells.
+    pub(crate) tx_effect: TxEffect,
     /// Its SQL may change `search_path`: its completion drops the statement cache.
     pub(crate) search_path: bool,
     /// A simple Query (else extended-protocol messages).
@@ -51,8 +54,17 @@ pub(crate) struct Shared {
     pub(crate) session: SessionState,
     /// The transaction status of the last ReadyForQuery.
     pub(crate) tx_status: TransactionStatus,
-    /// Automatic BEGINs sent and not yet answered.
-    pub(crate) begins_in_flight: usize,
+}
+
+/// The transaction status the connection will have once every sync point queued so far is
+/// answered, as far as what was sent tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Predicted {
+    Exactly(TransactionStatus),
+    /// In a transaction block, open or failed.
+    InBlock,
+    /// Only the server's answers will tell (a statement that may end or open a block).
+    Unknown,
 }
 
 impl Shared {
@@ -75,6 +87,7 @@ impl Shared {
             unsynced,
             prefix: false,
             begin: false,
+            tx_effect: TxEffect::Unchanged,
             search_path: false,
             simple: false,
             copy_failed: false,
@@ -86,7 +99,9 @@ impl Shared {
         let encoded = self.encode_text(sql)?;
         frontend::query(&encoded, self.send.vec())?;
         self.push(owner, false);
-        self.syncs.back_mut().expect("just queued").simple = true;
+        let point = self.syncs.back_mut().expect("just queued");
+        point.simple = true;
+        point.tx_effect = crate::sql::transaction_effect(sql);
         if crate::statement::mentions_search_path(sql) {
             self.mark_search_path();
         }
@@ -100,10 +115,36 @@ impl Shared {
         let point = self.syncs.back_mut().expect("just queued");
         point.prefix = true;
         point.begin = begin;
-        if begin {
-            self.begins_in_flight += 1;
-        }
         Ok(())
+    }
+
+    /// The transaction status once every queued sync point is answered (see [`Predicted`]):
+    /// the automatic BEGIN opens a block, `COMMIT` / `ROLLBACK` end it, other statements keep
+    /// an idle session idle and a failed block failed, and may fail an open one.
+    pub(crate) fn predicted_tx(&self) -> Predicted {
+        use TransactionStatus::{Idle, InError, InTransaction};
+        let mut p = Predicted::Exactly(self.tx_status);
+        for point in &self.syncs {
+            p = match (point.begin, point.tx_effect, p) {
+                // Our own BEGIN: opens a block unless one is open (a warning) or failed.
+                (true, _, Predicted::Exactly(Idle)) => Predicted::Exactly(InTransaction),
+                (true, _, other) => other,
+                (false, TxEffect::Ends, _) => Predicted::Exactly(Idle),
+                (false, TxEffect::Unknown | TxEffect::Opens, _) => Predicted::Unknown,
+                (false, TxEffect::Unchanged, Predicted::Exactly(InTransaction)) => Predicted::InBlock,
+                (false, TxEffect::Unchanged, Predicted::Exactly(Idle | InError) | Predicted::InBlock) => p,
+                (false, TxEffect::Unchanged, _) => Predicted::Unknown,
+            };
+        }
+        p
+    }
+
+    /// Gives the sync points queued from `from` on that carry no effect of their own the
+    /// effect of the request's SQL (an extended query, a pipeline).
+    pub(crate) fn mark_tx_effect(&mut self, from: usize, effect: TxEffect) {
+        for p in self.syncs.iter_mut().skip(from).filter(|p| !p.prefix && !p.simple) {
+            p.tx_effect = effect;
+        }
     }
 
     /// Appends Parse for `sql` (in the client encoding).

@@ -82,98 +82,8 @@ impl StatementInner {
     }
 }
 
-/// The first keyword of a SQL text (comments, whitespace and parentheses skipped).
-pub(crate) fn first_keyword(sql: &str) -> &str {
-    let b = sql.as_bytes();
-    let mut i = 0;
-    loop {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'(') {
-            i += 1;
-        }
-        if b[i..].starts_with(b"--") {
-            i += b[i..].iter().position(|&c| c == b'\n').unwrap_or(b.len() - i);
-        } else if b[i..].starts_with(b"/*") {
-            i = after_block_comment(b, i);
-        } else {
-            break;
-        }
-    }
-    let end = b[i..].iter().position(|c| !c.is_ascii_alphabetic()).map_or(b.len(), |n| i + n);
-    &sql[i..end]
-}
-
-/// The index just past the (nested, as PostgreSQL nests them) block comment starting at `i`, or
-/// the end of `b` if it is not closed.
-fn after_block_comment(b: &[u8], mut i: usize) -> usize {
-    let mut depth = 0usize;
-    while i < b.len() {
-        if b[i..].starts_with(b"/*") {
-            depth += 1;
-            i += 2;
-        } else if b[i..].starts_with(b"*/") {
-            depth -= 1;
-            i += 2;
-            if depth == 0 {
-                break;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    i
-}
-
-/// A COPY that moves data through the client (`COPY … FROM STDIN`, `COPY … TO STDOUT`): its
-/// direction, found from the first keyword and a bare `STDIN` / `STDOUT` word outside quotes
-/// and comments. Query methods refuse these before sending anything (the extended protocol
-/// cannot end a copy-in cleanly behind queued messages); a COPY to or from a server file runs.
-pub(crate) fn copy_through_client(sql: &str) -> Option<&'static str> {
-    if !first_keyword(sql).eq_ignore_ascii_case("COPY") {
-        return None;
-    }
-    let b = sql.as_bytes();
-    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
-    let mut i = 0;
-    while i < b.len() {
-        let rest = &b[i..];
-        if rest.starts_with(b"--") {
-            i += rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len());
-        } else if rest.starts_with(b"/*") {
-            i = after_block_comment(b, i);
-        } else if rest[0] == b'\'' || rest[0] == b'"' {
-            // A doubled quote inside is two adjacent quoted runs: the same result.
-            i += 1 + b[i + 1..].iter().position(|&c| c == rest[0]).map_or(b.len() - i - 1, |n| n + 1);
-        } else if rest[0] == b'$' && (i == 0 || !word(b[i - 1])) {
-            // $tag$ … $tag$
-            let tag_len = rest[1..].iter().position(|&c| !(c.is_ascii_alphanumeric() || c == b'_'));
-            match tag_len.filter(|&n| rest.get(n + 1) == Some(&b'$')) {
-                Some(n) => {
-                    let tag = &rest[..n + 2];
-                    let body = &rest[n + 2..];
-                    let end = body.windows(tag.len()).position(|w| w == tag).map_or(body.len(), |p| p + tag.len());
-                    i += n + 2 + end;
-                }
-                None => i += 1,
-            }
-        } else if word(rest[0]) {
-            let n = rest.iter().position(|&c| !word(c)).unwrap_or(rest.len());
-            let w = &rest[..n];
-            if w.eq_ignore_ascii_case(b"STDIN") {
-                return Some("FROM STDIN");
-            }
-            if w.eq_ignore_ascii_case(b"STDOUT") {
-                return Some("TO STDOUT");
-            }
-            i += n;
-        } else {
-            i += 1;
-        }
-    }
-    None
-}
-
 fn keyword_in(sql: &str, words: &[&str]) -> bool {
-    let k = first_keyword(sql);
+    let k = crate::sql::first_keyword(sql);
     words.iter().any(|w| w.eq_ignore_ascii_case(k))
 }
 
@@ -531,9 +441,6 @@ mod tests {
 
     #[test]
     fn keywords() {
-        assert_eq!(first_keyword("  /* a /* nested */ c */ -- x\n fetch 1 from c"), "fetch");
-        assert_eq!(first_keyword("(SELECT 1)"), "SELECT");
-        assert_eq!(first_keyword(""), "");
         assert!(depends_on_session("execute q(1)"));
         assert!(!depends_on_session("SELECT 'FETCH'"));
         assert!(mentions_search_path("SET search_path TO a"));
@@ -542,22 +449,6 @@ mod tests {
         assert!(!mentions_search_path("SELECT research_pathology FROM t"));
         assert!(may_change_schema("alter table t add c int"));
         assert!(!may_change_schema("INSERT INTO t VALUES (1)"));
-    }
-
-    #[test]
-    fn copy_through_the_client() {
-        assert_eq!(copy_through_client("COPY t FROM STDIN"), Some("FROM STDIN"));
-        assert_eq!(copy_through_client(" /* c */ copy (select 1) to stdout with (format csv)"), Some("TO STDOUT"));
-        assert_eq!(copy_through_client("copy t(a, b) from stdin;"), Some("FROM STDIN"));
-        assert_eq!(copy_through_client("COPY t FROM '/tmp/stdin'"), None);
-        assert_eq!(copy_through_client("COPY \"stdin\" TO '/tmp/x'"), None);
-        assert_eq!(copy_through_client("COPY (SELECT $$ STDOUT $$, 'it''s stdin') TO '/f'"), None);
-        assert_eq!(copy_through_client("COPY (SELECT $q$ stdout $q$) TO PROGRAM 'cat' -- stdout"), None);
-        assert_eq!(copy_through_client("SELECT 'COPY t FROM STDIN'"), None);
-        assert_eq!(copy_through_client("COPY t FROM STDIN_X"), None);
-        assert_eq!(copy_through_client("COPY t FROM 'unterminated"), None);
-        assert_eq!(copy_through_client("COPY t /* unterminated"), None);
-        assert_eq!(copy_through_client("COPY t FROM $"), None);
     }
 
     #[test]

@@ -52,8 +52,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 use pgsans::{
-    Config, ConnectionStatus, Error, IsolationLevel, Notice, NoticeHandler, Notification, OwnedRow, Params, Pipeline,
-    Query, QueryResult, RecoveredXid, ResultSet, Row, SessionChange, SimpleBatch, Statement, TransactionStatus, Xid,
+    Config, ConnectionStatus, Error, Notice, NoticeHandler, Notification, OwnedRow, Params, Pipeline, Query,
+    QueryResult, RecoveredXid, ResultSet, Row, SessionChange, SimpleBatch, Statement, TransactionStatus, Xid,
 };
 
 pub use copy::{BinaryCopyInWriter, BinaryCopyOutReader, CopyInWriter, CopyOutReader};
@@ -211,7 +211,7 @@ impl Connection {
 
     /// psycopg2's legacy `set_isolation_level`: rolls back an open transaction, then sets the
     /// level (`None`: the server default) with autocommit off.
-    pub fn set_isolation_level(&mut self, level: Option<IsolationLevel>) -> Result<(), Error> {
+    pub fn set_isolation_level(&mut self, level: impl Into<pgsans::LegacyIsolationLevel>) -> Result<(), Error> {
         block_on(self.inner.set_isolation_level(level))
     }
 
@@ -268,7 +268,7 @@ impl Connection {
     /// The notifications as they arrive while the connection is otherwise idle, as an
     /// iterator that ends once `timeout` passes with none (`None`: never ends by itself).
     pub fn notifications(&mut self, timeout: Option<Duration>) -> Notifications<'_> {
-        Notifications { conn: self, timeout, queue: std::collections::VecDeque::new(), done: false }
+        Notifications { conn: self, timeout, done: false }
     }
 
     /// A callback for every notification as it arrives, during any operation (psycopg 3's
@@ -432,10 +432,12 @@ impl Drop for Transaction<'_> {
 }
 
 /// Notifications as they arrive; see [`Connection::notifications`].
+///
+/// Each `next` takes one notification; those received with it stay queued in the connection,
+/// so dropping the iterator loses none.
 pub struct Notifications<'a> {
     conn: &'a mut Connection,
     timeout: Option<Duration>,
-    queue: std::collections::VecDeque<Notification>,
     done: bool,
 }
 
@@ -446,17 +448,17 @@ impl Iterator for Notifications<'_> {
         if self.done {
             return None;
         }
-        if self.queue.is_empty() {
-            match self.conn.wait_for_notifications(self.timeout) {
-                Ok(batch) if batch.is_empty() => self.done = true,
-                Ok(batch) => self.queue.extend(batch),
-                Err(e) => {
-                    self.done = e.is_fatal();
-                    return Some(Err(e));
-                }
+        match block_on(self.conn.inner.next_notification(self.timeout)) {
+            Ok(Some(n)) => Some(Ok(n)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = e.is_fatal();
+                Some(Err(e))
             }
         }
-        self.queue.pop_front().map(Ok)
     }
 }
 

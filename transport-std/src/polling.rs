@@ -121,7 +121,6 @@ pub struct PollingConnection {
     result: Option<Result<SimpleBatch, Error>>,
     query_result: Option<Result<pgsans::QueryResult, Error>>,
     copy_result: Option<Result<pgsans::CopyResult, Error>>,
-    notifications: Vec<pgsans::Notification>,
     last_error: Option<Error>,
 }
 
@@ -175,7 +174,6 @@ impl PollingConnection {
             result: None,
             query_result: None,
             copy_result: None,
-            notifications: Vec::new(),
             last_error: None,
         };
         conn.start_attempt(socket)?;
@@ -291,7 +289,8 @@ impl PollingConnection {
                             Kind::CopyIn | Kind::CopyInEnding | Kind::CopyOut => {
                                 self.copy_result = Some(r.and_then(Response::into_copy))
                             }
-                            _ => self.notifications.extend(r.and_then(Response::into_notifications)?),
+                            // The notifications stay queued in the engine.
+                            _ => drop(r?),
                         }
                         true
                     }
@@ -472,9 +471,7 @@ impl PollingConnection {
 
     /// Takes the notifications received so far.
     pub fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
-        let mut all = std::mem::take(&mut self.notifications);
-        all.extend(self.engine.take_notifications());
-        all
+        self.engine.take_notifications()
     }
 
     /// Takes the notices received so far.

@@ -97,6 +97,14 @@ impl TryIo for Socket {
             Socket::Unix(s) => s.try_write(buf),
         }
     }
+    /// A `recv(2)` on the descriptor: Tokio's cached readiness may be stale on a runtime
+    /// that has not polled its driver since the data came (the current-thread runtime, inside
+    /// one task). Readiness is left alone.
+    fn try_read_fresh(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read;
+        let socket = socket2::SockRef::from(&*self);
+        (&*socket).read(buf)
+    }
 }
 
 /// Runs `f` until `deadline`: `None` if it passes first.

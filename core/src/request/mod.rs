@@ -18,7 +18,6 @@ use crate::row::{ResultSet, SimpleBatch};
 use crate::session::{Command, RecoveredXid};
 use crate::shared::{RequestId, Shared};
 use crate::statement::Statement;
-use crate::status::Notification;
 
 pub use copy::{CopyDirection, CopyFormat, CopyResult};
 pub use params::Params;
@@ -121,7 +120,10 @@ impl Request {
     }
 
     /// Completes, while the connection is otherwise idle, once at least one notification has
-    /// arrived ([`Response::Notifications`]).
+    /// arrived ([`Response::NotificationsArrived`]); the notifications stay queued for
+    /// [`take_notifications`](crate::Connection::take_notifications) /
+    /// [`take_notification`](crate::Connection::take_notification), so none is lost by a
+    /// caller that takes only some.
     pub fn wait_notifications() -> Request {
         Request(Kind::WaitNotifications)
     }
@@ -140,6 +142,30 @@ impl Request {
     /// Whether it may need the automatic BEGIN (a fetch continues a portal that already did).
     pub(crate) fn may_begin(&self) -> bool {
         matches!(self.0, Kind::Simple { .. } | Kind::Query(_) | Kind::Pipeline(_) | Kind::Copy { .. })
+    }
+
+    /// What running it does to the transaction status, as far as its SQL tells (commands and
+    /// simple queries: each statement is judged as it is queued).
+    pub(crate) fn tx_effect(&self) -> crate::sql::TxEffect {
+        use crate::sql::{transaction_effect, TxEffect};
+        match &self.0 {
+            Kind::Query(spec) => match &spec.target {
+                query::Target_::Sql(sql) => transaction_effect(sql),
+                query::Target_::Statement(s) => transaction_effect(s.sql()),
+            },
+            Kind::Pipeline(p) => p.tx_effect(),
+            _ => TxEffect::Unchanged,
+        }
+    }
+
+    /// Whether what it sends depends on the transaction status the server will be in when it
+    /// arrives: a session command (planned by the rules), or SQL that may need the automatic
+    /// BEGIN. Such a request waits in the engine while that status is unknown.
+    pub(crate) fn depends_on_tx(&self, autocommit: bool) -> bool {
+        match &self.0 {
+            Kind::Command(_) => true,
+            _ => !autocommit && self.runs_sql().is_some() && self.may_begin(),
+        }
     }
 
     pub(crate) fn command_ref(&self) -> Option<&Command> {
@@ -172,8 +198,8 @@ pub enum Response {
     Command(Vec<ResultSet>),
     /// `tpc_recover`.
     Recovered(Vec<RecoveredXid>),
-    /// The notifications received while waiting.
-    Notifications(Vec<Notification>),
+    /// Notifications are waiting to be taken (the answer to [`Request::wait_notifications`]).
+    NotificationsArrived,
     /// A COPY finished.
     Copy(CopyResult),
 }
@@ -229,13 +255,6 @@ impl Response {
     pub fn into_copy(self) -> Result<CopyResult, Error> {
         match self {
             Response::Copy(c) => Ok(c),
-            other => Err(other.unexpected()),
-        }
-    }
-
-    pub fn into_notifications(self) -> Result<Vec<Notification>, Error> {
-        match self {
-            Response::Notifications(n) => Ok(n),
             other => Err(other.unexpected()),
         }
     }
@@ -352,6 +371,17 @@ impl Machine {
     /// Whether it waits for notifications.
     pub(crate) fn listens(&self) -> bool {
         matches!(self, Machine::Listen)
+    }
+
+    /// Whether it is a session command (its effect on the session applies when it is answered).
+    pub(crate) fn is_command(&self) -> bool {
+        matches!(self, Machine::Command(_))
+    }
+
+    /// A session command that must be undone if nobody waits for it any more: a transaction
+    /// scope opened for a guard that was never handed out (its future was dropped).
+    pub(crate) fn undo_when_detached(&self) -> bool {
+        matches!(self, Machine::Command(c) if c.opens_scope())
     }
 
     /// Queues more of what it sends, as the send buffer drains (pipelines).

@@ -76,6 +76,9 @@ impl Pipeline {
                         }
                     },
                 };
+                if let Err(e) = super::query::check_param_count(sql, params.len()) {
+                    self.error.get_or_insert(e);
+                }
                 (ItemQuery::Sql(t), self.params.push(params, None))
             }
             Query::Statement(stmt) => {
@@ -96,6 +99,21 @@ impl Pipeline {
             }
         };
         self.items.push(Item { query, range, keep_rows, sync_after: false });
+    }
+
+    /// What running it does to the transaction status: a query that ends or opens a block
+    /// makes it unknown until the server answers (see [`crate::sql::TxEffect`]).
+    pub(crate) fn tx_effect(&self) -> crate::sql::TxEffect {
+        let sqls = self.sqls.iter().map(String::as_str);
+        let statements = self.items.iter().filter_map(|i| match &i.query {
+            ItemQuery::Statement(s) => Some(s.sql()),
+            ItemQuery::Sql(_) => None,
+        });
+        if sqls.chain(statements).all(|sql| crate::sql::transaction_effect(sql) == crate::sql::TxEffect::Unchanged) {
+            crate::sql::TxEffect::Unchanged
+        } else {
+            crate::sql::TxEffect::Unknown
+        }
     }
 
     /// Put a Sync after every query, so that an error aborts only its own query. (By default

@@ -100,6 +100,7 @@ impl QuerySpec {
         let target = match query {
             Query::Sql(sql) => {
                 refuse_copy_text(sql)?;
+                check_param_count(sql, params.len())?;
                 encoded.push(params, None)?;
                 Target_::Sql(sql.to_owned())
             }
@@ -110,6 +111,17 @@ impl QuerySpec {
         };
         Ok(QuerySpec { target, params: encoded, mode, max_rows })
     }
+}
+
+/// More values than the highest `$n` the text refers to: refused before anything is sent (the
+/// server would accept the extra parameters' types in Parse and ignore the values). Too few are
+/// refused once the statement is described.
+pub(crate) fn check_param_count(sql: &str, given: usize) -> Result<(), Error> {
+    let highest = crate::sql::highest_param(sql) as usize;
+    if given > highest {
+        return Err(UsageError::ParameterCount { expected: highest, given }.into());
+    }
+    Ok(())
 }
 
 /// The result formats for `columns`: binary where pgsans decodes the type, one code for all
@@ -496,7 +508,7 @@ pub(crate) fn refuse_copy(ev: &Event<'_>) -> Error {
 /// Refuses, before anything is sent, SQL for the extended protocol that would copy data
 /// through the client.
 pub(crate) fn refuse_copy_text(sql: &str) -> Result<(), Error> {
-    match crate::statement::copy_through_client(sql) {
+    match crate::sql::copy_through_client(sql) {
         Some(direction) => Err(UsageError::CopyNotSupported(direction).into()),
         None => Ok(()),
     }

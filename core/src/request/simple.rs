@@ -113,13 +113,26 @@ impl CommandMachine {
         for sql in &plan.statements {
             shared.queue_simple(id, sql)?;
         }
+        // An effect that holds whatever the server answers (a scope's end, a reset) applies
+        // now: what the connection reports, and what is planned after it, follow at once.
+        let effect = if plan.effect_on_error {
+            rules::apply(plan.effect, &mut shared.session);
+            None
+        } else {
+            Some(plan.effect)
+        };
         Ok(Ok(CommandMachine {
             remaining: plan.statements.len(),
             collected: ResultSets::default(),
-            effect: Some(plan.effect),
+            effect,
             effect_on_error: plan.effect_on_error,
             reading: plan.reading,
         }))
+    }
+
+    /// Whether it opens a transaction scope.
+    pub(crate) fn opens_scope(&self) -> bool {
+        matches!(self.effect, Some(Effect::ScopeOpened { .. }))
     }
 
     pub(crate) fn on_event(&mut self, ev: Event<'_>, shared: &mut Shared) -> Progress {

@@ -53,6 +53,46 @@ impl IsolationLevel {
     }
 }
 
+/// What psycopg2's legacy `set_isolation_level` takes: a level, the server's default (`None`
+/// in psycopg2, `ISOLATION_LEVEL_DEFAULT`), or autocommit (`ISOLATION_LEVEL_AUTOCOMMIT`, 0),
+/// which that method mixes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacyIsolationLevel {
+    /// `ISOLATION_LEVEL_AUTOCOMMIT`: autocommit on, the isolation level kept.
+    Autocommit,
+    /// `ISOLATION_LEVEL_DEFAULT`: the server's default level, autocommit off.
+    Default,
+    /// A level, autocommit off.
+    Level(IsolationLevel),
+}
+
+impl LegacyIsolationLevel {
+    /// psycopg2's constants: `None` (DEFAULT), 0 (AUTOCOMMIT), 1 (READ COMMITTED), 2
+    /// (REPEATABLE READ), 3 (SERIALIZABLE), 4 (READ UNCOMMITTED).
+    pub fn from_psycopg2(level: Option<i32>) -> Result<LegacyIsolationLevel, UsageError> {
+        Ok(match level {
+            None => LegacyIsolationLevel::Default,
+            Some(0) => LegacyIsolationLevel::Autocommit,
+            Some(n) => LegacyIsolationLevel::Level(
+                IsolationLevel::from_psycopg2(n)
+                    .map_err(|_| UsageError::InvalidArgument("isolation_level must be between 0 and 4".into()))?,
+            ),
+        })
+    }
+}
+
+impl From<IsolationLevel> for LegacyIsolationLevel {
+    fn from(level: IsolationLevel) -> Self {
+        LegacyIsolationLevel::Level(level)
+    }
+}
+
+impl From<Option<IsolationLevel>> for LegacyIsolationLevel {
+    fn from(level: Option<IsolationLevel>) -> Self {
+        level.map_or(LegacyIsolationLevel::Default, LegacyIsolationLevel::Level)
+    }
+}
+
 impl std::str::FromStr for IsolationLevel {
     type Err = UsageError;
     /// Case-insensitive: `read committed`, `REPEATABLE READ`, …

@@ -24,7 +24,9 @@
 //! | `cancel` | harmless | cancels | refused | cancels |
 
 use crate::error::UsageError;
-use crate::session::{quote_literal, ConnectionStatus, IsolationLevel, SessionChange, SessionState, Setting, Xid};
+use crate::session::{
+    quote_literal, ConnectionStatus, IsolationLevel, LegacyIsolationLevel, SessionChange, SessionState, Setting, Xid,
+};
 use crate::status::TransactionStatus;
 
 /// A psycopg2 connection-level command.
@@ -37,9 +39,10 @@ pub enum Command {
     Rollback,
     /// `set_session(…)` and the property setters (`autocommit`, `read_only`, `deferrable`).
     SetSession(SessionChange),
-    /// psycopg2's legacy `set_isolation_level`: rolls back an open transaction, turns
-    /// autocommit off and sets the level (`None`: the server's default).
-    SetIsolationLevel(Option<IsolationLevel>),
+    /// psycopg2's legacy `set_isolation_level`: rolls back an open transaction, then sets the
+    /// level with autocommit off — or, for `ISOLATION_LEVEL_AUTOCOMMIT`, turns autocommit on
+    /// and keeps the level.
+    SetIsolationLevel(LegacyIsolationLevel),
     /// Opens a transaction scope: `BEGIN`, or `SAVEPOINT` when a transaction is open.
     BeginScope,
     /// Ends the innermost scope: `COMMIT` / `RELEASE SAVEPOINT`, or the rollback.
@@ -121,18 +124,13 @@ pub(crate) fn connection_status(s: &SessionState, tx: TransactionStatus) -> Conn
 
 /// The rule for a query (simple or extended), a prepare, a pipeline: refused after
 /// `tpc_prepare`; otherwise the `BEGIN` to send first, if psycopg2 would send one (not in
-/// autocommit, no transaction open, none of ours on its way).
-pub(crate) fn before_query(
-    what: &str,
-    s: &SessionState,
-    tx: TransactionStatus,
-    begin_in_flight: bool,
-) -> Result<Option<String>, UsageError> {
+/// autocommit, no transaction open when the query arrives — `tx` is the status the engine
+/// predicts from the work queued before it, our own BEGINs included).
+pub(crate) fn before_query(what: &str, s: &SessionState, tx: TransactionStatus) -> Result<Option<String>, UsageError> {
     if connection_status(s, tx) == ConnectionStatus::Prepared {
         return Err(misuse(format!("{what} cannot be used with a prepared two-phase transaction")));
     }
-    Ok((!s.autocommit && tx == TransactionStatus::Idle && !begin_in_flight && s.tpc.is_none())
-        .then(|| s.begin_statement()))
+    Ok((!s.autocommit && tx == TransactionStatus::Idle && s.tpc.is_none()).then(|| s.begin_statement()))
 }
 
 /// `cancel`: refused after `tpc_prepare` (psycopg2 and psycopg 3).
@@ -178,10 +176,19 @@ pub(crate) fn plan(cmd: &Command, s: &SessionState, tx: TransactionStatus) -> Re
             if s.scopes > 0 {
                 return Err(misuse("set_isolation_level cannot be used inside a transaction scope"));
             }
-            // psycopg2 rolls back first, then sets the level with autocommit off.
+            // psycopg2 rolls back first, then sets the level with autocommit off (or turns
+            // autocommit on, keeping the level).
             let first = if idle { Vec::new() } else { vec!["ROLLBACK".to_owned()] };
-            let level = level.map_or(Setting::Default, Setting::Value);
-            session_change(s, &SessionChange::new().autocommit(false).isolation_level(level), first)
+            let change = match level {
+                LegacyIsolationLevel::Autocommit => SessionChange::new().autocommit(true),
+                LegacyIsolationLevel::Default => {
+                    SessionChange::new().autocommit(false).isolation_level(Setting::Default)
+                }
+                LegacyIsolationLevel::Level(l) => {
+                    SessionChange::new().autocommit(false).isolation_level(Setting::Value(*l))
+                }
+            };
+            session_change(s, &change, first)
         }
         Command::BeginScope => {
             if status == ConnectionStatus::Prepared {
@@ -394,13 +401,12 @@ mod tests {
     #[test]
     fn the_table() {
         let mut s = SessionState::default();
-        assert_eq!(before_query("execute", &s, Idle, false).unwrap().as_deref(), Some("BEGIN"));
-        assert_eq!(before_query("execute", &s, Idle, true).unwrap(), None, "our BEGIN is on its way");
-        assert_eq!(before_query("execute", &s, InTransaction, false).unwrap(), None);
+        assert_eq!(before_query("execute", &s, Idle).unwrap().as_deref(), Some("BEGIN"));
+        assert_eq!(before_query("execute", &s, InTransaction).unwrap(), None);
         assert!(plan(&Command::Commit, &s, Idle).unwrap().statements.is_empty());
         assert_eq!(plan(&Command::Rollback, &s, InError).unwrap().statements, ["ROLLBACK"]);
         assert!(refused(Command::SetSession(SessionChange::new().autocommit(true)), &s, InTransaction));
-        let p = plan(&Command::SetIsolationLevel(Some(IsolationLevel::Serializable)), &s, InTransaction).unwrap();
+        let p = plan(&Command::SetIsolationLevel(IsolationLevel::Serializable.into()), &s, InTransaction).unwrap();
         assert_eq!(p.statements, ["ROLLBACK"]);
         apply(p.effect, &mut s);
         assert_eq!((s.isolation_level, s.autocommit), (Some(IsolationLevel::Serializable), false));
@@ -409,7 +415,7 @@ mod tests {
         assert!(refused(Command::Commit, &s, InTransaction));
         apply(plan(&Command::TpcPrepare, &s, InTransaction).unwrap().effect, &mut s);
         assert_eq!(connection_status(&s, Idle), ConnectionStatus::Prepared);
-        assert!(before_query("execute", &s, Idle, false).is_err());
+        assert!(before_query("execute", &s, Idle).is_err());
         assert!(before_cancel(&s, Idle).is_err());
         assert!(refused(Command::TpcRecover, &s, Idle));
         assert_eq!(plan(&Command::TpcCommit(None), &s, Idle).unwrap().statements, ["COMMIT PREPARED '1_Zw==_Yg=='"]);

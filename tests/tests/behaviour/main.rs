@@ -4,6 +4,8 @@
 mod basics;
 mod blocking;
 mod copy;
+mod defects;
+mod dropped;
 mod extended;
 mod files;
 mod multihost;
@@ -135,6 +137,15 @@ over_every_transport!(
     files::service_files,
     files::pgpass_file,
     files::session_defaults_from_the_environment,
+    defects::notifications_on_the_socket_are_returned_by_a_zero_timeout,
+    defects::notifications_left_in_a_dropped_stream_are_kept,
+    defects::extra_parameters_are_refused_before_sending,
+    defects::broken_stays_true_after_close,
+    defects::set_isolation_level_takes_the_autocommit_level,
+    defects::a_refused_copy_names_the_copy_methods,
+    dropped::the_statement_after_a_dropped_scope_opens_a_transaction,
+    dropped::futures_dropped_at_every_await_point,
+    dropped::cancelled_scope_future_leaves_nothing_open,
     pauses::copy_out_with_a_pausing_reader,
     pauses::row_streams_with_a_pausing_reader,
     pauses::pipelines_with_pauses_between_them,
