@@ -33,6 +33,11 @@ pub struct Connection<R: Runtime> {
     spin: SpinWait,
     /// How long a call may wait for its answer ([`set_call_timeout`](Self::set_call_timeout)).
     call_timeout: Option<Duration>,
+    /// Whether a request dropped while the server runs it is cancelled on the server
+    /// ([`set_cancel_on_drop`](Self::set_cancel_on_drop)).
+    cancel_on_drop: bool,
+    /// A request was dropped mid-flight: the next operation cancels what it left running.
+    cancel_wanted: bool,
 }
 
 /// How long a timed-out call waits for the server to confirm the cancel before it gives up
@@ -62,6 +67,9 @@ struct Pending<'a, R: Runtime> {
     conn: &'a mut Connection<R>,
     id: RequestId,
     done: bool,
+    /// Dropped before its response, it may leave work running on the server (a query; not a
+    /// session command, which must run to its end, nor a wait for notifications).
+    runs_on_server: bool,
 }
 
 impl<R: Runtime> Pending<'_, R> {
@@ -111,6 +119,9 @@ impl<R: Runtime> Drop for Pending<'_, R> {
     fn drop(&mut self) {
         if !self.done {
             self.conn.engine.abandon(self.id);
+            if self.runs_on_server {
+                self.conn.abandoned_mid_flight();
+            }
         }
     }
 }
@@ -186,6 +197,8 @@ impl<R: Runtime> Connection<R> {
             // from the server that computes them.
             spin: SpinWait::new(Duration::ZERO),
             call_timeout: None,
+            cancel_on_drop: config.cancel_on_drop_value(),
+            cancel_wanted: false,
         };
         loop {
             let polled = conn.engine.poll();
@@ -212,15 +225,85 @@ impl<R: Runtime> Connection<R> {
     /// to cancel it and [`Error::Timeout`] is returned, the connection usable (see
     /// [`set_call_timeout`](Self::set_call_timeout)).
     pub async fn run_until(&mut self, request: Request, deadline: Option<Instant>) -> Result<Response, Error> {
-        let id = self.engine.submit(request)?;
-        self.wait(id, deadline).await
+        let runs_on_server = request.runs_on_server();
+        let id = self.submit(request).await?;
+        let deadline = deadline.or_else(|| self.call_timeout.map(|t| Instant::now() + t));
+        Pending { conn: self, id, done: false, runs_on_server }.wait(deadline).await
     }
 
     /// Waits for the response of a request submitted to the engine, until `deadline` or the
     /// call timeout.
     pub(crate) async fn wait(&mut self, id: RequestId, deadline: Option<Instant>) -> Result<Response, Error> {
+        self.wait_for(id, deadline, true).await
+    }
+
+    /// [`wait`](Self::wait), saying whether the request, dropped, may leave work running on
+    /// the server.
+    pub(crate) async fn wait_for(
+        &mut self,
+        id: RequestId,
+        deadline: Option<Instant>,
+        runs_on_server: bool,
+    ) -> Result<Response, Error> {
         let deadline = deadline.or_else(|| self.call_timeout.map(|t| Instant::now() + t));
-        Pending { conn: self, id, done: false }.wait(deadline).await
+        Pending { conn: self, id, done: false, runs_on_server }.wait(deadline).await
+    }
+
+    /// Submits `request` to the engine, first cancelling on the server what a dropped request
+    /// left running there (see [`set_cancel_on_drop`](Self::set_cancel_on_drop)).
+    pub(crate) async fn submit(&mut self, request: Request) -> Result<RequestId, Error> {
+        if self.cancel_wanted && self.engine.is_ready() {
+            self.cancel_wanted = false;
+            self.cancel_abandoned().await?;
+        }
+        self.engine.submit(request)
+    }
+
+    /// A request was dropped before its response (a dropped future or stream, a timeout).
+    pub(crate) fn abandoned_mid_flight(&mut self) {
+        self.cancel_wanted |= self.cancel_on_drop && self.engine.is_ready();
+    }
+
+    /// Cancels what abandoned requests still run on the server and waits (a little) until it
+    /// has ended, so the next request does not queue behind it — psycopg 3 cancels an
+    /// interrupted query the same way. Only abandoned work can be hit: nothing is sent while
+    /// the server may still be on it, and nothing is done while a dropped session command is
+    /// in flight (a cancel must not turn its COMMIT into a rollback).
+    async fn cancel_abandoned(&mut self) -> Result<(), Error> {
+        self.read_now()?;
+        self.engine.poll()?;
+        if !self.engine.abandoned_work_in_flight() {
+            return Ok(());
+        }
+        let grace = Instant::now() + CANCEL_GRACE;
+        if let Ok(key) = self.engine.cancel_key() {
+            let token = crate::CancelToken::<R>::new(key, self.target.clone());
+            // A failed cancel only means the next request waits behind the abandoned one.
+            let _ = token.cancel_until(grace).await;
+        }
+        while self.engine.abandoned_work_in_flight() {
+            let Some(interest) = self.engine.poll()? else { break };
+            match self.io(interest, Some(grace)).await {
+                Ok(()) => {}
+                // Still running: the next request queues behind it, as without a cancel.
+                Err(Error::Timeout) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a request dropped while the server still runs it is cancelled there (a cancel
+    /// request on a second connection, sent before the next request), so that the connection
+    /// is free again in milliseconds instead of after the abandoned query ends. On by
+    /// default; also [`Config::cancel_on_drop`]. In a transaction block the cancelled
+    /// statement aborts the transaction, as `statement_timeout` would; with this off, the
+    /// abandoned statement runs to its end and the next request waits behind it.
+    pub fn set_cancel_on_drop(&mut self, on: bool) {
+        self.cancel_on_drop = on;
+        if !on {
+            self.cancel_wanted = false;
+        }
     }
 
     /// Limits how long each call waits for the server (queries, commands, pipelines,
@@ -512,9 +595,9 @@ impl<R: Runtime> Connection<R> {
             return Ok(());
         }
         let deadline = timeout.map(|t| Instant::now() + t);
-        let id = self.engine.submit(Request::wait_notifications())?;
+        let id = self.submit(Request::wait_notifications()).await?;
         // Nothing runs on the server: a timeout here has nothing to cancel.
-        match (Pending { conn: self, id, done: false }).wait_until(deadline).await {
+        match (Pending { conn: self, id, done: false, runs_on_server: false }).wait_until(deadline).await {
             Ok(_) | Err(Error::Timeout) => Ok(()),
             Err(e) => Err(e),
         }

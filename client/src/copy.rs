@@ -21,7 +21,7 @@ impl<R: Runtime> Connection<R> {
     /// copy is aborted (CopyFail) and the connection stays usable. Outside autocommit mode a
     /// transaction is opened first, as for any statement.
     pub async fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_, R>, Error> {
-        let id = self.engine.submit(Request::copy_in(sql))?;
+        let id = self.submit(Request::copy_in(sql)).await?;
         let mut copy = CopyIn { conn: self, id, done: false, pending: Vec::new(), sent: false };
         loop {
             let interest = copy.conn.engine.poll()?;
@@ -43,7 +43,7 @@ impl<R: Runtime> Connection<R> {
     /// Runs `COPY … TO STDOUT`; take the data with [`CopyOut::next`]. Dropped early, the
     /// rest is read and dropped by the engine.
     pub async fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_, R>, Error> {
-        let id = self.engine.submit(Request::copy_out(sql))?;
+        let id = self.submit(Request::copy_out(sql)).await?;
         Ok(CopyOut { conn: self, id, done: false, rows: None })
     }
 }
@@ -231,6 +231,7 @@ impl<R: Runtime> Drop for CopyOut<'_, R> {
     fn drop(&mut self) {
         if !self.done {
             self.conn.engine.abandon(self.id);
+            self.conn.abandoned_mid_flight();
         }
     }
 }

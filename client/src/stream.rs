@@ -13,7 +13,7 @@ impl<R: Runtime> Connection<R> {
     /// protocol (text format; each row carries its own statement's columns), one at a time:
     /// memory does not grow with the number of rows. The first error ends the stream.
     pub async fn simple_query_raw(&mut self, sql: &str) -> Result<RowStream<'_, R>, Error> {
-        let id = self.engine.submit(Request::simple_stream(sql))?;
+        let id = self.submit(Request::simple_stream(sql)).await?;
         Ok(RowStream::new(self, id))
     }
 
@@ -25,7 +25,7 @@ impl<R: Runtime> Connection<R> {
         query: impl Into<Query<'q>>,
         params: Params<'_>,
     ) -> Result<RowStream<'_, R>, Error> {
-        let id = self.engine.submit(Request::query(query, params, Mode::Stream)?)?;
+        let id = self.submit(Request::query(query, params, Mode::Stream)?).await?;
         Ok(RowStream::new(self, id))
     }
 
@@ -38,7 +38,7 @@ impl<R: Runtime> Connection<R> {
         params: Params<'_>,
         batch: i32,
     ) -> Result<Portal<'_, R>, Error> {
-        let id = self.engine.submit(Request::portal(query, params, batch)?)?;
+        let id = self.submit(Request::portal(query, params, batch)?).await?;
         let first = self.wait(id, None).await?;
         Ok(Portal::new(self, id, batch, first))
     }
@@ -132,6 +132,7 @@ impl<R: Runtime> Drop for RowStream<'_, R> {
     fn drop(&mut self) {
         if !self.done {
             self.conn.engine.abandon(self.id);
+            self.conn.abandoned_mid_flight();
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A transaction scope guard.
 
-use pgsans::Error;
+use pgsans::session::Command;
+use pgsans::{Error, Request};
 
 use crate::connection::Connection;
 use crate::runtime::Runtime;
@@ -32,15 +33,23 @@ impl<'a, R: Runtime> Transaction<'a, R> {
     }
 
     /// Commits the scope: COMMIT, or RELEASE SAVEPOINT when nested.
-    pub async fn commit(mut self) -> Result<(), Error> {
-        self.ended = true;
-        self.conn.end_scope(true).await
+    pub async fn commit(self) -> Result<(), Error> {
+        self.end(true).await
     }
 
     /// Rolls the scope back: ROLLBACK, or ROLLBACK TO SAVEPOINT when nested.
-    pub async fn rollback(mut self) -> Result<(), Error> {
+    pub async fn rollback(self) -> Result<(), Error> {
+        self.end(false).await
+    }
+
+    /// Ends the scope. The guard stays in charge until the end is queued in the engine: a
+    /// future dropped before that rolls the scope back (the guard's drop); dropped after, the
+    /// queued end runs to its end anyway (the engine finishes session commands nobody waits
+    /// for).
+    async fn end(mut self, commit: bool) -> Result<(), Error> {
+        let id = self.conn.submit(Request::command(Command::EndScope { commit })).await?;
         self.ended = true;
-        self.conn.end_scope(false).await
+        self.conn.wait_for(id, None, false).await.map(drop)
     }
 }
 

@@ -790,6 +790,18 @@ impl Connection {
         }
     }
 
+    /// Whether work nobody waits for (abandoned requests, a dropped scope's rollback) is still
+    /// in flight, and only such work: nothing else a cancel request could hit — no request
+    /// someone waits for, no abandoned session command (whose effect must happen), nothing
+    /// held. What a transport checks before it cancels what a dropped future left running.
+    pub fn abandoned_work_in_flight(&self) -> bool {
+        self.is_ready()
+            && self.held.is_empty()
+            && self.requests.iter().all(|r| r.machine.listens())
+            && self.shared.syncs.iter().any(|p| p.discard)
+            && self.shared.syncs.iter().all(|p| p.discard)
+    }
+
     /// Whether every sync point in flight belongs to work nobody waits for (abandoned
     /// requests, a dropped scope's rollback) and no request is held.
     fn nobody_waits(&self) -> bool {

@@ -203,6 +203,7 @@ pub struct Config {
     max_message_len: usize,
     spin_wait: Option<std::time::Duration>,
     autocommit: Option<bool>,
+    cancel_on_drop: Option<bool>,
     /// Certificates and keys (PEM) for TLS, read by [`Config::load`] or given directly.
     pub(crate) tls: TlsMaterial,
     /// Passwords `.pgpass` gave for the hosts, read by [`Config::load`] when none was set.
@@ -227,6 +228,7 @@ impl Default for Config {
             max_message_len: crate::codec::DEFAULT_MAX_MESSAGE_LEN,
             spin_wait: None,
             autocommit: None,
+            cancel_on_drop: None,
             tls: TlsMaterial::default(),
             pgpass: Vec::new(),
         }
@@ -353,6 +355,20 @@ impl Config {
     pub fn autocommit(&mut self, on: bool) -> &mut Self {
         self.autocommit = Some(on);
         self
+    }
+
+    /// Whether a request dropped while the server runs it (a dropped future or stream, an
+    /// interrupted call) is cancelled on the server before the next request, as psycopg 3
+    /// cancels an interrupted query; on by default. Off: the abandoned statement runs to its
+    /// end and the next request waits behind it.
+    pub fn cancel_on_drop(&mut self, on: bool) -> &mut Self {
+        self.cancel_on_drop = Some(on);
+        self
+    }
+
+    /// The [`cancel_on_drop`](Self::cancel_on_drop) setting (default `true`).
+    pub fn cancel_on_drop_value(&self) -> bool {
+        self.cancel_on_drop.unwrap_or(true)
     }
 
     /// Root certificates to verify the server with (PEM), instead of the `sslrootcert` file.

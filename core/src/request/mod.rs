@@ -168,6 +168,13 @@ impl Request {
         }
     }
 
+    /// Whether, abandoned before its response, it may leave work running on the server that a
+    /// cancel request could stop (not a session command, which must run to its end, nor a
+    /// wait for notifications).
+    pub fn runs_on_server(&self) -> bool {
+        !matches!(self.0, Kind::Command(_) | Kind::WaitNotifications)
+    }
+
     pub(crate) fn command_ref(&self) -> Option<&Command> {
         match &self.0 {
             Kind::Command(c) => Some(c),

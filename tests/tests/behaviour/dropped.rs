@@ -171,3 +171,61 @@ pub async fn cancelled_scope_future_leaves_nothing_open<R: TestRt>() {
     check_rules_hold(&mut c, &mut o, &t, 104, "a cancelled scope").await;
     assert_eq!(committed(&mut o, &t).await, "");
 }
+
+/// What the server is doing for the backend `pid`: `(state, query)`.
+async fn activity<R: TestRt>(o: &mut Conn<R>, pid: i32) -> (String, String) {
+    let row = o.query_one("SELECT state, query FROM pg_stat_activity WHERE pid = $1", &[&pid]).await.unwrap();
+    (row.get::<String, _>(0).unwrap(), row.get::<String, _>(1).unwrap())
+}
+
+pub async fn a_dropped_request_still_running_is_cancelled<R: TestRt>() {
+    let mut o = observer::<R>().await;
+    let mut c = connect::<R>().await;
+    c.set_autocommit(true).await.unwrap();
+    let pid = c.backend_pid();
+    // A stream dropped after a few rows of a long result (every transport can drop one).
+    {
+        let mut rows = c.query_raw("SELECT g, pg_sleep(0.001) FROM generate_series(1, 20000) g", &[]).await.unwrap();
+        for _ in 0..3 {
+            rows.next().await.unwrap().unwrap();
+        }
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(scalar(&mut c, "SELECT 'next'").await.unwrap().as_deref(), Some("next"));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the next query waited {:?} behind the dropped stream",
+        started.elapsed()
+    );
+    assert_eq!(activity(&mut o, pid).await.0, "idle");
+
+    // A future dropped by a timer while the server sleeps.
+    let Some(finished) = R::timeout(c.simple_query("SELECT pg_sleep(5), 'slow'"), Duration::from_millis(100)).await
+    else {
+        return; // the blocking client's calls cannot be dropped mid-flight
+    };
+    assert!(finished.is_none());
+    let started = std::time::Instant::now();
+    assert_eq!(scalar(&mut c, "SELECT 'free'").await.unwrap().as_deref(), Some("free"));
+    assert!(started.elapsed() < Duration::from_secs(2), "the next query waited {:?}", started.elapsed());
+    let (state, query) = activity(&mut o, pid).await;
+    assert_eq!(state, "idle");
+    assert!(query.contains("'free'"), "{query}");
+    // In a transaction block the cancelled statement fails the transaction, as
+    // statement_timeout would.
+    c.set_autocommit(false).await.unwrap();
+    c.batch_execute("SELECT 1").await.unwrap();
+    let _ = R::timeout(c.simple_query("SELECT pg_sleep(5)"), Duration::from_millis(100)).await;
+    let err = c.simple_query("SELECT 1").await.unwrap_err();
+    assert_eq!(err.code(), Some("25P02"), "{err}");
+    assert_eq!(c.transaction_status(), TransactionStatus::InError);
+    c.rollback().await.unwrap();
+
+    // Turned off: the abandoned statement runs to its end, the next request waits behind it.
+    c.set_autocommit(true).await.unwrap();
+    c.set_cancel_on_drop(false);
+    let _ = R::timeout(c.simple_query("SELECT pg_sleep(1)"), Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(scalar(&mut c, "SELECT 'after'").await.unwrap().as_deref(), Some("after"));
+    assert!(started.elapsed() >= Duration::from_millis(600), "not cancelled: waited {:?}", started.elapsed());
+}

@@ -146,6 +146,7 @@ over_every_transport!(
     dropped::the_statement_after_a_dropped_scope_opens_a_transaction,
     dropped::futures_dropped_at_every_await_point,
     dropped::cancelled_scope_future_leaves_nothing_open,
+    dropped::a_dropped_request_still_running_is_cancelled,
     pauses::copy_out_with_a_pausing_reader,
     pauses::row_streams_with_a_pausing_reader,
     pauses::pipelines_with_pauses_between_them,
