@@ -20,8 +20,11 @@ fn no_runtime_or_socket_dependencies() {
         "rustls",
         // Mozilla's root certificates as static data (sslrootcert=system): no I/O.
         "webpki-roots",
-        // Reads the server certificate's signature algorithm (channel binding): a pure parser.
+        // Reads the server certificate's signature algorithm (channel binding) and the fields
+        // libpq's chain and host-name rules look at: a pure parser.
         "x509-parser",
+        // rustls' own certificate verifier, named to recognise its refusals: pure.
+        "webpki",
         // Reads the OS trust store for sslrootcert=system: called only from Config::load.
         "rustls-native-certs",
         // Decrypts PKCS#8-encrypted client keys (sslpassword): pure; its optional encryption

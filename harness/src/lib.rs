@@ -353,6 +353,68 @@ impl TestServer {
     pub fn root_dir(&self) -> &Path {
         &self.root
     }
+
+    /// Serves new connections with another certificate (and its key; PEM, the chain after the
+    /// certificate if any): the files are replaced and the server reloads its configuration,
+    /// which re-reads them (PostgreSQL 10+). For a server of one's own ([`start`](Self::start)),
+    /// never the shared one. Returns once the server has reloaded.
+    pub fn replace_server_certificate(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
+        let ids = if unsafe { libc::geteuid() } == 0 { Some(postgres_ids()?) } else { None };
+        for (path, data, mode) in [(&self.server_cert, cert_pem, 0o644), (&self.server_key, key_pem, 0o600)] {
+            std::fs::write(path, data).map_err(|e| format!("write {}: {e}", path.display()))?;
+            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+            if let Some((uid, gid)) = ids {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| format!("chown: {e}"))?;
+            }
+        }
+        let log = self.root.join(format!("server-{}.log", self.port));
+        let reloads = || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches("received SIGHUP, reloading configuration files")
+                .count()
+        };
+        let before = reloads();
+        let pid = self.child.lock().map_err(|_| "server handle poisoned")?.id();
+        if unsafe { libc::kill(pid as libc::pid_t, libc::SIGHUP) } != 0 {
+            return Err(format!("SIGHUP to {pid}: {}", std::io::Error::last_os_error()));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reloads() == before {
+            if Instant::now() > deadline {
+                return Err("the server did not reload its configuration".into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // The postmaster logs the signal, then loads the files; new backends get them.
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(())
+    }
+
+    /// This server's `psql` (libpq), to compare pgsans with libpq.
+    pub fn psql(&self) -> PathBuf {
+        self.bin_dir.join("psql")
+    }
+}
+
+/// The `openssl` command (installed with `apt-get install openssl` when missing and we are
+/// root), to make certificates the way PostgreSQL's documentation does.
+pub fn openssl() -> Result<PathBuf, String> {
+    let found = |dir: &str| Path::new(dir).join("openssl");
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/bin"]) {
+        if found(dir).exists() {
+            return Ok(found(dir));
+        }
+    }
+    if unsafe { libc::geteuid() } == 0 && Path::new("/usr/bin/apt-get").exists() {
+        let ok =
+            Command::new("apt-get").args(["install", "-y", "openssl"]).status().map(|s| s.success()).unwrap_or(false);
+        if ok && found("/usr/bin").exists() {
+            return Ok(found("/usr/bin"));
+        }
+    }
+    Err("the openssl command is missing: install Debian's openssl package".into())
 }
 
 impl Drop for TestServer {

@@ -3,6 +3,7 @@
 
 mod basics;
 mod blocking;
+mod cert_shapes;
 mod copy;
 mod defects;
 mod dropped;

@@ -25,6 +25,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+mod verify;
+
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::config::{Config, Host, SslMode, Target};
 use crate::error::{ConfigError, Error};
@@ -109,6 +111,8 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     #[cfg(feature = "aws-lc-rs")]
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // The trusted certificates as given, for the chains webpki refuses and OpenSSL accepts.
+    let mut root_ders: Vec<CertificateDer<'static>> = Vec::new();
     let roots = if system {
         let mut store = RootCertStore::empty();
         // Like libpq's (OpenSSL's) default store: the OS's certificates; unparsable ones are
@@ -125,6 +129,7 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
                 let mut store = RootCertStore::empty();
                 for cert in CertificateDer::pem_slice_iter(pem) {
                     let cert = cert.map_err(|e| config_error(format!("sslrootcert: {e}")))?;
+                    root_ders.push(cert.clone());
                     store.add(cert).map_err(|e| config_error(format!("sslrootcert: {e}")))?;
                 }
                 if store.is_empty() {
@@ -148,7 +153,7 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
         _ => Verify::Nothing,
     };
     let verifier: Arc<dyn ServerCertVerifier> = match verify {
-        Verify::Nothing => Arc::new(Weaker { chain: None, algorithms: provider.signature_verification_algorithms }),
+        Verify::Nothing => Arc::new(EncryptOnly { algorithms: provider.signature_verification_algorithms }),
         Verify::Chain | Verify::Full => {
             let mut crls = Vec::new();
             for pem in &material.crl_pem {
@@ -156,16 +161,19 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
                     crls.push(crl.map_err(|e| config_error(format!("sslcrl: {e}")))?);
                 }
             }
-            let inner =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots.expect("checked above")), provider.clone())
-                    .with_crls(crls)
-                    .allow_unknown_revocation_status()
-                    .build()
-                    .map_err(|e| config_error(format!("TLS verifier: {e}")))?;
-            match verify {
-                Verify::Full => inner,
-                _ => Arc::new(Weaker { chain: Some(inner), algorithms: provider.signature_verification_algorithms }),
-            }
+            let Some(roots) = roots else { return Err(config_error("no root certificates")) };
+            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .with_crls(crls.clone())
+                .allow_unknown_revocation_status()
+                .build()
+                .map_err(|e| config_error(format!("TLS verifier: {e}")))?;
+            Arc::new(verify::LibpqVerifier {
+                webpki,
+                roots: root_ders,
+                crls,
+                check_name: matches!(verify, Verify::Full),
+                algorithms: provider.signature_verification_algorithms,
+            })
         }
     };
     let versions = protocol_versions(config)?;
@@ -299,33 +307,23 @@ fn protocol_versions(config: &Config) -> Result<Vec<&'static rustls::SupportedPr
     Ok(v)
 }
 
-/// The verifications libpq does that are weaker than `verify-full`: `require` without root
-/// certificates (`chain: None`: the channel is encrypted, the server not authenticated) and
-/// `verify-ca` (the chain must lead to a given root; the host name is not checked). The
-/// handshake signatures are checked either way.
+/// `sslmode=require` without root certificates: the channel is encrypted, the server not
+/// authenticated (libpq). The handshake signatures are still checked.
 #[derive(Debug)]
-struct Weaker {
-    chain: Option<Arc<WebPkiServerVerifier>>,
+struct EncryptOnly {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for Weaker {
+impl ServerCertVerifier for EncryptOnly {
     fn verify_server_cert(
         &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
-        // webpki checks the chain first and the name last: a name error means the chain held.
-        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
+        Ok(ServerCertVerified::assertion())
     }
     fn verify_tls12_signature(
         &self,
@@ -333,7 +331,7 @@ impl ServerCertVerifier for Weaker {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+        verify::handshake_signature(message, cert, dss, &self.algorithms, false)
     }
     fn verify_tls13_signature(
         &self,
@@ -341,7 +339,7 @@ impl ServerCertVerifier for Weaker {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+        verify::handshake_signature(message, cert, dss, &self.algorithms, true)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
