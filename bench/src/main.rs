@@ -786,12 +786,11 @@ impl PeerTls {
         for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
             roots.add(cert.unwrap()).unwrap();
         }
-        let config =
-            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+        let config = rustls::ClientConfig::builder_with_provider(pgsans::crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         PeerTls::Rustls(conninfo, tokio_postgres_rustls::MakeRustlsConnect::new(config))
     }
 

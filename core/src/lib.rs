@@ -82,6 +82,7 @@
 //! * Rows are always decoded with the RowDescription of their own execution.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
 mod buffer;
@@ -124,4 +125,5 @@ pub use status::{
     parse_server_version, BackendKey, NoticeHandler, Notification, NotificationHandler, TransactionStatus,
     DEFAULT_NOTICE_LIMIT,
 };
+pub use tls::crypto_provider;
 pub use types::{FromSql, ToSql};

@@ -3,6 +3,12 @@
 //! async-std (running the smol runtime on its own executor) and the blocking client's own
 //! executor (`pgsans_std::Std`). [`TestRt`] only says how to run a future on each.
 
+/// The README's Rust examples, compiled by `cargo test --doc` (here, where every runtime is a
+/// dependency anyway: the transport crates stay light to build).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
+
 use std::future::Future;
 use std::io;
 use std::time::{Duration, Instant};

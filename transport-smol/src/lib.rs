@@ -14,6 +14,7 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -27,21 +28,24 @@ use pgsans_client::connect_error;
 use pgsans_client::io::TryIo;
 
 pub use pgsans;
+/// The client written once over [`Runtime`](pgsans_client::Runtime): the methods of this
+/// crate's connection, streams, COPY and transaction types are documented here.
+#[doc(inline)]
 pub use pgsans_client;
 
 /// smol / async-io, as a [`pgsans_client::Runtime`].
 #[derive(Debug, Clone, Copy)]
 pub struct Smol;
 
-/// A connection on smol / async-io.
+/// A connection on smol / async-io: its methods are [`pgsans_client::Connection`]'s.
 pub type Connection = pgsans_client::Connection<Smol>;
-/// A transaction scope on smol / async-io.
+/// A transaction scope on smol / async-io: its methods are [`pgsans_client::Transaction`]'s.
 pub type Transaction<'a> = pgsans_client::Transaction<'a, Smol>;
-/// Streamed rows on smol / async-io.
+/// Streamed rows on smol / async-io: its methods are [`pgsans_client::RowStream`]'s.
 pub type RowStream<'a> = pgsans_client::RowStream<'a, Smol>;
-/// A portal on smol / async-io.
+/// A portal on smol / async-io: its methods are [`pgsans_client::Portal`]'s.
 pub type Portal<'a> = pgsans_client::Portal<'a, Smol>;
-/// A cancel token on smol / async-io.
+/// A cancel token on smol / async-io: its methods are [`pgsans_client::CancelToken`]'s.
 pub type CancelToken = pgsans_client::CancelToken<Smol>;
 
 /// A TCP or Unix-domain socket registered with async-io.

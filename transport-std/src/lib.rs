@@ -36,11 +36,7 @@
 //! host starts with `/`) and waits.
 
 #![forbid(unsafe_code)]
-
-/// The README's Rust examples, compiled by `cargo test --doc`.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeExamples;
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod copy;
 mod polling;
@@ -58,6 +54,9 @@ use pgsans::{
 
 pub use copy::{BinaryCopyInWriter, BinaryCopyOutReader, CopyInWriter, CopyOutReader};
 pub use pgsans;
+/// The client written once over [`Runtime`](pgsans_client::Runtime): the methods of this
+/// crate's connection, streams, COPY and transaction types are documented here.
+#[doc(inline)]
 pub use pgsans_client;
 pub use polling::{Poll, PollingConnection};
 pub use runtime::{block_on, Std, StdSocket};

@@ -36,9 +36,11 @@
 //!
 //! Each connection gets a callback that registers its socket with may's reactor on the first
 //! wait and parks the *coroutine* (not the thread) until the socket is ready. Fifty coroutines on
-//! two threads then run their queries concurrently.
+//! two threads then run their queries concurrently. (Not compiled here, so that this crate
+//! does not depend on `may`: the same callback runs fifty coroutines in the test suite,
+//! `tests/tests/behaviour/nonblocking.rs`, `may_waiter`.)
 //!
-//! ```no_run
+//! ```ignore
 //! use std::os::fd::{AsRawFd, RawFd};
 //! use may::io::{CoIo, WaitIo};
 //! use pgsans_std::{Connection, Wait, WaitRequest};

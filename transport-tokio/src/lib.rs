@@ -14,6 +14,7 @@
 //! connection stays usable. Futures are `Send`: a connection can live in a spawned task.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::io;
 use std::net::SocketAddr;
@@ -27,21 +28,24 @@ use pgsans_client::io::TryIo;
 use tokio::net::{TcpStream, UnixStream};
 
 pub use pgsans;
+/// The client written once over [`Runtime`](pgsans_client::Runtime): the methods of this
+/// crate's connection, streams, COPY and transaction types are documented here.
+#[doc(inline)]
 pub use pgsans_client;
 
 /// Tokio, as a [`pgsans_client::Runtime`].
 #[derive(Debug, Clone, Copy)]
 pub struct Tokio;
 
-/// A connection on Tokio.
+/// A connection on Tokio: its methods are [`pgsans_client::Connection`]'s.
 pub type Connection = pgsans_client::Connection<Tokio>;
-/// A transaction scope on Tokio.
+/// A transaction scope on Tokio: its methods are [`pgsans_client::Transaction`]'s.
 pub type Transaction<'a> = pgsans_client::Transaction<'a, Tokio>;
-/// Streamed rows on Tokio.
+/// Streamed rows on Tokio: its methods are [`pgsans_client::RowStream`]'s.
 pub type RowStream<'a> = pgsans_client::RowStream<'a, Tokio>;
-/// A portal on Tokio.
+/// A portal on Tokio: its methods are [`pgsans_client::Portal`]'s.
 pub type Portal<'a> = pgsans_client::Portal<'a, Tokio>;
-/// A cancel token on Tokio.
+/// A cancel token on Tokio: its methods are [`pgsans_client::CancelToken`]'s.
 pub type CancelToken = pgsans_client::CancelToken<Tokio>;
 
 /// A TCP or Unix-domain socket registered with Tokio.

@@ -25,7 +25,10 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+mod provider;
 mod verify;
+
+pub use provider::crypto_provider;
 
 use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::config::{Config, Host, SslMode, Target};
@@ -107,10 +110,7 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
             config.get("sslmode").unwrap_or("prefer")
         )));
     }
-    #[cfg(not(feature = "aws-lc-rs"))]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    #[cfg(feature = "aws-lc-rs")]
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = provider::crypto_provider();
     // The trusted certificates as given, for the chains webpki refuses and OpenSSL accepts.
     let mut root_ders: Vec<CertificateDer<'static>> = Vec::new();
     let roots = if system {

@@ -1,9 +1,12 @@
-//! `date`, `time`, `timestamp`, `timestamptz` as chrono types (feature `chrono`), in the binary
+//! `date`, `time`, `timestamp`, `timestamptz` as chrono types (feature `chrono`; `timestamptz`
+//! as `DateTime<Utc>`, `DateTime<FixedOffset>` — read back at offset +00:00, the instant kept —
+//! and `DateTime<Local>` — read back in the process's time zone, which chrono reads from the
+//! system), in the binary
 //! format (PostgreSQL's epoch is 2000-01-01) or the ISO text format. Valid PostgreSQL values
 //! that chrono cannot hold (`infinity`, `24:00:00`, years beyond chrono's range) are typed
 //! conversion errors that name the value and the range.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Local, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 use super::datetime::{self, out_of_range, MICROS_PER_DAY};
 use super::oid::*;
@@ -73,5 +76,17 @@ binary_integer_type!(NaiveDateTime, TIMESTAMP, "timestamp", i64,
 binary_integer_type!(DateTime<Utc>, TIMESTAMPTZ, "timestamptz", i64,
     to: |dt| datetime_to_micros(dt.naive_utc()),
     from: |us| micros_to_datetime(us, "timestamptz", "chrono::DateTime<Utc>").map(|n| n.and_utc()),
+    text: |raw| datetime::parse_timestamp(raw, true),
+);
+
+binary_integer_type!(DateTime<FixedOffset>, TIMESTAMPTZ, "timestamptz", i64,
+    to: |dt| datetime_to_micros(dt.naive_utc()),
+    from: |us| micros_to_datetime(us, "timestamptz", "chrono::DateTime<FixedOffset>").map(|n| n.and_utc().fixed_offset()),
+    text: |raw| datetime::parse_timestamp(raw, true),
+);
+
+binary_integer_type!(DateTime<Local>, TIMESTAMPTZ, "timestamptz", i64,
+    to: |dt| datetime_to_micros(dt.naive_utc()),
+    from: |us| micros_to_datetime(us, "timestamptz", "chrono::DateTime<Local>").map(|n| n.and_utc().with_timezone(&Local)),
     text: |raw| datetime::parse_timestamp(raw, true),
 );

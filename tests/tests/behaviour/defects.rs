@@ -145,3 +145,25 @@ pub async fn a_refused_copy_names_the_copy_methods<R: TestRt>() {
     assert!(text.contains("copy_out") && text.contains("copy_in"), "{text}");
     assert!(!text.contains("no COPY API"), "{text}");
 }
+
+pub async fn chrono_offsets_and_local_times<R: TestRt>() {
+    use chrono::{DateTime, FixedOffset, Local, TimeZone, Utc};
+    let mut c = autocommit::<R>().await;
+    let at = FixedOffset::east_opt(5 * 3600).unwrap().with_ymd_and_hms(2026, 12, 7, 17, 30, 0).unwrap();
+    // Sent with its offset, stored as an instant.
+    let row = c.query_one("SELECT $1::timestamptz, $1::timestamptz::text", &[&at]).await.unwrap();
+    let utc: DateTime<Utc> = row.get(0).unwrap();
+    assert_eq!(utc, at.with_timezone(&Utc));
+    let fixed: DateTime<FixedOffset> = row.get(0).unwrap();
+    assert_eq!(fixed, at, "the same instant");
+    assert_eq!(fixed.offset().local_minus_utc(), 0, "read back at +00:00");
+    let local: DateTime<Local> = row.get(0).unwrap();
+    assert_eq!(local, at.with_timezone(&Local));
+    // Text format too (simple query path).
+    let text = c.simple_query("SELECT '2026-12-07 12:30:00+00'::timestamptz").await.unwrap();
+    let fixed: DateTime<FixedOffset> = text[0].rows()[0].get(0).unwrap();
+    assert_eq!(fixed.with_timezone(&Utc), Utc.with_ymd_and_hms(2026, 12, 7, 12, 30, 0).unwrap());
+    let now: DateTime<Local> = Local::now();
+    let back: DateTime<Local> = c.query_one("SELECT $1::timestamptz", &[&now]).await.unwrap().get(0).unwrap();
+    assert_eq!(back.timestamp_micros(), now.timestamp_micros());
+}

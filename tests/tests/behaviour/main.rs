@@ -144,6 +144,7 @@ over_every_transport!(
     defects::broken_stays_true_after_close,
     defects::set_isolation_level_takes_the_autocommit_level,
     defects::a_refused_copy_names_the_copy_methods,
+    defects::chrono_offsets_and_local_times,
     dropped::the_statement_after_a_dropped_scope_opens_a_transaction,
     dropped::futures_dropped_at_every_await_point,
     dropped::cancelled_scope_future_leaves_nothing_open,

@@ -8,7 +8,7 @@ use pgsans::{Config, Error, UsageError};
 use pgsans_std::{Connection, Interest, Poll, PollingConnection, WaitRequest};
 use pgsans_tests::{AuthMethod, TestServer};
 
-#[path = "../../../transport-std/examples/event_loop.rs"]
+#[path = "../../examples/event_loop.rs"]
 #[allow(dead_code)]
 mod event_loop;
 

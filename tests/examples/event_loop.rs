@@ -2,8 +2,8 @@
 //! [`PollingConnection`] says what it waits for, the loop waits for all of them together.
 //!
 //! ```text
-//! cargo run -p pgsans-std --example event_loop            # 100 connections, throwaway server
-//! cargo run -p pgsans-std --example event_loop -- 200 10 "host=127.0.0.1 user=app"
+//! cargo run -p pgsans-tests --example event_loop            # 100 connections, throwaway server
+//! cargo run -p pgsans-tests --example event_loop -- 200 10 "host=127.0.0.1 user=app"
 //! ```
 //! Arguments: connections, queries per connection, connection string.
 
