@@ -8,13 +8,13 @@ use pgsans::{CancelRequest, Error};
 
 use crate::connection::Connection;
 use crate::io::transfer;
-use crate::runtime::{connect_socket, Runtime, Socket};
+use crate::runtime::{connect_socket, ready, Runtime};
 
 impl<R: Runtime> Connection<R> {
     /// A token that cancels this connection's running query from any task or thread. A
     /// misuse error after `tpc_prepare` (psycopg2).
     pub fn cancel_token(&self) -> Result<CancelToken<R>, Error> {
-        Ok(CancelToken::new(self.engine.cancel_key()?, self.target.clone()))
+        Ok(CancelToken::new(self.driver.engine.cancel_key()?, self.driver.target.clone()))
     }
 }
 
@@ -67,7 +67,7 @@ impl<R: Runtime> CancelToken<R> {
                 Some(wanted) => match transfer(&mut request, &mut socket, wanted) {
                     Ok(t) if t.progressed => {}
                     Ok(_) => {
-                        if !socket.ready(wanted, deadline).await? {
+                        if !ready(&mut socket, wanted, deadline).await? {
                             return Err(Error::Timeout);
                         }
                     }

@@ -2,35 +2,25 @@
 
 use std::time::{Duration, Instant};
 
-use pgsans::config::{HostAttempt, Target};
 use pgsans::session::Command;
 use pgsans::{
-    ClientNonce, Config, ConfigError, ConnectionStatus, Error, Interest, LegacyIsolationLevel, Mode, Notice,
-    NoticeHandler, Notification, OwnedRow, Params, Pipeline, Query, QueryResult, RecoveredXid, Request, RequestId,
-    Response, ResultSet, SessionChange, Setting, SimpleBatch, Statement, TransactionStatus, UsageError, Xid,
+    Config, ConnectionStatus, Error, LegacyIsolationLevel, Mode, Notice, NoticeHandler, Notification, OwnedRow, Params,
+    Pipeline, Query, QueryResult, RecoveredXid, Request, RequestId, Response, ResultSet, SessionChange, Setting,
+    SimpleBatch, Statement, TransactionStatus, UsageError, Xid,
 };
 
-use crate::io::{available_cpus, read_fresh, spin_limit, transfer, SpinWait, TryIo};
-use crate::runtime::{connect_socket, Runtime, Socket};
+use crate::driver::Driver;
+use crate::runtime::Runtime;
 
 /// A connection to PostgreSQL on runtime `R`: psycopg2's `connection` (one conversation at a
 /// time, `&mut self`; a transaction opened for you unless autocommit) with tokio-postgres'
-/// query methods. Every method submits requests to the [`pgsans::Connection`] engine and moves
-/// bytes until their responses are there.
+/// query methods. Every method submits requests to the [`pgsans::Connection`] engine and lets
+/// the [`Driver`] move bytes until their responses are there.
 ///
 /// Dropping the future of any method is safe: its request is abandoned and the engine drains
 /// what the server still sends for it; the connection stays usable.
 pub struct Connection<R: Runtime> {
-    pub(crate) engine: pgsans::Connection,
-    pub(crate) socket: R::Socket,
-    /// Where we are connected: cancel requests go there.
-    pub(crate) target: Target,
-    /// The last transfer said a read would find nothing: wait before reading.
-    read_would_block: bool,
-    /// Transfers that made progress since this connection last gave its executor a turn.
-    unyielded: u32,
-    /// Whether to spin for an answer before sleeping.
-    spin: SpinWait,
+    pub(crate) driver: Driver<R>,
     /// How long a call may wait for its answer ([`set_call_timeout`](Self::set_call_timeout)).
     call_timeout: Option<Duration>,
     /// Whether a request dropped while the server runs it is cancelled on the server
@@ -44,21 +34,10 @@ pub struct Connection<R: Runtime> {
 /// (the request is then abandoned and drained in the background).
 const CANCEL_GRACE: Duration = Duration::from_secs(5);
 
-/// While data keeps arriving a read never waits, so a long result would never let the executor
-/// run anything else (smol and async-std have no cooperative budget, as Tokio has): after this
-/// many transfers in a row without waiting, the connection yields once.
-const YIELD_EVERY: u32 = 32;
-
 impl<R: Runtime> std::fmt::Debug for Connection<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("engine", &self.engine).field("target", &self.target).finish_non_exhaustive()
+        f.debug_struct("Connection").field("driver", &self.driver).finish_non_exhaustive()
     }
-}
-
-fn random_nonce() -> Result<ClientNonce, Error> {
-    let mut bytes = [0u8; 18];
-    getrandom::getrandom(&mut bytes).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
-    Ok(ClientNonce::from_random_bytes(bytes))
 }
 
 /// A request being waited for: abandoned in the engine if this is dropped before its response
@@ -81,17 +60,13 @@ impl<R: Runtime> Pending<'_, R> {
     }
 
     async fn wait_until(&mut self, deadline: Option<Instant>) -> Result<Response, Error> {
-        loop {
-            let interest = self.conn.engine.poll()?;
-            if let Some(r) = self.conn.engine.take_response(self.id) {
-                self.done = true;
-                return r;
-            }
-            let Some(interest) = interest else {
-                return Err(Error::Internal(format!("request {:?} cannot make progress", self.id)));
-            };
-            self.conn.io(interest, deadline).await?;
+        let id = self.id;
+        let r = self.conn.driver.until(deadline, move |e| e.take_response(id)).await;
+        if !matches!(r, Err(Error::Timeout)) {
+            // The response, or the engine's error (which failed the request too).
+            self.done = true;
         }
+        r
     }
 
     /// The deadline passed: ask the server to cancel the request and wait (a little) for it
@@ -99,8 +74,8 @@ impl<R: Runtime> Pending<'_, R> {
     /// request's own result, if it finished first (its work was done).
     async fn cancel_and_drain(&mut self) -> Result<Response, Error> {
         let grace = Instant::now() + CANCEL_GRACE;
-        if let Ok(key) = self.conn.engine.cancel_key() {
-            let token = crate::CancelToken::<R>::new(key, self.conn.target.clone());
+        if let Ok(key) = self.conn.driver.engine.cancel_key() {
+            let token = crate::CancelToken::<R>::new(key, self.conn.driver.target.clone());
             let _ = token.cancel_until(grace).await;
         }
         match self.wait_until(Some(grace)).await {
@@ -118,7 +93,7 @@ impl<R: Runtime> Pending<'_, R> {
 impl<R: Runtime> Drop for Pending<'_, R> {
     fn drop(&mut self) {
         if !self.done {
-            self.conn.engine.abandon(self.id);
+            self.conn.driver.engine.abandon(self.id);
             if self.runs_on_server {
                 self.conn.abandoned_mid_flight();
             }
@@ -136,84 +111,22 @@ impl<R: Runtime> Connection<R> {
 
     /// Connects with a ready configuration (nothing is read from the environment).
     ///
-    /// Hosts are tried as libpq tries them ([`Config::host_attempts`]): in order or shuffled
-    /// (`load_balance_hosts=random`), each within `connect_timeout`, on to the next host when
-    /// one cannot be reached or is not the kind `target_session_attrs` asks for; a server that
-    /// refuses the session ends the attempt.
+    /// Hosts are tried as libpq tries them ([`pgsans::config::ConnectPlan`]): in order or
+    /// shuffled (`load_balance_hosts=random`), each within `connect_timeout`, on to the next
+    /// host when one cannot be reached or is not the kind `target_session_attrs` asks for; a
+    /// server that refuses the session ends the attempt.
     pub async fn connect_with(config: &Config) -> Result<Self, Error> {
-        let mut seed = [0u8; 8];
-        getrandom::getrandom(&mut seed).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
-        let mut last = None;
-        for attempt in config.host_attempts(u64::from_ne_bytes(seed))? {
-            let deadline = config.connect_timeout().map(|t| Instant::now() + t);
-            match Self::connect_target(config, &attempt, deadline).await {
-                Ok(c) => return Ok(c),
-                Err(e) if e.tries_next_host() => last = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| ConfigError::Unsupported("no host to connect to".into()).into()))
+        Ok(Self::from_driver(Driver::connect(config).await?, config))
     }
 
-    /// One host, with libpq's second attempt for `sslmode` allow (plaintext refused: again
-    /// with TLS) and prefer (TLS failed or refused: again in plaintext).
-    async fn connect_target(config: &Config, target: &HostAttempt, deadline: Option<Instant>) -> Result<Self, Error> {
-        match Self::attempt(config, target, deadline).await {
-            Ok(c) => Ok(c),
-            Err((e, tls)) => match config.second_ssl_attempt(&e, tls) {
-                Some(second) => Self::attempt(&second, target, deadline).await.map_err(|(e, _)| e),
-                None => Err(e),
-            },
-        }
+    /// A connection over a connected driver, with `config`'s client settings.
+    pub fn from_driver(driver: Driver<R>, config: &Config) -> Self {
+        Connection { driver, call_timeout: None, cancel_on_drop: config.cancel_on_drop_value(), cancel_wanted: false }
     }
 
-    /// One connection attempt; on failure, whether TLS was in use.
-    async fn attempt(config: &Config, target: &HostAttempt, deadline: Option<Instant>) -> Result<Self, (Error, bool)> {
-        let mut tls_used = false;
-        let r = Self::attempt_inner(config, target, deadline, &mut tls_used).await;
-        r.map_err(|e| (e, tls_used))
-    }
-
-    async fn attempt_inner(
-        config: &Config,
-        attempt: &HostAttempt,
-        deadline: Option<Instant>,
-        tls_used: &mut bool,
-    ) -> Result<Self, Error> {
-        let target = &attempt.target;
-        let socket = connect_socket::<R>(target, &config.socket_options()?, deadline).await?;
-        let mut engine = pgsans::Connection::with_attempt(config, attempt, random_nonce()?)?;
-        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-            engine.set_current_time(now);
-        }
-        let mut conn = Connection {
-            engine,
-            socket,
-            target: target.clone(),
-            read_would_block: false,
-            unyielded: 0,
-            // No spinning while starting up: the server's answers (TLS handshake, SCRAM's key
-            // derivation, forking a backend) take milliseconds, and spinning would take a core
-            // from the server that computes them.
-            spin: SpinWait::new(Duration::ZERO),
-            call_timeout: None,
-            cancel_on_drop: config.cancel_on_drop_value(),
-            cancel_wanted: false,
-        };
-        loop {
-            let polled = conn.engine.poll();
-            *tls_used = conn.engine.ssl_in_use();
-            let interest = polled?;
-            if conn.engine.is_ready() {
-                break;
-            }
-            let Some(interest) = interest else {
-                return Err(Error::Internal("startup cannot make progress".into()));
-            };
-            conn.io(interest, deadline).await?;
-        }
-        conn.spin.set_limit(spin_limit(config, available_cpus()));
-        Ok(conn)
+    /// The driver underneath.
+    pub fn driver(&mut self) -> &mut Driver<R> {
+        &mut self.driver
     }
 
     /// Submits `request` and waits for its response.
@@ -252,16 +165,16 @@ impl<R: Runtime> Connection<R> {
     /// Submits `request` to the engine, first cancelling on the server what a dropped request
     /// left running there (see [`set_cancel_on_drop`](Self::set_cancel_on_drop)).
     pub(crate) async fn submit(&mut self, request: Request) -> Result<RequestId, Error> {
-        if self.cancel_wanted && self.engine.is_ready() {
+        if self.cancel_wanted && self.driver.engine.is_ready() {
             self.cancel_wanted = false;
             self.cancel_abandoned().await?;
         }
-        self.engine.submit(request)
+        self.driver.engine.submit(request)
     }
 
     /// A request was dropped before its response (a dropped future or stream, a timeout).
     pub(crate) fn abandoned_mid_flight(&mut self) {
-        self.cancel_wanted |= self.cancel_on_drop && self.engine.is_ready();
+        self.cancel_wanted |= self.cancel_on_drop && self.driver.engine.is_ready();
     }
 
     /// Cancels what abandoned requests still run on the server and waits (a little) until it
@@ -271,26 +184,21 @@ impl<R: Runtime> Connection<R> {
     /// in flight (a cancel must not turn its COMMIT into a rollback).
     async fn cancel_abandoned(&mut self) -> Result<(), Error> {
         self.read_now()?;
-        self.engine.poll()?;
-        if !self.engine.abandoned_work_in_flight() {
+        self.driver.engine.poll()?;
+        if !self.driver.engine.abandoned_work_in_flight() {
             return Ok(());
         }
         let grace = Instant::now() + CANCEL_GRACE;
-        if let Ok(key) = self.engine.cancel_key() {
-            let token = crate::CancelToken::<R>::new(key, self.target.clone());
+        if let Ok(key) = self.driver.engine.cancel_key() {
+            let token = crate::CancelToken::<R>::new(key, self.driver.target.clone());
             // A failed cancel only means the next request waits behind the abandoned one.
             let _ = token.cancel_until(grace).await;
         }
-        while self.engine.abandoned_work_in_flight() {
-            let Some(interest) = self.engine.poll()? else { break };
-            match self.io(interest, Some(grace)).await {
-                Ok(()) => {}
-                // Still running: the next request queues behind it, as without a cancel.
-                Err(Error::Timeout) => break,
-                Err(e) => return Err(e),
-            }
+        match self.driver.until(Some(grace), |e| (!e.abandoned_work_in_flight()).then_some(Ok(()))).await {
+            // Still running: the next request queues behind it, as without a cancel.
+            Ok(()) | Err(Error::Timeout) => Ok(()),
+            Err(e) => Err(e),
         }
-        Ok(())
     }
 
     /// Whether a request dropped while the server still runs it is cancelled there (a cancel
@@ -316,82 +224,14 @@ impl<R: Runtime> Connection<R> {
         self.call_timeout = timeout;
     }
 
-    /// Moves bytes for `interest`, waiting for the socket only if nothing moves.
-    pub(crate) async fn io(&mut self, interest: Interest, deadline: Option<Instant>) -> Result<(), Error> {
-        let after_send = interest == Interest::Read && self.read_would_block;
-        if after_send && self.socket.may_spin() && self.spin_for_answer(deadline).await? {
-            return Ok(());
-        }
-        if !after_send {
-            let t = transfer(&mut self.engine, &mut self.socket, interest)?;
-            self.read_would_block = t.read_would_block;
-            if t.progressed {
-                self.unyielded += 1;
-                if self.unyielded >= YIELD_EVERY {
-                    self.unyielded = 0;
-                    futures_lite::future::yield_now().await;
-                }
-                return Ok(());
-            }
-        }
-        self.unyielded = 0;
-        self.read_would_block = false;
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            // No more waiting; but what has arrived by now still counts (a zero timeout means
-            // "what is there now"), even if the runtime has not noticed it yet.
-            if matches!(interest, Interest::Read | Interest::ReadWrite)
-                && read_fresh(&mut self.engine, &mut self.socket)?
-            {
-                return Ok(());
-            }
-            return Err(Error::Timeout);
-        }
-        match self.socket.ready(interest, deadline).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::Timeout),
-            Err(e) => {
-                // A failing wait (a wait callback's error included) closes the connection.
-                let e = self.engine.transport_error(e.into());
-                self.socket.shutdown();
-                Err(e)
-            }
-        }
-    }
-
     /// Writes what the socket takes now, without waiting.
     pub(crate) fn write_now(&mut self) -> Result<(), Error> {
-        transfer(&mut self.engine, &mut self.socket, Interest::Write)?;
-        Ok(())
+        self.driver.write_now()
     }
 
     /// Reads what has arrived, without waiting.
     pub(crate) fn read_now(&mut self) -> Result<(), Error> {
-        let t = transfer(&mut self.engine, &mut self.socket, Interest::Read)?;
-        self.read_would_block = t.read_would_block;
-        Ok(())
-    }
-
-    /// A request was just sent: retry reading for a moment before sleeping (see
-    /// [`Config::spin_wait`]), yielding to the runtime's other tasks and to other threads (the
-    /// server may be waiting for this CPU) between tries, and never past `deadline`. True if
-    /// the answer began to arrive.
-    async fn spin_for_answer(&mut self, deadline: Option<Instant>) -> Result<bool, Error> {
-        let Some(budget) = self.spin.budget() else { return Ok(false) };
-        let start = Instant::now();
-        let end = deadline.map_or(start + budget, |d| d.min(start + budget));
-        let answered = loop {
-            futures_lite::future::yield_now().await;
-            std::thread::yield_now();
-            if transfer(&mut self.engine, &mut self.socket, Interest::Read)?.progressed {
-                break true;
-            }
-            if Instant::now() >= end {
-                break false;
-            }
-        };
-        self.spin.record(answered);
-        self.read_would_block = !answered;
-        Ok(answered)
+        self.driver.read_now()
     }
 
     async fn command(&mut self, command: Command) -> Result<Response, Error> {
@@ -579,19 +419,19 @@ impl<R: Runtime> Connection<R> {
     /// result is empty and the connection usable.
     pub async fn wait_for_notifications(&mut self, timeout: Option<Duration>) -> Result<Vec<Notification>, Error> {
         self.await_notification(timeout).await?;
-        Ok(self.engine.take_notifications())
+        Ok(self.driver.engine.take_notifications())
     }
 
     /// The next notification, waiting for it while idle (`None` timeout: forever); `Ok(None)`
     /// when the timeout passes first. The others received with it stay queued.
     pub async fn next_notification(&mut self, timeout: Option<Duration>) -> Result<Option<Notification>, Error> {
         self.await_notification(timeout).await?;
-        Ok(self.engine.take_notification())
+        Ok(self.driver.engine.take_notification())
     }
 
     /// Waits until a notification is queued in the engine, or the timeout passes.
     async fn await_notification(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
-        if self.engine.notifications().next().is_some() {
+        if self.driver.engine.notifications().next().is_some() {
             return Ok(());
         }
         let deadline = timeout.map(|t| Instant::now() + t);
@@ -625,134 +465,114 @@ impl<R: Runtime> Connection<R> {
     /// See [`pgsans::Connection::set_notification_handler`]: a callback for every
     /// notification as it arrives, during any operation.
     pub fn set_notification_handler(&mut self, handler: Option<pgsans::NotificationHandler>) {
-        self.engine.set_notification_handler(handler)
+        self.driver.engine.set_notification_handler(handler)
     }
 
     /// Sends Terminate and closes the socket. Idempotent; later operations fail with
     /// [`Error::Closed`]. On a broken connection it only closes the socket (`closed()` is
     /// then 1, as in psycopg2).
     pub async fn close(&mut self) -> Result<(), Error> {
-        self.engine.terminate();
-        let mut r = Ok(());
-        while !self.engine.transmit().is_empty() {
-            if let Err(e) = self.io(Interest::Write, None).await {
-                r = Err(e);
-                break;
-            }
-        }
-        self.socket.shutdown();
-        r
+        self.driver.close().await
     }
 
     // ----- settings and getters ----------------------------------------------------------
 
     /// See [`pgsans::Connection::set_prepare_threshold`].
     pub fn set_prepare_threshold(&mut self, threshold: Option<usize>) {
-        self.engine.set_prepare_threshold(threshold)
+        self.driver.engine.set_prepare_threshold(threshold)
     }
 
     /// See [`pgsans::Connection::set_statement_cache_capacity`].
     pub fn set_statement_cache_capacity(&mut self, capacity: usize) {
-        self.engine.set_statement_cache_capacity(capacity)
+        self.driver.engine.set_statement_cache_capacity(capacity)
     }
 
     /// Changes how long this connection spins for an answer before waiting
     /// ([`Config::spin_wait`]); zero turns spinning off.
     pub fn set_spin_wait(&mut self, limit: Duration) {
-        self.spin.set_limit(limit);
+        self.driver.spin.set_limit(limit);
     }
 
     /// Takes the notices received so far (oldest first).
     pub fn take_notices(&mut self) -> Vec<Notice> {
-        self.engine.take_notices()
+        self.driver.engine.take_notices()
     }
 
     /// Takes the notifications received so far (oldest first).
     pub fn take_notifications(&mut self) -> Vec<Notification> {
-        self.engine.take_notifications()
+        self.driver.engine.take_notifications()
     }
 
     /// How many notices to keep (default 50); older ones are dropped first.
     pub fn set_notice_limit(&mut self, limit: usize) {
-        self.engine.set_notice_limit(limit)
+        self.driver.engine.set_notice_limit(limit)
     }
 
     /// Sends every notice to `handler` instead of keeping them.
     pub fn set_notice_handler(&mut self, handler: Option<NoticeHandler>) {
-        self.engine.set_notice_handler(handler)
+        self.driver.engine.set_notice_handler(handler)
     }
 
     /// The engine, for every other getter.
     pub fn engine(&self) -> &pgsans::Connection {
-        &self.engine
+        &self.driver.engine
     }
 
     /// The runtime's socket (for runtime-specific settings, such as the blocking client's wait
     /// callback).
     pub fn socket(&self) -> &R::Socket {
-        &self.socket
+        &self.driver.socket
     }
 
     /// The runtime's socket, mutably.
     pub fn socket_mut(&mut self) -> &mut R::Socket {
-        &mut self.socket
+        &mut self.driver.socket
     }
 
     /// psycopg2's `status`: READY, BEGIN or PREPARED.
     pub fn status(&self) -> ConnectionStatus {
-        self.engine.connection_status()
+        self.driver.engine.connection_status()
     }
 
     /// `PQtransactionStatus`.
     pub fn transaction_status(&self) -> TransactionStatus {
-        self.engine.transaction_status()
+        self.driver.engine.transaction_status()
     }
 
     /// Whether each statement commits by itself.
     pub fn autocommit(&self) -> bool {
-        self.engine.autocommit()
+        self.driver.engine.autocommit()
     }
 
     /// psycopg2's `closed`: 0 open, 1 closed (by `close()`, even after the connection broke),
     /// 2 broken (and not yet closed).
     pub fn closed(&self) -> u8 {
-        self.engine.closed()
+        self.driver.engine.closed()
     }
 
     /// psycopg 3's `broken`: the connection was lost (server gone, protocol or socket error),
     /// and stays so after `close()` — unlike `closed()`, which then says 1.
     pub fn is_broken(&self) -> bool {
-        self.engine.is_broken()
+        self.driver.engine.is_broken()
     }
 
     /// `server_version` as libpq computes it (15.4 → 150004).
     pub fn server_version(&self) -> i32 {
-        self.engine.server_version()
+        self.driver.engine.server_version()
     }
 
     /// The backend's process id.
     pub fn backend_pid(&self) -> i32 {
-        self.engine.backend_pid()
+        self.driver.engine.backend_pid()
     }
 
     /// The last value the server reported for a run-time parameter.
     pub fn parameter_status(&self, name: &str) -> Option<&str> {
-        self.engine.parameter_status(name)
+        self.driver.engine.parameter_status(name)
     }
 
     /// psycopg2's `dsn`: the connection string, the password shown as `xxx`.
     pub fn dsn(&self) -> &str {
-        self.engine.dsn()
-    }
-}
-
-impl<R: Runtime> Drop for Connection<R> {
-    fn drop(&mut self) {
-        // Best effort, without blocking: tell the server we are leaving.
-        if !self.engine.is_closed() {
-            self.engine.terminate();
-            let _ = self.socket.try_write(self.engine.transmit());
-        }
-        self.socket.shutdown();
+        self.driver.engine.dsn()
     }
 }

@@ -1,6 +1,17 @@
 //! COPY in both directions: a writer that sends `COPY … FROM STDIN` data with back-pressure,
-//! and a reader that hands `COPY … TO STDOUT` data over chunk by chunk, borrowed from the
-//! receive buffer. Memory stays bounded whatever the size of the copy.
+//! and a reader that hands `COPY … TO STDOUT` data over as it arrives, borrowed from the receive
+//! buffer. Memory stays bounded whatever the size of the copy.
+//!
+//! What the COPY methods return is itself the I/O trait object: [`CopyIn`] is the `futures`
+//! family's `AsyncWrite` (and Tokio's, with this crate's `tokio` feature, which `pgsans-tokio`
+//! turns on), [`CopyOut`] is `AsyncRead` and `AsyncBufRead` — so `futures::io::copy` or
+//! `tokio::io::copy` moves a file in or out without an adapter, a boxed future or a copy of each
+//! buffer.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use pgsans::{BinaryCopyReader, BinaryCopyWriter, CopyFormat, Error, Interest, Request, RequestId};
 
@@ -16,32 +27,39 @@ const COPY_MESSAGE: usize = 64 * 1024;
 
 impl<R: Runtime> Connection<R> {
     /// Starts `COPY … FROM STDIN` (text, CSV or binary: whatever the statement says) and
-    /// waits until the server is ready for data. Write it with [`CopyIn::write`] and end with
-    /// [`CopyIn::finish`] (the row count) or [`CopyIn::abort`]. Dropped without either, the
-    /// copy is aborted (CopyFail) and the connection stays usable. Outside autocommit mode a
-    /// transaction is opened first, as for any statement.
+    /// waits until the server is ready for data. Write it with [`CopyIn::write`] (or as an
+    /// `AsyncWrite`) and end with [`CopyIn::finish`] (the row count) or [`CopyIn::abort`].
+    /// Dropped without either, the copy is aborted (CopyFail) and the connection stays usable.
+    /// Outside autocommit mode a transaction is opened first, as for any statement.
     pub async fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_, R>, Error> {
         let id = self.submit(Request::copy_in(sql)).await?;
         let mut copy = CopyIn { conn: self, id, done: false, pending: Vec::new(), sent: false };
-        loop {
-            let interest = copy.conn.engine.poll()?;
-            if copy.conn.engine.copy_in_format(id).is_some() {
-                return Ok(copy);
-            }
-            if let Some(r) = copy.conn.engine.take_response(id) {
+        let started = copy
+            .conn
+            .driver
+            .until(None, move |e| {
+                if e.copy_in_format(id).is_some() {
+                    return Some(Ok(true));
+                }
+                e.take_response(id).map(|r| r.map(|_| false))
+            })
+            .await;
+        match started {
+            Ok(true) => Ok(copy),
+            Ok(false) => {
                 copy.done = true;
-                r?;
-                return Err(Error::Internal("the COPY ended before it began".into()));
+                Err(Error::Internal("the COPY ended before it began".into()))
             }
-            let Some(interest) = interest else {
-                return Err(Error::Internal("a COPY cannot make progress".into()));
-            };
-            copy.conn.io(interest, None).await?;
+            Err(e) => {
+                copy.done = true;
+                Err(e)
+            }
         }
     }
 
-    /// Runs `COPY … TO STDOUT`; take the data with [`CopyOut::next`]. Dropped early, the
-    /// rest is read and dropped by the engine.
+    /// Runs `COPY … TO STDOUT`; take the data with [`CopyOut::next`] (or as an `AsyncRead` /
+    /// `AsyncBufRead`). Dropped early, the rest is read and dropped by the engine (and, with
+    /// [`set_cancel_on_drop`](Self::set_cancel_on_drop), the server is asked to stop).
     pub async fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_, R>, Error> {
         let id = self.submit(Request::copy_out(sql)).await?;
         Ok(CopyOut { conn: self, id, done: false, rows: None })
@@ -49,7 +67,10 @@ impl<R: Runtime> Connection<R> {
 }
 
 /// `COPY … FROM STDIN` in progress: the data goes out as it is written, with at most
-/// [`COPY_BUFFER`] bytes waiting in the send buffer.
+/// [`COPY_BUFFER`] bytes waiting in the send buffer. An `AsyncWrite` (`poll_close` only
+/// flushes: end with [`finish`](Self::finish)). A server error mid-copy (bad data on some
+/// line) ends the copy at once and is returned by the next write, as an `io::Error` carrying
+/// the [`Error`].
 pub struct CopyIn<'a, R: Runtime> {
     conn: &'a mut Connection<R>,
     id: RequestId,
@@ -63,23 +84,25 @@ pub struct CopyIn<'a, R: Runtime> {
 impl<R: Runtime> CopyIn<'_, R> {
     /// The format the server announced (text or binary, per column).
     pub fn format(&self) -> Option<&CopyFormat> {
-        self.conn.engine.copy_in_format(self.id)
+        self.conn.driver.engine.copy_in_format(self.id)
     }
 
     /// Moves bytes until the send buffer holds less than `limit`; the server's error, if it
     /// ended the copy (bad data on some line), is returned at once.
-    async fn drain_to(&mut self, limit: usize) -> Result<(), Error> {
+    fn poll_drain_to(&mut self, cx: &mut Context<'_>, limit: usize) -> Poll<Result<(), Error>> {
+        let id = self.id;
         loop {
-            let interest = self.conn.engine.poll()?;
-            if self.conn.engine.copy_in_format(self.id).is_none() {
+            let interest = self.conn.driver.engine.poll()?;
+            if self.conn.driver.engine.copy_in_format(id).is_none() {
                 // The server ended the copy (an error): its answer follows.
+                let r = ready!(self.conn.driver.poll_until(cx, None, |e| e.take_response(id)));
                 self.done = true;
-                self.conn.wait(self.id, None).await?;
-                return Err(Error::Internal("the COPY ended before its data did".into()));
+                r?;
+                return Poll::Ready(Err(Error::Internal("the COPY ended before its data did".into())));
             }
-            if self.conn.engine.transmit().len() < limit.max(1) {
+            if self.conn.driver.engine.transmit().len() < limit.max(1) {
                 if !self.sent {
-                    return Ok(());
+                    return Poll::Ready(Ok(()));
                 }
                 // Data went out: look (without waiting) for an early error from the server,
                 // so that a rejected copy stops the writer instead of sending everything.
@@ -87,59 +110,82 @@ impl<R: Runtime> CopyIn<'_, R> {
                 self.conn.read_now()?;
                 continue;
             }
+            self.sent = true;
             // Read too (notices, an early error): the server must never block on us.
-            let interest = interest.unwrap_or(Interest::Write);
-            self.conn.io(interest, None).await?;
+            ready!(self.conn.driver.poll_io(cx, interest.unwrap_or(Interest::Write), None))?;
+        }
+    }
+
+    /// Accepts some of `data` (any split: rows may span writes), waiting while the send buffer
+    /// is full: how many bytes were taken.
+    pub fn poll_write_data(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize, Error>> {
+        if self.done {
+            return Poll::Ready(Err(Error::Internal("the COPY has ended".into())));
+        }
+        if self.pending.len() + data.len() < COPY_MESSAGE {
+            self.pending.extend_from_slice(data);
+            return Poll::Ready(Ok(data.len()));
+        }
+        ready!(self.poll_drain_to(cx, COPY_BUFFER))?;
+        let taken = if self.pending.is_empty() {
+            // A large write goes out from the caller's buffer as it is.
+            let n = data.len().min(COPY_BUFFER);
+            self.conn.driver.engine.copy_send(self.id, &data[..n])?;
+            n
+        } else {
+            let n = data.len().min(COPY_MESSAGE - self.pending.len());
+            self.pending.extend_from_slice(&data[..n]);
+            self.conn.driver.engine.copy_send(self.id, &self.pending)?;
+            self.pending.clear();
+            n
+        };
+        // Out at once if the socket takes it: the server never waits for a batch to fill.
+        self.conn.write_now()?;
+        self.sent = true;
+        Poll::Ready(Ok(taken))
+    }
+
+    /// Sends everything accepted so far.
+    pub fn poll_flush_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if self.done {
+            return Poll::Ready(Err(Error::Internal("the COPY has ended".into())));
+        }
+        if !self.pending.is_empty() {
+            ready!(self.poll_drain_to(cx, COPY_BUFFER))?;
+            self.conn.driver.engine.copy_send(self.id, &self.pending)?;
+            self.pending.clear();
+            self.conn.write_now()?;
             self.sent = true;
         }
+        self.poll_drain_to(cx, 1)
     }
 
     /// Sends `data` (any split: rows may span writes). Waits while the send buffer is full.
     pub async fn write(&mut self, mut data: &[u8]) -> Result<(), Error> {
-        if !self.pending.is_empty() {
-            let n = data.len().min(COPY_MESSAGE - self.pending.len());
-            self.pending.extend_from_slice(&data[..n]);
+        while !data.is_empty() {
+            let n = poll_fn(|cx| self.poll_write_data(cx, data)).await?;
             data = &data[n..];
-            if self.pending.len() < COPY_MESSAGE {
-                return Ok(());
-            }
-            self.send_pending().await?;
-        }
-        while data.len() >= COPY_MESSAGE {
-            let (message, rest) = data.split_at(COPY_MESSAGE.max(data.len().min(COPY_BUFFER)));
-            self.drain_to(COPY_BUFFER).await?;
-            self.conn.engine.copy_send(self.id, message)?;
-            // Out at once if the socket takes it: the server never waits for a batch to fill.
-            self.conn.write_now()?;
-            self.sent = true;
-            data = rest;
-        }
-        self.pending.extend_from_slice(data);
-        Ok(())
-    }
-
-    async fn send_pending(&mut self) -> Result<(), Error> {
-        if !self.pending.is_empty() {
-            self.drain_to(COPY_BUFFER).await?;
-            self.conn.engine.copy_send(self.id, &self.pending)?;
-            self.conn.write_now()?;
-            self.sent = true;
-            self.pending.clear();
         }
         Ok(())
     }
 
     /// Sends everything written so far.
     pub async fn flush(&mut self) -> Result<(), Error> {
-        self.send_pending().await?;
-        self.drain_to(1).await
+        poll_fn(|cx| self.poll_flush_data(cx)).await
     }
 
     /// Ends the data (CopyDone) and returns the number of rows copied, or the server's error.
     pub async fn finish(mut self) -> Result<u64, Error> {
-        self.send_pending().await?;
-        self.drain_to(COPY_BUFFER).await?;
-        self.conn.engine.copy_finish(self.id)?;
+        poll_fn(|cx| {
+            if !self.pending.is_empty() {
+                ready!(self.poll_drain_to(cx, COPY_BUFFER))?;
+                self.conn.driver.engine.copy_send(self.id, &self.pending)?;
+                self.pending.clear();
+            }
+            self.poll_drain_to(cx, COPY_BUFFER)
+        })
+        .await?;
+        self.conn.driver.engine.copy_finish(self.id)?;
         self.done = true;
         Ok(self.conn.wait(self.id, None).await?.into_copy()?.rows)
     }
@@ -147,8 +193,8 @@ impl<R: Runtime> CopyIn<'_, R> {
     /// Aborts the copy (CopyFail with `message`): nothing is copied and, in a transaction
     /// block, the transaction is aborted (as psycopg2's). Returns once the server confirmed.
     pub async fn abort(mut self, message: &str) -> Result<(), Error> {
-        self.drain_to(COPY_BUFFER).await?;
-        self.conn.engine.copy_abort(self.id, message)?;
+        poll_fn(|cx| self.poll_drain_to(cx, COPY_BUFFER)).await?;
+        self.conn.driver.engine.copy_abort(self.id, message)?;
         self.done = true;
         match self.conn.wait(self.id, None).await {
             // The server's confirmation: 57014 "COPY from stdin failed: <message>".
@@ -163,13 +209,44 @@ impl<R: Runtime> Drop for CopyIn<'_, R> {
     fn drop(&mut self) {
         if !self.done {
             // CopyFail is queued; the server's answers are drained by the engine.
-            self.conn.engine.abandon(self.id);
+            self.conn.driver.engine.abandon(self.id);
         }
     }
 }
 
-/// `COPY … TO STDOUT` in progress: the data chunk by chunk (with the text formats, one row
-/// per chunk), each borrowed from the receive buffer until the next call.
+/// An [`Error`] as an `io::Error` (the original is inside: `into_inner` and `downcast`).
+fn to_io(e: Error) -> io::Error {
+    io::Error::other(e)
+}
+
+impl<R: Runtime> futures_lite::AsyncWrite for CopyIn<'_, R> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_data(cx, buf).map_err(to_io)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_data(cx).map_err(to_io)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_data(cx).map_err(to_io)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: Runtime> tokio::io::AsyncWrite for CopyIn<'_, R> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_data(cx, buf).map_err(to_io)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_data(cx).map_err(to_io)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_flush_data(cx).map_err(to_io)
+    }
+}
+
+/// `COPY … TO STDOUT` in progress: the data as it arrives, borrowed from the receive buffer
+/// (with the text formats each chunk is one row). An `AsyncRead` and `AsyncBufRead`; or take
+/// whole chunks with [`next`](Self::next).
 pub struct CopyOut<'a, R: Runtime> {
     conn: &'a mut Connection<R>,
     id: RequestId,
@@ -178,28 +255,62 @@ pub struct CopyOut<'a, R: Runtime> {
 }
 
 impl<R: Runtime> CopyOut<'_, R> {
-    /// The next chunk of data, or `None` at the end (then [`rows`](Self::rows) is known); a
-    /// server error mid-copy is returned here.
-    pub async fn next(&mut self) -> Result<Option<&[u8]>, Error> {
+    /// Waits until data is ready (`true`) or the copy has ended (`false`; then
+    /// [`rows`](Self::rows) is known); a server error mid-copy is returned here.
+    fn poll_ready_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
         if self.done {
+            return Poll::Ready(Ok(false));
+        }
+        let id = self.id;
+        let r = ready!(self.conn.driver.poll_until(cx, None, |e| {
+            if e.copy_data_ready(id) {
+                return Some(Ok(None));
+            }
+            e.take_response(id).map(|r| r.and_then(|r| r.into_copy()).map(|c| Some(c.rows)))
+        }));
+        match r {
+            Ok(None) => Poll::Ready(Ok(true)),
+            Ok(Some(rows)) => {
+                self.done = true;
+                self.rows = Some(rows);
+                Poll::Ready(Ok(false))
+            }
+            Err(e) => {
+                self.done = true;
+                Poll::Ready(Err(e))
+            }
+        }
+    }
+
+    /// The unread rest of the current chunk, waiting for the next when it is used up; empty at
+    /// the end. Mark what was used with [`consume_data`](Self::consume_data).
+    pub fn poll_fill_data(&mut self, cx: &mut Context<'_>) -> Poll<Result<&[u8], Error>> {
+        loop {
+            if !ready!(self.poll_ready_data(cx))? {
+                return Poll::Ready(Ok(&[]));
+            }
+            let id = self.id;
+            if self.conn.driver.engine.copy_data_peek(id).is_some_and(<[u8]>::is_empty) {
+                // An empty message: nothing to hand out.
+                self.conn.driver.engine.copy_data_consume(id, 0);
+                continue;
+            }
+            return Poll::Ready(Ok(self.conn.driver.engine.copy_data_peek(id).unwrap_or(&[])));
+        }
+    }
+
+    /// Marks `n` bytes of what [`poll_fill_data`](Self::poll_fill_data) returned as read.
+    pub fn consume_data(&mut self, n: usize) {
+        self.conn.driver.engine.copy_data_consume(self.id, n);
+    }
+
+    /// The next chunk of data (the unread rest of the current one), or `None` at the end (then
+    /// [`rows`](Self::rows) is known); a server error mid-copy is returned here.
+    pub async fn next(&mut self) -> Result<Option<&[u8]>, Error> {
+        if !poll_fn(|cx| self.poll_ready_data(cx)).await? {
             return Ok(None);
         }
-        loop {
-            let interest = self.conn.engine.poll()?;
-            if self.conn.engine.copy_data_ready(self.id) {
-                break;
-            }
-            if let Some(r) = self.conn.engine.take_response(self.id) {
-                self.done = true;
-                self.rows = Some(r?.into_copy()?.rows);
-                return Ok(None);
-            }
-            let Some(interest) = interest else {
-                return Err(Error::Internal("a COPY cannot make progress".into()));
-            };
-            self.conn.io(interest, None).await?;
-        }
-        Ok(self.conn.engine.take_copy_data(self.id))
+        Ok(self.conn.driver.engine.take_copy_data(self.id))
     }
 
     /// Whether the next chunk is already received (for a blocking driver's fast path).
@@ -207,18 +318,18 @@ impl<R: Runtime> CopyOut<'_, R> {
         if self.done {
             return Ok(false);
         }
-        self.conn.engine.poll()?;
-        Ok(self.conn.engine.copy_data_ready(self.id))
+        self.conn.driver.engine.poll()?;
+        Ok(self.conn.driver.engine.copy_data_ready(self.id))
     }
 
     /// The chunk [`ready_now`](Self::ready_now) found.
     pub fn take_ready(&mut self) -> Option<&[u8]> {
-        self.conn.engine.take_copy_data(self.id)
+        self.conn.driver.engine.take_copy_data(self.id)
     }
 
     /// The format the server announced, once it has.
     pub fn format(&self) -> Option<&CopyFormat> {
-        self.conn.engine.copy_out_format(self.id)
+        self.conn.driver.engine.copy_out_format(self.id)
     }
 
     /// Rows copied, once the data has ended.
@@ -230,9 +341,51 @@ impl<R: Runtime> CopyOut<'_, R> {
 impl<R: Runtime> Drop for CopyOut<'_, R> {
     fn drop(&mut self) {
         if !self.done {
-            self.conn.engine.abandon(self.id);
+            self.conn.driver.engine.abandon(self.id);
             self.conn.abandoned_mid_flight();
         }
+    }
+}
+
+impl<R: Runtime> futures_lite::AsyncRead for CopyOut<'_, R> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let available = ready!(this.poll_fill_data(cx)).map_err(to_io)?;
+        let n = available.len().min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        this.consume_data(n);
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl<R: Runtime> futures_lite::AsyncBufRead for CopyOut<'_, R> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.get_mut().poll_fill_data(cx).map_err(to_io)
+    }
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().consume_data(amt)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: Runtime> tokio::io::AsyncRead for CopyOut<'_, R> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let available = ready!(this.poll_fill_data(cx)).map_err(to_io)?;
+        let n = available.len().min(out.remaining());
+        out.put_slice(&available[..n]);
+        this.consume_data(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: Runtime> tokio::io::AsyncBufRead for CopyOut<'_, R> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.get_mut().poll_fill_data(cx).map_err(to_io)
+    }
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().consume_data(amt)
     }
 }
 
@@ -254,7 +407,7 @@ impl<R: Runtime> Connection<R> {
     /// Runs `COPY … TO STDOUT (FORMAT binary)` and decodes its rows for columns of `types`:
     /// take them with [`BinaryCopyOut::next`] and read values with `get::<T>(i)`.
     pub async fn copy_out_binary(&mut self, sql: &str, types: &[u32]) -> Result<BinaryCopyOut<'_, R>, Error> {
-        let reader = BinaryCopyReader::new(types, self.engine.encoding());
+        let reader = BinaryCopyReader::new(types, self.driver.engine.encoding());
         Ok(BinaryCopyOut { copy: self.copy_out(sql).await?, reader })
     }
 }

@@ -1,10 +1,12 @@
 //! What the connection needs from a runtime: a way to connect and a socket it can wait on, each
 //! until a deadline. Tokio and smol implement it in a few dozen lines each; the blocking client
-//! implements it with `poll(2)` (or a wait callback) under its own minimal executor.
+//! implements it with `poll(2)` (or a wait callback) under its own minimal executor, and the
+//! polling connection with a socket that never waits (the caller's event loop does).
 
 use std::future::Future;
 use std::io;
 use std::os::fd::AsFd;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use pgsans::config::{SocketOptions, Target};
@@ -26,11 +28,16 @@ pub trait Runtime: Sized + Send + Sync + 'static {
 /// A connected socket the runtime can wait on (its descriptor: for socket options, and for
 /// callers who wait on it themselves, like psycopg's `fileno()`).
 pub trait Socket: TryIo + AsFd + Send + 'static {
-    /// Completes when the socket may be ready for `interest` (`true`), or at `deadline`
-    /// (`false`). Spurious completions are fine: the caller tries the operation and waits again
-    /// if it would block.
-    fn ready(&mut self, interest: Interest, deadline: Option<Instant>)
-        -> impl Future<Output = io::Result<bool>> + Send;
+    /// `Ready(Ok(true))` when the socket may be ready for `interest`, `Ready(Ok(false))` once
+    /// `deadline` has passed; `Pending` after arranging for the task to be woken at either.
+    /// Spurious readiness is fine: the caller tries the operation and polls again if it would
+    /// block. [`Interest::ReadWrite`]: either will do.
+    fn poll_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        interest: Interest,
+        deadline: Option<Instant>,
+    ) -> Poll<io::Result<bool>>;
 
     /// Whether to spin (retry the read for a moment) before waiting. False when waiting
     /// belongs to someone else's scheduler (a wait callback).
@@ -40,6 +47,11 @@ pub trait Socket: TryIo + AsFd + Send + 'static {
 
     /// Shuts the socket down (after Terminate, or when the connection is dropped).
     fn shutdown(&mut self) {}
+}
+
+/// Waits until `socket` may be ready for `interest` (`true`) or `deadline` passes (`false`).
+pub async fn ready<S: Socket>(socket: &mut S, interest: Interest, deadline: Option<Instant>) -> io::Result<bool> {
+    std::future::poll_fn(|cx| socket.poll_ready(cx, interest, deadline)).await
 }
 
 /// A runtime's connect, with its timeout as pgsans' [`Error::Timeout`], and the configuration's

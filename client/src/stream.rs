@@ -64,29 +64,37 @@ impl<'a, R: Runtime> RowStream<'a, R> {
         if self.done {
             return Ok(None);
         }
-        loop {
-            let interest = self.conn.engine.poll()?;
-            if self.conn.engine.row_ready(self.id) {
-                break;
-            }
-            if let Some(r) = self.conn.engine.take_response(self.id) {
+        let id = self.id;
+        let ended = self
+            .conn
+            .driver
+            .until(None, move |e| {
+                if e.row_ready(id) {
+                    return Some(Ok(None));
+                }
+                e.take_response(id).map(|r| Ok(Some(r)))
+            })
+            .await;
+        let ended = match ended {
+            Ok(ended) => ended,
+            Err(e) => {
                 self.done = true;
-                self.tag = match r? {
-                    // A simple query: the error that stopped it, or its last statement's tag.
-                    Response::Batch(b) => match b.error {
-                        Some(e) => return Err(Error::Db(e)),
-                        None => b.results.last().and_then(|r| r.command_tag().map(str::to_owned)),
-                    },
-                    other => other.into_query()?.tag,
-                };
-                return Ok(None);
+                return Err(e);
             }
-            let Some(interest) = interest else {
-                return Err(Error::Internal("a row stream cannot make progress".into()));
+        };
+        if let Some(r) = ended {
+            self.done = true;
+            self.tag = match r? {
+                // A simple query: the error that stopped it, or its last statement's tag.
+                Response::Batch(b) => match b.error {
+                    Some(e) => return Err(Error::Db(e)),
+                    None => b.results.last().and_then(|r| r.command_tag().map(str::to_owned)),
+                },
+                other => other.into_query()?.tag,
             };
-            self.conn.io(interest, None).await?;
+            return Ok(None);
         }
-        self.conn.engine.take_row(self.id)
+        self.conn.driver.engine.take_row(self.id)
     }
 
     /// Whether the next row is already received, so that [`take_ready`](Self::take_ready)
@@ -96,13 +104,13 @@ impl<'a, R: Runtime> RowStream<'a, R> {
         if self.done {
             return Ok(false);
         }
-        self.conn.engine.poll()?;
-        Ok(self.conn.engine.row_ready(self.id))
+        self.conn.driver.engine.poll()?;
+        Ok(self.conn.driver.engine.row_ready(self.id))
     }
 
     /// The row [`row_ready_now`](Self::row_ready_now) found; `None` if there is none.
     pub fn take_ready(&mut self) -> Result<Option<Row<'_>>, Error> {
-        self.conn.engine.take_row(self.id)
+        self.conn.driver.engine.take_row(self.id)
     }
 
     /// The rows as a [`Stream`](futures_lite::Stream) of owned rows (each copied out of the
@@ -131,7 +139,7 @@ impl<'a, R: Runtime> RowStream<'a, R> {
 impl<R: Runtime> Drop for RowStream<'_, R> {
     fn drop(&mut self) {
         if !self.done {
-            self.conn.engine.abandon(self.id);
+            self.conn.driver.engine.abandon(self.id);
             self.conn.abandoned_mid_flight();
         }
     }
@@ -160,7 +168,7 @@ impl<'a, R: Runtime> Portal<'a, R> {
             Some(r) => r,
             None if self.done => return Ok(Vec::new()),
             None => {
-                let id = self.conn.engine.submit(Request::fetch(self.last, self.batch, self.columns.clone()))?;
+                let id = self.conn.driver.engine.submit(Request::fetch(self.last, self.batch, self.columns.clone()))?;
                 self.last = id;
                 match self.conn.wait(id, None).await {
                     Ok(r) => r,
@@ -196,7 +204,7 @@ impl<'a, R: Runtime> Portal<'a, R> {
             return Ok(());
         }
         self.done = true;
-        let id = self.conn.engine.submit(Request::fetch(self.last, 0, None))?;
+        let id = self.conn.driver.engine.submit(Request::fetch(self.last, 0, None))?;
         self.conn.wait(id, None).await.map(drop)
     }
 }
@@ -204,7 +212,7 @@ impl<'a, R: Runtime> Portal<'a, R> {
 impl<R: Runtime> Drop for Portal<'_, R> {
     fn drop(&mut self) {
         if !self.done {
-            self.conn.engine.abandon(self.last);
+            self.conn.driver.engine.abandon(self.last);
         }
     }
 }

@@ -69,7 +69,7 @@ impl<R: Runtime> std::ops::DerefMut for Transaction<'_, R> {
 impl<R: Runtime> Drop for Transaction<'_, R> {
     fn drop(&mut self) {
         if !self.ended {
-            self.conn.engine.abandon_scope();
+            self.conn.driver.engine.abandon_scope();
         }
     }
 }

@@ -116,6 +116,9 @@ pub struct Connection {
     /// Where the last `poll` stopped: before a streamed DataRow of this request, of this
     /// framed length. Cleared by anything that could move it.
     row_stop: Option<(RequestId, usize)>,
+    /// How much of the CopyData message the engine stopped before was read already
+    /// ([`copy_data_consume`](Self::copy_data_consume)).
+    copy_consumed: usize,
     /// TLS: not used, asked for (SSLRequest sent, the StartupMessage held back), or in use.
     ssl: Ssl,
     /// The wall-clock time the caller gave, for certificate validity.
@@ -240,6 +243,7 @@ impl Connection {
             row_ranges: Vec::new(),
             last_row_description: (Encoding::UTF8, Vec::new(), None),
             row_stop: None,
+            copy_consumed: 0,
             ssl,
             clock,
             tls_plan,
@@ -413,7 +417,31 @@ impl Connection {
         let len = self.stopped_before(id, b'd')?;
         self.row_stop = None;
         let range = self.recv.consume(len);
-        Some(self.recv.slice(range.start + 5..range.end))
+        let start = range.start + 5 + std::mem::take(&mut self.copy_consumed);
+        Some(self.recv.slice(start.min(range.end)..range.end))
+    }
+
+    /// The unread rest of the COPY OUT chunk of request `id` the engine stopped before,
+    /// borrowed from the receive buffer, without taking it (for a reader that hands out less
+    /// than a chunk at a time: `AsyncBufRead`); `None` when none is ready. Mark what was used
+    /// with [`copy_data_consume`](Self::copy_data_consume).
+    pub fn copy_data_peek(&self, id: RequestId) -> Option<&[u8]> {
+        let len = self.stopped_before(id, b'd')?;
+        let message = &self.recv.unread()[..len];
+        Some(&message[(5 + self.copy_consumed).min(len)..])
+    }
+
+    /// Marks `n` more bytes of the chunk [`copy_data_peek`](Self::copy_data_peek) shows as read;
+    /// once all of it is, the engine moves past it (and `n == 0` on an empty chunk moves past
+    /// it too).
+    pub fn copy_data_consume(&mut self, id: RequestId, n: usize) {
+        let Some(len) = self.stopped_before(id, b'd') else { return };
+        self.copy_consumed += n;
+        if 5 + self.copy_consumed >= len {
+            self.copy_consumed = 0;
+            self.row_stop = None;
+            self.recv.consume(len);
+        }
     }
 
     /// The format of COPY OUT request `id`, once the server has announced it.
@@ -561,6 +589,10 @@ impl Connection {
     /// finished or unknown id.
     pub fn abandon(&mut self, id: RequestId) {
         self.row_stop = None;
+        if self.requests.iter().any(|r| r.id == id) {
+            // A chunk half read by this request is dropped whole with the rest of it.
+            self.copy_consumed = 0;
+        }
         self.held.retain(|(h, _)| *h != id);
         if let Some(r) = self.requests.iter_mut().find(|r| r.id == id) {
             if r.machine.is_command() {

@@ -16,9 +16,11 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use async_io::{Async, Timer};
@@ -47,35 +49,60 @@ pub type RowStream<'a> = pgsans_client::RowStream<'a, Smol>;
 pub type Portal<'a> = pgsans_client::Portal<'a, Smol>;
 /// A cancel token on smol / async-io: its methods are [`pgsans_client::CancelToken`]'s.
 pub type CancelToken = pgsans_client::CancelToken<Smol>;
+/// `COPY … FROM STDIN` on smol: the `futures` family's `AsyncWrite`; its methods are
+/// [`pgsans_client::CopyIn`]'s.
+pub type CopyIn<'a> = pgsans_client::CopyIn<'a, Smol>;
+/// `COPY … TO STDOUT` on smol: `AsyncRead` and `AsyncBufRead`; its methods are
+/// [`pgsans_client::CopyOut`]'s.
+pub type CopyOut<'a> = pgsans_client::CopyOut<'a, Smol>;
 
-/// A TCP or Unix-domain socket registered with async-io.
+/// A TCP or Unix-domain socket registered with async-io, and the timer of the deadline it
+/// waits for, if any.
 #[derive(Debug)]
-pub enum Socket {
+pub struct Socket {
+    stream: Stream,
+    timer: Option<(Instant, Timer)>,
+}
+
+#[derive(Debug)]
+enum Stream {
     Tcp(Async<TcpStream>),
     Unix(Async<UnixStream>),
 }
 
 impl TryIo for Socket {
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => s.get_ref().read(buf),
-            Socket::Unix(s) => s.get_ref().read(buf),
+        match &self.stream {
+            Stream::Tcp(s) => s.get_ref().read(buf),
+            Stream::Unix(s) => s.get_ref().read(buf),
         }
     }
     fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => s.get_ref().write(buf),
-            Socket::Unix(s) => s.get_ref().write(buf),
+        match &self.stream {
+            Stream::Tcp(s) => s.get_ref().write(buf),
+            Stream::Unix(s) => s.get_ref().write(buf),
         }
     }
 }
 
-async fn wait<T>(s: &Async<T>, interest: pgsans::Interest) -> io::Result<()> {
-    match interest {
-        pgsans::Interest::Read => s.readable().await,
-        pgsans::Interest::Write => s.writable().await,
-        pgsans::Interest::ReadWrite => future::or(s.readable(), s.writable()).await,
+/// Whether async-io's reactor has seen `s` ready for `interest` (registering the task if not).
+fn poll_interest<T>(s: &Async<T>, cx: &mut Context<'_>, interest: pgsans::Interest) -> Poll<io::Result<()>> {
+    let (read, write) = match interest {
+        pgsans::Interest::Read => (true, false),
+        pgsans::Interest::Write => (false, true),
+        pgsans::Interest::ReadWrite => (true, true),
+    };
+    if read {
+        if let Poll::Ready(r) = s.poll_readable(cx) {
+            return Poll::Ready(r);
+        }
     }
+    if write {
+        if let Poll::Ready(r) = s.poll_writable(cx) {
+            return Poll::Ready(r);
+        }
+    }
+    Poll::Pending
 }
 
 /// Runs `f` until `deadline`: `None` if it passes first.
@@ -94,28 +121,43 @@ async fn until<T>(deadline: Option<Instant>, f: impl std::future::Future<Output 
 
 impl std::os::fd::AsFd for Socket {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        match self {
-            Socket::Tcp(s) => s.as_fd(),
-            Socket::Unix(s) => s.as_fd(),
+        match &self.stream {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
         }
     }
 }
 
 impl pgsans_client::Socket for Socket {
-    async fn ready(&mut self, interest: pgsans::Interest, deadline: Option<Instant>) -> io::Result<bool> {
-        let ready = async {
-            match self {
-                Socket::Tcp(s) => wait(s, interest).await,
-                Socket::Unix(s) => wait(s, interest).await,
-            }
+    fn poll_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        interest: pgsans::Interest,
+        deadline: Option<Instant>,
+    ) -> Poll<io::Result<bool>> {
+        let ready = match &self.stream {
+            Stream::Tcp(s) => poll_interest(s, cx, interest),
+            Stream::Unix(s) => poll_interest(s, cx, interest),
         };
-        until(deadline, ready).await.map_or(Ok(false), |r| r.map(|()| true))
+        if let Poll::Ready(r) = ready {
+            return Poll::Ready(r.map(|()| true));
+        }
+        let Some(deadline) = deadline else { return Poll::Pending };
+        let (at, timer) = self.timer.get_or_insert_with(|| (deadline, Timer::at(deadline)));
+        if *at != deadline {
+            *at = deadline;
+            timer.set_at(deadline);
+        }
+        match std::pin::Pin::new(timer).poll(cx) {
+            Poll::Ready(_) => Poll::Ready(Ok(false)),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn shutdown(&mut self) {
-        let _ = match self {
-            Socket::Tcp(s) => s.get_ref().shutdown(std::net::Shutdown::Both),
-            Socket::Unix(s) => s.get_ref().shutdown(std::net::Shutdown::Both),
+        let _ = match &self.stream {
+            Stream::Tcp(s) => s.get_ref().shutdown(std::net::Shutdown::Both),
+            Stream::Unix(s) => s.get_ref().shutdown(std::net::Shutdown::Both),
         };
     }
 }
@@ -131,7 +173,7 @@ impl pgsans_client::Runtime for Smol {
 async fn connect(target: &Target) -> io::Result<Socket> {
     if let Some(path) = target.socket_path() {
         let s = Async::<UnixStream>::connect(&path).await.map_err(|e| connect_error::unix(&path, e))?;
-        return Ok(Socket::Unix(s));
+        return Ok(Socket { stream: Stream::Unix(s), timer: None });
     }
     let host = target.host_to_resolve();
     let mut addrs: Vec<SocketAddr> =
@@ -142,7 +184,7 @@ async fn connect(target: &Target) -> io::Result<Socket> {
         match Async::<TcpStream>::connect(addr).await {
             Ok(s) => {
                 s.get_ref().set_nodelay(true)?;
-                return Ok(Socket::Tcp(s));
+                return Ok(Socket { stream: Stream::Tcp(s), timer: None });
             }
             Err(e) => last = connect_error::tcp(addr, e),
         }

@@ -109,8 +109,14 @@ impl TryIo for StdSocket {
 
 impl pgsans_client::Socket for StdSocket {
     /// Blocks (in `poll(2)` or the callback) until ready or the deadline: see the module docs.
-    async fn ready(&mut self, interest: Interest, deadline: Option<Instant>) -> io::Result<bool> {
-        wait_for(&mut self.waiter, self.socket.as_fd(), interest, deadline)
+    /// Never `Pending`.
+    fn poll_ready(
+        &mut self,
+        _: &mut Context<'_>,
+        interest: Interest,
+        deadline: Option<Instant>,
+    ) -> Poll<io::Result<bool>> {
+        Poll::Ready(wait_for(&mut self.waiter, self.socket.as_fd(), interest, deadline))
     }
 
     /// Waits belong to the callback's scheduler when there is one: never spin then.

@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -47,10 +48,23 @@ pub type RowStream<'a> = pgsans_client::RowStream<'a, Tokio>;
 pub type Portal<'a> = pgsans_client::Portal<'a, Tokio>;
 /// A cancel token on Tokio: its methods are [`pgsans_client::CancelToken`]'s.
 pub type CancelToken = pgsans_client::CancelToken<Tokio>;
+/// `COPY … FROM STDIN` on Tokio: Tokio's `AsyncWrite` (so `tokio::io::copy` works); its
+/// methods are [`pgsans_client::CopyIn`]'s.
+pub type CopyIn<'a> = pgsans_client::CopyIn<'a, Tokio>;
+/// `COPY … TO STDOUT` on Tokio: Tokio's `AsyncRead` and `AsyncBufRead`; its methods are
+/// [`pgsans_client::CopyOut`]'s.
+pub type CopyOut<'a> = pgsans_client::CopyOut<'a, Tokio>;
 
-/// A TCP or Unix-domain socket registered with Tokio.
+/// A TCP or Unix-domain socket registered with Tokio, and the timer of the deadline it waits
+/// for, if any.
 #[derive(Debug)]
-pub enum Socket {
+pub struct Socket {
+    stream: Stream,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+#[derive(Debug)]
+enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
@@ -86,19 +100,19 @@ fn read_clearing_when_drained(
 
 impl TryIo for Socket {
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => {
+        match &self.stream {
+            Stream::Tcp(s) => {
                 read_clearing_when_drained(buf, |f| s.try_io(tokio::io::Interest::READABLE, f), |b| s.try_read(b))
             }
-            Socket::Unix(s) => {
+            Stream::Unix(s) => {
                 read_clearing_when_drained(buf, |f| s.try_io(tokio::io::Interest::READABLE, f), |b| s.try_read(b))
             }
         }
     }
     fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => s.try_write(buf),
-            Socket::Unix(s) => s.try_write(buf),
+        match &self.stream {
+            Stream::Tcp(s) => s.try_write(buf),
+            Stream::Unix(s) => s.try_write(buf),
         }
     }
     /// A `recv(2)` on the descriptor: Tokio's cached readiness may be stale on a runtime
@@ -106,7 +120,8 @@ impl TryIo for Socket {
     /// one task). Readiness is left alone.
     fn try_read_fresh(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         use std::io::Read;
-        let socket = socket2::SockRef::from(&*self);
+        let fd = std::os::fd::AsFd::as_fd(self);
+        let socket = socket2::SockRef::from(&fd);
         (&*socket).read(buf)
     }
 }
@@ -121,27 +136,86 @@ async fn until<T>(deadline: Option<Instant>, f: impl std::future::Future<Output 
 
 impl std::os::fd::AsFd for Socket {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        match self {
-            Socket::Tcp(s) => s.as_fd(),
-            Socket::Unix(s) => s.as_fd(),
+        match &self.stream {
+            Stream::Tcp(s) => s.as_fd(),
+            Stream::Unix(s) => s.as_fd(),
         }
     }
 }
 
-impl pgsans_client::Socket for Socket {
-    async fn ready(&mut self, interest: pgsans::Interest, deadline: Option<Instant>) -> io::Result<bool> {
-        let interest = match interest {
-            pgsans::Interest::Read => tokio::io::Interest::READABLE,
-            pgsans::Interest::Write => tokio::io::Interest::WRITABLE,
-            pgsans::Interest::ReadWrite => tokio::io::Interest::READABLE | tokio::io::Interest::WRITABLE,
+impl Socket {
+    fn new(stream: Stream) -> Socket {
+        Socket { stream, timer: None }
+    }
+
+    /// Whether Tokio has seen the socket ready for `interest` (registering the task if not).
+    fn poll_interest(&self, cx: &mut Context<'_>, interest: pgsans::Interest) -> Poll<io::Result<()>> {
+        let (read, write) = match interest {
+            pgsans::Interest::Read => (true, false),
+            pgsans::Interest::Write => (false, true),
+            pgsans::Interest::ReadWrite => (true, true),
         };
-        let ready = async {
-            match self {
-                Socket::Tcp(s) => s.ready(interest).await.map(drop),
-                Socket::Unix(s) => s.ready(interest).await.map(drop),
+        let poll = |ready: Poll<io::Result<()>>| ready;
+        match &self.stream {
+            Stream::Tcp(s) => {
+                if read {
+                    if let Poll::Ready(r) = poll(s.poll_read_ready(cx)) {
+                        return Poll::Ready(r);
+                    }
+                }
+                if write {
+                    if let Poll::Ready(r) = poll(s.poll_write_ready(cx)) {
+                        return Poll::Ready(r);
+                    }
+                }
             }
+            Stream::Unix(s) => {
+                if read {
+                    if let Poll::Ready(r) = poll(s.poll_read_ready(cx)) {
+                        return Poll::Ready(r);
+                    }
+                }
+                if write {
+                    if let Poll::Ready(r) = poll(s.poll_write_ready(cx)) {
+                        return Poll::Ready(r);
+                    }
+                }
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl pgsans_client::Socket for Socket {
+    fn poll_ready(
+        &mut self,
+        cx: &mut Context<'_>,
+        interest: pgsans::Interest,
+        deadline: Option<Instant>,
+    ) -> Poll<io::Result<bool>> {
+        if let Poll::Ready(r) = self.poll_interest(cx, interest) {
+            return Poll::Ready(r.map(|()| true));
+        }
+        let Some(deadline) = deadline else { return Poll::Pending };
+        let at = tokio::time::Instant::from_std(deadline);
+        let timer = match &mut self.timer {
+            Some(t) => {
+                if t.deadline() != at {
+                    t.as_mut().reset(at);
+                }
+                t
+            }
+            None => self.timer.insert(Box::pin(tokio::time::sleep_until(at))),
         };
-        until(deadline, ready).await.map_or(Ok(false), |r| r.map(|()| true))
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Ok(false)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let fd = std::os::fd::AsFd::as_fd(self);
+        let _ = socket2::SockRef::from(&fd).shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -156,7 +230,7 @@ impl pgsans_client::Runtime for Tokio {
 async fn connect(target: &Target) -> io::Result<Socket> {
     if let Some(path) = target.socket_path() {
         let s = UnixStream::connect(&path).await.map_err(|e| connect_error::unix(&path, e))?;
-        return Ok(Socket::Unix(s));
+        return Ok(Socket::new(Stream::Unix(s)));
     }
     let host = target.host_to_resolve();
     let mut addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), target.port))
@@ -169,69 +243,10 @@ async fn connect(target: &Target) -> io::Result<Socket> {
         match TcpStream::connect(addr).await {
             Ok(s) => {
                 s.set_nodelay(true)?;
-                return Ok(Socket::Tcp(s));
+                return Ok(Socket::new(Stream::Tcp(s)));
             }
             Err(e) => last = connect_error::tcp(addr, e),
         }
     }
     Err(last)
-}
-
-/// COPY IN as Tokio's `AsyncWrite` (for `tokio::io::copy`); end it with
-/// [`finish`](Self::finish).
-pub struct CopyInWriter<'a>(pgsans_client::CopyInWrite<'a, Tokio>);
-
-impl<'a> CopyInWriter<'a> {
-    pub fn new(copy: pgsans_client::CopyIn<'a, Tokio>) -> Self {
-        CopyInWriter(copy.into_async_write())
-    }
-    /// Ends the data; the number of rows copied.
-    pub async fn finish(self) -> Result<u64, pgsans::Error> {
-        self.0.finish().await
-    }
-}
-
-impl tokio::io::AsyncWrite for CopyInWriter<'_> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.get_mut().0.poll_write_copy(cx, buf)
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().0.poll_flush_copy(cx)
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().0.poll_flush_copy(cx)
-    }
-}
-
-/// COPY OUT as Tokio's `AsyncRead` / `AsyncBufRead`.
-pub struct CopyOutReader<'a>(pgsans_client::CopyOutRead<'a, Tokio>);
-
-impl<'a> CopyOutReader<'a> {
-    pub fn new(copy: pgsans_client::CopyOut<'a, Tokio>) -> Self {
-        CopyOutReader(copy.into_async_read())
-    }
-    /// Rows copied, once the data has ended.
-    pub fn rows(&self) -> Option<u64> {
-        self.0.rows()
-    }
-}
-
-impl tokio::io::AsyncRead for CopyOutReader<'_> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let available = std::task::ready!(this.0.poll_fill(cx))?;
-        let n = available.len().min(out.remaining());
-        out.put_slice(&available[..n]);
-        this.0.consume_bytes(n);
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl tokio::io::AsyncBufRead for CopyOutReader<'_> {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.get_mut().0.poll_fill(cx)
-    }
-    fn consume(self: Pin<&mut Self>, amt: usize) {
-        self.get_mut().0.consume_bytes(amt)
-    }
 }

@@ -5,9 +5,11 @@
 //! inside the connection state machine.
 
 mod env;
+mod plan;
 mod uri;
 
 pub use env::{pgpass_lookup, service_lookup, PgpassEntry};
+pub use plan::{ConnectPlan, NextAttempt};
 
 use std::path::PathBuf;
 use std::time::Duration;

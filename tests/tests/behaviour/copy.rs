@@ -262,3 +262,39 @@ pub async fn typed_binary_copy_both_ways<R: TestRt>() {
     drop(out);
     assert_eq!(scalar(&mut c, "SELECT 'usable'").await.unwrap().as_deref(), Some("usable"));
 }
+
+/// What `copy_out` returns is an `AsyncRead` / `AsyncBufRead` that hands out part of a chunk
+/// at a time (the rest stays in the receive buffer, no copy of it), and what `copy_in` returns
+/// an `AsyncWrite` taking any split.
+pub async fn copy_values_are_the_io_traits<R: TestRt>() {
+    use futures_lite::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, StreamExt};
+    let mut c: Conn<R> = connect().await;
+    c.set_autocommit(true).await.unwrap();
+    let t = table(&mut c, "io_traits").await;
+    let mut w = c.copy_in(&format!("COPY {t} FROM STDIN")).await.unwrap();
+    let data: String = (0..5000).map(|i| format!("{i}\trow number {i}\n")).collect();
+    for piece in data.as_bytes().chunks(13) {
+        w.write_all(piece).await.unwrap();
+    }
+    w.flush().await.unwrap();
+    assert_eq!(w.finish().await.unwrap(), 5000);
+    // Seven bytes at a time: every row is split across reads.
+    let mut r = c.copy_out(&format!("COPY (SELECT * FROM {t} ORDER BY a) TO STDOUT")).await.unwrap();
+    let mut back = Vec::new();
+    let mut buf = [0u8; 7];
+    loop {
+        let n = r.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        back.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(r.rows(), Some(5000));
+    assert_eq!(String::from_utf8(back).unwrap(), data);
+    drop(r);
+    // Lines through AsyncBufRead, dropped half way: the connection is usable.
+    let r = c.copy_out(&format!("COPY (SELECT a FROM {t} ORDER BY a) TO STDOUT")).await.unwrap();
+    let first: Vec<String> = r.lines().take(3).map(Result::unwrap).collect().await;
+    assert_eq!(first, ["0", "1", "2"]);
+    assert_eq!(count(&mut c, &t).await, 5000);
+}

@@ -115,6 +115,7 @@ over_every_transport!(
     copy::an_error_mid_copy_out,
     copy::the_server_killed_mid_copy,
     copy::typed_binary_copy_both_ways,
+    copy::copy_values_are_the_io_traits,
     tls::verify_full_with_the_test_ca,
     tls::host_name_and_issuer_are_checked,
     tls::require_prefer_and_disable,

@@ -82,14 +82,12 @@ fn tokio_copy_with_async_read_and_write() {
             c.set_autocommit(true).await.unwrap();
             c.batch_execute("CREATE TEMP TABLE io_copy (a int, b text)").await.unwrap();
             let data = csv_rows();
-            let mut w = pgsans_tokio::CopyInWriter::new(
-                c.copy_in("COPY io_copy FROM STDIN (FORMAT csv, HEADER)").await.unwrap(),
-            );
+            // What copy_in returns is Tokio's AsyncWrite, and Send.
+            let mut w = c.copy_in("COPY io_copy FROM STDIN (FORMAT csv, HEADER)").await.unwrap();
             tokio::io::copy(&mut data.as_bytes(), &mut w).await.unwrap();
             assert_eq!(w.finish().await.unwrap(), 30_000);
-            let mut r = pgsans_tokio::CopyOutReader::new(
-                c.copy_out("COPY (SELECT * FROM io_copy ORDER BY a) TO STDOUT (FORMAT csv, HEADER)").await.unwrap(),
-            );
+            let mut r =
+                c.copy_out("COPY (SELECT * FROM io_copy ORDER BY a) TO STDOUT (FORMAT csv, HEADER)").await.unwrap();
             let mut back = Vec::new();
             tokio::io::copy(&mut r, &mut back).await.unwrap();
             assert_eq!(r.rows(), Some(30_000));
@@ -115,11 +113,10 @@ fn tokio_copy_out_into_a_file_on_the_multi_thread_runtime() {
         let mut total = 0;
         for _ in 0..3 {
             let mut file = tokio::fs::File::create(&path).await.unwrap();
-            let mut r = pgsans_tokio::CopyOutReader::new(
-                c.copy_out("COPY (SELECT g, repeat('x', 40) FROM generate_series(1, 100000) g) TO STDOUT")
-                    .await
-                    .unwrap(),
-            );
+            let mut r = c
+                .copy_out("COPY (SELECT g, repeat('x', 40) FROM generate_series(1, 100000) g) TO STDOUT")
+                .await
+                .unwrap();
             let copied = tokio::time::timeout(std::time::Duration::from_secs(60), tokio::io::copy(&mut r, &mut file))
                 .await
                 .expect("tokio::io::copy into a file hung")
@@ -144,24 +141,16 @@ fn smol_copy_with_futures_io() {
         c.set_autocommit(true).await.unwrap();
         c.batch_execute("CREATE TEMP TABLE io_copy (a int, b text)").await.unwrap();
         let data = csv_rows();
-        let mut w = c.copy_in("COPY io_copy FROM STDIN (FORMAT csv, HEADER)").await.unwrap().into_async_write();
+        let mut w = c.copy_in("COPY io_copy FROM STDIN (FORMAT csv, HEADER)").await.unwrap();
         smol::io::copy(data.as_bytes(), &mut w).await.unwrap();
         assert_eq!(w.finish().await.unwrap(), 30_000);
-        let mut r = c
-            .copy_out("COPY (SELECT * FROM io_copy ORDER BY a) TO STDOUT (FORMAT csv, HEADER)")
-            .await
-            .unwrap()
-            .into_async_read();
+        let mut r = c.copy_out("COPY (SELECT * FROM io_copy ORDER BY a) TO STDOUT (FORMAT csv, HEADER)").await.unwrap();
         let mut back = String::new();
         smol::io::AsyncReadExt::read_to_string(&mut r, &mut back).await.unwrap();
         assert_eq!(back, data);
         // Lines through AsyncBufRead.
         drop(r);
-        let r = c
-            .copy_out("COPY (SELECT a FROM io_copy WHERE a < 3 ORDER BY a) TO STDOUT")
-            .await
-            .unwrap()
-            .into_async_read();
+        let r = c.copy_out("COPY (SELECT a FROM io_copy WHERE a < 3 ORDER BY a) TO STDOUT").await.unwrap();
         let lines: Vec<String> =
             smol::stream::StreamExt::try_collect(smol::io::AsyncBufReadExt::lines(r)).await.unwrap();
         assert_eq!(lines, ["0", "1", "2"]);
