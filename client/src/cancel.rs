@@ -1,6 +1,9 @@
 //! Cancelling a running query from elsewhere.
 
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use pgsans::config::Target;
@@ -8,7 +11,7 @@ use pgsans::{CancelRequest, Error};
 
 use crate::connection::Connection;
 use crate::io::transfer;
-use crate::runtime::{connect_socket, ready, Runtime};
+use crate::runtime::{connect_socket, Runtime, Socket};
 
 impl<R: Runtime> Connection<R> {
     /// A token that cancels this connection's running query from any task or thread. A
@@ -58,22 +61,57 @@ impl<R: Runtime> CancelToken<R> {
 
     /// [`cancel`](Self::cancel), giving up at `deadline` ([`Error::Timeout`]).
     pub async fn cancel_until(&self, deadline: Instant) -> Result<(), Error> {
-        let deadline = Some(deadline);
-        let mut socket = connect_socket::<R>(&self.target, &Default::default(), deadline).await?;
-        let mut request = CancelRequest::new(&self.key);
+        let mut cancel = CancelInFlight::<R>::start(self.key.clone(), self.target.clone(), deadline);
+        std::future::poll_fn(|cx| cancel.poll(cx)).await
+    }
+}
+
+type Connect<R> = Pin<Box<dyn Future<Output = Result<<R as Runtime>::Socket, Error>> + Send>>;
+
+/// A cancel request on its way: connecting, then writing the request and waiting until the
+/// server has read it (it closes the socket), until a deadline. It owns everything it needs, so
+/// a connection can keep one across dropped futures and finish it later: a cancel request left
+/// half sent could reach the server at any later moment and cancel an unrelated statement.
+pub(crate) struct CancelInFlight<R: Runtime> {
+    key: pgsans::CancelToken,
+    stage: Stage<R>,
+    deadline: Instant,
+}
+
+enum Stage<R: Runtime> {
+    Connecting(Connect<R>),
+    Sending(Box<CancelRequest>, R::Socket),
+}
+
+impl<R: Runtime> CancelInFlight<R> {
+    pub(crate) fn start(key: pgsans::CancelToken, target: Target, deadline: Instant) -> Self {
+        let connect: Connect<R> =
+            Box::pin(async move { connect_socket::<R>(&target, &Default::default(), Some(deadline)).await });
+        CancelInFlight { key, stage: Stage::Connecting(connect), deadline }
+    }
+
+    /// `Ready` once the server has read the request, or on failure, or at the deadline
+    /// ([`Error::Timeout`]).
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
-            match request.poll()? {
-                None => return Ok(()),
-                Some(wanted) => match transfer(&mut request, &mut socket, wanted) {
-                    Ok(t) if t.progressed => {}
-                    Ok(_) => {
-                        if !ready(&mut socket, wanted, deadline).await? {
-                            return Err(Error::Timeout);
-                        }
+            match &mut self.stage {
+                Stage::Connecting(connect) => {
+                    let socket = ready!(connect.as_mut().poll(cx))?;
+                    self.stage = Stage::Sending(Box::new(CancelRequest::new(&self.key)), socket);
+                }
+                Stage::Sending(request, socket) => {
+                    let Some(wanted) = request.poll()? else { return Poll::Ready(Ok(())) };
+                    match transfer(&mut **request, socket, wanted) {
+                        Ok(t) if t.progressed => {}
+                        Ok(_) => match ready!(socket.poll_ready(cx, wanted, Some(self.deadline))) {
+                            Ok(true) => {}
+                            Ok(false) => return Poll::Ready(Err(Error::Timeout)),
+                            Err(e) => return Poll::Ready(Err(e.into())),
+                        },
+                        Err(_) if request.is_done() => return Poll::Ready(Ok(())),
+                        Err(e) => return Poll::Ready(Err(e)),
                     }
-                    Err(_) if request.is_done() => return Ok(()),
-                    Err(e) => return Err(e),
-                },
+                }
             }
         }
     }

@@ -9,6 +9,7 @@ use pgsans::{
     SimpleBatch, Statement, TransactionStatus, UsageError, Xid,
 };
 
+use crate::cancel::CancelInFlight;
 use crate::driver::Driver;
 use crate::runtime::Runtime;
 
@@ -28,6 +29,10 @@ pub struct Connection<R: Runtime> {
     cancel_on_drop: bool,
     /// A request was dropped mid-flight: the next operation cancels what it left running.
     cancel_wanted: bool,
+    /// A cancel request sent for abandoned work, kept here until the server has read it (see
+    /// [`CancelInFlight`]), and until when the next request waits for that work to end.
+    cancel: Option<CancelInFlight<R>>,
+    settle_until: Option<Instant>,
 }
 
 /// How long a timed-out call waits for the server to confirm the cancel before it gives up
@@ -73,11 +78,9 @@ impl<R: Runtime> Pending<'_, R> {
     /// to end, so that the next call does not wait behind it. [`Error::Timeout`] — or the
     /// request's own result, if it finished first (its work was done).
     async fn cancel_and_drain(&mut self) -> Result<Response, Error> {
-        let grace = Instant::now() + CANCEL_GRACE;
-        if let Ok(key) = self.conn.driver.engine.cancel_key() {
-            let token = crate::CancelToken::<R>::new(key, self.conn.driver.target.clone());
-            let _ = token.cancel_until(grace).await;
-        }
+        let grace = self.conn.start_cancel();
+        // Dropped meanwhile, the cancel stays with the connection, which finishes it first.
+        self.conn.finish_cancel().await;
         match self.wait_until(Some(grace)).await {
             // A simple query reports its statement's error inside the batch.
             Ok(Response::Batch(b)) if b.error.as_ref().is_some_and(|e| e.code() == "57014") => Err(Error::Timeout),
@@ -121,7 +124,14 @@ impl<R: Runtime> Connection<R> {
 
     /// A connection over a connected driver, with `config`'s client settings.
     pub fn from_driver(driver: Driver<R>, config: &Config) -> Self {
-        Connection { driver, call_timeout: None, cancel_on_drop: config.cancel_on_drop_value(), cancel_wanted: false }
+        Connection {
+            driver,
+            call_timeout: None,
+            cancel_on_drop: config.cancel_on_drop_value(),
+            cancel_wanted: false,
+            cancel: None,
+            settle_until: None,
+        }
     }
 
     /// The driver underneath.
@@ -165,9 +175,9 @@ impl<R: Runtime> Connection<R> {
     /// Submits `request` to the engine, first cancelling on the server what a dropped request
     /// left running there (see [`set_cancel_on_drop`](Self::set_cancel_on_drop)).
     pub(crate) async fn submit(&mut self, request: Request) -> Result<RequestId, Error> {
-        if self.cancel_wanted && self.driver.engine.is_ready() {
-            self.cancel_wanted = false;
-            self.cancel_abandoned().await?;
+        if (self.cancel_wanted || self.cancel.is_some() || self.settle_until.is_some()) && self.driver.engine.is_ready()
+        {
+            self.settle().await?;
         }
         self.driver.engine.submit(request)
     }
@@ -177,28 +187,52 @@ impl<R: Runtime> Connection<R> {
         self.cancel_wanted |= self.cancel_on_drop && self.driver.engine.is_ready();
     }
 
+    /// Sends a cancel request for this connection's running work (kept in the connection until
+    /// the server has read it); the deadline for that work to end.
+    fn start_cancel(&mut self) -> Instant {
+        let grace = Instant::now() + CANCEL_GRACE;
+        if self.cancel.is_none() {
+            if let Ok(key) = self.driver.engine.cancel_key() {
+                self.cancel = Some(CancelInFlight::start(key, self.driver.target.clone(), grace));
+            }
+        }
+        self.settle_until = Some(grace);
+        grace
+    }
+
+    /// Waits until the cancel request in flight, if any, has been read by the server (or has
+    /// failed: then the work it was for simply runs to its end).
+    async fn finish_cancel(&mut self) {
+        if let Some(cancel) = &mut self.cancel {
+            let _ = std::future::poll_fn(|cx| cancel.poll(cx)).await;
+            self.cancel = None;
+        }
+    }
+
     /// Cancels what abandoned requests still run on the server and waits (a little) until it
     /// has ended, so the next request does not queue behind it — psycopg 3 cancels an
     /// interrupted query the same way. Only abandoned work can be hit: nothing is sent while
     /// the server may still be on it, and nothing is done while a dropped session command is
-    /// in flight (a cancel must not turn its COMMIT into a rollback).
-    async fn cancel_abandoned(&mut self) -> Result<(), Error> {
-        self.read_now()?;
-        self.driver.engine.poll()?;
-        if !self.driver.engine.abandoned_work_in_flight() {
-            return Ok(());
+    /// in flight (a cancel must not turn its COMMIT into a rollback). Every step's state lives
+    /// in the connection, so a caller dropped in the middle leaves nothing half done: the
+    /// next call finishes it.
+    async fn settle(&mut self) -> Result<(), Error> {
+        if std::mem::take(&mut self.cancel_wanted) {
+            self.read_now()?;
+            self.driver.engine.poll()?;
+            if self.driver.engine.abandoned_work_in_flight() {
+                self.start_cancel();
+            }
         }
-        let grace = Instant::now() + CANCEL_GRACE;
-        if let Ok(key) = self.driver.engine.cancel_key() {
-            let token = crate::CancelToken::<R>::new(key, self.driver.target.clone());
-            // A failed cancel only means the next request waits behind the abandoned one.
-            let _ = token.cancel_until(grace).await;
+        self.finish_cancel().await;
+        if let Some(until) = self.settle_until {
+            match self.driver.until(Some(until), |e| (!e.abandoned_work_in_flight()).then_some(Ok(()))).await {
+                // Still running at the deadline: the next request queues behind it.
+                Ok(()) | Err(Error::Timeout) => self.settle_until = None,
+                Err(e) => return Err(e),
+            }
         }
-        match self.driver.until(Some(grace), |e| (!e.abandoned_work_in_flight()).then_some(Ok(()))).await {
-            // Still running: the next request queues behind it, as without a cancel.
-            Ok(()) | Err(Error::Timeout) => Ok(()),
-            Err(e) => Err(e),
-        }
+        Ok(())
     }
 
     /// Whether a request dropped while the server still runs it is cancelled there (a cancel

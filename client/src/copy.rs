@@ -13,7 +13,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use pgsans::{BinaryCopyReader, BinaryCopyWriter, CopyFormat, Error, Interest, Request, RequestId};
+use pgsans::{BinaryCopyReader, BinaryCopyWriter, CopyFormat, Error, Request, RequestId};
 
 use crate::connection::Connection;
 use crate::runtime::Runtime;
@@ -91,29 +91,27 @@ impl<R: Runtime> CopyIn<'_, R> {
     /// ended the copy (bad data on some line), is returned at once.
     fn poll_drain_to(&mut self, cx: &mut Context<'_>, limit: usize) -> Poll<Result<(), Error>> {
         let id = self.id;
-        loop {
-            let interest = self.conn.driver.engine.poll()?;
-            if self.conn.driver.engine.copy_in_format(id).is_none() {
-                // The server ended the copy (an error): its answer follows.
-                let r = ready!(self.conn.driver.poll_until(cx, None, |e| e.take_response(id)));
-                self.done = true;
-                r?;
-                return Poll::Ready(Err(Error::Internal("the COPY ended before its data did".into())));
-            }
-            if self.conn.driver.engine.transmit().len() < limit.max(1) {
-                if !self.sent {
-                    return Poll::Ready(Ok(()));
-                }
-                // Data went out: look (without waiting) for an early error from the server,
-                // so that a rejected copy stops the writer instead of sending everything.
-                self.sent = false;
-                self.conn.read_now()?;
-                continue;
-            }
-            self.sent = true;
-            // Read too (notices, an early error): the server must never block on us.
-            ready!(self.conn.driver.poll_io(cx, interest.unwrap_or(Interest::Write), None))?;
+        if self.sent {
+            // Data went out: look (without waiting) for an early error from the server, so
+            // that a rejected copy stops the writer instead of sending everything.
+            self.sent = false;
+            self.conn.read_now()?;
         }
+        // The engine reads while it writes: the server must never block on us.
+        let ended = ready!(self.conn.driver.poll_until(cx, None, |e| {
+            if e.copy_in_format(id).is_none() {
+                return Some(Ok(true));
+            }
+            (e.transmit().len() < limit.max(1)).then_some(Ok(false))
+        }))?;
+        if ended {
+            // The server ended the copy (an error): its answer follows.
+            let r = ready!(self.conn.driver.poll_until(cx, None, |e| e.take_response(id)));
+            self.done = true;
+            r?;
+            return Poll::Ready(Err(Error::Internal("the COPY ended before its data did".into())));
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Accepts some of `data` (any split: rows may span writes), waiting while the send buffer
@@ -126,6 +124,9 @@ impl<R: Runtime> CopyIn<'_, R> {
             self.pending.extend_from_slice(data);
             return Poll::Ready(Ok(data.len()));
         }
+        // A writer whose data the socket always takes never waits: let other tasks run now
+        // and then.
+        ready!(self.conn.driver.poll_yield(cx));
         ready!(self.poll_drain_to(cx, COPY_BUFFER))?;
         let taken = if self.pending.is_empty() {
             // A large write goes out from the caller's buffer as it is.

@@ -266,11 +266,24 @@ impl<R: Runtime> Driver<R> {
         Ok(())
     }
 
-    /// Reads what has arrived, without waiting.
+    /// Reads what has arrived, without waiting — asking the socket itself, even where the
+    /// runtime has not noticed the data yet (a task that never waits never lets a
+    /// current-thread runtime poll its reactor).
     pub fn read_now(&mut self) -> Result<(), Error> {
-        let t = transfer(&mut self.engine, &mut self.socket, Interest::Read)?;
-        self.read_would_block = t.read_would_block;
+        read_fresh(&mut self.engine, &mut self.socket)?;
         Ok(())
+    }
+
+    /// Counts one step of work done without waiting (a write the socket took at once); every
+    /// 32 of them, lets the executor run something else (`Pending`, woken at once).
+    pub fn poll_yield(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.unyielded += 1;
+        if self.unyielded >= YIELD_EVERY {
+            self.unyielded = 0;
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(())
     }
 
     /// Sends Terminate and closes the socket once it is written.

@@ -58,7 +58,7 @@ pub use pgsans;
 /// crate's connection, streams, COPY and transaction types are documented here.
 #[doc(inline)]
 pub use pgsans_client;
-pub use polling::{Poll, PollingConnection};
+pub use polling::{Poll, Polling, PollingConnection, PollingSocket};
 pub use runtime::{block_on, Std, StdSocket};
 pub use wait::{get_wait_callback, set_wait_callback, Interest, Wait, WaitFactory, WaitRequest};
 

@@ -1,13 +1,18 @@
-//! psycopg2's asynchronous connection: you own the event loop. The engine plus a non-blocking
-//! socket: submit a request, then `poll()`.
+//! psycopg2's asynchronous connection: you own the event loop. The engine and the client's one
+//! driver over a socket that never waits: submit a request, then `poll()`.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
 
-use pgsans::config::{HostAttempt, Target};
+use pgsans::config::{ConnectPlan, HostAttempt, NextAttempt, Target};
 use pgsans::session::Command;
 use pgsans::{Config, Error, Interest, Mode, Request, RequestId, Response, SessionChange, SimpleBatch, UsageError};
-use pgsans_client::io::transfer;
+use pgsans_client::io::TryIo;
+use pgsans_client::Driver;
 
 use crate::socket::{attempts, ready_now, Attempt, Connecting, Socket};
 
@@ -52,10 +57,94 @@ enum Kind {
     CopyOut,
 }
 
-enum Io {
-    Connecting(Connecting),
-    Connected(Socket),
-    Closed,
+/// The socket of a polling connection: it never waits (the caller's event loop does); it only
+/// notes what the driver would wait for, which [`PollingConnection::poll`] answers.
+#[derive(Debug)]
+pub struct PollingSocket {
+    socket: Socket,
+    wanted: Option<Interest>,
+}
+
+impl TryIo for PollingSocket {
+    fn try_read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.socket.try_read(buf)
+    }
+    fn try_write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.socket.try_write(buf)
+    }
+}
+
+impl AsFd for PollingSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
+impl pgsans_client::Socket for PollingSocket {
+    fn poll_ready(
+        &mut self,
+        _: &mut Context<'_>,
+        interest: Interest,
+        deadline: Option<Instant>,
+    ) -> std::task::Poll<std::io::Result<bool>> {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return std::task::Poll::Ready(Ok(false));
+        }
+        self.wanted = Some(interest);
+        std::task::Poll::Pending
+    }
+
+    /// The caller's loop decides when to come back: never spin.
+    fn may_spin(&self) -> bool {
+        false
+    }
+
+    fn shutdown(&mut self) {
+        self.socket.shutdown();
+    }
+}
+
+/// The runtime of the polling connection: its sockets never wait. It connects only through
+/// [`PollingConnection`], which makes its own non-blocking connects.
+#[derive(Debug, Clone, Copy)]
+pub struct Polling;
+
+impl pgsans_client::Runtime for Polling {
+    type Socket = PollingSocket;
+
+    async fn connect(_: &Target, _: Option<Instant>) -> std::io::Result<PollingSocket> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "a polling connection connects with PollingConnection::connect_start",
+        ))
+    }
+}
+
+enum State {
+    /// A non-blocking connect in progress, the host's addresses still to try, and the engine
+    /// that will talk over it.
+    Connecting {
+        connecting: Connecting,
+        address: Attempt,
+        rest: VecDeque<Attempt>,
+        engine: Box<pgsans::Connection>,
+    },
+    Connected(Box<Driver<Polling>>),
+    /// The last attempt failed and none is left: its engine, for the getters.
+    Failed(Box<pgsans::Connection>),
+}
+
+/// A waker that notes it was woken: the driver wakes its own task when it yields, which the
+/// polling connection takes as "poll again at once".
+struct Flag(AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 /// A connection driven by your own event loop, like psycopg2's `async_=True` connections.
@@ -74,6 +163,8 @@ enum Io {
 /// or a typed error. [`execute`](Self::execute) starts a query without waiting; starting a
 /// second one while one runs is a misuse error. Polling an idle connection reads whatever
 /// arrived and collects notifications (psycopg2's idle `poll()`).
+///
+/// Every byte moves through the client's one [`Driver`], over a socket that never waits.
 ///
 /// Like psycopg2's asynchronous connections it is always in autocommit mode: the
 /// transaction-control methods of [`Connection`](crate::Connection) (`commit`, `rollback`,
@@ -103,34 +194,41 @@ enum Io {
 /// # Ok::<(), pgsans::Error>(())
 /// ```
 pub struct PollingConnection {
-    config: Config,
-    engine: pgsans::Connection,
-    io: Io,
-    /// Addresses still to try if the current connect fails, with the host attempt (numbered)
-    /// each belongs to.
-    remaining: VecDeque<(usize, HostAttempt, Attempt)>,
-    /// The host attempt being made, its address, and whether this is libpq's second
-    /// (`sslmode` allow / prefer) attempt on it.
-    host: usize,
-    host_attempt: HostAttempt,
-    address: Option<Attempt>,
-    second_ssl: bool,
-    target: Target,
+    plan: ConnectPlan,
+    /// The host attempt being made: its configuration (libpq's second attempt changes
+    /// `sslmode`) and host.
+    config: Box<Config>,
+    host: HostAttempt,
+    state: State,
+    /// The address the last connect reached (a second attempt goes there again).
+    reached: Option<Attempt>,
+    closed: bool,
     /// The request in flight, if any.
     pending: Option<(Kind, Option<RequestId>)>,
     result: Option<Result<SimpleBatch, Error>>,
     query_result: Option<Result<pgsans::QueryResult, Error>>,
     copy_result: Option<Result<pgsans::CopyResult, Error>>,
     last_error: Option<Error>,
+    flag: Arc<Flag>,
+    waker: Waker,
 }
 
 impl std::fmt::Debug for PollingConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PollingConnection")
-            .field("engine", &self.engine)
+            .field("engine", self.engine())
             .field("executing", &self.is_executing())
             .finish_non_exhaustive()
     }
+}
+
+/// What to do once a request's condition holds.
+enum Done {
+    /// The request's response, for `take_*`.
+    Response(Result<Response, Error>),
+    /// Ready for the caller, the request still running (COPY).
+    CallerTurn,
+    Finished,
 }
 
 impl PollingConnection {
@@ -142,99 +240,63 @@ impl PollingConnection {
     }
 
     /// [`connect_start`](Self::connect_start) with a ready configuration. Hosts are tried as
-    /// libpq tries them ([`Config::host_attempts`]): on to the next address when one cannot be
-    /// reached, to the next host when the server is not the kind `target_session_attrs` asks
-    /// for; a server that refuses the session ends the attempt.
+    /// libpq tries them ([`ConnectPlan`], as every connection does): on to the next address
+    /// when one cannot be reached, to the next host when one is unreachable or not the kind
+    /// `target_session_attrs` asks for; a server that refuses the session ends the attempt.
     pub fn connect_start_with(config: &Config) -> Result<PollingConnection, Error> {
         let mut seed = [0u8; 8];
         getrandom::getrandom(&mut seed).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
-        let mut remaining = VecDeque::new();
-        let mut last = None;
-        for (i, host) in config.host_attempts(u64::from_ne_bytes(seed))?.into_iter().enumerate() {
-            match attempts(&host.target) {
-                Ok(list) => remaining.extend(list.into_iter().map(|a| (i, host.clone(), a))),
-                Err(e) => last = Some(e),
+        let mut plan = ConnectPlan::new(config, u64::from_ne_bytes(seed))?;
+        let mut failed = None;
+        loop {
+            let (config, host) = match plan.next(failed.take()) {
+                NextAttempt::Try { config, host, .. } => (config, host),
+                NextAttempt::GiveUp(e) => return Err(e),
+            };
+            // Until a connect can at least be started (an address that resolves).
+            match start(&config, &host, None) {
+                Ok(state) => {
+                    let flag = Arc::new(Flag(AtomicBool::new(false)));
+                    return Ok(PollingConnection {
+                        plan,
+                        config,
+                        host,
+                        state,
+                        reached: None,
+                        closed: false,
+                        pending: Some((Kind::Startup, None)),
+                        result: None,
+                        query_result: None,
+                        copy_result: None,
+                        last_error: None,
+                        waker: Waker::from(flag.clone()),
+                        flag,
+                    });
+                }
+                Err(e) => failed = Some((e, false)),
             }
         }
-        let Some((host, first, socket)) = remaining.pop_front() else {
-            return Err(last.unwrap_or(Error::Config(pgsans::ConfigError::Unsupported("no host to connect to".into()))));
-        };
-        let engine = new_engine(config, &first)?;
-        let mut conn = PollingConnection {
-            config: config.clone(),
-            engine,
-            io: Io::Closed,
-            remaining,
-            host,
-            host_attempt: first.clone(),
-            address: None,
-            second_ssl: false,
-            target: first.target,
-            pending: Some((Kind::Startup, None)),
-            result: None,
-            query_result: None,
-            copy_result: None,
-            last_error: None,
-        };
-        conn.start_attempt(socket)?;
-        Ok(conn)
     }
 
-    fn start_attempt(&mut self, mut attempt: Attempt) -> Result<(), Error> {
+    /// The attempt on the current host failed with `e` (TLS in use or not): the plan's next
+    /// step — libpq's second attempt on the host, the next host — or `e`.
+    fn next_attempt(&mut self, mut e: Error, mut tls_used: bool) -> Result<(), Error> {
         loop {
-            match attempt.start() {
-                Ok(c) => {
-                    self.address = Some(attempt);
-                    self.io = Io::Connecting(c);
+            let (config, host, second) = match self.plan.next(Some((e, tls_used))) {
+                NextAttempt::Try { config, host, second_ssl } => (config, host, second_ssl),
+                NextAttempt::GiveUp(e) => return Err(e),
+            };
+            let retry = if second { self.reached.clone() } else { None };
+            match start(&config, &host, retry) {
+                Ok(state) => {
+                    self.config = config;
+                    self.host = host;
+                    self.state = state;
+                    self.pending = Some((Kind::Startup, None));
                     return Ok(());
                 }
-                Err(e) => match self.next_attempt(false)? {
-                    Some(next) => attempt = next,
-                    None => return Err(e),
-                },
+                Err(next) => (e, tls_used) = (next, false),
             }
-        }
-    }
-
-    /// Moves to the next address (or, with `next_host`, the next host) with a fresh engine.
-    fn next_attempt(&mut self, next_host: bool) -> Result<Option<Attempt>, Error> {
-        while let Some((i, host, socket)) = self.remaining.pop_front() {
-            if next_host && i == self.host {
-                continue;
-            }
-            self.engine = new_engine(&self.config, &host)?;
-            self.host = i;
-            self.target = host.target.clone();
-            self.host_attempt = host;
-            self.second_ssl = false;
-            return Ok(Some(socket));
-        }
-        Ok(None)
-    }
-
-    /// A failed startup goes on to the next address or host when libpq's would.
-    fn connect_elsewhere(&mut self, e: Error) -> Result<Poll, Error> {
-        if !matches!(self.pending, Some((Kind::Startup, _))) {
-            return Err(e);
-        }
-        self.io = Io::Closed;
-        let second = if self.second_ssl { None } else { self.config.second_ssl_attempt(&e, self.engine.ssl_in_use()) };
-        if let (Some(second), Some(address)) = (second, self.address.clone()) {
-            self.engine = new_engine(&second, &self.host_attempt)?;
-            self.second_ssl = true;
-            self.start_attempt(address)?;
-            return Ok(Poll::Write);
-        }
-        if !e.tries_next_host() {
-            return Err(e);
-        }
-        let next_host = matches!(e, Error::TargetSessionAttrs { .. });
-        match self.next_attempt(next_host)? {
-            Some(attempt) => {
-                self.start_attempt(attempt).map_err(|_| e)?;
-                Ok(Poll::Write)
-            }
-            None => Err(e),
         }
     }
 
@@ -243,7 +305,7 @@ impl PollingConnection {
         if let Some(e) = &self.last_error {
             return Err(e.clone());
         }
-        let r = self.poll_inner().or_else(|e| self.connect_elsewhere(e));
+        let r = self.poll_inner();
         if let Err(e) = &r {
             if e.is_fatal() {
                 self.last_error = Some(e.clone());
@@ -253,86 +315,160 @@ impl PollingConnection {
     }
 
     fn poll_inner(&mut self) -> Result<Poll, Error> {
-        if let Io::Connecting(c) = &self.io {
-            if !ready_now(c.fd.as_fd(), Interest::Write)? {
-                return Ok(Poll::Write);
-            }
-            let Io::Connecting(c) = std::mem::replace(&mut self.io, Io::Closed) else { unreachable!() };
-            match c.finish() {
-                Ok(socket) => {
-                    let options = self.config.socket_options()?;
-                    pgsans_client::set_socket_options(socket.as_fd(), self.target.socket_path().is_some(), &options)?;
-                    self.io = Io::Connected(socket)
+        loop {
+            if let State::Connecting { connecting, .. } = &self.state {
+                if !ready_now(connecting.fd.as_fd(), Interest::Write)? {
+                    return Ok(Poll::Write);
                 }
-                Err(e) => return self.connect_elsewhere(e),
+                if let Err(e) = self.finish_connect() {
+                    self.next_attempt(e, false)?;
+                }
+                continue;
+            }
+            match self.poll_driver() {
+                Ok(p) => return Ok(p),
+                Err(e) if matches!(self.pending, Some((Kind::Startup, _))) => {
+                    let tls_used = self.engine().ssl_in_use();
+                    self.next_attempt(e, tls_used)?;
+                }
+                Err(e) => return Err(e),
             }
         }
-        let Io::Connected(socket) = &mut self.io else {
-            return Err(Error::Closed(pgsans::ClosedReason::ByClient));
+    }
+
+    /// The TCP connect finished: a driver over the socket; or, when it failed, the next address
+    /// of the host (the error when there is none).
+    fn finish_connect(&mut self) -> Result<(), Error> {
+        // Every path below sets the state again; an engine that never connects stands in
+        // meanwhile (making one does no I/O).
+        let stand_in = State::Failed(Box::new(new_engine(&self.config, &self.host)?));
+        let State::Connecting { connecting, address, mut rest, engine } = std::mem::replace(&mut self.state, stand_in)
+        else {
+            return Ok(());
         };
+        match connecting.finish() {
+            Ok(socket) => {
+                let socket = PollingSocket { socket, wanted: None };
+                let driver: Driver<Polling> = Driver::new(*engine, socket, self.host.target.clone(), Duration::ZERO);
+                let options = self.config.socket_options();
+                let set = options.map_err(Error::from).and_then(|options| {
+                    pgsans_client::set_socket_options(
+                        driver.socket().as_fd(),
+                        self.host.target.socket_path().is_some(),
+                        &options,
+                    )
+                });
+                self.state = State::Connected(Box::new(driver));
+                self.reached = Some(address);
+                set
+            }
+            Err(e) => {
+                while let Some(address) = rest.pop_front() {
+                    if let Ok(connecting) = address.start() {
+                        self.state = State::Connecting { connecting, address, rest, engine };
+                        return Ok(());
+                    }
+                }
+                self.state = State::Failed(engine);
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs the driver until the pending request's condition holds, or until it would wait.
+    fn poll_driver(&mut self) -> Result<Poll, Error> {
+        let State::Connected(driver) = &mut self.state else {
+            return Err(Error::Internal("the polling connection is not connected".into()));
+        };
+        if self.closed && self.pending.is_none() {
+            return Ok(Poll::Ok);
+        }
         if self.pending.is_none() {
             // Idle: read what arrives (notifications, notices) without waiting.
-            let id = self.engine.submit(Request::wait_notifications())?;
+            let id = driver.engine_mut().submit(Request::wait_notifications())?;
             self.pending = Some((Kind::Listen, Some(id)));
         }
         let Some((kind, id)) = self.pending else { unreachable!("set above") };
-        loop {
-            let interest = self.engine.poll()?;
-            let finished = match (kind, id) {
-                (Kind::Startup, _) => self.engine.is_ready(),
-                (Kind::Close, _) => self.engine.transmit().is_empty(),
-                (_, Some(id)) => match self.engine.take_response(id) {
-                    Some(r) => {
-                        match kind {
-                            Kind::Simple => self.result = Some(r.and_then(Response::into_batch)),
-                            Kind::Extended => self.query_result = Some(r.and_then(Response::into_query)),
-                            Kind::CopyIn | Kind::CopyInEnding | Kind::CopyOut => {
-                                self.copy_result = Some(r.and_then(Response::into_copy))
-                            }
-                            // The notifications stay queued in the engine.
-                            _ => drop(r?),
+        let mut cx = Context::from_waker(&self.waker);
+        let done = loop {
+            self.flag.0.store(false, Ordering::Release);
+            driver.socket_mut().wanted = None;
+            let polled = driver.poll_until(&mut cx, None, |e| match (kind, id) {
+                (Kind::Startup, _) => e.is_ready().then_some(Ok(Done::Finished)),
+                (Kind::Close, _) => e.transmit().is_empty().then_some(Ok(Done::Finished)),
+                (_, None) => Some(Ok(Done::Finished)),
+                (_, Some(id)) => {
+                    if let Some(r) = e.take_response(id) {
+                        return Some(Ok(Done::Response(r)));
+                    }
+                    let caller_turn = match kind {
+                        Kind::CopyIn => {
+                            e.copy_in_format(id).is_some() && e.transmit().len() < pgsans_client::COPY_BUFFER
                         }
-                        true
-                    }
-                    // Ready for the caller, the request still running.
-                    None if kind == Kind::CopyIn && self.engine.copy_in_format(id).is_some() => {
-                        if self.engine.transmit().len() < pgsans_client::COPY_BUFFER {
-                            // Send what can go now and read any early answer (an error on
-                            // some line) without waiting; the caller may give more data.
-                            transfer(&mut self.engine, socket, Interest::ReadWrite)?;
-                            return Ok(Poll::Ok);
-                        }
-                        false
-                    }
-                    None if kind == Kind::CopyOut && self.engine.copy_data_ready(id) => return Ok(Poll::Ok),
-                    None => false,
-                },
-                (_, None) => true,
-            };
-            if finished {
-                match kind {
-                    Kind::Startup => {
-                        // psycopg2: asynchronous connections are always in autocommit mode.
-                        let autocommit = Command::SetSession(SessionChange::new().autocommit(true));
-                        let id = self.engine.submit(Request::command(autocommit))?;
-                        self.engine.take_response(id).expect("a setting is stored at once")?;
-                    }
-                    Kind::Close => {
-                        socket.shutdown();
-                        self.io = Io::Closed;
-                    }
-                    _ => {}
+                        Kind::CopyOut => e.copy_data_ready(id),
+                        _ => false,
+                    };
+                    caller_turn.then_some(Ok(Done::CallerTurn))
                 }
-                self.pending = None;
+            });
+            match polled {
+                std::task::Poll::Ready(r) => break r?,
+                // The driver yielded to its executor: poll again at once.
+                std::task::Poll::Pending if self.flag.0.load(Ordering::Acquire) => continue,
+                std::task::Poll::Pending => {
+                    let wanted = driver.socket_mut().wanted.take();
+                    return match (kind, wanted) {
+                        // Idle and nothing has arrived: nothing to wait for on the caller's behalf.
+                        (Kind::Listen, _) => Ok(Poll::Ok),
+                        (_, Some(interest)) => Ok(interest.into()),
+                        (_, None) => Err(Error::Internal("the polling connection cannot make progress".into())),
+                    };
+                }
+            }
+        };
+        match done {
+            Done::CallerTurn => {
+                if kind == Kind::CopyIn {
+                    // Send what can go now and read any early answer (an error on some line)
+                    // without waiting; the caller may give more data.
+                    driver.write_now()?;
+                    driver.read_now()?;
+                }
                 return Ok(Poll::Ok);
             }
-            let Some(interest) = interest else {
-                return Err(Error::Internal("the polling connection cannot make progress".into()));
-            };
-            if !transfer(&mut self.engine, socket, interest)?.progressed {
-                // Idle and nothing has arrived: nothing to wait for on the caller's behalf.
-                return Ok(if kind == Kind::Listen { Poll::Ok } else { interest.into() });
-            }
+            Done::Response(r) => match kind {
+                Kind::Simple => self.result = Some(r.and_then(Response::into_batch)),
+                Kind::Extended => self.query_result = Some(r.and_then(Response::into_query)),
+                Kind::CopyIn | Kind::CopyInEnding | Kind::CopyOut => {
+                    self.copy_result = Some(r.and_then(Response::into_copy))
+                }
+                // The notifications stay queued in the engine.
+                _ => drop(r?),
+            },
+            Done::Finished => match kind {
+                Kind::Startup => {
+                    // psycopg2: asynchronous connections are always in autocommit mode (a
+                    // setting only stored: answered at once).
+                    let autocommit = Command::SetSession(SessionChange::new().autocommit(true));
+                    let engine = driver.engine_mut();
+                    let id = engine.submit(Request::command(autocommit))?;
+                    engine.take_response(id).ok_or_else(|| Error::Internal("autocommit was not stored".into()))??;
+                }
+                Kind::Close => {
+                    pgsans_client::Socket::shutdown(driver.socket_mut());
+                    self.closed = true;
+                }
+                _ => {}
+            },
+        }
+        self.pending = None;
+        Ok(Poll::Ok)
+    }
+
+    fn driver(&mut self) -> Result<&mut Driver<Polling>, Error> {
+        match &mut self.state {
+            State::Connected(d) if !matches!(self.pending, Some((Kind::Startup, _))) => Ok(d),
+            _ => Err(UsageError::InvalidState("asynchronous connection attempt underway".into()).into()),
         }
     }
 
@@ -352,18 +488,17 @@ impl PollingConnection {
         if let Some(e) = &self.last_error {
             return Err(e.clone());
         }
-        match self.pending {
-            Some((Kind::Startup, _)) => {
-                return Err(UsageError::InvalidState("asynchronous connection attempt underway".into()).into())
-            }
-            Some((Kind::Listen, Some(id))) => self.engine.abandon(id),
+        let pending = self.pending;
+        let driver = self.driver()?;
+        match pending {
+            Some((Kind::Listen, Some(id))) => driver.engine_mut().abandon(id),
             Some(_) => {
                 return Err(UsageError::InvalidState("a query is already executing on this connection".into()).into())
             }
             None => {}
         }
         self.pending = None;
-        let id = self.engine.submit(request)?;
+        let id = self.driver()?.engine_mut().submit(request)?;
         self.pending = Some((kind, Some(id)));
         Ok(())
     }
@@ -402,14 +537,14 @@ impl PollingConnection {
     /// the data and answers `Ok` once there is room again.
     pub fn copy_put(&mut self, data: &[u8]) -> Result<(), Error> {
         let id = self.copy_id(Kind::CopyIn)?;
-        self.engine.copy_send(id, data)
+        self.driver()?.engine_mut().copy_send(id, data)
     }
 
     /// Ends the COPY data (CopyDone); poll until `Ok`, then
     /// [`take_copy_result`](Self::take_copy_result).
     pub fn copy_end(&mut self) -> Result<(), Error> {
         let id = self.copy_id(Kind::CopyIn)?;
-        self.engine.copy_finish(id)?;
+        self.driver()?.engine_mut().copy_finish(id)?;
         self.pending = Some((Kind::CopyInEnding, Some(id)));
         Ok(())
     }
@@ -418,7 +553,7 @@ impl PollingConnection {
     /// server's 57014 error.
     pub fn copy_abort(&mut self, message: &str) -> Result<(), Error> {
         let id = self.copy_id(Kind::CopyIn)?;
-        self.engine.copy_abort(id, message)?;
+        self.driver()?.engine_mut().copy_abort(id, message)?;
         self.pending = Some((Kind::CopyInEnding, Some(id)));
         Ok(())
     }
@@ -435,8 +570,9 @@ impl PollingConnection {
     /// when nothing more is received yet (poll) or the copy has ended.
     pub fn copy_get(&mut self) -> Result<Option<&[u8]>, Error> {
         let Some((Kind::CopyOut, Some(id))) = self.pending else { return Ok(None) };
-        self.engine.poll()?;
-        Ok(self.engine.take_copy_data(id))
+        let engine = self.driver()?.engine_mut();
+        engine.poll()?;
+        Ok(engine.take_copy_data(id))
     }
 
     /// The outcome of the last COPY once it has ended: the row count, or the error.
@@ -460,7 +596,7 @@ impl PollingConnection {
     /// psycopg2's `isexecuting()`: connecting, or a query was started and `poll` has not yet
     /// answered [`Poll::Ok`] for it.
     pub fn is_executing(&self) -> bool {
-        matches!(self.io, Io::Connecting(_)) || matches!(self.pending, Some((k, _)) if k != Kind::Listen)
+        matches!(self.state, State::Connecting { .. }) || matches!(self.pending, Some((k, _)) if k != Kind::Listen)
     }
 
     /// The result of the last query, once `poll` answered [`Poll::Ok`]: every statement's
@@ -471,42 +607,70 @@ impl PollingConnection {
 
     /// Takes the notifications received so far.
     pub fn take_notifications(&mut self) -> Vec<pgsans::Notification> {
-        self.engine.take_notifications()
+        self.engine_mut().take_notifications()
     }
 
     /// Takes the notices received so far.
     pub fn take_notices(&mut self) -> Vec<pgsans::Notice> {
-        self.engine.take_notices()
+        self.engine_mut().take_notices()
     }
 
     /// The engine, for its getters.
     pub fn engine(&self) -> &pgsans::Connection {
-        &self.engine
+        match &self.state {
+            State::Connecting { engine, .. } | State::Failed(engine) => engine,
+            State::Connected(d) => d.engine(),
+        }
+    }
+
+    fn engine_mut(&mut self) -> &mut pgsans::Connection {
+        match &mut self.state {
+            State::Connecting { engine, .. } | State::Failed(engine) => engine,
+            State::Connected(d) => d.engine_mut(),
+        }
     }
 
     /// A token that cancels the running query from any thread.
     pub fn cancel_token(&self) -> Result<crate::CancelToken, Error> {
-        let key = self.engine.cancel_key()?;
-        Ok(crate::CancelToken::from_parts(key, self.target.clone()))
+        let key = self.engine().cancel_key()?;
+        Ok(crate::CancelToken::from_parts(key, self.host.target.clone()))
     }
 
     /// Starts closing: queues Terminate; `poll` until [`Poll::Ok`]. Idempotent.
     pub fn close_start(&mut self) {
-        match self.io {
-            Io::Connected(_) if !matches!(self.pending, Some((Kind::Close, _))) => {
-                if let Some((_, Some(id))) = self.pending {
-                    self.engine.abandon(id);
+        if self.closed || matches!(self.pending, Some((Kind::Close, _))) {
+            return;
+        }
+        let pending = self.pending.take();
+        match &mut self.state {
+            State::Connected(driver) => {
+                if let Some((_, Some(id))) = pending {
+                    driver.engine_mut().abandon(id);
                 }
-                self.engine.terminate();
+                driver.engine_mut().terminate();
                 self.pending = Some((Kind::Close, None));
             }
-            Io::Connecting(_) => {
-                self.io = Io::Closed;
-                self.pending = None;
-            }
-            _ => {}
+            State::Connecting { .. } | State::Failed(_) => self.closed = true,
         }
     }
+}
+
+/// Starts connecting to `host` (`retry`: only that address, for a second attempt): the
+/// connecting state, or the error when not even a connect could be started.
+fn start(config: &Config, host: &HostAttempt, retry: Option<Attempt>) -> Result<State, Error> {
+    let mut addresses: VecDeque<Attempt> = match retry {
+        Some(a) => VecDeque::from([a]),
+        None => attempts(&host.target)?.into(),
+    };
+    let engine = Box::new(new_engine(config, host)?);
+    let mut last = Error::Internal("no address to connect to".into());
+    while let Some(address) = addresses.pop_front() {
+        match address.start() {
+            Ok(connecting) => return Ok(State::Connecting { connecting, address, rest: addresses, engine }),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// An engine for one host attempt (TLS is set up for its name), with the time for certificates.
@@ -522,11 +686,12 @@ fn new_engine(config: &Config, attempt: &HostAttempt) -> Result<pgsans::Connecti
 
 impl AsFd for PollingConnection {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        match &self.io {
-            Io::Connecting(c) => c.fd.as_fd(),
-            Io::Connected(s) => s.as_fd(),
+        match &self.state {
             // A closed connection has no socket; a descriptor that is never ready stands in.
-            Io::Closed => CLOSED.as_fd(),
+            _ if self.closed => CLOSED.as_fd(),
+            State::Connecting { connecting, .. } => connecting.fd.as_fd(),
+            State::Connected(d) => d.socket().as_fd(),
+            State::Failed(_) => CLOSED.as_fd(),
         }
     }
 }
