@@ -38,7 +38,7 @@ impl<R: Runtime> Connection<R> {
             .conn
             .driver
             .until(None, move |e| {
-                if e.copy_in_format(id).is_some() {
+                if e.input_format(id).is_some() {
                     return Some(Ok(true));
                 }
                 e.take_response(id).map(|r| r.map(|_| false))
@@ -84,7 +84,7 @@ pub struct CopyIn<'a, R: Runtime> {
 impl<R: Runtime> CopyIn<'_, R> {
     /// The format the server announced (text or binary, per column).
     pub fn format(&self) -> Option<&CopyFormat> {
-        self.conn.driver.engine.copy_in_format(self.id)
+        self.conn.driver.engine.input_format(self.id)
     }
 
     /// Moves bytes until the send buffer holds less than `limit`; the server's error, if it
@@ -99,7 +99,7 @@ impl<R: Runtime> CopyIn<'_, R> {
         }
         // The engine reads while it writes: the server must never block on us.
         let ended = ready!(self.conn.driver.poll_until(cx, None, |e| {
-            if e.copy_in_format(id).is_none() {
+            if e.input_format(id).is_none() {
                 return Some(Ok(true));
             }
             (e.transmit().len() < limit.max(1)).then_some(Ok(false))
@@ -131,12 +131,12 @@ impl<R: Runtime> CopyIn<'_, R> {
         let taken = if self.pending.is_empty() {
             // A large write goes out from the caller's buffer as it is.
             let n = data.len().min(COPY_BUFFER);
-            self.conn.driver.engine.copy_send(self.id, &data[..n])?;
+            self.conn.driver.engine.send_data(self.id, &data[..n])?;
             n
         } else {
             let n = data.len().min(COPY_MESSAGE - self.pending.len());
             self.pending.extend_from_slice(&data[..n]);
-            self.conn.driver.engine.copy_send(self.id, &self.pending)?;
+            self.conn.driver.engine.send_data(self.id, &self.pending)?;
             self.pending.clear();
             n
         };
@@ -153,7 +153,7 @@ impl<R: Runtime> CopyIn<'_, R> {
         }
         if !self.pending.is_empty() {
             ready!(self.poll_drain_to(cx, COPY_BUFFER))?;
-            self.conn.driver.engine.copy_send(self.id, &self.pending)?;
+            self.conn.driver.engine.send_data(self.id, &self.pending)?;
             self.pending.clear();
             self.conn.write_now()?;
             self.sent = true;
@@ -180,13 +180,13 @@ impl<R: Runtime> CopyIn<'_, R> {
         poll_fn(|cx| {
             if !self.pending.is_empty() {
                 ready!(self.poll_drain_to(cx, COPY_BUFFER))?;
-                self.conn.driver.engine.copy_send(self.id, &self.pending)?;
+                self.conn.driver.engine.send_data(self.id, &self.pending)?;
                 self.pending.clear();
             }
             self.poll_drain_to(cx, COPY_BUFFER)
         })
         .await?;
-        self.conn.driver.engine.copy_finish(self.id)?;
+        self.conn.driver.engine.finish_data(self.id)?;
         self.done = true;
         Ok(self.conn.wait(self.id, None).await?.into_copy()?.rows)
     }
@@ -195,7 +195,7 @@ impl<R: Runtime> CopyIn<'_, R> {
     /// block, the transaction is aborted (as psycopg2's). Returns once the server confirmed.
     pub async fn abort(mut self, message: &str) -> Result<(), Error> {
         poll_fn(|cx| self.poll_drain_to(cx, COPY_BUFFER)).await?;
-        self.conn.driver.engine.copy_abort(self.id, message)?;
+        self.conn.driver.engine.fail_data(self.id, message)?;
         self.done = true;
         match self.conn.wait(self.id, None).await {
             // The server's confirmation: 57014 "COPY from stdin failed: <message>".
@@ -264,7 +264,7 @@ impl<R: Runtime> CopyOut<'_, R> {
         }
         let id = self.id;
         let r = ready!(self.conn.driver.poll_until(cx, None, |e| {
-            if e.copy_data_ready(id) {
+            if e.data_ready(id) {
                 return Some(Ok(None));
             }
             e.take_response(id).map(|r| r.and_then(|r| r.into_copy()).map(|c| Some(c.rows)))
@@ -291,18 +291,18 @@ impl<R: Runtime> CopyOut<'_, R> {
                 return Poll::Ready(Ok(&[]));
             }
             let id = self.id;
-            if self.conn.driver.engine.copy_data_peek(id).is_some_and(<[u8]>::is_empty) {
+            if self.conn.driver.engine.peek_data(id).is_some_and(<[u8]>::is_empty) {
                 // An empty message: nothing to hand out.
-                self.conn.driver.engine.copy_data_consume(id, 0);
+                self.conn.driver.engine.consume_data(id, 0);
                 continue;
             }
-            return Poll::Ready(Ok(self.conn.driver.engine.copy_data_peek(id).unwrap_or(&[])));
+            return Poll::Ready(Ok(self.conn.driver.engine.peek_data(id).unwrap_or(&[])));
         }
     }
 
     /// Marks `n` bytes of what [`poll_fill_data`](Self::poll_fill_data) returned as read.
     pub fn consume_data(&mut self, n: usize) {
-        self.conn.driver.engine.copy_data_consume(self.id, n);
+        self.conn.driver.engine.consume_data(self.id, n);
     }
 
     /// The next chunk of data (the unread rest of the current one), or `None` at the end (then
@@ -311,7 +311,7 @@ impl<R: Runtime> CopyOut<'_, R> {
         if !poll_fn(|cx| self.poll_ready_data(cx)).await? {
             return Ok(None);
         }
-        Ok(self.conn.driver.engine.take_copy_data(self.id))
+        Ok(self.conn.driver.engine.take_data(self.id))
     }
 
     /// Whether the next chunk is already received (for a blocking driver's fast path).
@@ -320,17 +320,17 @@ impl<R: Runtime> CopyOut<'_, R> {
             return Ok(false);
         }
         self.conn.driver.engine.poll()?;
-        Ok(self.conn.driver.engine.copy_data_ready(self.id))
+        Ok(self.conn.driver.engine.data_ready(self.id))
     }
 
     /// The chunk [`ready_now`](Self::ready_now) found.
     pub fn take_ready(&mut self) -> Option<&[u8]> {
-        self.conn.driver.engine.take_copy_data(self.id)
+        self.conn.driver.engine.take_data(self.id)
     }
 
     /// The format the server announced, once it has.
     pub fn format(&self) -> Option<&CopyFormat> {
-        self.conn.driver.engine.copy_out_format(self.id)
+        self.conn.driver.engine.output_format(self.id)
     }
 
     /// Rows copied, once the data has ended.

@@ -81,7 +81,7 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
         let r = conn.submit(Request::copy_out("COPY t TO STDOUT")).and_then(|id| {
             let mut chunks = Vec::new();
             let resp = feed.run(&mut conn, |c| {
-                while let Some(chunk) = c.take_copy_data(id) {
+                while let Some(chunk) = c.take_data(id) {
                     chunks.push(chunk.to_vec());
                     c.poll().ok()?;
                 }
@@ -92,7 +92,7 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
         record("copy out", r);
         let r = conn.submit(Request::copy_in("COPY t FROM STDIN")).and_then(|id| {
             let ready = feed.run(&mut conn, |c| {
-                if c.copy_in_format(id).is_some() {
+                if c.input_format(id).is_some() {
                     return Some(None);
                 }
                 c.take_response(id).map(Some)
@@ -100,8 +100,8 @@ pub fn server_reply(server: &[u8], cuts: &[u8]) -> Vec<String> {
             match ready {
                 Some(resp) => Ok(format!("early {resp:?}")),
                 None => {
-                    conn.copy_send(id, b"1\tx\n")?;
-                    conn.copy_finish(id)?;
+                    conn.send_data(id, b"1\tx\n")?;
+                    conn.finish_data(id)?;
                     Ok(format!("{:?}", feed.run(&mut conn, |c| c.take_response(id))??))
                 }
             }
@@ -192,7 +192,7 @@ pub fn conninfo(s: &str) -> String {
 
 /// Decodes one message body of type `ty` and reads every part of the result.
 pub fn decode_message(ty: u8, body: &[u8]) -> String {
-    use crate::codec::backend::{decode, BackendMessage};
+    use crate::wire::codec::backend::{decode, BackendMessage};
     match decode(ty, body) {
         Ok(m) => {
             let detail = match &m {
@@ -201,7 +201,7 @@ pub fn decode_message(ty: u8, body: &[u8]) -> String {
                     let mut ranges = Vec::new();
                     r.ranges(&mut ranges);
                     let mut again = Vec::new();
-                    crate::codec::backend::data_row_ranges(
+                    crate::wire::codec::backend::data_row_ranges(
                         &[&(r.len() as i16).to_be_bytes()[..], r.buffer()].concat(),
                         &mut again,
                     )
@@ -218,7 +218,7 @@ pub fn decode_message(ty: u8, body: &[u8]) -> String {
                 | BackendMessage::CopyBothResponse(c) => {
                     format!("{:?}", c.column_formats().collect::<Vec<_>>())
                 }
-                BackendMessage::Authentication(crate::codec::backend::Authentication::Sasl { mechanisms }) => {
+                BackendMessage::Authentication(crate::wire::codec::backend::Authentication::Sasl { mechanisms }) => {
                     format!("{:?}", mechanisms.iter().collect::<Vec<_>>())
                 }
                 other => format!("{other:?}"),

@@ -19,8 +19,8 @@
 //! | kind | methods | what they do |
 //! |---|---|---|
 //! | **inputs** | [`recv_buf`](Connection::recv_buf) + [`recv_commit`](Connection::recv_commit), [`receive`](Connection::receive), [`receive_eof`](Connection::receive_eof), [`transport_error`](Connection::transport_error) | bytes (or the end of them) from the server |
-//! | **outputs** | [`poll`](Connection::poll), [`transmit`](Connection::transmit) + [`advance`](Connection::advance), [`take_response`](Connection::take_response), [`row_ready`](Connection::row_ready) / [`take_row`](Connection::take_row), [`copy_data_ready`](Connection::copy_data_ready) / [`take_copy_data`](Connection::take_copy_data), [`copy_in_format`](Connection::copy_in_format), [`take_notices`](Connection::take_notices), [`take_notifications`](Connection::take_notifications) | what to wait for, bytes to send, results |
-//! | **commands** | [`submit`](Connection::submit) a [`Request`], [`copy_send`](Connection::copy_send) / [`copy_finish`](Connection::copy_finish) / [`copy_abort`](Connection::copy_abort), [`abandon`](Connection::abandon), [`abandon_scope`](Connection::abandon_scope), [`terminate`](Connection::terminate), settings and handlers (`set_*`) | queue work; misuse is refused before anything is queued |
+//! | **outputs** | [`poll`](Connection::poll), [`transmit`](Connection::transmit) + [`advance`](Connection::advance), [`take_response`](Connection::take_response), [`row_ready`](Connection::row_ready) / [`take_row`](Connection::take_row), [`data_ready`](Connection::data_ready) / [`take_data`](Connection::take_data), [`input_format`](Connection::input_format), [`take_notices`](Connection::take_notices), [`take_notifications`](Connection::take_notifications) | what to wait for, bytes to send, results |
+//! | **commands** | [`submit`](Connection::submit) a [`Request`], [`send_data`](Connection::send_data) / [`finish_data`](Connection::finish_data) / [`fail_data`](Connection::fail_data), [`abandon`](Connection::abandon), [`abandon_scope`](Connection::abandon_scope), [`terminate`](Connection::terminate), settings and handlers (`set_*`) | queue work; misuse is refused before anything is queued |
 //! | **getters** | [`transaction_status`](Connection::transaction_status), [`connection_status`](Connection::connection_status), [`parameter_status`](Connection::parameter_status), [`backend_pid`](Connection::backend_pid), … | never change anything |
 //!
 //! The run loop, after building the engine with [`Connection::new`] (the StartupMessage is
@@ -70,6 +70,22 @@
 //! assert!(engine.take_response(id).is_none());
 //! ```
 //!
+//! ## Layout
+//!
+//! The modules are layers; each uses only those above it in this list (a test,
+//! `tests/layers.rs`, checks it, inline `crate::` paths included):
+//!
+//! | module | holds |
+//! |---|---|
+//! | `encoding`, `error` | client encodings; the error types |
+//! | [`wire`] | PostgreSQL's messages as bytes (`codec`), the byte buffers, [`Interest`] and [`Wire`] |
+//! | [`types`] | `ToSql` / `FromSql`, rows and columns, binary COPY rows |
+//! | [`config`] | connection strings, libpq's keywords and host list ([`config::ConnectPlan`]), authentication policy |
+//! | [`session`] | psycopg2's rules, the conversation the requests share: the [sync queue](session) of points the server answers, the statement cache, what the server reported |
+//! | [`auth`] | startup and authentication, TLS, cancel requests |
+//! | `request` | the request kinds, each a state machine meeting the engine through one small interface (what it needs next: to stop before a message, the caller to act first, the connection to itself) |
+//! | `engine` | [`Connection`]: the channel of bytes and TLS, the dispatch of messages, the requests in flight |
+//!
 //! ## Guarantees
 //!
 //! * Any split of the server's bytes gives the same results (property-tested against
@@ -85,45 +101,34 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
-mod buffer;
-mod cancel;
-pub mod codec;
 pub mod config;
-mod copy_binary;
 pub mod encoding;
 mod engine;
 pub mod error;
-mod event;
 #[doc(hidden)]
 pub mod fuzzing;
 mod request;
-mod row;
 pub mod session;
-mod shared;
-mod sql;
-mod statement;
-mod status;
-pub mod target;
-mod tls;
 pub mod types;
+pub mod wire;
 
+pub use auth::cancel::{CancelRequest, CancelToken};
 pub use auth::startup::ClientNonce;
-pub use cancel::{CancelRequest, CancelToken};
+pub use auth::tls::crypto_provider;
 pub use config::Config;
-pub use copy_binary::{BinaryCopyReader, BinaryCopyWriter};
 pub use engine::{Connection, Interest, Wire};
 pub use error::{AuthError, ClosedReason, ConfigError, DbError, Error, ErrorClass, Notice, ProtocolError, UsageError};
-pub use event::Event;
+pub use request::event::Event;
 pub use request::{
     CopyDirection, CopyFormat, CopyResult, Mode, Params, Pipeline, Query, QueryResult, Request, Response,
 };
-pub use row::{rows_affected, Column, ColumnIndex, OwnedRow, ResultSet, Row, SimpleBatch};
-pub use session::{ConnectionStatus, IsolationLevel, LegacyIsolationLevel, RecoveredXid, SessionChange, Setting, Xid};
-pub use shared::RequestId;
-pub use statement::{Described, Statement};
-pub use status::{
+pub use session::conversation::RequestId;
+pub use session::statements::{Described, Statement};
+pub use session::status::{
     parse_server_version, BackendKey, NoticeHandler, Notification, NotificationHandler, TransactionStatus,
     DEFAULT_NOTICE_LIMIT,
 };
-pub use tls::crypto_provider;
+pub use session::{ConnectionStatus, IsolationLevel, LegacyIsolationLevel, RecoveredXid, SessionChange, Setting, Xid};
+pub use types::copy_binary::{BinaryCopyReader, BinaryCopyWriter};
+pub use types::row::{rows_affected, Column, ColumnIndex, OwnedRow, ResultSet, Row, SimpleBatch};
 pub use types::{FromSql, ToSql};

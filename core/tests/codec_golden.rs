@@ -4,7 +4,7 @@
 
 mod common;
 
-use pgsans::codec::backend::{decode, frame, BackendMessage};
+use pgsans::wire::codec::backend::{decode, frame, BackendMessage};
 use serde_json::Value;
 
 fn recorded_server_messages(t: &common::Transcript) -> Vec<&Value> {

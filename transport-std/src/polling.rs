@@ -402,10 +402,8 @@ impl PollingConnection {
                         return Some(Ok(Done::Response(r)));
                     }
                     let caller_turn = match kind {
-                        Kind::CopyIn => {
-                            e.copy_in_format(id).is_some() && e.transmit().len() < pgsans_client::COPY_BUFFER
-                        }
-                        Kind::CopyOut => e.copy_data_ready(id),
+                        Kind::CopyIn => e.input_format(id).is_some() && e.transmit().len() < pgsans_client::COPY_BUFFER,
+                        Kind::CopyOut => e.data_ready(id),
                         _ => false,
                     };
                     caller_turn.then_some(Ok(Done::CallerTurn))
@@ -537,14 +535,14 @@ impl PollingConnection {
     /// the data and answers `Ok` once there is room again.
     pub fn copy_put(&mut self, data: &[u8]) -> Result<(), Error> {
         let id = self.copy_id(Kind::CopyIn)?;
-        self.driver()?.engine_mut().copy_send(id, data)
+        self.driver()?.engine_mut().send_data(id, data)
     }
 
     /// Ends the COPY data (CopyDone); poll until `Ok`, then
     /// [`take_copy_result`](Self::take_copy_result).
     pub fn copy_end(&mut self) -> Result<(), Error> {
         let id = self.copy_id(Kind::CopyIn)?;
-        self.driver()?.engine_mut().copy_finish(id)?;
+        self.driver()?.engine_mut().finish_data(id)?;
         self.pending = Some((Kind::CopyInEnding, Some(id)));
         Ok(())
     }
@@ -553,7 +551,7 @@ impl PollingConnection {
     /// server's 57014 error.
     pub fn copy_abort(&mut self, message: &str) -> Result<(), Error> {
         let id = self.copy_id(Kind::CopyIn)?;
-        self.driver()?.engine_mut().copy_abort(id, message)?;
+        self.driver()?.engine_mut().fail_data(id, message)?;
         self.pending = Some((Kind::CopyInEnding, Some(id)));
         Ok(())
     }
@@ -572,7 +570,7 @@ impl PollingConnection {
         let Some((Kind::CopyOut, Some(id))) = self.pending else { return Ok(None) };
         let engine = self.driver()?.engine_mut();
         engine.poll()?;
-        Ok(engine.take_copy_data(id))
+        Ok(engine.take_data(id))
     }
 
     /// The outcome of the last COPY once it has ended: the row count, or the error.

@@ -3,9 +3,11 @@
 //! These are pure functions and one small state machine ([`scram::ScramClient`]); the nonce is
 //! passed in, never drawn here, so a recorded exchange can be replayed byte for byte.
 
-pub(crate) mod policy;
+pub(crate) mod cancel;
 pub mod scram;
 pub(crate) mod startup;
+pub(crate) mod target;
+pub(crate) mod tls;
 
 use md5::{Digest, Md5};
 

@@ -2,13 +2,14 @@
 //! SCRAM-SHA-256), then BackendKeyData, ParameterStatus and NegotiateProtocolVersion until the
 //! first ReadyForQuery.
 
-use crate::auth::policy::{AuthPolicy, ChannelBindingMode, Request};
 use crate::auth::scram::{ChannelBinding, ScramClient};
-use crate::codec::backend::{Authentication, BackendMessage};
-use crate::codec::frontend;
+use crate::auth::target::{self, Check};
+use crate::config::auth_policy::{AuthPolicy, ChannelBindingMode, Request};
+use crate::config::TargetSessionAttrs;
 use crate::error::{AuthError, DbError, Error, ProtocolError};
-use crate::status::{BackendKey, ServerStatus, TransactionStatus};
-use crate::target::{self, Check, TargetSessionAttrs};
+use crate::session::status::{BackendKey, ServerStatus, TransactionStatus};
+use crate::wire::codec::backend::{Authentication, BackendMessage};
+use crate::wire::codec::frontend;
 
 /// The printable nonce for SCRAM. Injected so that the engine never draws randomness itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,43 @@ fn unexpected(ty: char, state: &'static str) -> Error {
 }
 
 impl Startup {
+    /// The startup for `attempt`: its state, and the StartupMessage to send (after the TLS
+    /// handshake, when there is one) — user, database, application name, client encoding,
+    /// options, replication and the extra run-time parameters, for the highest protocol
+    /// version asked for.
+    pub(crate) fn for_attempt(
+        config: &crate::config::Config,
+        attempt: &crate::config::HostAttempt,
+        nonce: ClientNonce,
+    ) -> Result<(Startup, Vec<u8>, u16), crate::Error> {
+        let user = config.user().ok_or(crate::error::ConfigError::NoUser)?.to_owned();
+        let database = config.dbname().unwrap_or(&user).to_owned();
+        let mut params: Vec<(&str, &str)> = vec![("user", &user), ("database", &database)];
+        if let Some(app) = config.application_name() {
+            params.push(("application_name", app));
+        }
+        let encoding = match config.get("client_encoding") {
+            None | Some("auto") => "UTF8",
+            Some(e) => e,
+        };
+        params.push(("client_encoding", encoding));
+        if let Some(options) = config.options() {
+            params.push(("options", options));
+        }
+        if let Some(replication) = config.get("replication") {
+            params.push(("replication", replication));
+        }
+        for (k, v) in config.params() {
+            params.push((k, v));
+        }
+        let (min_minor, max_minor) = config.protocol_versions()?;
+        let mut packet = Vec::new();
+        crate::wire::codec::frontend::startup_message_version(max_minor, params.iter().copied(), &mut packet)?;
+        let password = config.password_for(&attempt.target).map(|p| p.as_bytes().to_vec());
+        let startup = Startup::new(user, password, nonce, config.auth_policy()?, attempt.attrs, min_minor);
+        Ok((startup, packet, max_minor))
+    }
+
     pub(crate) fn new(
         user: String,
         password: Option<Vec<u8>>,
@@ -104,7 +142,7 @@ impl Startup {
         send: &mut Vec<u8>,
         status: &mut ServerStatus,
         encoding: crate::encoding::Encoding,
-        tls: Option<&crate::tls::TlsSession>,
+        tls: Option<&crate::auth::tls::TlsSession>,
     ) -> Result<Option<TransactionStatus>, Error> {
         self.received = true;
         match msg {
@@ -206,7 +244,7 @@ impl Startup {
         state: AuthState,
         a: Authentication<'_>,
         send: &mut Vec<u8>,
-        tls: Option<&crate::tls::TlsSession>,
+        tls: Option<&crate::auth::tls::TlsSession>,
     ) -> Result<AuthState, Error> {
         let r = |what: &'static str| unexpected('R', what);
         if let AuthState::Start = state {

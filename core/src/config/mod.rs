@@ -4,8 +4,10 @@
 //! depend on the machine happens only in [`Config::load`] and the functions in `env.rs`, never
 //! inside the connection state machine.
 
+pub(crate) mod auth_policy;
 mod env;
 mod plan;
+mod target;
 mod uri;
 
 pub use env::{pgpass_lookup, service_lookup, PgpassEntry};
@@ -188,7 +190,7 @@ pub enum SslMode {
     VerifyFull,
 }
 
-pub use crate::target::TargetSessionAttrs;
+pub use target::TargetSessionAttrs;
 
 /// A parsed connection configuration.
 ///
@@ -227,7 +229,7 @@ impl Default for Config {
             source: None,
             params: Vec::new(),
             extra: Vec::new(),
-            max_message_len: crate::codec::DEFAULT_MAX_MESSAGE_LEN,
+            max_message_len: crate::wire::codec::DEFAULT_MAX_MESSAGE_LEN,
             spin_wait: None,
             autocommit: None,
             cancel_on_drop: None,
@@ -429,8 +431,8 @@ impl Config {
     }
 
     /// `channel_binding` and `require_auth`, as the startup checks them.
-    pub(crate) fn auth_policy(&self) -> Result<crate::auth::policy::AuthPolicy, ConfigError> {
-        use crate::auth::policy::{AuthPolicy, ChannelBindingMode, RequireAuth};
+    pub(crate) fn auth_policy(&self) -> Result<crate::config::auth_policy::AuthPolicy, ConfigError> {
+        use crate::config::auth_policy::{AuthPolicy, ChannelBindingMode, RequireAuth};
         let channel_binding = match self.get("channel_binding") {
             Some("disable") => ChannelBindingMode::Disable,
             Some("require") => ChannelBindingMode::Require,
@@ -603,7 +605,7 @@ impl Config {
         one_of("sslmode", &["disable", "allow", "prefer", "require", "verify-ca", "verify-full"])?;
         one_of("channel_binding", &["disable", "prefer", "require"])?;
         one_of("gssencmode", &["disable", "prefer", "require"])?;
-        crate::auth::policy::RequireAuth::parse(self.get("require_auth").unwrap_or(""))?;
+        crate::config::auth_policy::RequireAuth::parse(self.get("require_auth").unwrap_or(""))?;
         one_of("sslcertmode", &["disable", "allow", "require"])?;
         one_of("sslnegotiation", &["postgres", "direct"])?;
         one_of("target_session_attrs", &["any", "read-write", "read-only", "primary", "standby", "prefer-standby"])?;

@@ -2,28 +2,28 @@
 //! takes the data chunk by chunk, borrowed from the receive buffer). The statement goes as a
 //! simple Query; the request stays in flight for the whole copy and answers with the row count.
 //!
-//! COPY IN: once the server is in copy-in mode ([`Connection::copy_in_format`] is `Some`), the
-//! caller sends data with [`Connection::copy_send`] and ends with [`Connection::copy_finish`]
-//! or [`Connection::copy_abort`]. Nothing else may be submitted meanwhile: the server would
+//! COPY IN: once the server is in copy-in mode ([`Connection::input_format`] is `Some`), the
+//! caller sends data with [`Connection::send_data`] and ends with [`Connection::finish_data`]
+//! or [`Connection::fail_data`]. Nothing else may be submitted meanwhile: the server would
 //! read it as copy data. An error the server raises mid-copy (bad data on line N) ends the
 //! request at once: the caller sees it in [`Connection::take_response`] and stops sending.
 //!
-//! COPY OUT: the engine stops before each CopyData; [`Connection::take_copy_data`] hands it
+//! COPY OUT: the engine stops before each CopyData; [`Connection::take_data`] hands it
 //! over, as [`Connection::take_row`] does rows.
 //!
-//! [`Connection::copy_in_format`]: crate::Connection::copy_in_format
-//! [`Connection::copy_send`]: crate::Connection::copy_send
-//! [`Connection::copy_finish`]: crate::Connection::copy_finish
-//! [`Connection::copy_abort`]: crate::Connection::copy_abort
+//! [`Connection::input_format`]: crate::Connection::input_format
+//! [`Connection::send_data`]: crate::Connection::send_data
+//! [`Connection::finish_data`]: crate::Connection::finish_data
+//! [`Connection::fail_data`]: crate::Connection::fail_data
 //! [`Connection::take_response`]: crate::Connection::take_response
-//! [`Connection::take_copy_data`]: crate::Connection::take_copy_data
+//! [`Connection::take_data`]: crate::Connection::take_data
 //! [`Connection::take_row`]: crate::Connection::take_row
 
-use super::{Progress, Response};
-use crate::codec::frontend;
+use super::{Progress, Response, Wants};
 use crate::error::{DbError, Error, UsageError};
-use crate::event::Event;
-use crate::shared::{RequestId, Shared};
+use crate::request::event::Event;
+use crate::session::conversation::{Conversation, RequestId};
+use crate::wire::codec::frontend;
 
 /// Which way the data goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,9 +89,9 @@ impl CopyMachine {
         sql: &str,
         direction: CopyDirection,
         id: RequestId,
-        shared: &mut Shared,
+        conv: &mut Conversation,
     ) -> Result<Self, Error> {
-        shared.queue_simple(id, sql)?;
+        conv.queue_simple(id, sql)?;
         Ok(CopyMachine {
             direction,
             state: State::Waiting,
@@ -105,24 +105,25 @@ impl CopyMachine {
     }
 
     /// While a COPY IN has not ended, anything else sent would be read as copy data.
-    pub(crate) fn blocks_others(&self) -> bool {
+    fn blocks_others(&self) -> bool {
         self.direction == CopyDirection::In && matches!(self.state, State::Waiting | State::SendingIn)
     }
 
-    /// Whether the engine stops before each CopyData for the caller to take it.
-    pub(crate) fn streams(&self) -> bool {
-        self.state == State::ReceivingOut && !self.abandoned
-    }
-
-    /// Whether the engine must wait for the caller before reading more: copy-in has begun and
-    /// nothing was sent yet.
-    pub(crate) fn waits_for_caller(&self) -> bool {
-        self.state == State::SendingIn && !self.acted
+    /// What it needs from the engine: to stop before each CopyData of a COPY OUT (the caller
+    /// takes it), not to be read past once copy-in has begun until the caller has sent
+    /// something, and the connection to itself while a COPY IN runs.
+    pub(crate) fn wants(&self) -> Wants {
+        Wants {
+            stop_before: (self.state == State::ReceivingOut && !self.abandoned).then_some(b'd'),
+            caller_first: self.state == State::SendingIn && !self.acted,
+            exclusive: self.blocks_others().then_some("a COPY FROM STDIN is in progress: finish or abort it first"),
+            idle_input: false,
+        }
     }
 
     /// Whether a CopyInResponse for this request is the copy it asked for (the caller sends
-    /// the data) — else the engine ends it with CopyFail.
-    pub(crate) fn wants_copy_in(&self) -> bool {
+    /// the data) — else it is ended with CopyFail.
+    pub(crate) fn takes_copy_in(&self) -> bool {
         self.direction == CopyDirection::In && self.state == State::Waiting && !self.abandoned
     }
 
@@ -150,22 +151,22 @@ impl CopyMachine {
     }
 
     /// Appends `data` as CopyData (split so that no message exceeds 1 GiB).
-    pub(crate) fn send(&mut self, data: &[u8], shared: &mut Shared) -> Result<(), Error> {
+    pub(crate) fn send(&mut self, data: &[u8], conv: &mut Conversation) -> Result<(), Error> {
         self.sending()?;
         self.acted = true;
         for chunk in data.chunks(1 << 30) {
-            frontend::copy_data(chunk, shared.buf())?;
+            frontend::copy_data(chunk, conv.buf())?;
         }
         Ok(())
     }
 
     /// CopyDone, or CopyFail with `message`.
-    pub(crate) fn end(&mut self, fail: Option<&str>, shared: &mut Shared) -> Result<(), Error> {
+    pub(crate) fn end(&mut self, fail: Option<&str>, conv: &mut Conversation) -> Result<(), Error> {
         self.sending()?;
         self.acted = true;
         match fail {
-            Some(message) => frontend::copy_fail(message, shared.buf())?,
-            None => frontend::copy_done(shared.buf()),
+            Some(message) => frontend::copy_fail(message, conv.buf())?,
+            None => frontend::copy_done(conv.buf()),
         }
         self.state = State::Ending;
         Ok(())
@@ -174,11 +175,12 @@ impl CopyMachine {
     /// Abandoned by the caller: a COPY IN that may be (or become) waiting for data is ended
     /// with CopyFail now. The server ignores a CopyFail outside copy-in mode, so sending it
     /// ahead is safe whatever the statement turns out to be.
-    pub(crate) fn abandon(&mut self, shared: &mut Shared) {
+    pub(crate) fn abandon(&mut self, id: RequestId, conv: &mut Conversation) {
         self.abandoned = true;
         if self.direction == CopyDirection::In && matches!(self.state, State::Waiting | State::SendingIn) {
-            let _ = frontend::copy_fail("COPY abandoned by the client", shared.buf());
+            let _ = frontend::copy_fail("COPY abandoned by the client", conv.buf());
             self.state = State::Ending;
+            conv.syncs.mark_copy_failed(id);
         }
     }
 
@@ -209,7 +211,7 @@ impl CopyMachine {
             }
             Event::CommandComplete(tag) => {
                 if tag.starts_with("COPY") && self.format.is_some() {
-                    self.rows = crate::row::rows_affected(tag);
+                    self.rows = crate::types::row::rows_affected(tag);
                 } else {
                     self.refused.get_or_insert_with(|| wrong(self.direction, ""));
                 }

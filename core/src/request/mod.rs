@@ -6,28 +6,33 @@
 //! A request owns everything it sends (parameters are encoded when it is made), so any number
 //! can be submitted and queued; each gets a [`RequestId`] and its own [`Response`].
 
+mod command;
 mod copy;
+pub(crate) mod event;
+mod listen;
 mod params;
 mod pipeline;
 mod query;
 mod simple;
 
 use crate::error::Error;
-use crate::event::Event;
-use crate::row::{ResultSet, SimpleBatch};
+use crate::request::event::Event;
+use crate::session::conversation::{Conversation, RequestId};
+use crate::session::statements::Statement;
 use crate::session::{Command, RecoveredXid};
-use crate::shared::{RequestId, Shared};
-use crate::statement::Statement;
+use crate::types::row::{ResultSet, SimpleBatch};
 
 pub use copy::{CopyDirection, CopyFormat, CopyResult};
 pub use params::Params;
 pub use pipeline::Pipeline;
 pub use query::{Mode, Query, QueryResult};
 
-pub(crate) use copy::CopyMachine;
+use command::CommandMachine;
+use copy::CopyMachine;
+use listen::ListenMachine;
 use pipeline::PipelineMachine;
 use query::{FetchMachine, PrepareMachine, QueryMachine, QuerySpec};
-use simple::{CommandMachine, SimpleMachine};
+use simple::SimpleMachine;
 
 /// A request to the engine. Build it with one of the constructors; submit it with
 /// [`Connection::submit`](crate::Connection::submit).
@@ -95,16 +100,16 @@ impl Request {
         Request(Kind::Prepare { sql: sql.into(), types: types.to_vec() })
     }
 
-    /// `COPY … FROM STDIN`: once [`copy_in_format`](crate::Connection::copy_in_format) is
-    /// `Some`, send the data with [`copy_send`](crate::Connection::copy_send) and end with
-    /// [`copy_finish`](crate::Connection::copy_finish) (or `copy_abort`); answered with
+    /// `COPY … FROM STDIN`: once [`input_format`](crate::Connection::input_format) is
+    /// `Some`, send the data with [`send_data`](crate::Connection::send_data) and end with
+    /// [`finish_data`](crate::Connection::finish_data) (or `fail_data`); answered with
     /// [`Response::Copy`].
     pub fn copy_in(sql: impl Into<String>) -> Request {
         Request(Kind::Copy { sql: sql.into(), direction: CopyDirection::In })
     }
 
     /// `COPY … TO STDOUT`: take the data with
-    /// [`take_copy_data`](crate::Connection::take_copy_data); answered with [`Response::Copy`].
+    /// [`take_data`](crate::Connection::take_data); answered with [`Response::Copy`].
     pub fn copy_out(sql: impl Into<String>) -> Request {
         Request(Kind::Copy { sql: sql.into(), direction: CopyDirection::Out })
     }
@@ -146,8 +151,8 @@ impl Request {
 
     /// What running it does to the transaction status, as far as its SQL tells (commands and
     /// simple queries: each statement is judged as it is queued).
-    pub(crate) fn tx_effect(&self) -> crate::sql::TxEffect {
-        use crate::sql::{transaction_effect, TxEffect};
+    pub(crate) fn tx_effect(&self) -> crate::session::sql::TxEffect {
+        use crate::session::sql::{transaction_effect, TxEffect};
         match &self.0 {
             Kind::Query(spec) => match &spec.target {
                 query::Target_::Sql(sql) => transaction_effect(sql),
@@ -274,6 +279,47 @@ pub(crate) enum Progress {
     Done(Result<Response, Error>),
 }
 
+/// What a request in flight needs from the engine now: the one interface between the engine
+/// and the request kinds (with [`Machine::on_event`], [`Machine::on_abandon`] and
+/// [`Machine::on_idle`]). A new kind of request is a new file in `request/` that answers these;
+/// the engine knows no kind by name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Wants {
+    /// Stop before each message of its own of this type (`b'D'`: DataRow, `b'd'`: CopyData)
+    /// so that the caller takes it, borrowed from the receive buffer.
+    pub(crate) stop_before: Option<u8>,
+    /// Read nothing more for it until the caller has acted (what was already received stays
+    /// unread, as if it had not arrived yet).
+    pub(crate) caller_first: bool,
+    /// Nothing else may be submitted while it runs: why (the server would take it as part of
+    /// this request).
+    pub(crate) exclusive: Option<&'static str>,
+    /// It has no sync points of its own and waits for what the server sends unasked
+    /// (notifications): read while it waits, and ask [`Machine::on_idle`] after each input.
+    pub(crate) idle_input: bool,
+}
+
+/// Data a caller gives a request that takes some.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CallerData<'a> {
+    Bytes(&'a [u8]),
+    /// The end of the data.
+    End,
+    /// The data is abandoned, with this message.
+    Fail(&'a str),
+}
+
+/// What becomes of a request nobody waits for any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Abandoned {
+    /// Its answers are read and dropped.
+    Discard,
+    /// It runs to its end — its effect on the session must apply — and only its response is
+    /// dropped; `undo_scope`: a transaction scope it opens is closed again at once (its guard
+    /// was never handed out).
+    Detach { undo_scope: bool },
+}
+
 /// The state machine of a request in flight.
 #[derive(Debug)]
 pub(crate) enum Machine {
@@ -284,8 +330,7 @@ pub(crate) enum Machine {
     Pipeline(Box<PipelineMachine>),
     Command(CommandMachine),
     Copy(CopyMachine),
-    /// Waiting for notifications: no messages of its own.
-    Listen,
+    Listen(ListenMachine),
 }
 
 /// A request just submitted: running, or answered at once (a setting only stored).
@@ -303,98 +348,126 @@ impl Machine {
         began: Option<String>,
         in_block: bool,
         plan: Option<crate::session::rules::Plan>,
-        shared: &mut Shared,
+        conv: &mut Conversation,
     ) -> Result<Started, Error> {
         Ok(Started::Running(match request.0 {
             Kind::Simple { sql, keep_rows, stream } => {
-                Machine::Simple(SimpleMachine::start(&sql, keep_rows, stream, id, shared)?)
+                Machine::Simple(SimpleMachine::start(&sql, keep_rows, stream, id, conv)?)
             }
-            Kind::Query(spec) => Machine::Query(Box::new(QueryMachine::start(spec, id, began, shared)?)),
-            Kind::Prepare { sql, types } => Machine::Prepare(PrepareMachine::start(&sql, &types, id, shared)?),
+            Kind::Query(spec) => Machine::Query(Box::new(QueryMachine::start(spec, id, began, conv)?)),
+            Kind::Prepare { sql, types } => Machine::Prepare(PrepareMachine::start(&sql, &types, id, conv)?),
             Kind::Fetch { portal, max_rows, columns } => {
-                Machine::Fetch(FetchMachine::start(portal, max_rows, columns, id, shared)?)
+                Machine::Fetch(FetchMachine::start(portal, max_rows, columns, id, conv)?)
             }
-            Kind::Pipeline(p) => Machine::Pipeline(Box::new(PipelineMachine::start(p, id, in_block, shared)?)),
+            Kind::Pipeline(p) => Machine::Pipeline(Box::new(PipelineMachine::start(p, id, in_block, conv)?)),
             Kind::Command(_) => {
-                let plan = plan.expect("the engine plans commands");
-                match CommandMachine::start(plan, id, shared)? {
+                let Some(plan) = plan else {
+                    return Err(Error::Internal("a session command was not planned".into()));
+                };
+                match CommandMachine::start(plan, id, conv)? {
                     Ok(m) => Machine::Command(m),
                     Err(response) => return Ok(Started::Done(response)),
                 }
             }
-            Kind::WaitNotifications => Machine::Listen,
-            Kind::Copy { sql, direction } => Machine::Copy(CopyMachine::start(&sql, direction, id, shared)?),
+            Kind::WaitNotifications => Machine::Listen(ListenMachine),
+            Kind::Copy { sql, direction } => Machine::Copy(CopyMachine::start(&sql, direction, id, conv)?),
         }))
     }
 
     /// An event of one of this request's sync points. `Err` is fatal to the connection.
-    pub(crate) fn on_event(&mut self, ev: Event<'_>, id: RequestId, shared: &mut Shared) -> Result<Progress, Error> {
+    pub(crate) fn on_event(
+        &mut self,
+        ev: Event<'_>,
+        id: RequestId,
+        conv: &mut Conversation,
+    ) -> Result<Progress, Error> {
+        if matches!(ev, Event::CopyInResponse { .. }) && !matches!(self, Machine::Copy(c) if c.takes_copy_in()) {
+            // The server waits for data nobody will send: end its copy at once.
+            conv.end_copy_in()?;
+        }
         Ok(match self {
             Machine::Simple(m) => m.on_event(ev),
-            Machine::Query(m) => m.on_event(ev, id, shared)?,
-            Machine::Prepare(m) => m.on_event(ev, shared),
-            Machine::Fetch(m) => m.on_event(ev, id, shared),
-            Machine::Pipeline(m) => m.on_event(ev, id, shared)?,
-            Machine::Command(m) => m.on_event(ev, shared),
+            Machine::Query(m) => m.on_event(ev, id, conv)?,
+            Machine::Prepare(m) => m.on_event(ev, conv),
+            Machine::Fetch(m) => m.on_event(ev, id, conv),
+            Machine::Pipeline(m) => m.on_event(ev, id, conv)?,
+            Machine::Command(m) => m.on_event(ev, conv),
             Machine::Copy(m) => m.on_event(ev),
-            Machine::Listen => Progress::Pending,
+            Machine::Listen(_) => Progress::Pending,
         })
     }
 
-    /// Whether the engine stops before each DataRow for the caller to take it.
-    pub(crate) fn streams(&self) -> bool {
+    /// What it needs from the engine now (see [`Wants`]).
+    pub(crate) fn wants(&self) -> Wants {
         match self {
-            Machine::Query(q) => q.streams(),
-            Machine::Simple(s) => s.streams(),
-            _ => false,
+            Machine::Query(q) if q.streams() => Wants { stop_before: Some(b'D'), ..Wants::default() },
+            Machine::Simple(s) if s.streams() => Wants { stop_before: Some(b'D'), ..Wants::default() },
+            Machine::Copy(c) => c.wants(),
+            Machine::Listen(l) => l.wants(),
+            _ => Wants::default(),
         }
     }
 
-    /// Whether the engine stops before each CopyData for the caller to take it.
-    pub(crate) fn streams_copy(&self) -> bool {
-        matches!(self, Machine::Copy(c) if c.streams())
+    /// Nobody waits for it any more; what it sends first (a COPY IN's CopyFail) is queued here.
+    pub(crate) fn on_abandon(&mut self, id: RequestId, conv: &mut Conversation) -> Abandoned {
+        match self {
+            Machine::Command(c) => Abandoned::Detach { undo_scope: c.opens_scope() },
+            Machine::Copy(c) => {
+                c.abandon(id, conv);
+                Abandoned::Discard
+            }
+            _ => Abandoned::Discard,
+        }
     }
 
-    /// The COPY this is, if it is one.
-    pub(crate) fn copy(&mut self) -> Option<&mut CopyMachine> {
+    /// After each input the engine has processed, for a request that waits for what the
+    /// server sends unasked ([`Wants::idle_input`]): its response, once it has one.
+    pub(crate) fn on_idle(&mut self, conv: &Conversation) -> Option<Result<Response, Error>> {
         match self {
-            Machine::Copy(c) => Some(c),
+            Machine::Listen(l) => l.on_idle(conv),
             _ => None,
         }
     }
 
-    pub(crate) fn copy_ref(&self) -> Option<&CopyMachine> {
+    /// Data from the caller for a request that takes some (COPY FROM STDIN): `Some(fail)`
+    /// ends it (`fail`: abandon it with that message). A misuse error for any other request.
+    pub(crate) fn caller_data(&mut self, data: CallerData<'_>, conv: &mut Conversation) -> Result<(), Error> {
+        match (self, data) {
+            (Machine::Copy(c), CallerData::Bytes(bytes)) => c.send(bytes, conv),
+            (Machine::Copy(c), CallerData::End) => c.end(None, conv),
+            (Machine::Copy(c), CallerData::Fail(message)) => c.end(Some(message), conv),
+            _ => {
+                Err(crate::UsageError::InvalidState("this request takes no data (no COPY is in progress)".into())
+                    .into())
+            }
+        }
+    }
+
+    /// The format of the data a request takes from the caller, while it waits for some.
+    pub(crate) fn input_format(&self) -> Option<&CopyFormat> {
         match self {
-            Machine::Copy(c) => Some(c),
+            Machine::Copy(c) => c.in_format(),
             _ => None,
         }
     }
 
-    /// Whether the engine must wait for the caller before reading more for it.
-    pub(crate) fn waits_for_caller(&self) -> bool {
-        matches!(self, Machine::Copy(c) if c.waits_for_caller())
+    /// The format of the data a request hands the caller, once announced.
+    pub(crate) fn output_format(&self) -> Option<&CopyFormat> {
+        match self {
+            Machine::Copy(c) => c.out_format(),
+            _ => None,
+        }
     }
 
-    /// Whether it waits for notifications.
-    pub(crate) fn listens(&self) -> bool {
-        matches!(self, Machine::Listen)
-    }
-
-    /// Whether it is a session command (its effect on the session applies when it is answered).
-    pub(crate) fn is_command(&self) -> bool {
+    /// Whether it is a session command: what is planned after it depends on its outcome.
+    pub(crate) fn is_session_command(&self) -> bool {
         matches!(self, Machine::Command(_))
     }
 
-    /// A session command that must be undone if nobody waits for it any more: a transaction
-    /// scope opened for a guard that was never handed out (its future was dropped).
-    pub(crate) fn undo_when_detached(&self) -> bool {
-        matches!(self, Machine::Command(c) if c.opens_scope())
-    }
-
     /// Queues more of what it sends, as the send buffer drains (pipelines).
-    pub(crate) fn queue_more(&mut self, id: RequestId, shared: &mut Shared) -> Result<(), Error> {
+    pub(crate) fn queue_more(&mut self, id: RequestId, conv: &mut Conversation) -> Result<(), Error> {
         match self {
-            Machine::Pipeline(p) => p.queue_more(id, shared),
+            Machine::Pipeline(p) => p.queue_more(id, conv),
             _ => Ok(()),
         }
     }

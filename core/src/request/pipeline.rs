@@ -14,12 +14,12 @@ use std::sync::Arc;
 use super::params::{Encoded, Params};
 use super::query::{queue_bind, Query, QueryResult};
 use super::{Progress, Response};
-use crate::codec::frontend::{self, Target};
 use crate::error::{Error, UsageError};
-use crate::event::Event;
-use crate::row::Column;
-use crate::shared::{RequestId, Shared};
-use crate::statement::{Described, Key, Plan, Statement};
+use crate::request::event::Event;
+use crate::session::conversation::{Conversation, RequestId};
+use crate::session::statements::{Described, Key, Plan, Statement};
+use crate::types::row::Column;
+use crate::wire::codec::frontend::{self, Target};
 
 /// What one query of a pipeline runs: an index into the pipeline's distinct SQL texts, or a
 /// prepared statement.
@@ -102,17 +102,20 @@ impl Pipeline {
     }
 
     /// What running it does to the transaction status: a query that ends or opens a block
-    /// makes it unknown until the server answers (see [`crate::sql::TxEffect`]).
-    pub(crate) fn tx_effect(&self) -> crate::sql::TxEffect {
+    /// makes it unknown until the server answers (see [`crate::session::sql::TxEffect`]).
+    pub(crate) fn tx_effect(&self) -> crate::session::sql::TxEffect {
         let sqls = self.sqls.iter().map(String::as_str);
         let statements = self.items.iter().filter_map(|i| match &i.query {
             ItemQuery::Statement(s) => Some(s.sql()),
             ItemQuery::Sql(_) => None,
         });
-        if sqls.chain(statements).all(|sql| crate::sql::transaction_effect(sql) == crate::sql::TxEffect::Unchanged) {
-            crate::sql::TxEffect::Unchanged
+        if sqls
+            .chain(statements)
+            .all(|sql| crate::session::sql::transaction_effect(sql) == crate::session::sql::TxEffect::Unchanged)
+        {
+            crate::session::sql::TxEffect::Unchanged
         } else {
-            crate::sql::TxEffect::Unknown
+            crate::session::sql::TxEffect::Unknown
         }
     }
 
@@ -223,7 +226,7 @@ fn index_texts(pipeline: &Pipeline) -> (Vec<Text>, Vec<u32>) {
                         let t = texts.len() as u32;
                         let text = &pipeline.sqls[sql as usize];
                         let key = (text.clone(), pipeline.params.types(range.clone()));
-                        let search_path = crate::statement::mentions_search_path(text);
+                        let search_path = crate::session::statements::mentions_search_path(text);
                         texts.push(Text {
                             key,
                             count: 0,
@@ -286,13 +289,13 @@ impl PipelineMachine {
         mut pipeline: Pipeline,
         id: RequestId,
         in_block: bool,
-        shared: &mut Shared,
+        conv: &mut Conversation,
     ) -> Result<PipelineMachine, Error> {
         if let Some(e) = pipeline.error.take() {
             return Err(e);
         }
         let schema_point = pipeline.items.iter().position(|item| match item.query {
-            ItemQuery::Sql(t) => crate::statement::may_change_schema(&pipeline.sqls[t as usize]),
+            ItemQuery::Sql(t) => crate::session::statements::may_change_schema(&pipeline.sqls[t as usize]),
             ItemQuery::Statement(_) => false,
         });
         let (texts, item_text) = index_texts(&pipeline);
@@ -307,7 +310,7 @@ impl PipelineMachine {
             texts,
             item_text,
             poisoned: Vec::new(),
-            epoch: shared.statements.epoch,
+            epoch: conv.statements.epoch,
             savepoint: false,
             schema_point,
         };
@@ -315,23 +318,23 @@ impl PipelineMachine {
         // sent undescribed anyway.)
         let before_change = |t: &Text| op.schema_point.is_none_or(|p| t.first <= p);
         let unknown: Vec<usize> = (0..op.texts.len())
-            .filter(|&t| before_change(&op.texts[t]) && !shared.statements.is_described(&op.texts[t].key))
+            .filter(|&t| before_change(&op.texts[t]) && !conv.statements.is_described(&op.texts[t].key))
             .collect();
         if unknown.is_empty() {
-            op.queue_all(id, shared)?;
+            op.queue_all(id, conv)?;
         } else {
             if in_block {
                 // In a transaction block a failed Describe would abort the block before the
                 // query that fails ever runs: describe inside a savepoint.
-                shared.queue_prefix(id, "SAVEPOINT pgsans_describe", false)?;
+                conv.queue_prefix(id, "SAVEPOINT pgsans_describe", false)?;
                 op.savepoint = true;
             }
             for &t in &unknown {
                 let (sql, types) = &op.texts[t].key;
-                shared.queue_parse("", sql, types)?;
-                frontend::describe(Target::Statement, "", shared.buf())?;
-                frontend::sync(shared.buf());
-                shared.push_sync(id);
+                conv.queue_parse("", sql, types)?;
+                frontend::describe(Target::Statement, "", conv.buf())?;
+                frontend::sync(conv.buf());
+                conv.push_sync(id);
             }
             op.phase = Phase::Describing { pending: unknown, done: 0, params: None, columns: None, failed: false };
         }
@@ -340,10 +343,10 @@ impl PipelineMachine {
 
     /// Checks every query's parameters against its description (count and types), then starts
     /// queueing.
-    fn queue_all(&mut self, id: RequestId, shared: &mut Shared) -> Result<(), Error> {
+    fn queue_all(&mut self, id: RequestId, conv: &mut Conversation) -> Result<(), Error> {
         for text in &mut self.texts {
             if text.described.is_none() {
-                text.described = shared.statements.described(&text.key);
+                text.described = conv.statements.described(&text.key);
             }
         }
         for (k, item) in self.pipeline.items.iter().enumerate() {
@@ -357,45 +360,45 @@ impl PipelineMachine {
                 }
             }
         }
-        shared.flush_closes()?;
+        conv.flush_closes()?;
         self.phase = Phase::Running;
-        self.queue_more(id, shared)
+        self.queue_more(id, conv)
     }
 
     /// Queues queries until the send buffer holds [`QUEUE_AHEAD`] bytes or all are queued.
-    pub(crate) fn queue_more(&mut self, id: RequestId, shared: &mut Shared) -> Result<(), Error> {
+    pub(crate) fn queue_more(&mut self, id: RequestId, conv: &mut Conversation) -> Result<(), Error> {
         if !matches!(self.phase, Phase::Running) {
             return Ok(());
         }
         let n = self.pipeline.items.len();
-        while self.next < n && shared.send.pending().len() < QUEUE_AHEAD {
+        while self.next < n && conv.send.pending().len() < QUEUE_AHEAD {
             let i = self.next;
             if i == 0 || self.ends_group(i - 1) {
                 // A new Sync group: register it now, responses may come before its Sync.
-                shared.push_unsynced(id);
+                conv.push_unsynced(id);
             }
             if self.item_text[i] != NO_TEXT && self.texts[self.item_text[i] as usize].search_path {
-                shared.mark_search_path();
+                conv.mark_search_path();
             }
-            let mark = shared.buf().len();
-            if let Err(e) = self.queue_item(shared, i) {
-                shared.buf().truncate(mark);
+            let mark = conv.buf().len();
+            if let Err(e) = self.queue_item(conv, i) {
+                conv.buf().truncate(mark);
                 // Make the server abort this group here, as it would for a server error.
-                shared.queue_parse("", "pgsans: a parameter could not be bound", &[])?;
+                conv.queue_parse("", "pgsans: a parameter could not be bound", &[])?;
                 self.poisoned.push((i, e));
             }
             if self.ends_group(i) {
-                shared.sync_open(id);
+                conv.sync_open(id);
             }
             self.next += 1;
         }
         Ok(())
     }
 
-    fn queue_item(&mut self, shared: &mut Shared, i: usize) -> Result<(), Error> {
-        if shared.statements.epoch != self.epoch {
+    fn queue_item(&mut self, conv: &mut Conversation, i: usize) -> Result<(), Error> {
+        if conv.statements.epoch != self.epoch {
             // This session's DDL dropped the cache (and closes what it prepared): so does this run.
-            self.epoch = shared.statements.epoch;
+            self.epoch = conv.statements.epoch;
             for text in &mut self.texts {
                 text.described = None;
                 text.prepared = None;
@@ -404,35 +407,35 @@ impl PipelineMachine {
         let item = &self.pipeline.items[i];
         let (params, range) = (&self.pipeline.params, item.range.clone());
         match &item.query {
-            ItemQuery::Statement(stmt) => queue_bind(shared, &stmt.0.name, false, &stmt.0.described, params, range, 0),
+            ItemQuery::Statement(stmt) => queue_bind(conv, &stmt.0.name, false, &stmt.0.described, params, range, 0),
             ItemQuery::Sql(_) => {
                 let t = self.item_text[i] as usize;
                 let text = &self.texts[t];
                 let sql = text.key.0.as_str();
                 if text.blind || self.schema_point.is_some_and(|p| i > p) {
                     // Parameters as their Rust types declare them, results as text.
-                    shared.queue_parse("", sql, &text.key.1)?;
+                    conv.queue_parse("", sql, &text.key.1)?;
                     let d = Described::new(text.key.1.clone(), None);
-                    return queue_bind(shared, "", true, &d, params, range, 0);
+                    return queue_bind(conv, "", true, &d, params, range, 0);
                 }
                 if let Some((d, name, parsed_here)) = &text.prepared {
-                    return queue_bind(shared, name, *parsed_here, d, params, range, 0);
+                    return queue_bind(conv, name, *parsed_here, d, params, range, 0);
                 }
                 let repeated = text.count > 1;
-                match shared.statements.plan(&text.key) {
+                match conv.statements.plan(&text.key) {
                     Plan::Prepared(d, name) => {
-                        queue_bind(shared, &name, false, &d, params, range, 0)?;
+                        queue_bind(conv, &name, false, &d, params, range, 0)?;
                         self.texts[t].prepared = Some((d, name, false));
                         Ok(())
                     }
-                    Plan::PrepareNow(d, name) => self.prepare(shared, t, d, name, range),
-                    Plan::Unnamed(d) if repeated && shared.statements.threshold.is_some() => {
-                        let name = shared.statements.new_name("pgsans_c");
-                        self.prepare(shared, t, d, name, range)
+                    Plan::PrepareNow(d, name) => self.prepare(conv, t, d, name, range),
+                    Plan::Unnamed(d) if repeated && conv.statements.threshold.is_some() => {
+                        let name = conv.statements.new_name("pgsans_c");
+                        self.prepare(conv, t, d, name, range)
                     }
                     Plan::Unnamed(d) => {
-                        shared.queue_parse("", sql, &text.key.1)?;
-                        queue_bind(shared, "", true, &d, params, range, 0)
+                        conv.queue_parse("", sql, &text.key.1)?;
+                        queue_bind(conv, "", true, &d, params, range, 0)
                     }
                     // Evicted since it was described, never cached (FETCH, EXECUTE), or the
                     // cache holds nothing: use the description this pipeline kept, unnamed.
@@ -441,8 +444,8 @@ impl PipelineMachine {
                             Some(d) => d.clone(),
                             None => Arc::new(Described::new(text.key.1.clone(), None)),
                         };
-                        shared.queue_parse("", sql, &text.key.1)?;
-                        queue_bind(shared, "", true, &d, params, range, 0)
+                        conv.queue_parse("", sql, &text.key.1)?;
+                        queue_bind(conv, "", true, &d, params, range, 0)
                     }
                 }
             }
@@ -451,15 +454,15 @@ impl PipelineMachine {
 
     fn prepare(
         &mut self,
-        shared: &mut Shared,
+        conv: &mut Conversation,
         t: usize,
         d: Arc<Described>,
         name: String,
         range: Range<usize>,
     ) -> Result<(), Error> {
         let text = &mut self.texts[t];
-        shared.queue_parse(&name, &text.key.0, &text.key.1)?;
-        queue_bind(shared, &name, true, &d, &self.pipeline.params, range, 0)?;
+        conv.queue_parse(&name, &text.key.0, &text.key.1)?;
+        queue_bind(conv, &name, true, &d, &self.pipeline.params, range, 0)?;
         self.preparing.push((text.key.clone(), name.clone()));
         text.prepared = Some((d, name, true));
         Ok(())
@@ -467,7 +470,7 @@ impl PipelineMachine {
 
     /// The description the server gave the current query's portal: later queries of the same
     /// text choose their formats by it, and so does the statement cache.
-    fn observe_columns(&mut self, shared: &mut Shared, columns: Option<&Arc<[Column]>>) {
+    fn observe_columns(&mut self, conv: &mut Conversation, columns: Option<&Arc<[Column]>>) {
         let at = self.results.len();
         let Some(&t) = self.item_text.get(at).filter(|&&t| t != NO_TEXT) else { return };
         let text = &mut self.texts[t as usize];
@@ -480,9 +483,9 @@ impl PipelineMachine {
             return;
         }
         text.observed = Some(columns.cloned());
-        shared.statements.observe_columns(&text.key, columns);
+        conv.statements.observe_columns(&text.key, columns);
         if let Some(d) = &text.described {
-            if !crate::statement::same_columns(d.columns.as_ref(), columns) {
+            if !crate::session::statements::same_columns(d.columns.as_ref(), columns) {
                 text.described = Some(Arc::new(Described::new(d.params.clone(), columns.cloned())));
             }
         }
@@ -508,7 +511,12 @@ impl PipelineMachine {
         }
     }
 
-    pub(crate) fn on_event(&mut self, ev: Event<'_>, id: RequestId, shared: &mut Shared) -> Result<Progress, Error> {
+    pub(crate) fn on_event(
+        &mut self,
+        ev: Event<'_>,
+        id: RequestId,
+        conv: &mut Conversation,
+    ) -> Result<Progress, Error> {
         match &mut self.phase {
             Phase::Describing { pending, done, params, columns, failed } => match ev {
                 Event::ParameterDescription(types) => *params = Some(types),
@@ -521,10 +529,10 @@ impl PipelineMachine {
                     } else {
                         let d = Arc::new(Described::new(params.take().unwrap_or_default(), columns.take()));
                         text.described = Some(d.clone());
-                        shared.statements.insert(text.key.clone(), d, None);
+                        conv.statements.insert(text.key.clone(), d, None);
                     }
                     // Fresh from the server: whatever the cache went through before is behind us.
-                    self.epoch = shared.statements.epoch;
+                    self.epoch = conv.statements.epoch;
                     *params = None;
                     *columns = None;
                     *failed = false;
@@ -532,7 +540,7 @@ impl PipelineMachine {
                     if *done == pending.len() {
                         if self.savepoint {
                             let failed = pending.iter().any(|&t| self.texts[t].blind);
-                            shared.queue_prefix(
+                            conv.queue_prefix(
                                 id,
                                 if failed {
                                     "ROLLBACK TO SAVEPOINT pgsans_describe; RELEASE SAVEPOINT pgsans_describe"
@@ -542,7 +550,7 @@ impl PipelineMachine {
                                 false,
                             )?;
                         }
-                        if let Err(e) = self.queue_all(id, shared) {
+                        if let Err(e) = self.queue_all(id, conv) {
                             return Ok(Progress::Done(Err(e)));
                         }
                     }
@@ -552,14 +560,14 @@ impl PipelineMachine {
             Phase::Running => match ev {
                 Event::ParseComplete if !self.preparing.is_empty() => {
                     let (key, name) = self.preparing.remove(0);
-                    shared.statements.mark_prepared(&key, name);
+                    conv.statements.mark_prepared(&key, name);
                 }
                 Event::RowDescription(cols) => {
                     let cols = cols.clone();
-                    self.observe_columns(shared, Some(&cols));
+                    self.observe_columns(conv, Some(&cols));
                     self.current.columns = Some(cols);
                 }
-                Event::NoData => self.observe_columns(shared, None),
+                Event::NoData => self.observe_columns(conv, None),
                 Event::DataRow(row) if self.pipeline.items.get(self.results.len()).is_some_and(|i| i.keep_rows) => {
                     self.current.rows.push(row.to_owned());
                 }

@@ -15,14 +15,14 @@ use std::sync::Arc;
 
 use super::params::{Encoded, Params};
 use super::{Progress, Response};
-use crate::codec::frontend::{self, Target};
 use crate::error::{DbError, Error, UsageError};
-use crate::event::Event;
-use crate::row::{Column, OwnedRow};
-use crate::shared::{RequestId, Shared};
-use crate::statement::{Described, Key, Plan, Statement, StatementInner};
-use crate::status::TransactionStatus;
+use crate::request::event::Event;
+use crate::session::conversation::{Conversation, RequestId};
+use crate::session::statements::{Described, Key, Plan, Statement, StatementInner};
+use crate::session::status::TransactionStatus;
 use crate::types::binary_supported;
+use crate::types::row::{Column, OwnedRow};
+use crate::wire::codec::frontend::{self, Target};
 
 /// What a query runs: SQL text (described and cached automatically) or a prepared statement.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +61,7 @@ pub struct QueryResult {
 impl QueryResult {
     /// Rows affected or returned, from the command tag.
     pub fn rows_affected(&self) -> u64 {
-        self.tag.as_deref().and_then(crate::row::rows_affected).unwrap_or(0)
+        self.tag.as_deref().and_then(crate::types::row::rows_affected).unwrap_or(0)
     }
 }
 
@@ -117,7 +117,7 @@ impl QuerySpec {
 /// server would accept the extra parameters' types in Parse and ignore the values). Too few are
 /// refused once the statement is described.
 pub(crate) fn check_param_count(sql: &str, given: usize) -> Result<(), Error> {
-    let highest = crate::sql::highest_param(sql) as usize;
+    let highest = crate::session::sql::highest_param(sql) as usize;
     if given > highest {
         return Err(UsageError::ParameterCount { expected: highest, given }.into());
     }
@@ -148,7 +148,7 @@ fn result_formats(columns: Option<&Arc<[Column]>>) -> Vec<i16> {
 /// cannot send rows nobody described. (`parsed_here`: the statement is parsed in this request,
 /// unnamed or named, and is always described.) The caller adds Sync or Flush.
 pub(crate) fn queue_bind(
-    shared: &mut Shared,
+    conv: &mut Conversation,
     name: &str,
     parsed_here: bool,
     described: &Described,
@@ -170,10 +170,10 @@ pub(crate) fn queue_bind(
             .into());
         }
     }
-    let encoding = shared.encoding;
+    let encoding = conv.encoding;
     let formats = result_formats(described.columns.as_ref());
     let param_formats: Vec<i16> = range.clone().map(|i| params.format(i)).collect();
-    let buf = shared.buf();
+    let buf = conv.buf();
     frontend::bind_encoded::<Error>(
         "",
         name,
@@ -251,7 +251,7 @@ impl QueryMachine {
         spec: QuerySpec,
         id: RequestId,
         began: Option<String>,
-        shared: &mut Shared,
+        conv: &mut Conversation,
     ) -> Result<QueryMachine, Error> {
         let mut q = QueryMachine {
             spec,
@@ -266,28 +266,28 @@ impl QueryMachine {
             refused: None,
             retried: false,
         };
-        shared.flush_closes()?;
+        conv.flush_closes()?;
         match &q.spec.target {
             Target_::Statement(stmt) => {
                 let stmt = stmt.clone();
-                let epoch = shared.statements.dealloc_epoch;
+                let epoch = conv.statements.dealloc_epoch;
                 let reparse = stmt.0.needs_parse(epoch);
                 if reparse {
                     // DEALLOCATE or DISCARD ALL ran since it was parsed: parse it again.
-                    frontend::close(Target::Statement, &stmt.0.name, shared.buf())?;
-                    shared.queue_parse(&stmt.0.name, &stmt.0.sql, &stmt.0.described.params)?;
+                    frontend::close(Target::Statement, &stmt.0.name, conv.buf())?;
+                    conv.queue_parse(&stmt.0.name, &stmt.0.sql, &stmt.0.described.params)?;
                 }
                 q.name = stmt.0.name.clone();
                 let all = q.spec.params.all();
-                queue_bind(shared, &q.name, reparse, &stmt.0.described, &q.spec.params, all, q.spec.max_rows)?;
-                q.end_request(id, shared);
+                queue_bind(conv, &q.name, reparse, &stmt.0.described, &q.spec.params, all, q.spec.max_rows)?;
+                q.end_request(id, conv);
                 if reparse {
                     stmt.0.mark_parsed(epoch);
                 }
             }
             Target_::Sql(sql) => {
                 let key: Key = (sql.clone(), q.spec.params.types(q.spec.params.all()));
-                q.queue_sql(id, shared, &key)?;
+                q.queue_sql(id, conv, &key)?;
                 q.key = Some(key);
             }
         }
@@ -295,81 +295,81 @@ impl QueryMachine {
     }
 
     /// Queues SQL text as the statement cache plans it.
-    fn queue_sql(&mut self, id: RequestId, shared: &mut Shared, key: &Key) -> Result<(), Error> {
+    fn queue_sql(&mut self, id: RequestId, conv: &mut Conversation, key: &Key) -> Result<(), Error> {
         let all = self.spec.params.all();
         let max_rows = self.spec.max_rows;
-        match shared.statements.plan(key) {
+        match conv.statements.plan(key) {
             Plan::Describe { prepare_as } => {
                 // Parse + Describe, then (at the description) Bind: one Parse, one round trip
                 // more. Flush, not Sync, keeps the unnamed statement ours until the Bind, even
                 // behind a transaction-pooling proxy.
                 let name = prepare_as.clone().unwrap_or_default();
-                shared.queue_parse(&name, &key.0, &key.1)?;
-                frontend::describe(Target::Statement, &name, shared.buf())?;
-                frontend::flush(shared.buf());
-                shared.push_unsynced(id);
+                conv.queue_parse(&name, &key.0, &key.1)?;
+                frontend::describe(Target::Statement, &name, conv.buf())?;
+                frontend::flush(conv.buf());
+                conv.push_unsynced(id);
                 self.state = State::Describing { params: None, prepared_as: prepare_as };
             }
             Plan::Unnamed(d) => {
-                shared.queue_parse("", &key.0, &key.1)?;
-                queue_bind(shared, "", true, &d, &self.spec.params, all, max_rows)?;
-                self.end_request(id, shared);
+                conv.queue_parse("", &key.0, &key.1)?;
+                queue_bind(conv, "", true, &d, &self.spec.params, all, max_rows)?;
+                self.end_request(id, conv);
                 self.from_cache = true;
             }
             Plan::PrepareNow(d, name) => {
-                shared.queue_parse(&name, &key.0, &key.1)?;
-                queue_bind(shared, &name, true, &d, &self.spec.params, all, max_rows)?;
-                self.end_request(id, shared);
+                conv.queue_parse(&name, &key.0, &key.1)?;
+                queue_bind(conv, &name, true, &d, &self.spec.params, all, max_rows)?;
+                self.end_request(id, conv);
                 self.parse_named = Some(name.clone());
                 self.name = name;
                 self.from_cache = true;
             }
             Plan::Prepared(d, name) => {
-                queue_bind(shared, &name, false, &d, &self.spec.params, all, max_rows)?;
-                self.end_request(id, shared);
+                queue_bind(conv, &name, false, &d, &self.spec.params, all, max_rows)?;
+                self.end_request(id, conv);
                 self.name = name;
                 self.from_cache = true;
             }
         }
-        if crate::statement::mentions_search_path(&key.0) {
-            shared.mark_search_path();
+        if crate::session::statements::mentions_search_path(&key.0) {
+            conv.mark_search_path();
         }
         Ok(())
     }
 
     /// Ends the messages of a new sync point: Sync, or Flush for a portal that stays open.
-    fn end_request(&self, id: RequestId, shared: &mut Shared) {
+    fn end_request(&self, id: RequestId, conv: &mut Conversation) {
         if self.spec.max_rows > 0 {
-            frontend::flush(shared.buf());
-            shared.push_unsynced(id);
+            frontend::flush(conv.buf());
+            conv.push_unsynced(id);
         } else {
-            frontend::sync(shared.buf());
-            shared.push_sync(id);
+            frontend::sync(conv.buf());
+            conv.push_sync(id);
         }
     }
 
     /// The statement is described: cache it and queue Bind + Execute in the open sync point.
-    fn finish_describe(&mut self, id: RequestId, shared: &mut Shared, columns: Option<Arc<[Column]>>) {
+    fn finish_describe(&mut self, id: RequestId, conv: &mut Conversation, columns: Option<Arc<[Column]>>) {
         let State::Describing { params, prepared_as } = std::mem::replace(&mut self.state, State::Executing) else {
             unreachable!("called in Describing")
         };
         let described = Arc::new(Described::new(params.unwrap_or_default(), columns));
         let key = self.key.clone().expect("SQL queries have a key");
-        shared.statements.insert(key, described.clone(), prepared_as.clone());
+        conv.statements.insert(key, described.clone(), prepared_as.clone());
         self.name = prepared_as.unwrap_or_default();
-        let mark = shared.buf().len();
+        let mark = conv.buf().len();
         let all = self.spec.params.all();
-        let queued = queue_bind(shared, &self.name, true, &described, &self.spec.params, all, self.spec.max_rows);
+        let queued = queue_bind(conv, &self.name, true, &described, &self.spec.params, all, self.spec.max_rows);
         if let Err(e) = queued {
             // Parameters that do not fit the described types: nothing of the Bind goes out;
             // the Sync ends the sync point and the misuse is reported at its ReadyForQuery.
-            shared.buf().truncate(mark);
+            conv.buf().truncate(mark);
             self.refused = Some(e);
-            shared.sync_open(id);
+            conv.sync_open(id);
         } else if self.spec.max_rows > 0 {
-            frontend::flush(shared.buf());
+            frontend::flush(conv.buf());
         } else {
-            shared.sync_open(id);
+            conv.sync_open(id);
         }
     }
 
@@ -379,7 +379,7 @@ impl QueryMachine {
     fn retry_stale(
         &mut self,
         id: RequestId,
-        shared: &mut Shared,
+        conv: &mut Conversation,
         e: &DbError,
         status: TransactionStatus,
     ) -> Result<bool, Error> {
@@ -387,7 +387,7 @@ impl QueryMachine {
         if !self.from_cache || !is_stale(e, !self.name.is_empty()) {
             return Ok(false);
         }
-        shared.statements.invalidate(&key);
+        conv.statements.invalidate(&key);
         let restart = match (status, &self.began) {
             (TransactionStatus::Idle, _) => None,
             (TransactionStatus::InError, Some(begin)) => Some(begin.clone()),
@@ -397,21 +397,21 @@ impl QueryMachine {
             return Ok(false);
         }
         self.retried = true;
-        let mark = (shared.buf().len(), shared.syncs.len());
+        let mark = (conv.buf().len(), conv.syncs.len());
         let queued = (|| {
             if let Some(begin) = &restart {
-                shared.queue_prefix(id, "ROLLBACK", false)?;
-                shared.queue_prefix(id, begin, true)?;
+                conv.queue_prefix(id, "ROLLBACK", false)?;
+                conv.queue_prefix(id, begin, true)?;
             }
-            shared.flush_closes()?;
+            conv.flush_closes()?;
             self.name.clear();
             self.from_cache = false;
             self.result = QueryResult::default();
-            self.queue_sql(id, shared, &key)
+            self.queue_sql(id, conv, &key)
         })();
         if let Err(e) = queued {
-            shared.buf().truncate(mark.0);
-            shared.syncs.truncate(mark.1);
+            conv.buf().truncate(mark.0);
+            conv.syncs.truncate(mark.1);
             return Err(e);
         }
         Ok(true)
@@ -422,38 +422,43 @@ impl QueryMachine {
         self.spec.mode == Mode::Stream && matches!(self.state, State::Executing) && self.error.is_none()
     }
 
-    pub(crate) fn on_event(&mut self, ev: Event<'_>, id: RequestId, shared: &mut Shared) -> Result<Progress, Error> {
+    pub(crate) fn on_event(
+        &mut self,
+        ev: Event<'_>,
+        id: RequestId,
+        conv: &mut Conversation,
+    ) -> Result<Progress, Error> {
         match (&mut self.state, ev) {
             (state, Event::Error(e)) => {
                 self.error.get_or_insert(e);
                 if self.spec.max_rows > 0 || matches!(state, State::Describing { .. }) {
                     // The server skips to the next Sync: send it.
-                    shared.sync_open(id);
+                    conv.sync_open(id);
                 }
                 *state = State::Executing;
             }
             (State::Describing { params, .. }, Event::ParameterDescription(types)) => *params = Some(types),
             (State::Describing { .. }, Event::RowDescription(cols)) => {
                 let cols = cols.clone();
-                self.finish_describe(id, shared, Some(cols));
+                self.finish_describe(id, conv, Some(cols));
             }
-            (State::Describing { .. }, Event::NoData) => self.finish_describe(id, shared, None),
+            (State::Describing { .. }, Event::NoData) => self.finish_describe(id, conv, None),
             (State::Describing { .. }, _) => {}
             (State::Executing, Event::ParseComplete) => {
                 if let (Some(name), Some(key)) = (self.parse_named.take(), &self.key) {
-                    shared.statements.mark_prepared(key, name);
+                    conv.statements.mark_prepared(key, name);
                 }
             }
             (State::Executing, Event::RowDescription(cols)) => {
                 let cols = cols.clone();
                 if let Some(key) = &self.key {
-                    shared.statements.observe_columns(key, Some(&cols));
+                    conv.statements.observe_columns(key, Some(&cols));
                 }
                 self.result.columns = Some(cols);
             }
             (State::Executing, Event::NoData) => {
                 if let Some(key) = &self.key {
-                    shared.statements.observe_columns(key, None);
+                    conv.statements.observe_columns(key, None);
                 }
             }
             (State::Executing, Event::DataRow(row)) => {
@@ -465,7 +470,7 @@ impl QueryMachine {
                 self.result.tag = Some(tag.to_owned());
                 if self.spec.max_rows > 0 {
                     // The portal is exhausted: end it.
-                    shared.sync_open(id);
+                    conv.sync_open(id);
                 }
             }
             (State::Executing, Event::PortalSuspended) => {
@@ -476,7 +481,7 @@ impl QueryMachine {
                     return Ok(Progress::Done(Err(e)));
                 }
                 if let Some(e) = self.error.take() {
-                    if self.retry_stale(id, shared, &e, status)? {
+                    if self.retry_stale(id, conv, &e, status)? {
                         return Ok(Progress::Pending);
                     }
                     return Ok(Progress::Done(Err(Error::Db(e))));
@@ -508,7 +513,7 @@ pub(crate) fn refuse_copy(ev: &Event<'_>) -> Error {
 /// Refuses, before anything is sent, SQL for the extended protocol that would copy data
 /// through the client.
 pub(crate) fn refuse_copy_text(sql: &str) -> Result<(), Error> {
-    match crate::sql::copy_through_client(sql) {
+    match crate::session::sql::copy_through_client(sql) {
         Some(direction) => Err(UsageError::CopyNotSupported(direction).into()),
         None => Ok(()),
     }
@@ -527,18 +532,23 @@ pub(crate) struct PrepareMachine {
 
 impl PrepareMachine {
     /// `types` fixes parameter types (0 or missing entries: inferred by the server).
-    pub(crate) fn start(sql: &str, types: &[u32], id: RequestId, shared: &mut Shared) -> Result<PrepareMachine, Error> {
+    pub(crate) fn start(
+        sql: &str,
+        types: &[u32],
+        id: RequestId,
+        conv: &mut Conversation,
+    ) -> Result<PrepareMachine, Error> {
         refuse_copy_text(sql)?;
-        let name = shared.statements.new_name("pgsans_s");
-        shared.flush_closes()?;
-        shared.queue_parse(&name, sql, types)?;
-        frontend::describe(Target::Statement, &name, shared.buf())?;
-        frontend::sync(shared.buf());
-        shared.push_sync(id);
+        let name = conv.statements.new_name("pgsans_s");
+        conv.flush_closes()?;
+        conv.queue_parse(&name, sql, types)?;
+        frontend::describe(Target::Statement, &name, conv.buf())?;
+        frontend::sync(conv.buf());
+        conv.push_sync(id);
         Ok(PrepareMachine { name, sql: sql.to_owned(), params: None, columns: None, error: None })
     }
 
-    pub(crate) fn on_event(&mut self, ev: Event<'_>, shared: &mut Shared) -> Progress {
+    pub(crate) fn on_event(&mut self, ev: Event<'_>, conv: &mut Conversation) -> Progress {
         match ev {
             Event::ParameterDescription(t) => self.params = Some(t),
             Event::RowDescription(c) => self.columns = Some(c.clone()),
@@ -553,9 +563,9 @@ impl PrepareMachine {
                     std::mem::take(&mut self.name),
                     std::mem::take(&mut self.sql),
                     Arc::new(Described::new(self.params.take().unwrap_or_default(), self.columns.take())),
-                    shared.statements.dealloc_epoch,
+                    conv.statements.dealloc_epoch,
                 ));
-                shared.statements.register_user(&inner);
+                conv.statements.register_user(&inner);
                 return Progress::Done(Ok(Response::Prepared(Statement(inner))));
             }
             _ => {}
@@ -580,21 +590,21 @@ impl FetchMachine {
         max_rows: i32,
         columns: Option<Arc<[Column]>>,
         id: RequestId,
-        shared: &mut Shared,
+        conv: &mut Conversation,
     ) -> Result<FetchMachine, Error> {
-        if !shared.adopt_open(portal, id) {
+        if !conv.syncs.adopt_open(portal, id) {
             return Err(UsageError::InvalidState("the portal is closed".into()).into());
         }
         if max_rows > 0 {
-            frontend::execute("", max_rows, shared.buf())?;
-            frontend::flush(shared.buf());
+            frontend::execute("", max_rows, conv.buf())?;
+            frontend::flush(conv.buf());
         } else {
-            shared.sync_open(id);
+            conv.sync_open(id);
         }
         Ok(FetchMachine { result: QueryResult { columns, ..QueryResult::default() }, error: None })
     }
 
-    pub(crate) fn on_event(&mut self, ev: Event<'_>, id: RequestId, shared: &mut Shared) -> Progress {
+    pub(crate) fn on_event(&mut self, ev: Event<'_>, id: RequestId, conv: &mut Conversation) -> Progress {
         match ev {
             Event::DataRow(row) => self.result.rows.push(row.to_owned()),
             Event::PortalSuspended => {
@@ -604,11 +614,11 @@ impl FetchMachine {
             }
             Event::CommandComplete(tag) => {
                 self.result.tag = Some(tag.to_owned());
-                shared.sync_open(id);
+                conv.sync_open(id);
             }
             Event::Error(e) => {
                 self.error.get_or_insert(e);
-                shared.sync_open(id);
+                conv.sync_open(id);
             }
             Event::ReadyForQuery(_) => {
                 if let Some(e) = self.error.take() {

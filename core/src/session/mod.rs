@@ -7,7 +7,12 @@ use base64::Engine as _;
 
 use crate::error::UsageError;
 
+pub(crate) mod conversation;
 pub(crate) mod rules;
+pub(crate) mod sql;
+pub(crate) mod statements;
+pub(crate) mod status;
+pub(crate) mod syncs;
 
 pub use rules::Command;
 

@@ -24,10 +24,10 @@
 //! | `cancel` | harmless | cancels | refused | cancels |
 
 use crate::error::UsageError;
+use crate::session::status::TransactionStatus;
 use crate::session::{
     quote_literal, ConnectionStatus, IsolationLevel, LegacyIsolationLevel, SessionChange, SessionState, Setting, Xid,
 };
-use crate::status::TransactionStatus;
 
 /// A psycopg2 connection-level command.
 #[derive(Debug, Clone, PartialEq, Eq)]

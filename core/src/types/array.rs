@@ -108,7 +108,7 @@ type ElementRanges = Vec<Option<std::ops::Range<usize>>>;
 /// The binary array header and elements: `(dims, element OID, element byte ranges)`.
 pub(crate) fn parse_binary(raw: &[u8]) -> Result<(Vec<ArrayDimension>, u32, ElementRanges), Error> {
     let bad = || bad_value("array");
-    let mut r = crate::codec::Reader::new(raw, "array");
+    let mut r = crate::wire::codec::Reader::new(raw, "array");
     let ndim = r.i32().map_err(|_| bad())?;
     let _has_null = r.i32().map_err(|_| bad())?;
     let elem_oid = r.u32().map_err(|_| bad())?;

@@ -13,6 +13,7 @@
 mod array;
 #[cfg(feature = "chrono")]
 mod chrono_impls;
+pub(crate) mod copy_binary;
 #[cfg(any(feature = "chrono", feature = "time"))]
 mod datetime;
 #[cfg(feature = "rust_decimal")]
@@ -20,6 +21,7 @@ mod decimal;
 #[cfg(feature = "serde_json")]
 mod json;
 mod primitives;
+pub(crate) mod row;
 #[cfg(feature = "time")]
 mod time_impls;
 #[cfg(feature = "uuid")]
@@ -134,12 +136,7 @@ pub fn binary_supported(oid: u32) -> bool {
     }
 }
 
-/// Whether a parameter value is NULL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IsNull {
-    Yes,
-    No,
-}
+pub use crate::wire::codec::IsNull;
 
 /// A Rust value that can be sent as a parameter.
 ///

@@ -434,7 +434,7 @@ impl FromSql<'_> for Numeric {
 pub(crate) fn numeric_binary_text(raw: &[u8]) -> Result<String, Error> {
     use std::fmt::Write as _;
     let bad = || bad_value("numeric");
-    let mut r = crate::codec::Reader::new(raw, "numeric");
+    let mut r = crate::wire::codec::Reader::new(raw, "numeric");
     let (ndigits, weight, sign, dscale) = (
         r.i16().map_err(|_| bad())?,
         r.i16().map_err(|_| bad())?,

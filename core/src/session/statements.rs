@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use crate::row::Column;
+use crate::types::row::Column;
 
 /// What the server said about a statement: its parameter types and result columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +83,7 @@ impl StatementInner {
 }
 
 fn keyword_in(sql: &str, words: &[&str]) -> bool {
-    let k = crate::sql::first_keyword(sql);
+    let k = crate::session::sql::first_keyword(sql);
     words.iter().any(|w| w.eq_ignore_ascii_case(k))
 }
 

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::codec::backend::FieldDescription;
 use crate::encoding::Encoding;
 use crate::error::{Error, UsageError};
 use crate::types::{type_name, FromSql};
+use crate::wire::codec::backend::FieldDescription;
 
 /// One column of a RowDescription.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -237,7 +237,7 @@ pub fn bind_encoded<E>(
     statement: &str,
     param_formats: &[i16],
     count: usize,
-    mut encode: impl FnMut(usize, &mut Vec<u8>) -> Result<crate::types::IsNull, E>,
+    mut encode: impl FnMut(usize, &mut Vec<u8>) -> Result<super::IsNull, E>,
     result_formats: &[i16],
     buf: &mut Vec<u8>,
 ) -> Result<(), E>
@@ -261,8 +261,8 @@ where
             let len_at = buf.len();
             buf.extend_from_slice(&[0; 4]);
             match encode(i, buf)? {
-                crate::types::IsNull::Yes => buf[len_at..len_at + 4].copy_from_slice(&(-1i32).to_be_bytes()),
-                crate::types::IsNull::No => {
+                super::IsNull::Yes => buf[len_at..len_at + 4].copy_from_slice(&(-1i32).to_be_bytes()),
+                super::IsNull::No => {
                     let len = i32::try_from(buf.len() - len_at - 4).map_err(|_| UsageError::MessageTooLarge)?;
                     buf[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
                 }

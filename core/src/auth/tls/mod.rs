@@ -30,9 +30,9 @@ mod verify;
 
 pub use provider::crypto_provider;
 
-use crate::buffer::{RecvBuffer, SendBuffer};
 use crate::config::{Config, Host, SslMode, Target};
 use crate::error::{ConfigError, Error};
+use crate::wire::buffer::{RecvBuffer, SendBuffer};
 
 /// The 8-byte SSLRequest.
 /// The ALPN protocol name PostgreSQL registered.

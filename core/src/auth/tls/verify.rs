@@ -486,7 +486,7 @@ mod tests {
     }
 
     fn verifier(roots: &[&rcgen::Certificate], check_name: bool) -> LibpqVerifier {
-        let provider = crate::tls::crypto_provider();
+        let provider = crate::auth::tls::crypto_provider();
         let mut store = rustls::RootCertStore::empty();
         let roots: Vec<CertificateDer<'static>> = roots.iter().map(|c| c.der().clone()).collect();
         for r in &roots {

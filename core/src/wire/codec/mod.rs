@@ -98,3 +98,10 @@ impl<'a> Reader<'a> {
         }
     }
 }
+
+/// Whether a parameter value is NULL (what a value's encoder reports to the Bind it writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsNull {
+    Yes,
+    No,
+}

@@ -6,8 +6,8 @@
 //! the whole body: a short body, trailing bytes or an out-of-range length is a
 //! [`ProtocolError`], never a panic or a large allocation.
 
-use crate::codec::Reader;
 use crate::error::{DbError, ProtocolError};
+use crate::wire::codec::Reader;
 
 /// The header of one complete message at the front of a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

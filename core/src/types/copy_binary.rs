@@ -10,11 +10,11 @@
 
 use std::sync::Arc;
 
-use crate::codec::backend::data_row_ranges;
 use crate::encoding::Encoding;
 use crate::error::{Error, ProtocolError, UsageError};
-use crate::row::{Column, Row};
+use crate::types::row::{Column, Row};
 use crate::types::{type_name, IsNull, ToSql};
+use crate::wire::codec::backend::data_row_ranges;
 
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use crate::error::DbError;
-use crate::row::{Column, Row};
-use crate::status::TransactionStatus;
+use crate::session::status::TransactionStatus;
+use crate::types::row::{Column, Row};
 
 /// One event from the server.
 #[derive(Debug)]

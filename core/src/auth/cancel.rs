@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::buffer::{RecvBuffer, SendBuffer};
-use crate::codec::frontend;
-use crate::engine::{Interest, Wire};
+use crate::auth::tls::{TlsPlan, TlsSession, SSL_REQUEST};
 use crate::error::{Error, ProtocolError};
-use crate::tls::{TlsPlan, TlsSession, SSL_REQUEST};
+use crate::wire::buffer::{RecvBuffer, SendBuffer};
+use crate::wire::codec::frontend;
+use crate::wire::{Interest, Wire};
 
 /// What is needed to cancel a connection's running query: `Send + Sync`, usable from any
 /// thread or task. Transports wrap it with the address to connect to.
