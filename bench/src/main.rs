@@ -458,7 +458,7 @@ const CONCURRENT: usize = 8;
 const PER_CONNECTION: i32 = 2_500;
 
 fn pgsans_config(conninfo: &str, spin: bool) -> pgsans::Config {
-    let mut config = pgsans::Config::load(conninfo).unwrap();
+    let mut config = pgsans_std::pgsans_client::load(conninfo).unwrap();
     if !spin {
         config.spin_wait(std::time::Duration::ZERO);
     }

@@ -109,10 +109,11 @@ impl<R: Runtime> Connection<R> {
     /// environment variables and `.pgpass` like libpq. Hosts are tried in order, each within
     /// `connect_timeout`.
     pub async fn connect(conninfo: &str) -> Result<Self, Error> {
-        Self::connect_with(&Config::load(conninfo)?).await
+        Self::connect_with(&crate::load::load(conninfo)?).await
     }
 
-    /// Connects with a ready configuration (nothing is read from the environment).
+    /// Connects with a ready configuration (nothing is read from the environment; the files it
+    /// names — `.pgpass`, certificates — are read now, as libpq reads them at each connect).
     ///
     /// Hosts are tried as libpq tries them ([`pgsans::config::ConnectPlan`]): in order or
     /// shuffled (`load_balance_hosts=random`), each within `connect_timeout`, on to the next

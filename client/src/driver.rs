@@ -54,8 +54,10 @@ impl<R: Runtime> Driver<R> {
     /// Connects as libpq does ([`ConnectPlan`]): hosts in order (or shuffled), each within
     /// `connect_timeout`, libpq's second `sslmode` attempt on a host, on to the next host when
     /// one cannot be reached or is the wrong kind; a server that refuses the session ends it.
+    /// The files the configuration names (`.pgpass`, certificates, CRLs) are read now.
     pub async fn connect(config: &Config) -> Result<Self, Error> {
-        let mut plan = ConnectPlan::new(config, u64::from_ne_bytes(random_bytes()?))?;
+        let config = crate::load::with_files(config)?;
+        let mut plan = ConnectPlan::new(&config, u64::from_ne_bytes(random_bytes()?))?;
         let mut failed = None;
         let mut deadline = None;
         loop {

@@ -28,8 +28,6 @@ fn no_runtime_or_socket_dependencies() {
         // The TLS crypto provider's primitives; its random generator is the one documented
         // source of randomness (tls/provider.rs).
         "ring",
-        // Reads the OS trust store for sslrootcert=system: called only from Config::load.
-        "rustls-native-certs",
         // Decrypts PKCS#8-encrypted client keys (sslpassword): pure; its optional encryption
         // side, which would take an RNG, is never called.
         "pkcs8",
@@ -51,10 +49,9 @@ fn no_runtime_or_socket_dependencies() {
 
 #[test]
 fn state_machine_sources_touch_no_io() {
-    // Reading the environment and files is allowed only in the config-loading helper.
     // The TLS provider holds the handshake's secure random generator (the crate page's one
-    // exception to "no randomness").
-    let exempt = ["config/env.rs", "auth/tls/provider.rs"];
+    // exception to "no randomness"). Nothing reads the environment or a file.
+    let exempt = ["auth/tls/provider.rs"];
     let forbidden = [
         "std::net",
         "std::fs",

@@ -73,7 +73,7 @@ impl Connection {
     /// environment variables and `.pgpass` like libpq. Hosts (and each host's addresses) are
     /// tried in order. Uses the process-wide wait callback, if one is set.
     pub fn connect(conninfo: &str) -> Result<Connection, Error> {
-        Self::connect_with(&Config::load(conninfo)?)
+        Self::connect_with(&pgsans_client::load(conninfo)?)
     }
 
     /// Connects with a ready configuration (nothing is read from the environment).

@@ -236,7 +236,7 @@ impl PollingConnection {
     /// libpq unless `hostaddr` is given). The first [`poll`](Self::poll) answers
     /// [`Poll::Write`] while the TCP connect is in progress.
     pub fn connect_start(conninfo: &str) -> Result<PollingConnection, Error> {
-        Self::connect_start_with(&Config::load(conninfo)?)
+        Self::connect_start_with(&pgsans_client::load(conninfo)?)
     }
 
     /// [`connect_start`](Self::connect_start) with a ready configuration. Hosts are tried as
@@ -244,6 +244,8 @@ impl PollingConnection {
     /// when one cannot be reached, to the next host when one is unreachable or not the kind
     /// `target_session_attrs` asks for; a server that refuses the session ends the attempt.
     pub fn connect_start_with(config: &Config) -> Result<PollingConnection, Error> {
+        // The files it names (`.pgpass`, certificates) are read now, at each connect.
+        let config = &pgsans_client::with_files(config)?;
         let mut seed = [0u8; 8];
         getrandom::getrandom(&mut seed).map_err(|e| Error::from(std::io::Error::other(e.to_string())))?;
         let mut plan = ConnectPlan::new(config, u64::from_ne_bytes(seed))?;

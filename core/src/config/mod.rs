@@ -1,17 +1,18 @@
 //! Connection configuration: libpq connection strings (`key=value` and `postgresql://` URIs).
 //!
-//! Parsing is pure. Reading the environment (`PG*` variables), `.pgpass` and the defaults that
-//! depend on the machine happens only in [`Config::load`] and the functions in `env.rs`, never
-//! inside the connection state machine.
+//! Parsing is pure, and so is everything here: what libpq reads from the machine — the `PG*`
+//! environment variables, service files, `.pgpass`, certificate files, the OS trust store — is
+//! read by `pgsans-client`'s loader (`pgsans_client::load`, and `with_files` at each connect)
+//! and handed in; this crate reads nothing.
 
 pub(crate) mod auth_policy;
-mod env;
 mod plan;
+mod sources;
 mod target;
 mod uri;
 
-pub use env::{pgpass_lookup, service_lookup, PgpassEntry};
 pub use plan::{ConnectPlan, NextAttempt};
+pub use sources::{pgpass_lookup, service_lookup, PgpassEntry};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -112,7 +113,7 @@ pub(crate) struct TlsMaterial {
     pub(crate) cert_pem: Option<Vec<u8>>,
     pub(crate) key_pem: Option<Vec<u8>>,
     pub(crate) crl_pem: Vec<Vec<u8>>,
-    /// `sslrootcert=system`: the OS trust store (DER), read by `Config::load`; Mozilla's roots
+    /// `sslrootcert=system`: the OS trust store (DER), from the loader; Mozilla's roots
     /// (webpki-roots) when it was not read or is empty.
     pub(crate) system_roots: std::sync::Arc<Vec<Vec<u8>>>,
 }
@@ -194,8 +195,9 @@ pub use target::TargetSessionAttrs;
 
 /// A parsed connection configuration.
 ///
-/// Build one with [`Config::parse`] (pure) or [`Config::load`] (adds `PG*` environment defaults
-/// and `.pgpass`), or field by field with the setters.
+/// Build one with [`Config::parse`], or field by field with the setters; `pgsans_client::load`
+/// adds libpq's environment defaults, and the files a configuration names are read at each
+/// connect.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Config {
     /// The string this was parsed from, for `dsn()`.
@@ -208,10 +210,13 @@ pub struct Config {
     spin_wait: Option<std::time::Duration>,
     autocommit: Option<bool>,
     cancel_on_drop: Option<bool>,
-    /// Certificates and keys (PEM) for TLS, read by [`Config::load`] or given directly.
+    /// Certificates and keys (PEM) for TLS, read by the loader or given directly.
     pub(crate) tls: TlsMaterial,
-    /// Passwords `.pgpass` gave for the hosts, read by [`Config::load`] when none was set.
+    /// Passwords `.pgpass` gave for the hosts (when none was set), from the loader.
     pgpass: Vec<(Target, String)>,
+    /// The home directory default files are looked for in (`~/.pgpass`, `~/.postgresql/`),
+    /// as the loader found it.
+    home: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -235,6 +240,7 @@ impl Default for Config {
             cancel_on_drop: None,
             tls: TlsMaterial::default(),
             pgpass: Vec::new(),
+            home: None,
         }
     }
 }
@@ -302,6 +308,17 @@ impl Config {
         if self.get(key).is_none() {
             self.params.push((key, value));
         }
+    }
+
+    /// Sets `key` when it is unset, as a default this machine implies (the default socket
+    /// directory, say): [`dsn`](Self::dsn) still shows the string the caller gave.
+    pub fn set_implied(&mut self, key: &str, value: impl Into<String>) -> Result<&mut Self, ConfigError> {
+        let Some(key) = keyword(key) else {
+            return Err(ConfigError::UnknownOption(key.to_owned()));
+        };
+        self.set_default(key, value.into());
+        self.validate()?;
+        Ok(self)
     }
 
     /// Adds a run-time parameter to send in the StartupMessage (`search_path`, `TimeZone`, …).
@@ -373,6 +390,48 @@ impl Config {
     /// The [`cancel_on_drop`](Self::cancel_on_drop) setting (default `true`).
     pub fn cancel_on_drop_value(&self) -> bool {
         self.cancel_on_drop.unwrap_or(true)
+    }
+
+    /// The passwords `.pgpass` gives the hosts (see [`passwords_from_pgpass`](Self::passwords_from_pgpass)),
+    /// used for a host when no password is set.
+    pub fn host_passwords(&mut self, passwords: Vec<(Target, String)>) -> &mut Self {
+        self.pgpass = passwords;
+        self
+    }
+
+    /// The home directory libpq's default files are under (`~/.pgpass`,
+    /// `~/.postgresql/root.crt` …), as the loader found it; `None`: none.
+    pub fn home_dir(&self) -> Option<&str> {
+        self.home.as_deref()
+    }
+
+    /// Sets the home directory default files are looked for in.
+    pub fn set_home_dir(&mut self, home: Option<String>) -> &mut Self {
+        self.home = home;
+        self
+    }
+
+    /// A certificate revocation list (PEM) to check the server's chain against, besides the
+    /// `sslcrl` file and the `sslcrldir` directory.
+    pub fn ssl_crl_pem(&mut self, pem: impl Into<Vec<u8>>) -> &mut Self {
+        self.tls.crl_pem.push(pem.into());
+        self
+    }
+
+    /// The OS trust store (DER certificates) for `sslrootcert=system`, as the loader read it.
+    pub fn ssl_system_roots(&mut self, roots: std::sync::Arc<Vec<Vec<u8>>>) -> &mut Self {
+        self.tls.system_roots = roots;
+        self
+    }
+
+    /// Whether root certificates (PEM) are set.
+    pub fn has_ssl_root_cert(&self) -> bool {
+        self.tls.root_pem.is_some()
+    }
+
+    /// Whether a client certificate (PEM) is set.
+    pub fn has_ssl_client_cert(&self) -> bool {
+        self.tls.cert_pem.is_some()
     }
 
     /// Root certificates to verify the server with (PEM), instead of the `sslrootcert` file.
@@ -472,7 +531,7 @@ impl Config {
         self.get("dbname").filter(|s| !s.is_empty()).or_else(|| self.user())
     }
     /// The password for `target`: the one set, else the one `.pgpass` gave for that host
-    /// ([`Config::load`] reads the file).
+    /// ([`host_passwords`](Self::host_passwords)).
     pub fn password_for(&self, target: &Target) -> Option<&str> {
         self.password().or_else(|| self.pgpass.iter().find(|(t, _)| t == target).map(|(_, pw)| pw.as_str()))
     }
@@ -593,7 +652,9 @@ impl Config {
         Some(second)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the settings against each other and against what libpq accepts (done by every
+    /// setter and by [`parse`](Self::parse); for a loader that filled fields in).
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let one_of = |key: &str, allowed: &[&str]| -> Result<(), ConfigError> {
             match self.get(key) {
                 Some(v) if !allowed.contains(&v) => {

@@ -147,7 +147,7 @@ fn host_attempts_follow_libpq() {
 
 #[test]
 fn service_file_sections() {
-    use crate::config::env::service_lookup;
+    use crate::config::sources::service_lookup;
     let file = "# comment\n[other]\nport=1\n\n[mydb]\nhost = db.example\n port=5433\ndbname=app\n[after]\nport=9\n";
     let got = service_lookup(file, "f", "mydb").unwrap().unwrap();
     let want = [("host", "db.example"), ("port", "5433"), ("dbname", "app")];

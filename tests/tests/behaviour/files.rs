@@ -36,7 +36,10 @@ impl Drop for TempDir {
 
 fn load(conninfo: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    Config::load_with_env(conninfo, |k| env.get(k).cloned())
+    pgsans_client::load_with_env(conninfo, |k| env.get(k).cloned()).map_err(|e| match e {
+        Error::Config(c) => c,
+        other => panic!("not a configuration error: {other}"),
+    })
 }
 
 async fn who<R: TestRt>(config: &Config) -> Result<(String, String), Error> {
@@ -140,4 +143,39 @@ pub async fn session_defaults_from_the_environment<R: TestRt>() {
     let config = load(&info, &[("PGTZ", "default")]).unwrap();
     let mut c = Conn::<R>::connect_with(&config).await.unwrap();
     assert_ne!(scalar(&mut c, "SHOW timezone").await.unwrap().as_deref(), Some("default"));
+}
+
+/// A configuration kept for a long time (a pool's) sees files changed meanwhile: they are read
+/// at each connect, as libpq reads them — a changed `.pgpass`, a rotated root certificate.
+pub async fn files_are_read_at_each_connect<R: TestRt>() {
+    let server = TestServer::shared();
+    let dir = TempDir::new("rotated");
+    let passfile = dir.write("pgpass", "*:*:*:scram_user:wrong\n", 0o600);
+    let config = load(
+        &format!(
+            "host=127.0.0.1 port={} user=scram_user dbname=postgres sslmode=disable passfile={passfile}",
+            server.port
+        ),
+        &[],
+    )
+    .unwrap();
+    let err = who::<R>(&config).await.unwrap_err();
+    assert_eq!(err.code(), Some("28P01"), "{err}");
+    dir.write("pgpass", "*:*:*:scram_user:scrampass\n", 0o600);
+    assert_eq!(who::<R>(&config).await.unwrap().0, "scram_user", "the new password, same configuration");
+
+    // The root certificate file first holds a CA that signed nothing here, then the right one.
+    let root = dir.write("root.crt", &std::fs::read_to_string(&server.tls.other_ca).unwrap(), 0o644);
+    let config = load(
+        &format!(
+            "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={root}",
+            server.port
+        ),
+        &[],
+    )
+    .unwrap();
+    let err = who::<R>(&config).await.unwrap_err();
+    assert!(matches!(err, Error::Tls(_)), "{err:?}");
+    dir.write("root.crt", &std::fs::read_to_string(&server.tls.ca).unwrap(), 0o644);
+    assert_eq!(who::<R>(&config).await.unwrap().0, "postgres", "the rotated root, same configuration");
 }

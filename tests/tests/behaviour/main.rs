@@ -139,6 +139,7 @@ over_every_transport!(
     files::service_files,
     files::pgpass_file,
     files::session_defaults_from_the_environment,
+    files::files_are_read_at_each_connect,
     defects::notifications_on_the_socket_are_returned_by_a_zero_timeout,
     defects::notifications_left_in_a_dropped_stream_are_kept,
     defects::extra_parameters_are_refused_before_sending,

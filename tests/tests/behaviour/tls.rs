@@ -433,9 +433,11 @@ fn drive_engine(mut engine: pgsans::Connection) -> Result<(), Error> {
 #[test]
 fn certificate_time_comes_from_the_caller() {
     let mut config =
-        pgsans::Config::load(&conninfo("localhost", "postgres", &format!("sslmode=verify-full sslrootcert={}", ca())))
+        pgsans_client::load(&conninfo("localhost", "postgres", &format!("sslmode=verify-full sslrootcert={}", ca())))
             .unwrap();
     config.set("connect_timeout", "5").unwrap();
+    // A bare engine reads no file: the loader reads the root certificate into the configuration.
+    let config = pgsans_client::with_files(&config).unwrap();
     let engine = || pgsans::Connection::new(&config, pgsans::ClientNonce::from_random_bytes([3; 18])).unwrap();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
     // The time the caller gives is the time the certificate is checked against.

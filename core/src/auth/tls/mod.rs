@@ -9,8 +9,8 @@
 //! Unix-domain sockets never use TLS (libpq: "sslmode is ignored for Unix domain socket
 //! communication").
 //!
-//! Nothing here reads a file or the clock: certificates come in the [`Config`] (read by
-//! [`Config::load`](crate::Config::load) or given as PEM), and the time to check validity
+//! Nothing here reads a file or the clock: certificates come in the [`Config`] (read by the
+//! client's loader at each connect, or given as PEM), and the time to check validity
 //! against is given by the caller ([`Connection::set_current_time`](crate::Connection::set_current_time)).
 //! The key exchange draws its randomness from the crypto provider (ring), as rustls requires.
 
@@ -147,7 +147,7 @@ pub(crate) fn plan(config: &Config, target: &Target, clock: &Arc<Clock>) -> Resu
         (SslMode::VerifyFull | SslMode::VerifyCa, None) => {
             return Err(config_error(
                 "root certificate file not given: sslmode verify-ca and verify-full need sslrootcert (a file \
-                 read by Config::load, ~/.postgresql/root.crt, or \"system\")",
+                 (a file, ~/.postgresql/root.crt, or \"system\"), read when connecting",
             ))
         }
         _ => Verify::Nothing,
