@@ -315,7 +315,7 @@ impl<R: Runtime> Connection<R> {
         query: impl Into<Query<'q>>,
         params: Params<'_>,
     ) -> Result<QueryResult, Error> {
-        let request = Request::query(query, params, Mode::Collect)?;
+        let request = self.driver.engine.query_request(query, params, Mode::Collect)?;
         self.run(request).await?.into_query()
     }
 
@@ -343,7 +343,7 @@ impl<R: Runtime> Connection<R> {
 
     /// Runs a statement and returns the number of rows it affected (rows are not kept).
     pub async fn execute<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<u64, Error> {
-        let request = Request::query(query, params, Mode::Count)?;
+        let request = self.driver.engine.query_request(query, params, Mode::Count)?;
         Ok(self.run(request).await?.into_query()?.rows_affected())
     }
 

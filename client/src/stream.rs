@@ -25,7 +25,8 @@ impl<R: Runtime> Connection<R> {
         query: impl Into<Query<'q>>,
         params: Params<'_>,
     ) -> Result<RowStream<'_, R>, Error> {
-        let id = self.submit(Request::query(query, params, Mode::Stream)?).await?;
+        let request = self.driver.engine.query_request(query, params, Mode::Stream)?;
+        let id = self.submit(request).await?;
         Ok(RowStream::new(self, id))
     }
 
@@ -51,7 +52,7 @@ pub struct RowStream<'a, R: Runtime> {
     conn: &'a mut Connection<R>,
     id: RequestId,
     done: bool,
-    tag: Option<String>,
+    tag: Option<pgsans::CommandTag>,
 }
 
 impl<'a, R: Runtime> RowStream<'a, R> {
@@ -88,7 +89,7 @@ impl<'a, R: Runtime> RowStream<'a, R> {
                 // A simple query: the error that stopped it, or its last statement's tag.
                 Response::Batch(b) => match b.error {
                     Some(e) => return Err(Error::Db(e)),
-                    None => b.results.last().and_then(|r| r.command_tag().map(str::to_owned)),
+                    None => b.results.last().and_then(|r| r.command_tag().map(pgsans::CommandTag::from)),
                 },
                 other => other.into_query()?.tag,
             };

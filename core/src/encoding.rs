@@ -92,11 +92,10 @@ impl Encoding {
 
     /// Decodes text from the server; `None` if the bytes are not valid in this encoding.
     pub fn decode(self, bytes: &[u8]) -> Option<Cow<'_, str>> {
-        if bytes.is_ascii() {
-            return std::str::from_utf8(bytes).ok().map(Cow::Borrowed);
-        }
         match self.0 {
+            // One pass: UTF-8 validation has its own ASCII fast path.
             Kind::Utf8 | Kind::SqlAscii | Kind::Unsupported => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
+            _ if bytes.is_ascii() => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
             Kind::Latin1 => Some(Cow::Owned(bytes.iter().map(|&b| b as char).collect())),
             Kind::Whatwg(enc) => enc.decode_without_bom_handling_and_without_replacement(bytes),
         }

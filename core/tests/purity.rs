@@ -9,6 +9,7 @@ fn no_runtime_or_socket_dependencies() {
     let deps = manifest.split("[dependencies]").nth(1).unwrap().split("\n[").next().unwrap();
     let allowed = [
         "memchr",
+        "smallvec",
         "encoding_rs",
         "thiserror",
         "sha2",

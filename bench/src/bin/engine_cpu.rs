@@ -6,7 +6,30 @@
 //! cargo run --release -p pgsans-bench --bin engine_cpu [iterations]
 //! ```
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// Counts allocations, to print them per operation.
+struct Counting;
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 use pgsans::{ClientNonce, Config, Connection, Mode, Request, Response};
 
@@ -109,11 +132,12 @@ fn main() {
     let answers: Vec<Vec<u8>> = (0..1024).map(answer).collect();
 
     for mode in [Mode::Collect, Mode::Stream] {
-        let t0 = Instant::now();
+        let (t0, a0) = (Instant::now(), ALLOCATIONS.load(Ordering::Relaxed));
         let mut sum = 0i64;
         for i in 0..iterations {
             let v = (i % 1024) as i32;
-            let id = conn.submit(Request::query(&stmt, &[&v], mode).unwrap()).unwrap();
+            let request = conn.query_request(&stmt, &[&v], mode).unwrap();
+            let id = conn.submit(request).unwrap();
             conn.poll().unwrap();
             exchange(&mut conn, &answers[v as usize]);
             if matches!(mode, Mode::Stream) {
@@ -132,7 +156,8 @@ fn main() {
             }
         }
         let ns = t0.elapsed().as_nanos() as f64 / iterations as f64;
-        println!("{mode:?}: {ns:.0} ns per round trip (checksum {sum})");
+        let allocs = (ALLOCATIONS.load(Ordering::Relaxed) - a0) as f64 / iterations as f64;
+        println!("{mode:?}: {ns:.0} ns, {allocs:.1} allocations per round trip (checksum {sum})");
     }
 
     // 1M streamed rows (int4, text, float8 in binary), fed in 64 KiB reads.

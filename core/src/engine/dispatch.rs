@@ -362,7 +362,9 @@ impl Connection {
             Progress::Pending => {}
             Progress::Done(result) => {
                 let request = self.requests.remove(i).ok_or_else(|| Error::Internal("request vanished".into()))?;
-                if let Some(Abandoned::Detach { undo_scope }) = request.detached {
+                let (detached, prefix_error) = (request.detached, request.prefix_error);
+                self.retire(request.machine);
+                if let Some(Abandoned::Detach { undo_scope }) = detached {
                     // Nobody waits: its effect is applied; a scope opened for a guard that
                     // was never handed out is closed again at once.
                     if undo_scope && result.is_ok() {
@@ -376,7 +378,7 @@ impl Connection {
                 if !matches!(result, Ok(Response::Suspended(_))) {
                     self.conv.abandon(owner);
                 }
-                let result = match request.prefix_error {
+                let result = match prefix_error {
                     Some(e) => Err(Error::Db(e)),
                     None => result,
                 };

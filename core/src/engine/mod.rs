@@ -73,6 +73,9 @@ pub struct Connection {
     stop_consumed: usize,
     dsn: String,
     dsn_parameters: Vec<(String, String)>,
+    /// Parameter buffers of finished queries, kept for the next ones
+    /// ([`query_request`](Self::query_request)): a repeated query allocates nothing for them.
+    spare_params: Vec<crate::request::params::Encoded>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -161,6 +164,7 @@ impl Connection {
             stop_consumed: 0,
             dsn: config.dsn(),
             dsn_parameters: config.dsn_parameters().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            spare_params: Vec::new(),
         })
     }
 

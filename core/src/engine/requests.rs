@@ -35,6 +35,29 @@ impl Connection {
         Ok(id)
     }
 
+    /// [`Request::query`] with the parameters encoded into a buffer a finished query left:
+    /// a query made this way, repeated, allocates nothing for its parameters.
+    pub fn query_request<'q>(
+        &mut self,
+        query: impl Into<crate::request::Query<'q>>,
+        params: crate::request::Params<'_>,
+        mode: crate::request::Mode,
+    ) -> Result<Request, Error> {
+        let buffer = self.spare_params.pop().unwrap_or_default();
+        Request::query_in(query, params, mode, buffer)
+    }
+
+    /// A request is finished (answered or dropped): keeps what it leaves that the next one
+    /// can use.
+    pub(super) fn retire(&mut self, mut machine: Machine) {
+        const KEPT: usize = 4;
+        if let Some(mut params) = machine.take_params() {
+            if self.spare_params.len() < KEPT && params.recycle() {
+                self.spare_params.push(params);
+            }
+        }
+    }
+
     /// Whether `request` must wait in the engine before anything of it is queued: behind
     /// requests already waiting (order is kept), or because what it sends depends on a
     /// transaction status that only the server's answers to work in flight will tell (a
@@ -141,7 +164,9 @@ impl Connection {
         match r.machine.on_abandon(id, &mut self.conv) {
             detach @ Abandoned::Detach { .. } => r.detached = Some(detach),
             Abandoned::Discard => {
-                self.requests.remove(i);
+                if let Some(r) = self.requests.remove(i) {
+                    self.retire(r.machine);
+                }
                 self.conv.abandon(id);
             }
         }

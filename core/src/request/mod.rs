@@ -10,7 +10,7 @@ mod command;
 mod copy;
 pub(crate) mod event;
 mod listen;
-mod params;
+pub(crate) mod params;
 mod pipeline;
 mod query;
 mod simple;
@@ -77,6 +77,16 @@ impl Request {
     /// for a prepared statement (a value that does not fit is an error here).
     pub fn query<'q>(query: impl Into<Query<'q>>, params: Params<'_>, mode: Mode) -> Result<Request, Error> {
         Ok(Request(Kind::Query(QuerySpec::new(query.into(), params, mode, 0)?)))
+    }
+
+    /// [`query`](Self::query) with the parameters encoded into `buffer`.
+    pub(crate) fn query_in<'q>(
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+        mode: Mode,
+        buffer: params::Encoded,
+    ) -> Result<Request, Error> {
+        Ok(Request(Kind::Query(QuerySpec::with_buffer(query.into(), params, mode, 0, buffer)?)))
     }
 
     /// Opens a portal that returns at most `max_rows` rows at a time: the first batch comes as
@@ -152,12 +162,9 @@ impl Request {
     /// What running it does to the transaction status, as far as its SQL tells (commands and
     /// simple queries: each statement is judged as it is queued).
     pub(crate) fn tx_effect(&self) -> crate::session::sql::TxEffect {
-        use crate::session::sql::{transaction_effect, TxEffect};
+        use crate::session::sql::TxEffect;
         match &self.0 {
-            Kind::Query(spec) => match &spec.target {
-                query::Target_::Sql(sql) => transaction_effect(sql),
-                query::Target_::Statement(s) => transaction_effect(s.sql()),
-            },
+            Kind::Query(spec) => spec.tx,
             Kind::Pipeline(p) => p.tx_effect(),
             _ => TxEffect::Unchanged,
         }
@@ -324,7 +331,8 @@ pub(crate) enum Abandoned {
 #[derive(Debug)]
 pub(crate) enum Machine {
     Simple(SimpleMachine),
-    Query(Box<QueryMachine>),
+    /// Not boxed: a query is the request made most often, and this saves it an allocation.
+    Query(QueryMachine),
     Prepare(PrepareMachine),
     Fetch(FetchMachine),
     Pipeline(Box<PipelineMachine>),
@@ -354,7 +362,7 @@ impl Machine {
             Kind::Simple { sql, keep_rows, stream } => {
                 Machine::Simple(SimpleMachine::start(&sql, keep_rows, stream, id, conv)?)
             }
-            Kind::Query(spec) => Machine::Query(Box::new(QueryMachine::start(spec, id, began, conv)?)),
+            Kind::Query(spec) => Machine::Query(QueryMachine::start(spec, id, began, conv)?),
             Kind::Prepare { sql, types } => Machine::Prepare(PrepareMachine::start(&sql, &types, id, conv)?),
             Kind::Fetch { portal, max_rows, columns } => {
                 Machine::Fetch(FetchMachine::start(portal, max_rows, columns, id, conv)?)
@@ -405,6 +413,14 @@ impl Machine {
             Machine::Copy(c) => c.wants(),
             Machine::Listen(l) => l.wants(),
             _ => Wants::default(),
+        }
+    }
+
+    /// Its parameter buffer, once it is finished: the engine keeps it for the next request.
+    pub(crate) fn take_params(&mut self) -> Option<params::Encoded> {
+        match self {
+            Machine::Query(q) => Some(q.take_params()),
+            _ => None,
         }
     }
 

@@ -26,6 +26,9 @@ pub(crate) struct Encoded {
     params: Vec<Param>,
 }
 
+/// The largest parameter buffer a connection keeps for its next request.
+const RECYCLED_CAPACITY: usize = 16 * 1024;
+
 /// Names a parameter in a type error.
 fn parameter_error(i: usize, e: Error) -> Error {
     match e {
@@ -75,6 +78,14 @@ impl Encoded {
             return Err(e);
         }
         Ok(params_mark..self.params.len())
+    }
+
+    /// Empties it for reuse, keeping its buffers if they are small (`false`: not worth
+    /// keeping).
+    pub(crate) fn recycle(&mut self) -> bool {
+        self.data.clear();
+        self.params.clear();
+        self.data.capacity() <= RECYCLED_CAPACITY && self.params.capacity() <= RECYCLED_CAPACITY / 16
     }
 
     pub(crate) fn all(&self) -> Range<usize> {

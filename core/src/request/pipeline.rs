@@ -44,8 +44,9 @@ struct Item {
 #[derive(Debug, Clone, Default)]
 pub struct Pipeline {
     items: Vec<Item>,
-    /// The distinct SQL texts, in order of first use.
+    /// The distinct SQL texts, in order of first use, and what was read in each.
     sqls: Vec<String>,
+    facts: Vec<crate::session::sql::SqlFacts>,
     params: Encoded,
     sync_each: bool,
     /// The first parameter that could not be encoded: submitting the pipeline reports it, and
@@ -68,15 +69,13 @@ impl Pipeline {
                     _ => match self.sqls.iter().rposition(|s| s == sql) {
                         Some(t) if self.sqls.len() < 64 => t as u32,
                         _ => {
-                            if let Err(e) = super::query::refuse_copy_text(sql) {
-                                self.error.get_or_insert(e);
-                            }
                             self.sqls.push(sql.to_owned());
+                            self.facts.push(crate::session::sql::analyze(sql));
                             (self.sqls.len() - 1) as u32
                         }
                     },
                 };
-                if let Err(e) = super::query::check_param_count(sql, params.len()) {
+                if let Err(e) = super::query::check_facts(&self.facts[t as usize], params.len()) {
                     self.error.get_or_insert(e);
                 }
                 (ItemQuery::Sql(t), self.params.push(params, None))
@@ -104,15 +103,12 @@ impl Pipeline {
     /// What running it does to the transaction status: a query that ends or opens a block
     /// makes it unknown until the server answers (see [`crate::session::sql::TxEffect`]).
     pub(crate) fn tx_effect(&self) -> crate::session::sql::TxEffect {
-        let sqls = self.sqls.iter().map(String::as_str);
+        let texts = self.facts.iter().map(|f| f.tx);
         let statements = self.items.iter().filter_map(|i| match &i.query {
-            ItemQuery::Statement(s) => Some(s.sql()),
+            ItemQuery::Statement(s) => Some(s.0.tx),
             ItemQuery::Sql(_) => None,
         });
-        if sqls
-            .chain(statements)
-            .all(|sql| crate::session::sql::transaction_effect(sql) == crate::session::sql::TxEffect::Unchanged)
-        {
+        if texts.chain(statements).all(|tx| tx == crate::session::sql::TxEffect::Unchanged) {
             crate::session::sql::TxEffect::Unchanged
         } else {
             crate::session::sql::TxEffect::Unknown
@@ -188,7 +184,7 @@ struct Text {
     described: Option<Arc<Described>>,
     /// The prepared statement this pipeline executes it as, once known, and whether this run
     /// parsed it (its description is then not yet confirmed by the server: describe it).
-    prepared: Option<(Arc<Described>, String, bool)>,
+    prepared: Option<(Arc<Described>, crate::session::statements::Name, bool)>,
     /// It could not be described (it may depend on earlier queries of the pipeline, or be
     /// wrong): sent as it is, the server reports its errors in order.
     blind: bool,
@@ -261,7 +257,7 @@ pub(crate) struct PipelineMachine {
     /// The query that failed in the current Sync group: the rest of the group is skipped.
     failed: Option<usize>,
     /// Statements this pipeline prepared: key -> name (marked prepared at ParseComplete).
-    preparing: Vec<(Key, String)>,
+    preparing: Vec<(Key, crate::session::statements::Name)>,
     /// The next query to queue: queries are queued while the send buffer is short, so encoding
     /// overlaps the server's work and the buffer stays bounded.
     next: usize,
@@ -457,7 +453,7 @@ impl PipelineMachine {
         conv: &mut Conversation,
         t: usize,
         d: Arc<Described>,
-        name: String,
+        name: crate::session::statements::Name,
         range: Range<usize>,
     ) -> Result<(), Error> {
         let text = &mut self.texts[t];
@@ -581,7 +577,7 @@ impl PipelineMachine {
                             self.finish_item(Err(e));
                         }
                         None => {
-                            r.tag = Some(tag.to_owned());
+                            r.tag = Some(tag.into());
                             self.finish_item(Ok(r));
                         }
                     }

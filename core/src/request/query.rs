@@ -18,9 +18,8 @@ use super::{Progress, Response};
 use crate::error::{DbError, Error, UsageError};
 use crate::request::event::Event;
 use crate::session::conversation::{Conversation, RequestId};
-use crate::session::statements::{Described, Key, Plan, Statement, StatementInner};
+use crate::session::statements::{Described, Key, Name, Plan, Statement, StatementInner};
 use crate::session::status::TransactionStatus;
-use crate::types::binary_supported;
 use crate::types::row::{Column, OwnedRow};
 use crate::wire::codec::frontend::{self, Target};
 
@@ -55,7 +54,7 @@ pub struct QueryResult {
     pub columns: Option<Arc<[Column]>>,
     pub rows: Vec<OwnedRow>,
     /// The command tag (`SELECT 3`, `INSERT 0 1`); `None` for an empty query.
-    pub tag: Option<String>,
+    pub tag: Option<crate::types::row::CommandTag>,
 }
 
 impl QueryResult {
@@ -92,52 +91,54 @@ pub(crate) struct QuerySpec {
     pub(crate) mode: Mode,
     /// Rows per Execute for a portal (0: all, with Sync).
     pub(crate) max_rows: i32,
+    /// What it does to the transaction status, as far as its text tells.
+    pub(crate) tx: crate::session::sql::TxEffect,
 }
 
 impl QuerySpec {
     pub(crate) fn new(query: Query<'_>, params: Params<'_>, mode: Mode, max_rows: i32) -> Result<QuerySpec, Error> {
-        let mut encoded = Encoded::default();
+        QuerySpec::with_buffer(query, params, mode, max_rows, Encoded::default())
+    }
+
+    /// [`new`](Self::new), encoding the parameters into `encoded` (an empty buffer kept from
+    /// an earlier request).
+    pub(crate) fn with_buffer(
+        query: Query<'_>,
+        params: Params<'_>,
+        mode: Mode,
+        max_rows: i32,
+        mut encoded: Encoded,
+    ) -> Result<QuerySpec, Error> {
         let target = match query {
             Query::Sql(sql) => {
-                refuse_copy_text(sql)?;
-                check_param_count(sql, params.len())?;
+                let facts = crate::session::sql::analyze(sql);
+                check_facts(&facts, params.len())?;
                 encoded.push(params, None)?;
-                Target_::Sql(sql.to_owned())
+                (Target_::Sql(sql.to_owned()), facts.tx)
             }
             Query::Statement(stmt) => {
                 encoded.push(params, Some(stmt.params()))?;
-                Target_::Statement(stmt.clone())
+                (Target_::Statement(stmt.clone()), stmt.0.tx)
             }
         };
-        Ok(QuerySpec { target, params: encoded, mode, max_rows })
+        let (target, tx) = target;
+        Ok(QuerySpec { target, params: encoded, mode, max_rows, tx })
     }
 }
 
-/// More values than the highest `$n` the text refers to: refused before anything is sent (the
-/// server would accept the extra parameters' types in Parse and ignore the values). Too few are
-/// refused once the statement is described.
-pub(crate) fn check_param_count(sql: &str, given: usize) -> Result<(), Error> {
-    let highest = crate::session::sql::highest_param(sql) as usize;
+/// What is refused of a text before anything is sent: a COPY through the client (see
+/// [`refuse_copy_text`]), and more values than the highest `$n` it refers to (the server would
+/// accept the extra parameters' types in Parse and ignore the values). Too few are refused once
+/// the statement is described.
+pub(crate) fn check_facts(facts: &crate::session::sql::SqlFacts, given: usize) -> Result<(), Error> {
+    if let Some(direction) = facts.copy {
+        return Err(UsageError::CopyNotSupported(direction).into());
+    }
+    let highest = facts.highest_param as usize;
     if given > highest {
         return Err(UsageError::ParameterCount { expected: highest, given }.into());
     }
     Ok(())
-}
-
-/// The result formats for `columns`: binary where pgsans decodes the type, one code for all
-/// when they agree (which also survives a change in the column count).
-fn result_formats(columns: Option<&Arc<[Column]>>) -> Vec<i16> {
-    match columns {
-        None => Vec::new(),
-        Some(cols) => {
-            let formats: Vec<i16> = cols.iter().map(|c| binary_supported(c.type_oid()) as i16).collect();
-            if formats.iter().all(|f| *f == formats[0]) && !formats.is_empty() {
-                vec![formats[0]]
-            } else {
-                formats
-            }
-        }
-    }
 }
 
 /// Appends Bind + Describe(portal) + Execute for statement `name` with the parameters
@@ -171,8 +172,8 @@ pub(crate) fn queue_bind(
         }
     }
     let encoding = conv.encoding;
-    let formats = result_formats(described.columns.as_ref());
-    let param_formats: Vec<i16> = range.clone().map(|i| params.format(i)).collect();
+    let formats = described.result_formats();
+    let param_formats: smallvec::SmallVec<[i16; 16]> = range.clone().map(|i| params.format(i)).collect();
     let buf = conv.buf();
     frontend::bind_encoded::<Error>(
         "",
@@ -191,7 +192,7 @@ pub(crate) fn queue_bind(
                 }
             })
         },
-        &formats,
+        formats,
         buf,
     )?;
     if name.is_empty() || parsed_here || described.columns.is_some() {
@@ -219,7 +220,7 @@ enum State {
     /// Parse + Describe(statement) + Flush are out; the Bind follows the description.
     Describing {
         params: Option<Vec<u32>>,
-        prepared_as: Option<String>,
+        prepared_as: Option<Name>,
     },
     Executing,
 }
@@ -229,12 +230,12 @@ enum State {
 pub(crate) struct QueryMachine {
     spec: QuerySpec,
     key: Option<Key>,
-    /// Name of the statement being executed ("" = unnamed).
-    name: String,
+    /// Name of the statement being executed (`None`: unnamed).
+    name: Option<Name>,
     /// The Bind's formats came from the statement cache (not from a description of this run).
     from_cache: bool,
     /// A named Parse whose ParseComplete marks the statement prepared.
-    parse_named: Option<String>,
+    parse_named: Option<Name>,
     state: State,
     /// The automatic BEGIN sent for this query, if it opened the transaction.
     began: Option<String>,
@@ -256,7 +257,7 @@ impl QueryMachine {
         let mut q = QueryMachine {
             spec,
             key: None,
-            name: String::new(),
+            name: None,
             from_cache: false,
             parse_named: None,
             state: State::Executing,
@@ -277,9 +278,9 @@ impl QueryMachine {
                     frontend::close(Target::Statement, &stmt.0.name, conv.buf())?;
                     conv.queue_parse(&stmt.0.name, &stmt.0.sql, &stmt.0.described.params)?;
                 }
-                q.name = stmt.0.name.clone();
+                q.name = Some(stmt.0.name.clone());
                 let all = q.spec.params.all();
-                queue_bind(conv, &q.name, reparse, &stmt.0.described, &q.spec.params, all, q.spec.max_rows)?;
+                queue_bind(conv, q.name(), reparse, &stmt.0.described, &q.spec.params, all, q.spec.max_rows)?;
                 q.end_request(id, conv);
                 if reparse {
                     stmt.0.mark_parsed(epoch);
@@ -303,9 +304,9 @@ impl QueryMachine {
                 // Parse + Describe, then (at the description) Bind: one Parse, one round trip
                 // more. Flush, not Sync, keeps the unnamed statement ours until the Bind, even
                 // behind a transaction-pooling proxy.
-                let name = prepare_as.clone().unwrap_or_default();
-                conv.queue_parse(&name, &key.0, &key.1)?;
-                frontend::describe(Target::Statement, &name, conv.buf())?;
+                let name = prepare_as.as_deref().unwrap_or_default();
+                conv.queue_parse(name, &key.0, &key.1)?;
+                frontend::describe(Target::Statement, name, conv.buf())?;
                 frontend::flush(conv.buf());
                 conv.push_unsynced(id);
                 self.state = State::Describing { params: None, prepared_as: prepare_as };
@@ -321,13 +322,13 @@ impl QueryMachine {
                 queue_bind(conv, &name, true, &d, &self.spec.params, all, max_rows)?;
                 self.end_request(id, conv);
                 self.parse_named = Some(name.clone());
-                self.name = name;
+                self.name = Some(name);
                 self.from_cache = true;
             }
             Plan::Prepared(d, name) => {
                 queue_bind(conv, &name, false, &d, &self.spec.params, all, max_rows)?;
                 self.end_request(id, conv);
-                self.name = name;
+                self.name = Some(name);
                 self.from_cache = true;
             }
         }
@@ -335,6 +336,11 @@ impl QueryMachine {
             conv.mark_search_path();
         }
         Ok(())
+    }
+
+    /// The name of the statement being executed ("": unnamed).
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
     }
 
     /// Ends the messages of a new sync point: Sync, or Flush for a portal that stays open.
@@ -356,10 +362,10 @@ impl QueryMachine {
         let described = Arc::new(Described::new(params.unwrap_or_default(), columns));
         let key = self.key.clone().expect("SQL queries have a key");
         conv.statements.insert(key, described.clone(), prepared_as.clone());
-        self.name = prepared_as.unwrap_or_default();
+        self.name = prepared_as;
         let mark = conv.buf().len();
         let all = self.spec.params.all();
-        let queued = queue_bind(conv, &self.name, true, &described, &self.spec.params, all, self.spec.max_rows);
+        let queued = queue_bind(conv, self.name(), true, &described, &self.spec.params, all, self.spec.max_rows);
         if let Err(e) = queued {
             // Parameters that do not fit the described types: nothing of the Bind goes out;
             // the Sync ends the sync point and the misuse is reported at its ReadyForQuery.
@@ -384,7 +390,7 @@ impl QueryMachine {
         status: TransactionStatus,
     ) -> Result<bool, Error> {
         let Some(key) = self.key.clone() else { return Ok(false) };
-        if !self.from_cache || !is_stale(e, !self.name.is_empty()) {
+        if !self.from_cache || !is_stale(e, self.name.is_some()) {
             return Ok(false);
         }
         conv.statements.invalidate(&key);
@@ -404,7 +410,7 @@ impl QueryMachine {
                 conv.queue_prefix(id, begin, true)?;
             }
             conv.flush_closes()?;
-            self.name.clear();
+            self.name = None;
             self.from_cache = false;
             self.result = QueryResult::default();
             self.queue_sql(id, conv, &key)
@@ -415,6 +421,11 @@ impl QueryMachine {
             return Err(e);
         }
         Ok(true)
+    }
+
+    /// Takes its parameter buffer (it is finished) for the next request.
+    pub(crate) fn take_params(&mut self) -> Encoded {
+        std::mem::take(&mut self.spec.params)
     }
 
     /// Whether the engine stops before each DataRow for the caller to take it.
@@ -467,7 +478,7 @@ impl QueryMachine {
                 }
             }
             (State::Executing, Event::CommandComplete(tag)) => {
-                self.result.tag = Some(tag.to_owned());
+                self.result.tag = Some(tag.into());
                 if self.spec.max_rows > 0 {
                     // The portal is exhausted: end it.
                     conv.sync_open(id);
@@ -523,7 +534,7 @@ pub(crate) fn refuse_copy_text(sql: &str) -> Result<(), Error> {
 /// executed any number of times in one round trip each.
 #[derive(Debug)]
 pub(crate) struct PrepareMachine {
-    name: String,
+    name: Name,
     sql: String,
     params: Option<Vec<u32>>,
     columns: Option<Arc<[Column]>>,
@@ -560,7 +571,7 @@ impl PrepareMachine {
                     return Progress::Done(Err(Error::Db(e)));
                 }
                 let inner = Arc::new(StatementInner::new(
-                    std::mem::take(&mut self.name),
+                    self.name.clone(),
                     std::mem::take(&mut self.sql),
                     Arc::new(Described::new(self.params.take().unwrap_or_default(), self.columns.take())),
                     conv.statements.dealloc_epoch,
@@ -613,7 +624,7 @@ impl FetchMachine {
                 return Progress::Done(Ok(Response::Suspended(r)));
             }
             Event::CommandComplete(tag) => {
-                self.result.tag = Some(tag.to_owned());
+                self.result.tag = Some(tag.into());
                 conv.sync_open(id);
             }
             Event::Error(e) => {

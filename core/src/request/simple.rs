@@ -29,7 +29,7 @@ impl ResultSets {
             Event::DataRow(row) if keep_rows => self.current.get_or_insert_with(empty).rows.push(row.to_owned()),
             Event::CommandComplete(tag) => {
                 let mut rs = self.current.take().unwrap_or_else(empty);
-                rs.tag = Some(tag.to_owned());
+                rs.tag = Some(tag.into());
                 self.results.push(rs);
             }
             Event::EmptyQueryResponse => self.results.push(empty()),

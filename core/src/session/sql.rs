@@ -152,18 +152,81 @@ impl Head<'_> {
     }
 }
 
-/// The heads of the statements of `sql` (empty statements skipped).
-fn statement_heads(sql: &str) -> Vec<Head<'_>> {
-    let mut heads = Vec::new();
+impl Head<'_> {
+    /// What this statement does to the transaction status.
+    fn effect(&self) -> TxEffect {
+        let is = |w: &str| self.word_is(0, w);
+        if is("BEGIN") || is("START") {
+            TxEffect::Opens
+        } else if (is("COMMIT") || is("ROLLBACK")) && self.word_is(1, "PREPARED") {
+            // Runs outside a block; changes nothing about it.
+            TxEffect::Unchanged
+        } else if is("ROLLBACK") && (self.word_is(1, "TO") || self.word_is(2, "TO")) {
+            // ROLLBACK [WORK | TRANSACTION] TO SAVEPOINT: the block stays.
+            TxEffect::Unchanged
+        } else if is("COMMIT")
+            || is("END")
+            || is("ROLLBACK")
+            || is("ABORT")
+            || (is("PREPARE") && self.word_is(1, "TRANSACTION"))
+        {
+            if self.chain {
+                TxEffect::Unknown
+            } else {
+                TxEffect::Ends
+            }
+        } else {
+            TxEffect::Unchanged
+        }
+    }
+}
+
+/// Everything pgsans reads in one text, from one pass of the lexer (it runs for every query
+/// sent as text, so once is what it costs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SqlFacts {
+    /// The highest `$n` it refers to (0: none).
+    pub(crate) highest_param: u32,
+    /// What it does to the transaction status.
+    pub(crate) tx: TxEffect,
+    /// A COPY through the client: its direction ([`copy_through_client`]).
+    pub(crate) copy: Option<&'static str>,
+}
+
+/// The [`SqlFacts`] of `sql`.
+pub(crate) fn analyze(sql: &str) -> SqlFacts {
+    let mut highest_param = 0;
+    let (mut effect, mut control, mut statements) = (TxEffect::Unchanged, 0, 0);
     let mut current: Option<Head<'_>> = None;
     let mut last_and = false;
+    let (mut first_word, mut copy) = (true, None);
+    let mut is_copy = false;
+    let mut end_statement = |head: Option<Head<'_>>| {
+        if let Some(head) = head {
+            statements += 1;
+            let this = head.effect();
+            if this != TxEffect::Unchanged {
+                control += 1;
+                effect = this;
+            }
+        }
+    };
     for t in tokens(sql) {
         match t {
             Token::Semicolon => {
-                heads.extend(current.take());
+                end_statement(current.take());
                 last_and = false;
             }
             Token::Word(w) => {
+                if std::mem::take(&mut first_word) {
+                    is_copy = w.eq_ignore_ascii_case("COPY");
+                } else if is_copy && copy.is_none() {
+                    if w.eq_ignore_ascii_case("STDIN") {
+                        copy = Some("FROM STDIN");
+                    } else if w.eq_ignore_ascii_case("STDOUT") {
+                        copy = Some("TO STDOUT");
+                    }
+                }
                 let head = current.get_or_insert_with(Head::default);
                 if let Some(slot) = head.words.iter_mut().find(|s| s.is_none()) {
                     *slot = Some(w);
@@ -173,11 +236,16 @@ fn statement_heads(sql: &str) -> Vec<Head<'_>> {
                 }
                 last_and = w.eq_ignore_ascii_case("AND");
             }
-            Token::Param(_) => {}
+            Token::Param(n) => highest_param = highest_param.max(n),
         }
     }
-    heads.extend(current);
-    heads
+    end_statement(current);
+    if control > 1 || (control == 1 && statements > 1) {
+        // A block ended or opened among other statements of one simple query (implicit
+        // transactions, errors before it): ask the server.
+        effect = TxEffect::Unknown;
+    }
+    SqlFacts { highest_param, tx: effect, copy }
 }
 
 /// The first keyword of `sql` (comments and whitespace skipped), or "".
@@ -188,17 +256,6 @@ pub(crate) fn first_keyword(sql: &str) -> &str {
             _ => None,
         })
         .unwrap_or("")
-}
-
-/// The highest `$n` that `sql` refers to (0: none).
-pub(crate) fn highest_param(sql: &str) -> u32 {
-    tokens(sql)
-        .filter_map(|t| match t {
-            Token::Param(n) => Some(n),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// What running a text does to the transaction status, as far as its words tell.
@@ -218,44 +275,7 @@ pub(crate) enum TxEffect {
 
 /// The transaction effect of `sql` (see [`TxEffect`]).
 pub(crate) fn transaction_effect(sql: &str) -> TxEffect {
-    let heads = statement_heads(sql);
-    let mut effect = TxEffect::Unchanged;
-    let mut control = 0;
-    for head in &heads {
-        let is = |w: &str| head.word_is(0, w);
-        let this = if is("BEGIN") || is("START") {
-            TxEffect::Opens
-        } else if (is("COMMIT") || is("ROLLBACK")) && head.word_is(1, "PREPARED") {
-            // Runs outside a block; changes nothing about it.
-            TxEffect::Unchanged
-        } else if is("ROLLBACK") && (head.word_is(1, "TO") || head.word_is(2, "TO")) {
-            // ROLLBACK [WORK | TRANSACTION] TO SAVEPOINT: the block stays.
-            TxEffect::Unchanged
-        } else if is("COMMIT")
-            || is("END")
-            || is("ROLLBACK")
-            || is("ABORT")
-            || (is("PREPARE") && head.word_is(1, "TRANSACTION"))
-        {
-            if head.chain {
-                TxEffect::Unknown
-            } else {
-                TxEffect::Ends
-            }
-        } else {
-            TxEffect::Unchanged
-        };
-        if this != TxEffect::Unchanged {
-            control += 1;
-            effect = this;
-        }
-    }
-    if control > 1 || (control == 1 && heads.len() > 1) {
-        // A block ended or opened among other statements of one simple query (implicit
-        // transactions, errors before it): ask the server.
-        return TxEffect::Unknown;
-    }
-    effect
+    analyze(sql).tx
 }
 
 /// A COPY that moves data through the client (`COPY … FROM STDIN`, `COPY … TO STDOUT`): its
@@ -263,22 +283,7 @@ pub(crate) fn transaction_effect(sql: &str) -> TxEffect {
 /// and comments. Query methods refuse these before sending anything (the extended protocol
 /// cannot end a copy-in cleanly behind queued messages); a COPY to or from a server file runs.
 pub(crate) fn copy_through_client(sql: &str) -> Option<&'static str> {
-    let mut words = tokens(sql).filter_map(|t| match t {
-        Token::Word(w) => Some(w),
-        _ => None,
-    });
-    if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("COPY")) {
-        return None;
-    }
-    for w in words {
-        if w.eq_ignore_ascii_case("STDIN") {
-            return Some("FROM STDIN");
-        }
-        if w.eq_ignore_ascii_case("STDOUT") {
-            return Some("TO STDOUT");
-        }
-    }
-    None
+    analyze(sql).copy
 }
 
 #[cfg(test)]
@@ -305,6 +310,7 @@ mod tests {
 
     #[test]
     fn highest_parameter() {
+        let highest_param = |sql: &str| analyze(sql).highest_param;
         assert_eq!(highest_param("SELECT 1"), 0);
         assert_eq!(highest_param("SELECT $2::int, $1"), 2);
         assert_eq!(highest_param("SELECT '$3', $$ $4 $$, abc$5"), 0);

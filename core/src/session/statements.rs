@@ -38,11 +38,34 @@ pub struct Described {
     pub params: Vec<u32>,
     /// `None` when the statement returns no rows (NoData).
     pub columns: Option<Arc<[Column]>>,
+    /// The Bind's result formats for these columns (chosen once, not per execution).
+    result_formats: Box<[i16]>,
 }
 
 impl Described {
     pub fn new(params: Vec<u32>, columns: Option<Arc<[Column]>>) -> Described {
-        Described { params, columns }
+        let result_formats = result_formats(columns.as_ref());
+        Described { params, columns, result_formats }
+    }
+
+    /// The result formats a Bind asks for: binary where pgsans decodes the type, one code for
+    /// all when they agree (which also survives a change in the column count).
+    pub(crate) fn result_formats(&self) -> &[i16] {
+        &self.result_formats
+    }
+}
+
+fn result_formats(columns: Option<&Arc<[Column]>>) -> Box<[i16]> {
+    match columns {
+        None => Box::default(),
+        Some(cols) => {
+            let formats: Vec<i16> = cols.iter().map(|c| crate::types::binary_supported(c.type_oid()) as i16).collect();
+            if !formats.is_empty() && formats.iter().all(|f| *f == formats[0]) {
+                Box::new([formats[0]])
+            } else {
+                formats.into()
+            }
+        }
     }
 }
 
@@ -59,17 +82,20 @@ pub(crate) fn same_columns(a: Option<&Arc<[Column]>>, b: Option<&Arc<[Column]>>)
 
 #[derive(Debug)]
 pub(crate) struct StatementInner {
-    pub(crate) name: String,
+    pub(crate) name: Name,
     pub(crate) sql: String,
     pub(crate) described: Arc<Described>,
+    /// What running it does to the transaction status (read from its text once).
+    pub(crate) tx: crate::session::sql::TxEffect,
     /// The connection's deallocation epoch when it was last parsed on the server: behind the
     /// current one, it must be parsed again before it is executed.
     pub(crate) parsed_epoch: AtomicU64,
 }
 
 impl StatementInner {
-    pub(crate) fn new(name: String, sql: String, described: Arc<Described>, epoch: u64) -> Self {
-        StatementInner { name, sql, described, parsed_epoch: AtomicU64::new(epoch) }
+    pub(crate) fn new(name: Name, sql: String, described: Arc<Described>, epoch: u64) -> Self {
+        let tx = crate::session::sql::transaction_effect(&sql);
+        StatementInner { name, sql, described, tx, parsed_epoch: AtomicU64::new(epoch) }
     }
 
     /// Whether the server may have deallocated it since it was parsed.
@@ -183,11 +209,14 @@ impl Statement {
 /// Cache key: the SQL text and the parameter types the client declared for it.
 pub(crate) type Key = (String, Vec<u32>);
 
+/// A server-side statement name, shared (not copied) by the cache, statements and requests.
+pub(crate) type Name = Arc<str>;
+
 #[derive(Debug)]
 struct Entry {
     uses: usize,
     described: Arc<Described>,
-    prepared: Option<String>,
+    prepared: Option<Name>,
     last_used: u64,
 }
 
@@ -195,13 +224,13 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) enum Plan {
     /// Never described: Parse + Describe first (named when preparing right away).
-    Describe { prepare_as: Option<String> },
+    Describe { prepare_as: Option<Name> },
     /// Described; run it unnamed (Parse + Bind + Execute in one round trip).
     Unnamed(Arc<Described>),
     /// Described and due for preparation: Parse under this name, then execute it.
-    PrepareNow(Arc<Described>, String),
+    PrepareNow(Arc<Described>, Name),
     /// Prepared on the server under this name.
-    Prepared(Arc<Described>, String),
+    Prepared(Arc<Described>, Name),
 }
 
 impl Plan {
@@ -220,9 +249,9 @@ pub(crate) struct StatementCache {
     /// Executions before a statement is prepared server-side; `None` never prepares.
     pub(crate) threshold: Option<usize>,
     next_id: u64,
-    user: Vec<(String, Weak<StatementInner>)>,
+    user: Vec<(Name, Weak<StatementInner>)>,
     /// Server-side statements to close with the next request.
-    pub(crate) to_close: Vec<String>,
+    pub(crate) to_close: Vec<Name>,
     /// Bumped whenever every cached description is dropped: an operation in flight must not
     /// reuse what it looked up before (a pipeline).
     pub(crate) epoch: u64,
@@ -255,9 +284,9 @@ impl Default for StatementCache {
 }
 
 impl StatementCache {
-    pub(crate) fn new_name(&mut self, prefix: &str) -> String {
+    pub(crate) fn new_name(&mut self, prefix: &str) -> Name {
         self.next_id += 1;
-        format!("{prefix}{}", self.next_id)
+        format!("{prefix}{}", self.next_id).into()
     }
 
     /// Decides how to run `key` and counts the use.
@@ -295,7 +324,7 @@ impl StatementCache {
     }
 
     /// Stores a description (and the prepared name, if the Parse was named).
-    pub(crate) fn insert(&mut self, key: Key, described: Arc<Described>, prepared: Option<String>) {
+    pub(crate) fn insert(&mut self, key: Key, described: Arc<Described>, prepared: Option<Name>) {
         if self.capacity == 0 || depends_on_session(&key.0) {
             if let Some(name) = prepared {
                 self.to_close.push(name);
@@ -316,7 +345,7 @@ impl StatementCache {
         }
     }
 
-    pub(crate) fn mark_prepared(&mut self, key: &Key, name: String) {
+    pub(crate) fn mark_prepared(&mut self, key: &Key, name: Name) {
         match self.entries.get_mut(key) {
             Some(e) => {
                 if let Some(old) = e.prepared.replace(name) {
@@ -459,7 +488,7 @@ mod tests {
         c.observe_tag(b"SELECT 1", false);
         assert_eq!(c.len(), 1);
         c.observe_tag(b"ALTER TABLE", false);
-        assert_eq!((c.len(), c.to_close.as_slice(), c.epoch), (0, &["s1".to_owned()][..], 1));
+        assert_eq!((c.len(), c.to_close.as_slice(), c.epoch), (0, &[Name::from("s1")][..], 1));
         c.observe_ready(true);
         c.insert(key.clone(), Arc::new(Described::new(vec![], None)), None);
         c.observe_tag(b"ROLLBACK", false);

@@ -219,10 +219,11 @@ impl<'a> Row<'a> {
 
     /// Copies the row out of the receive buffer.
     pub fn to_owned(&self) -> OwnedRow {
-        // Store values contiguously: one allocation for the bytes, one for the ranges.
+        // Store values contiguously: one allocation for the bytes; the ranges of a row of a few
+        // columns stay inline.
         let total: usize = self.ranges.iter().flatten().map(|(s, e)| (e - s) as usize).sum();
         let mut data = Vec::with_capacity(total);
-        let mut ranges = Vec::with_capacity(self.ranges.len());
+        let mut ranges = OwnedRanges::with_capacity(self.ranges.len());
         for r in self.ranges {
             ranges.push(r.map(|(s, e)| {
                 let start = data.len() as u32;
@@ -239,8 +240,11 @@ impl<'a> Row<'a> {
 pub struct OwnedRow {
     columns: Option<Arc<[Column]>>,
     data: Vec<u8>,
-    ranges: Vec<Option<(u32, u32)>>,
+    ranges: OwnedRanges,
 }
+
+/// Where an owned row's values are in its bytes (`None`: NULL).
+type OwnedRanges = smallvec::SmallVec<[Option<(u32, u32)>; 4]>;
 
 impl OwnedRow {
     pub fn len(&self) -> usize {
@@ -278,13 +282,102 @@ impl OwnedRow {
     }
 }
 
+/// A command tag (`SELECT 3`, `INSERT 0 1`, `CREATE TABLE`): a `str`, kept inline when short —
+/// as nearly all are — so that finishing a statement allocates nothing for it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CommandTag(TagRepr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum TagRepr {
+    Inline { len: u8, bytes: [u8; CommandTag::INLINE] },
+    Heap(Box<str>),
+}
+
+impl CommandTag {
+    const INLINE: usize = 30;
+
+    pub fn new(tag: &str) -> CommandTag {
+        match tag.len() {
+            len if len <= Self::INLINE => {
+                let mut bytes = [0; Self::INLINE];
+                bytes[..len].copy_from_slice(tag.as_bytes());
+                CommandTag(TagRepr::Inline { len: len as u8, bytes })
+            }
+            _ => CommandTag(TagRepr::Heap(tag.into())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Copied from a `&str` whole: always valid.
+            TagRepr::Inline { len, bytes } => std::str::from_utf8(&bytes[..*len as usize]).unwrap_or_default(),
+            TagRepr::Heap(s) => s,
+        }
+    }
+}
+
+impl std::ops::Deref for CommandTag {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for CommandTag {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for CommandTag {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for CommandTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for CommandTag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for CommandTag {
+    fn from(tag: &str) -> CommandTag {
+        CommandTag::new(tag)
+    }
+}
+
+impl From<CommandTag> for String {
+    fn from(tag: CommandTag) -> String {
+        tag.as_str().to_owned()
+    }
+}
+
+impl PartialEq<str> for CommandTag {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for CommandTag {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The result of one statement of a simple query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultSet {
     pub(crate) columns: Option<Arc<[Column]>>,
     pub(crate) rows: Vec<OwnedRow>,
     /// `None` for an empty query string (EmptyQueryResponse).
-    pub(crate) tag: Option<String>,
+    pub(crate) tag: Option<CommandTag>,
 }
 
 impl ResultSet {

@@ -605,7 +605,7 @@ async fn compare_paths<R: TestRt>(c: &mut Conn<R>, sql: &str, in_block: bool, ct
         let got = guarded!(async {
             let r = c.query_result(sql, &[]).await?;
             let mut s = shape(r.columns.as_deref(), &r.rows);
-            s.push(r.tag.clone().unwrap_or_default());
+            s.push(r.tag.as_deref().unwrap_or_default().to_owned());
             Ok(s)
         });
         assert_eq!(got, expected, "{ctx}: extended run {run} of {sql}");
@@ -618,7 +618,7 @@ async fn compare_paths<R: TestRt>(c: &mut Conn<R>, sql: &str, in_block: bool, ct
         for r in c.pipeline(p).await? {
             let r = r?;
             out = shape(r.columns.as_deref(), &r.rows);
-            out.push(r.tag.clone().unwrap_or_default());
+            out.push(r.tag.as_deref().unwrap_or_default().to_owned());
         }
         Ok(out)
     });
