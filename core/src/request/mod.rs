@@ -341,7 +341,9 @@ pub(crate) enum Machine {
     Listen(ListenMachine),
 }
 
-/// A request just submitted: running, or answered at once (a setting only stored).
+/// A request just submitted: running, or answered at once (a setting only stored). Returned once
+/// per request and moved straight on: its size costs a copy, boxing would cost an allocation.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Started {
     Running(Machine),
     Done(Response),
