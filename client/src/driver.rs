@@ -215,6 +215,28 @@ impl<R: Runtime> Driver<R> {
             }
             return Poll::Ready(Err(Error::Timeout));
         }
+        if interest == Interest::Read {
+            if let Some(r) = self.socket.read_blocking(self.engine.recv_buf(), deadline) {
+                return Poll::Ready(match r {
+                    Ok(0) => {
+                        self.engine.receive_eof();
+                        Ok(())
+                    }
+                    Ok(n) => {
+                        self.engine.recv_commit(n);
+                        Ok(())
+                    }
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) => {
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let e = self.engine.transport_error(e.into());
+                        self.socket.shutdown();
+                        Err(e)
+                    }
+                });
+            }
+        }
         match self.socket.poll_ready(cx, interest, deadline) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(true)) => Poll::Ready(Ok(())),

@@ -47,6 +47,14 @@ pub trait Socket: TryIo + AsFd + Send + 'static {
 
     /// Shuts the socket down (after Terminate, or when the connection is dropped).
     fn shutdown(&mut self) {}
+
+    /// Waits for bytes and reads them in one call, where the runtime can (a blocking socket
+    /// with nothing else to wait for): one system call instead of a wait and a read. `None`:
+    /// not here, wait with [`poll_ready`](Self::poll_ready). Only asked for a read with no
+    /// deadline other than `deadline`; `Ok(0)` is end of stream.
+    fn read_blocking(&mut self, _buf: &mut [u8], _deadline: Option<Instant>) -> Option<io::Result<usize>> {
+        None
+    }
 }
 
 /// Waits until `socket` may be ready for `interest` (`true`) or `deadline` passes (`false`).

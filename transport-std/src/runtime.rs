@@ -69,6 +69,8 @@ fn wait_for(
 pub struct StdSocket {
     socket: Socket,
     waiter: Option<Box<dyn Wait>>,
+    /// The descriptor is blocking (no wait callback): reads may wait in `recv` itself.
+    blocking: bool,
 }
 
 impl std::fmt::Debug for StdSocket {
@@ -84,6 +86,15 @@ impl StdSocket {
     /// Sets (or removes) the wait callback.
     pub fn set_wait_callback(&mut self, waiter: Option<Box<dyn Wait>>) {
         self.waiter = waiter;
+        self.set_mode();
+    }
+
+    /// A callback sees a non-blocking descriptor (it may read or register it as it likes);
+    /// without one, the descriptor is blocking so that a read can wait in `recv` itself. A
+    /// failure to switch only costs that shortcut.
+    fn set_mode(&mut self) {
+        let blocking = self.waiter.is_none();
+        self.blocking = self.socket.set_blocking(blocking).is_ok() && blocking;
     }
 
     /// Whether a wait callback waits for this socket.
@@ -127,6 +138,13 @@ impl pgsans_client::Socket for StdSocket {
     fn shutdown(&mut self) {
         self.socket.shutdown();
     }
+
+    /// With no callback and no deadline, the blocking client waits in the read itself (the
+    /// descriptor is then blocking; every other read and write passes `MSG_DONTWAIT`): one
+    /// `recv` per answer instead of `poll` and `recv`.
+    fn read_blocking(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> Option<io::Result<usize>> {
+        (self.blocking && self.waiter.is_none() && deadline.is_none()).then(|| self.socket.read_blocking(buf))
+    }
 }
 
 impl pgsans_client::Runtime for Std {
@@ -158,7 +176,11 @@ impl pgsans_client::Runtime for Std {
             Err(last)
         })();
         match result {
-            Ok(socket) => Ok(StdSocket { socket, waiter }),
+            Ok(socket) => {
+                let mut socket = StdSocket { socket, waiter, blocking: false };
+                socket.set_mode();
+                Ok(socket)
+            }
             Err(e) => {
                 NEXT_WAITER.with(|w| *w.borrow_mut() = waiter);
                 Err(e)

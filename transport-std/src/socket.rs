@@ -1,9 +1,12 @@
-//! Non-blocking sockets: connecting, and waiting with `poll(2)` or a wait callback.
+//! Sockets: connecting, and waiting with `poll(2)` or a wait callback.
 //!
-//! Every socket here is non-blocking from its creation, `connect` included, so the client can
-//! only ever block inside [`wait`](crate::wait): in `poll(2)`, or in the caller's callback.
+//! Every socket here is non-blocking from its creation, `connect` included, and every read and
+//! write is non-blocking (`MSG_DONTWAIT`) whatever the descriptor's mode, so the client blocks
+//! only where it chooses: in [`wait`](crate::wait) (`poll(2)`, or the caller's callback), or in
+//! [`read_blocking`](Socket::read_blocking) — the blocking client's one-call wait-and-read,
+//! on a descriptor it has made blocking for that.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -14,9 +17,9 @@ use pgsans::{Error, Interest};
 use pgsans_client::connect_error;
 use pgsans_client::io::TryIo;
 use rustix::event::{PollFd, PollFlags};
-use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketAddrUnix, SocketFlags, SocketType};
 
-/// A TCP or Unix-domain socket in non-blocking mode.
+/// A TCP or Unix-domain socket.
 #[derive(Debug)]
 pub(crate) enum Socket {
     Tcp(TcpStream),
@@ -25,20 +28,27 @@ pub(crate) enum Socket {
 
 impl TryIo for Socket {
     fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => s.read(buf),
-            Socket::Unix(s) => s.read(buf),
-        }
+        Ok(rustix::net::recv(self.as_fd(), buf, RecvFlags::DONTWAIT)?.0)
     }
     fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => s.write(buf),
-            Socket::Unix(s) => s.write(buf),
-        }
+        Ok(rustix::net::send(self.as_fd(), buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL)?)
     }
 }
 
 impl Socket {
+    /// Makes the descriptor blocking or not (its reads and writes stay non-blocking): blocking,
+    /// [`read_blocking`](Self::read_blocking) waits in the read itself.
+    pub(crate) fn set_blocking(&self, blocking: bool) -> io::Result<()> {
+        Ok(rustix::io::ioctl_fionbio(self.as_fd(), !blocking)?)
+    }
+
+    /// Waits for bytes and reads them, in one system call where a wait and a read would take
+    /// two (only on a descriptor made blocking by [`set_blocking`](Self::set_blocking)).
+    /// `Ok(0)`: end of stream.
+    pub(crate) fn read_blocking(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(rustix::net::recv(self.as_fd(), buf, RecvFlags::empty())?.0)
+    }
+
     pub(crate) fn shutdown(&self) {
         let _ = match self {
             Socket::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
