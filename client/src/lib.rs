@@ -25,6 +25,7 @@ mod driver;
 pub mod io;
 pub mod load;
 mod runtime;
+mod shared;
 mod stream;
 mod transaction;
 
@@ -34,6 +35,7 @@ pub use copy::{BinaryCopyIn, BinaryCopyOut, CopyIn, CopyOut, COPY_BUFFER};
 pub use driver::Driver;
 pub use load::{load, load_with_env, with_files};
 pub use runtime::{ready, set_socket_options, Runtime, Socket};
+pub use shared::{Client, ClientTransaction};
 pub use stream::{Portal, RowStream};
 pub use transaction::Transaction;
 

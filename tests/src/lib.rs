@@ -81,6 +81,21 @@ pub trait TestRt: pgsans_client::Runtime {
     fn sleep(d: Duration) -> impl Future<Output = ()>;
 }
 
+/// Polls `f` at most `polls` times (letting the runtime move bytes in between), then drops it
+/// if it has not finished: a future cancelled at its `polls`-th await point.
+pub async fn poll_then_drop<R: TestRt, F: Future>(f: F, polls: usize) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    for i in 0..polls {
+        if let Some(out) = futures_lite::future::poll_once(f.as_mut()).await {
+            return Some(out);
+        }
+        if i % 3 == 2 {
+            R::sleep(Duration::from_millis(1)).await;
+        }
+    }
+    None
+}
+
 /// Runs `f`, failing the test if it has not finished after `d` (a hang) on runtimes whose
 /// futures can be raced against a timer; the blocking client simply runs it.
 pub async fn must_finish<R: TestRt, F: Future>(what: &str, d: Duration, f: F) -> F::Output {

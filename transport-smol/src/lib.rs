@@ -43,6 +43,11 @@ pub struct Smol;
 pub type Connection = pgsans_client::Connection<Smol>;
 /// A transaction scope on smol / async-io: its methods are [`pgsans_client::Transaction`]'s.
 pub type Transaction<'a> = pgsans_client::Transaction<'a, Smol>;
+/// A connection many tasks share, their calls pipelined (`Clone + Send + Sync`, `&self`
+/// methods, autocommit; see [`pgsans_client::Client`]).
+pub type Client = pgsans_client::Client<Smol>;
+/// A transaction of a [`Client`]: it has the connection to itself until it ends.
+pub type ClientTransaction<'a> = pgsans_client::ClientTransaction<'a, Smol>;
 /// Streamed rows on smol / async-io: its methods are [`pgsans_client::RowStream`]'s.
 pub type RowStream<'a> = pgsans_client::RowStream<'a, Smol>;
 /// A portal on smol / async-io: its methods are [`pgsans_client::Portal`]'s.

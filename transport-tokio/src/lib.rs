@@ -42,6 +42,11 @@ pub struct Tokio;
 pub type Connection = pgsans_client::Connection<Tokio>;
 /// A transaction scope on Tokio: its methods are [`pgsans_client::Transaction`]'s.
 pub type Transaction<'a> = pgsans_client::Transaction<'a, Tokio>;
+/// A connection many tasks share, their calls pipelined (`Clone + Send + Sync`, `&self`
+/// methods, autocommit; see [`pgsans_client::Client`]).
+pub type Client = pgsans_client::Client<Tokio>;
+/// A transaction of a [`Client`]: it has the connection to itself until it ends.
+pub type ClientTransaction<'a> = pgsans_client::ClientTransaction<'a, Tokio>;
 /// Streamed rows on Tokio: its methods are [`pgsans_client::RowStream`]'s.
 pub type RowStream<'a> = pgsans_client::RowStream<'a, Tokio>;
 /// A portal on Tokio: its methods are [`pgsans_client::Portal`]'s.

@@ -264,6 +264,12 @@ impl Connection {
         })
     }
 
+    /// Whether [`take_response`](Self::take_response) has the response of `id` (for a caller
+    /// that drives the connection on behalf of others and wakes whoever waits for it).
+    pub fn response_ready(&self, id: RequestId) -> bool {
+        self.done.iter().any(|(d, _)| *d == id)
+    }
+
     /// The response of a finished request (once; afterwards `None`). `None` while it runs.
     pub fn take_response(&mut self, id: RequestId) -> Option<Result<Response, Error>> {
         let i = self.done.iter().position(|(d, _)| *d == id)?;

@@ -20,10 +20,14 @@ impl Connection {
         if let Some(why) = self.requests.iter().find_map(|r| r.machine.wants().exclusive) {
             return Err(UsageError::InvalidState(why.into()).into());
         }
-        if !request.is_fetch() && self.conv.syncs.open_point().is_some() {
-            return Err(
-                UsageError::InvalidState("a portal is open: fetch it to the end or close it first".into()).into()
-            );
+        // An open point left by a finished request is a portal the caller must end first; one
+        // of a request still running (a statement being described) only makes this one wait.
+        if let Some(owner) = self.conv.syncs.open_point() {
+            if !request.is_fetch() && !self.requests.iter().any(|r| r.id == owner) {
+                return Err(
+                    UsageError::InvalidState("a portal is open: fetch it to the end or close it first".into()).into()
+                );
+            }
         }
         let id = RequestId(self.next_id);
         self.next_id += 1;
@@ -67,11 +71,17 @@ impl Connection {
     }
 
     /// Whether what `request` sends depends on a transaction status (or session state) that
-    /// work in flight has yet to settle.
+    /// work in flight has yet to settle, or must wait for a running request's open sync point.
     fn blocked(&self, request: &Request) -> bool {
-        request.depends_on_tx(self.conv.session.autocommit)
+        (request.depends_on_tx(self.conv.session.autocommit)
             && (self.conv.predicted_tx() == Predicted::Unknown
-                || self.requests.iter().any(|r| r.machine.is_session_command()))
+                || self.requests.iter().any(|r| r.machine.is_session_command())))
+            // A running request keeps its sync point open (Parse + Describe + Flush: the
+            // unnamed statement is its own until its Bind): nothing may be queued behind it.
+            || (!request.is_fetch() && self.conv.syncs.open_point().is_some())
+            // A scope whose opening was abandoned is closed again when its BEGIN is answered:
+            // what comes next must not run inside it, in autocommit mode too.
+            || self.requests.iter().any(|r| matches!(r.detached, Some(Abandoned::Detach { undo_scope: true })))
     }
 
     /// The transaction status the rules see for a request queued now: the one the server will

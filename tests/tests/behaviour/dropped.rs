@@ -4,7 +4,6 @@
 //! transaction (outside autocommit), what the connection reports agrees with what it does
 //! next, and a second connection sees nothing committed that the user did not commit.
 
-use std::future::Future;
 use std::time::Duration;
 
 use pgsans::{ConnectionStatus, Error, TransactionStatus};
@@ -75,21 +74,6 @@ pub async fn the_statement_after_a_dropped_scope_opens_a_transaction<R: TestRt>(
     c.execute(format!("INSERT INTO {t} VALUES (3)").as_str(), &[]).await.unwrap();
     c.commit().await.unwrap();
     assert_eq!(committed(&mut o, &t).await, "3");
-}
-
-/// Polls `f` at most `polls` times (letting the runtime move bytes in between), then drops it
-/// if it has not finished: a future cancelled at its `polls`-th await point.
-async fn poll_then_drop<R: TestRt, F: Future>(f: F, polls: usize) -> Option<F::Output> {
-    let mut f = std::pin::pin!(f);
-    for i in 0..polls {
-        if let Some(out) = futures_lite::future::poll_once(f.as_mut()).await {
-            return Some(out);
-        }
-        if i % 3 == 2 {
-            R::sleep(Duration::from_millis(1)).await;
-        }
-    }
-    None
 }
 
 /// After an operation dropped at some point: the connection is usable, and psycopg2's rule

@@ -18,6 +18,7 @@ mod pipeline;
 mod replay;
 mod schema;
 mod session;
+mod shared;
 mod spawn;
 mod spin;
 mod tls;
@@ -36,6 +37,9 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    shared::concurrent_callers_each_get_their_own_results,
+    shared::a_transaction_has_the_connection_to_itself,
+    shared::scopes_and_calls_dropped_anywhere_leave_a_clean_connection,
     basics::every_auth_method_over_tcp,
     basics::every_auth_method_over_unix_socket,
     basics::url_connection_string,

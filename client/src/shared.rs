@@ -1,0 +1,499 @@
+//! A client many tasks share: `Clone + Send + Sync`, `&self` methods, concurrent calls
+//! pipelined over one connection (tokio-postgres' and xitca-postgres' `Client`).
+//!
+//! There is no background task. Every waiting call may drive the connection: it takes the
+//! lock (never across an `await`), lets the [`Driver`] move bytes, and wakes the callers whose
+//! responses it has seen arrive; the last caller to wait on the socket is the one the runtime
+//! wakes, and a caller that leaves (answered, or dropped) wakes another so that someone always
+//! watches the socket while anyone waits. Each call is its own request with its own Sync, so
+//! an error in one caller's statement never aborts another's; the engine matches every answer
+//! to its request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use pgsans::session::Command;
+use pgsans::{
+    Config, Error, Mode, Notification, OwnedRow, Params, Pipeline, Query, QueryResult, Request, RequestId, Response,
+    ResultSet, SessionChange, Statement, TransactionStatus, UsageError,
+};
+
+use crate::driver::Driver;
+use crate::runtime::Runtime;
+
+/// A connection many tasks use at once, with tokio-postgres' semantics: every statement
+/// commits by itself (autocommit) unless it runs in a [`transaction`](Client::transaction),
+/// which has the connection to itself while it lasts. Cheap to clone (an `Arc`); the
+/// connection closes when the last clone is dropped.
+///
+/// Concurrent calls are pipelined: each is sent as soon as it is made (writes of callers that
+/// come together go out together) and each caller gets exactly its own result. Dropping a
+/// call's future at any point is safe: its request is abandoned, the engine drains its answer,
+/// and every other caller's results are untouched. (Unlike the exclusive
+/// [`Connection`](crate::Connection), a dropped call is not cancelled on the server: a cancel
+/// request would hit whichever caller's statement is running.)
+///
+/// Which to choose: a `Client` for services where many tasks issue short statements (share one,
+/// or keep a few in a pool); a [`Connection`](crate::Connection) for psycopg2's semantics
+/// (a transaction opened for you, two-phase commit), COPY, row streams and notifications.
+pub struct Client<R: Runtime> {
+    inner: Arc<Inner<R>>,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client { inner: self.inner.clone() }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("state", &self.inner.state).finish()
+    }
+}
+
+struct Inner<R: Runtime> {
+    state: Mutex<State<R>>,
+}
+
+impl<R: Runtime> Drop for Inner<R> {
+    fn drop(&mut self) {
+        // The driver's own drop sends Terminate without waiting.
+        if let Ok(state) = self.state.get_mut() {
+            state.waiters.clear();
+        }
+    }
+}
+
+struct State<R: Runtime> {
+    driver: Driver<R>,
+    /// Calls waiting for their responses: who they are, what they wait for, how to wake them.
+    waiters: Vec<Waiter>,
+    /// The transaction scope that has the connection to itself, if any.
+    exclusive: Option<u64>,
+    /// Calls waiting for the exclusive scope to end before they submit.
+    gate: Vec<(u64, Waker)>,
+    next_key: u64,
+}
+
+impl<R: Runtime> std::fmt::Debug for State<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("driver", &self.driver)
+            .field("waiting", &self.waiters.len())
+            .field("exclusive", &self.exclusive.is_some())
+            .finish()
+    }
+}
+
+struct Waiter {
+    key: u64,
+    id: RequestId,
+    waker: Waker,
+}
+
+impl<R: Runtime> State<R> {
+    fn key(&mut self) -> u64 {
+        self.next_key += 1;
+        self.next_key
+    }
+
+    /// Wakes every other caller whose response has arrived (or every one, once the connection
+    /// is lost: their calls fail).
+    fn wake_answered(&mut self, me: u64) {
+        let lost = self.driver.engine.is_closed();
+        let engine = &self.driver.engine;
+        self.waiters.retain(|w| {
+            if w.key != me && (lost || engine.response_ready(w.id)) {
+                w.waker.wake_by_ref();
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// A caller leaves (answered or dropped): wake one that still waits, so that it watches
+    /// the socket in the leaver's place (the runtime wakes only the last task that waited).
+    fn leave(&mut self, me: u64) {
+        self.waiters.retain(|w| w.key != me);
+        if let Some(w) = self.waiters.first() {
+            w.waker.wake_by_ref();
+        }
+    }
+
+    fn set_waiter(&mut self, key: u64, id: RequestId, waker: &Waker) {
+        match self.waiters.iter_mut().find(|w| w.key == key) {
+            Some(w) => w.waker.clone_from(waker),
+            None => self.waiters.push(Waiter { key, id, waker: waker.clone() }),
+        }
+    }
+
+    /// The exclusive scope ended: let the callers it held back in.
+    fn open_gate(&mut self) {
+        self.exclusive = None;
+        for (_, w) in self.gate.drain(..) {
+            w.wake();
+        }
+    }
+}
+
+fn lock<R: Runtime>(inner: &Inner<R>) -> MutexGuard<'_, State<R>> {
+    // A panic while the lock was held (a notice handler's, say) leaves the engine consistent
+    // between two of its calls: carry on.
+    inner.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One request of one caller: submitted when its turn comes (not while another caller's
+/// transaction has the connection), then answered.
+struct Call<'c, R: Runtime> {
+    inner: &'c Inner<R>,
+    key: u64,
+    /// The transaction scope this call belongs to (it may submit while that scope holds the
+    /// connection).
+    scope: Option<u64>,
+    request: Option<Request>,
+    id: Option<RequestId>,
+    done: bool,
+}
+
+impl<R: Runtime> Future for Call<'_, R> {
+    type Output = Result<Response, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let mut state = lock(this.inner);
+        let id = match this.id {
+            Some(id) => id,
+            None => {
+                if state.exclusive.is_some() && state.exclusive != this.scope {
+                    let key = this.key;
+                    match state.gate.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, w)) => w.clone_from(cx.waker()),
+                        None => state.gate.push((key, cx.waker().clone())),
+                    }
+                    return Poll::Pending;
+                }
+                state.gate.retain(|(k, _)| *k != this.key);
+                let Some(request) = this.request.take() else {
+                    this.done = true;
+                    return Poll::Ready(Err(Error::Internal("a call polled after it finished".into())));
+                };
+                match state.driver.engine.submit(request) {
+                    Ok(id) => {
+                        this.id = Some(id);
+                        id
+                    }
+                    Err(e) => {
+                        this.done = true;
+                        return Poll::Ready(Err(e));
+                    }
+                }
+            }
+        };
+        let r = state.driver.poll_until(cx, None, |e| e.take_response(id));
+        state.wake_answered(this.key);
+        match r {
+            Poll::Ready(r) => {
+                this.done = true;
+                state.leave(this.key);
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                state.set_waiter(this.key, id, cx.waker());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<R: Runtime> Drop for Call<'_, R> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut state = lock(self.inner);
+        state.gate.retain(|(k, _)| *k != self.key);
+        if let Some(id) = self.id {
+            state.driver.engine.abandon(id);
+        }
+        state.leave(self.key);
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// Connects with a libpq connection string or `postgresql://` URL (completed from the
+    /// environment and `.pgpass` like libpq), in autocommit mode.
+    pub async fn connect(conninfo: &str) -> Result<Self, Error> {
+        Self::connect_with(&crate::load::load(conninfo)?).await
+    }
+
+    /// Connects with a ready configuration (see [`Connection::connect_with`](crate::Connection::connect_with)),
+    /// in autocommit mode.
+    pub async fn connect_with(config: &Config) -> Result<Self, Error> {
+        let driver = Driver::connect(config).await?;
+        let client = Client {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    driver,
+                    waiters: Vec::new(),
+                    exclusive: None,
+                    gate: Vec::new(),
+                    next_key: 0,
+                }),
+            }),
+        };
+        client.run(None, Request::command(Command::SetSession(SessionChange::new().autocommit(true)))).await?;
+        Ok(client)
+    }
+
+    fn call(&self, scope: Option<u64>, request: Request) -> Call<'_, R> {
+        let key = lock(&self.inner).key();
+        Call { inner: &self.inner, key, scope, request: Some(request), id: None, done: false }
+    }
+
+    async fn run(&self, scope: Option<u64>, request: Request) -> Result<Response, Error> {
+        self.call(scope, request).await
+    }
+
+    fn query_request<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>, mode: Mode) -> Result<Request, Error> {
+        lock(&self.inner).driver.engine.query_request(query, params, mode)
+    }
+
+    /// Opens a transaction that has the connection to itself until it ends: other callers'
+    /// new calls wait (those already sent finish first). End it with
+    /// [`commit`](ClientTransaction::commit) or [`rollback`](ClientTransaction::rollback);
+    /// dropped without either — an early `?`, a cancelled future — it is rolled back at once
+    /// (the ROLLBACK goes out before anyone else's next statement) and the others go on.
+    pub async fn transaction(&self) -> Result<ClientTransaction<'_, R>, Error> {
+        let scope = std::future::poll_fn(|cx| {
+            let mut state = lock(&self.inner);
+            if state.exclusive.is_none() {
+                let scope = state.key();
+                state.exclusive = Some(scope);
+                return Poll::Ready(scope);
+            }
+            let key = state.key();
+            state.gate.push((key, cx.waker().clone()));
+            Poll::Pending
+        })
+        .await;
+        // From here the guard owns the scope: dropped (with this future) it ends it.
+        let tx = ClientTransaction { client: self, scope, ended: false, depth: 1 };
+        tx.client.run(Some(scope), Request::command(Command::BeginScope)).await?;
+        Ok(tx)
+    }
+
+    /// Whether the connection is lost (the server went away, a protocol or socket error).
+    pub fn is_broken(&self) -> bool {
+        lock(&self.inner).driver.engine.is_broken()
+    }
+
+    /// Whether the connection is closed or lost.
+    pub fn is_closed(&self) -> bool {
+        lock(&self.inner).driver.engine.is_closed()
+    }
+
+    /// The transaction status as the connection knows it now.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        lock(&self.inner).driver.engine.transaction_status()
+    }
+
+    /// The server's process ID for this connection.
+    pub fn backend_pid(&self) -> i32 {
+        lock(&self.inner).driver.engine.backend_pid()
+    }
+
+    /// The notifications received so far (`LISTEN` on this client), oldest first.
+    pub fn take_notifications(&self) -> Vec<Notification> {
+        lock(&self.inner).driver.engine.take_notifications()
+    }
+
+    /// Sends Terminate and closes the connection for every clone; calls made afterwards fail.
+    pub async fn close(&self) -> Result<(), Error> {
+        // Taking the lock for the whole close would stall other callers' polls on a slow
+        // write; Terminate is short, so write what the socket takes now and let the driver's
+        // drop finish.
+        let mut state = lock(&self.inner);
+        state.driver.engine.terminate();
+        let r = state.driver.write_now();
+        state.wake_answered(0);
+        r
+    }
+}
+
+/// A transaction of a [`Client`]: the same methods, run inside it, while the other callers
+/// wait. Nested scopes ([`transaction`](Self::transaction)) are savepoints.
+pub struct ClientTransaction<'a, R: Runtime> {
+    client: &'a Client<R>,
+    scope: u64,
+    ended: bool,
+    depth: u32,
+}
+
+impl<R: Runtime> std::fmt::Debug for ClientTransaction<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTransaction").field("depth", &self.depth).field("ended", &self.ended).finish()
+    }
+}
+
+impl<'a, R: Runtime> ClientTransaction<'a, R> {
+    fn call(&self, _: Option<u64>, request: Request) -> Call<'_, R> {
+        self.client.call(Some(self.scope), request)
+    }
+
+    async fn run(&self, _: Option<u64>, request: Request) -> Result<Response, Error> {
+        self.call(None, request).await
+    }
+
+    fn query_request<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>, mode: Mode) -> Result<Request, Error> {
+        self.client.query_request(query, params, mode)
+    }
+
+    /// A nested scope: a savepoint, released by `commit`, rolled back to by `rollback` or a drop.
+    pub async fn transaction(&mut self) -> Result<ClientTransaction<'_, R>, Error> {
+        let mut nested =
+            ClientTransaction { client: self.client, scope: self.scope, ended: false, depth: self.depth + 1 };
+        // Marked ended until the savepoint is queued: dropped before, there is nothing to undo.
+        nested.ended = true;
+        let call = nested.client.call(Some(self.scope), Request::command(Command::BeginScope));
+        let mut call = std::pin::pin!(call);
+        std::future::poll_fn(|cx| {
+            let r = call.as_mut().poll(cx);
+            if call.id.is_some() {
+                nested.ended = false;
+            }
+            r
+        })
+        .await?;
+        Ok(nested)
+    }
+
+    /// Commits: COMMIT, or RELEASE SAVEPOINT when nested.
+    pub async fn commit(self) -> Result<(), Error> {
+        self.end(true).await
+    }
+
+    /// Rolls back: ROLLBACK, or ROLLBACK TO SAVEPOINT when nested.
+    pub async fn rollback(self) -> Result<(), Error> {
+        self.end(false).await
+    }
+
+    async fn end(mut self, commit: bool) -> Result<(), Error> {
+        let call = self.client.call(Some(self.scope), Request::command(Command::EndScope { commit }));
+        let mut call = std::pin::pin!(call);
+        // Once the end is queued, the engine finishes it even if this future is dropped.
+        let r = std::future::poll_fn(|cx| {
+            let r = call.as_mut().poll(cx);
+            if call.id.is_some() || call.done {
+                self.ended = true;
+            }
+            r
+        })
+        .await;
+        self.ended = true;
+        if self.depth == 1 {
+            lock(&self.client.inner).open_gate();
+        }
+        r.map(drop)
+    }
+}
+
+impl<R: Runtime> Drop for ClientTransaction<'_, R> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.client.inner);
+        if !self.ended {
+            // The rollback is queued before anyone else's next statement, and written now if
+            // the socket takes it, so that the server does not sit idle in the transaction.
+            state.driver.engine.abandon_scope();
+            let _ = state.driver.write_now();
+        }
+        if self.depth == 1 {
+            state.open_gate();
+        }
+    }
+}
+
+/// The query methods of [`Client`] and [`ClientTransaction`], written once.
+macro_rules! query_methods {
+    ($ty:ident) => {
+        impl<R: Runtime> $ty<'_, R> {
+            query_methods!(@methods);
+        }
+    };
+    (@client) => {
+        impl<R: Runtime> Client<R> {
+            query_methods!(@methods);
+        }
+    };
+    (@methods) => {
+        /// Runs one or more `;`-separated statements with the simple query protocol; one
+        /// [`ResultSet`] per statement, or the first error.
+        pub async fn simple_query(&self, sql: &str) -> Result<Vec<ResultSet>, Error> {
+            self.run(None, Request::simple(sql)).await?.into_batch()?.into_result()
+        }
+
+        /// Runs statements, discarding any rows.
+        pub async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
+            self.run(None, Request::batch(sql)).await?.into_batch()?.into_result().map(drop)
+        }
+
+        /// Prepares a statement server-side (types inferred by the server).
+        pub async fn prepare(&self, sql: &str) -> Result<Statement, Error> {
+            self.prepare_typed(sql, &[]).await
+        }
+
+        /// Prepares a statement with the given parameter type OIDs (0 = inferred).
+        pub async fn prepare_typed(&self, sql: &str, types: &[u32]) -> Result<Statement, Error> {
+            self.run(None, Request::prepare(sql, types)).await?.into_statement()
+        }
+
+        /// Runs a query with parameters and returns all its rows.
+        pub async fn query<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<Vec<OwnedRow>, Error> {
+            Ok(self.query_result(query, params).await?.rows)
+        }
+
+        /// Like `query`, with the columns and command tag.
+        pub async fn query_result<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<QueryResult, Error> {
+            let request = self.query_request(query, params, Mode::Collect)?;
+            self.run(None, request).await?.into_query()
+        }
+
+        /// Exactly one row, or an error naming how many came back.
+        pub async fn query_one<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<OwnedRow, Error> {
+            let mut rows = self.query(query, params).await?;
+            match (rows.pop(), rows.len()) {
+                (Some(row), 0) => Ok(row),
+                (last, n) => Err(UsageError::RowCount { expected: "exactly one", got: n + usize::from(last.is_some()) }.into()),
+            }
+        }
+
+        /// Zero or one row; more is an error.
+        pub async fn query_opt<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<Option<OwnedRow>, Error> {
+            let mut rows = self.query(query, params).await?;
+            match rows.len() {
+                0 | 1 => Ok(rows.pop()),
+                n => Err(UsageError::RowCount { expected: "at most one", got: n }.into()),
+            }
+        }
+
+        /// Runs a statement and returns the number of rows it affected.
+        pub async fn execute<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<u64, Error> {
+            let request = self.query_request(query, params, Mode::Count)?;
+            Ok(self.run(None, request).await?.into_query()?.rows_affected())
+        }
+
+        /// Sends every query of `pipeline` without waiting between them; one result per query.
+        pub async fn pipeline(&self, pipeline: Pipeline) -> Result<Vec<Result<QueryResult, Error>>, Error> {
+            if pipeline.is_empty() {
+                return Ok(Vec::new());
+            }
+            self.run(None, Request::pipeline(pipeline)).await?.into_pipeline()
+        }
+    };
+}
+
+query_methods!(@client);
+query_methods!(ClientTransaction);
