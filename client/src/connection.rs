@@ -217,7 +217,7 @@ impl<R: Runtime> Connection<R> {
     /// in flight (a cancel must not turn its COMMIT into a rollback). Every step's state lives
     /// in the connection, so a caller dropped in the middle leaves nothing half done: the
     /// next call finishes it.
-    async fn settle(&mut self) -> Result<(), Error> {
+    pub(crate) async fn settle(&mut self) -> Result<(), Error> {
         if std::mem::take(&mut self.cancel_wanted) {
             self.read_now()?;
             self.driver.engine.poll()?;

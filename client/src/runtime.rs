@@ -23,6 +23,9 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     /// `TCP_NODELAY`), giving up at `deadline` (`ErrorKind::TimedOut`). The error names where
     /// it tried.
     fn connect(target: &Target, deadline: Option<Instant>) -> impl Future<Output = io::Result<Self::Socket>> + Send;
+
+    /// Completes at `deadline` (for a pool's acquire timeout).
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send;
 }
 
 /// A connected socket the runtime can wait on (its descriptor: for socket options, and for

@@ -145,6 +145,9 @@ impl pgsans_client::Runtime for TokioMt {
     async fn connect(target: &Target, deadline: Option<Instant>) -> io::Result<pgsans_tokio::Socket> {
         <pgsans_tokio::Tokio as pgsans_client::Runtime>::connect(target, deadline).await
     }
+    async fn sleep_until(deadline: Instant) {
+        <pgsans_tokio::Tokio as pgsans_client::Runtime>::sleep_until(deadline).await
+    }
 }
 
 impl TestRt for TokioMt {
@@ -192,6 +195,9 @@ impl pgsans_client::Runtime for AsyncStd {
     type Socket = pgsans_smol::Socket;
     async fn connect(target: &Target, deadline: Option<Instant>) -> io::Result<pgsans_smol::Socket> {
         <pgsans_smol::Smol as pgsans_client::Runtime>::connect(target, deadline).await
+    }
+    async fn sleep_until(deadline: Instant) {
+        <pgsans_smol::Smol as pgsans_client::Runtime>::sleep_until(deadline).await
     }
 }
 

@@ -48,6 +48,12 @@ pub type Transaction<'a> = pgsans_client::Transaction<'a, Smol>;
 pub type Client = pgsans_client::Client<Smol>;
 /// A transaction of a [`Client`]: it has the connection to itself until it ends.
 pub type ClientTransaction<'a> = pgsans_client::ClientTransaction<'a, Smol>;
+/// A pool of connections on this runtime (see [`pgsans_client::Pool`]): a connection given back
+/// inside a transaction, a COPY or a result is rolled back, drained or discarded.
+pub type Pool = pgsans_client::Pool<Smol>;
+/// A connection out of a [`Pool`]; dropped, it goes back.
+pub type PooledConnection = pgsans_client::PooledConnection<Smol>;
+pub use pgsans_client::{HealthCheck, PoolOptions, PoolStats, Recycle};
 /// Streamed rows on smol / async-io: its methods are [`pgsans_client::RowStream`]'s.
 pub type RowStream<'a> = pgsans_client::RowStream<'a, Smol>;
 /// A portal on smol / async-io: its methods are [`pgsans_client::Portal`]'s.
@@ -172,6 +178,10 @@ impl pgsans_client::Runtime for Smol {
 
     async fn connect(target: &Target, deadline: Option<Instant>) -> io::Result<Socket> {
         until(deadline, connect(target)).await.unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        async_io::Timer::at(deadline).await;
     }
 }
 

@@ -40,6 +40,7 @@
 
 mod copy;
 mod polling;
+mod pool;
 mod runtime;
 mod socket;
 pub mod wait;
@@ -58,7 +59,9 @@ pub use pgsans;
 /// crate's connection, streams, COPY and transaction types are documented here.
 #[doc(inline)]
 pub use pgsans_client;
+pub use pgsans_client::{HealthCheck, PoolOptions, PoolStats, Recycle};
 pub use polling::{Poll, Polling, PollingConnection, PollingSocket};
+pub use pool::{Pool, PooledConnection};
 pub use runtime::{block_on, Std, StdSocket};
 pub use wait::{get_wait_callback, set_wait_callback, Interest, Wait, WaitFactory, WaitRequest};
 

@@ -118,6 +118,18 @@ impl pgsans_client::Runtime for Polling {
             "a polling connection connects with PollingConnection::connect_start",
         ))
     }
+
+    /// Nothing here sleeps (the caller's event loop waits): ready once `deadline` has passed,
+    /// asking to be polled again until then.
+    fn sleep_until(deadline: Instant) -> impl std::future::Future<Output = ()> + Send {
+        std::future::poll_fn(move |cx| {
+            if Instant::now() >= deadline {
+                return std::task::Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        })
+    }
 }
 
 enum State {

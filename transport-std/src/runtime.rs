@@ -187,6 +187,28 @@ impl pgsans_client::Runtime for Std {
             }
         }
     }
+
+    fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+        sleep_until(deadline)
+    }
+}
+
+thread_local! {
+    /// The earliest deadline a sleeping future polled by [`block_on`] on this thread waits
+    /// for: `block_on` parks until then (or until woken).
+    static NEXT_TIMER: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// [`Std`]'s timer: ready once `deadline` has passed; until then it tells [`block_on`] when to
+/// poll again, and `block_on` parks the thread until that time (or until something wakes it).
+fn sleep_until(deadline: Instant) -> impl Future<Output = ()> + Send {
+    std::future::poll_fn(move |_| {
+        if Instant::now() >= deadline {
+            return Poll::Ready(());
+        }
+        NEXT_TIMER.with(|t| t.set(Some(t.get().map_or(deadline, |d| d.min(deadline)))));
+        Poll::Pending
+    })
 }
 
 fn to_io(e: Error) -> io::Error {
@@ -196,14 +218,17 @@ fn to_io(e: Error) -> io::Error {
     }
 }
 
-struct Woken(AtomicBool);
+/// Whether the future was woken, and the thread to unpark when it is (from another thread:
+/// a pooled connection given back, say).
+struct Woken(AtomicBool, std::thread::Thread);
 
 impl Wake for Woken {
     fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::Release);
+        self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
         self.0.store(true, Ordering::Release);
+        self.1.unpark();
     }
 }
 
@@ -215,7 +240,7 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
         static WAKER: (Arc<Woken>, Waker) = new_waker();
     }
     fn new_waker() -> (Arc<Woken>, Waker) {
-        let woken = Arc::new(Woken(AtomicBool::new(false)));
+        let woken = Arc::new(Woken(AtomicBool::new(false), std::thread::current()));
         (woken.clone(), Waker::from(woken))
     }
     fn run<F: Future>(fut: F, woken: &Woken, waker: &Waker) -> F::Output {
@@ -225,10 +250,14 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
             if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
                 return out;
             }
+            let timer = NEXT_TIMER.with(std::cell::Cell::take);
             if !woken.0.swap(false, Ordering::Acquire) {
-                // Nothing in the blocking client stays pending without waking itself; be a
-                // good citizen if a foreign future does.
-                std::thread::yield_now();
+                // Pending without having woken itself: waiting for another thread (a pool's
+                // connection) or for a timer.
+                match timer {
+                    Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
+                    None => std::thread::park(),
+                }
             }
         }
     }

@@ -47,6 +47,12 @@ pub type Transaction<'a> = pgsans_client::Transaction<'a, Tokio>;
 pub type Client = pgsans_client::Client<Tokio>;
 /// A transaction of a [`Client`]: it has the connection to itself until it ends.
 pub type ClientTransaction<'a> = pgsans_client::ClientTransaction<'a, Tokio>;
+/// A pool of connections on this runtime (see [`pgsans_client::Pool`]): a connection given back
+/// inside a transaction, a COPY or a result is rolled back, drained or discarded.
+pub type Pool = pgsans_client::Pool<Tokio>;
+/// A connection out of a [`Pool`]; dropped, it goes back.
+pub type PooledConnection = pgsans_client::PooledConnection<Tokio>;
+pub use pgsans_client::{HealthCheck, PoolOptions, PoolStats, Recycle};
 /// Streamed rows on Tokio: its methods are [`pgsans_client::RowStream`]'s.
 pub type RowStream<'a> = pgsans_client::RowStream<'a, Tokio>;
 /// A portal on Tokio: its methods are [`pgsans_client::Portal`]'s.
@@ -229,6 +235,10 @@ impl pgsans_client::Runtime for Tokio {
 
     async fn connect(target: &Target, deadline: Option<Instant>) -> io::Result<Socket> {
         until(deadline, connect(target)).await.unwrap_or_else(|| Err(io::ErrorKind::TimedOut.into()))
+    }
+
+    async fn sleep_until(deadline: Instant) {
+        tokio::time::sleep_until(deadline.into()).await;
     }
 }
 

@@ -200,6 +200,31 @@ impl Connection {
         self.conv.abandon(id);
     }
 
+    /// Rolls back whatever transaction is open, or will be once the work in flight has ended,
+    /// without waiting: a ROLLBACK queued behind that work (its answer drained unseen), the
+    /// transaction scopes and a two-phase transaction of the session ended with it (a prepared
+    /// one stays on the server, as after `tpc_prepare`). Nothing when the connection certainly
+    /// ends idle. For a pool taking a connection back: the server ends the transaction as soon
+    /// as it reads the ROLLBACK, not when the connection is next used.
+    pub fn abandon_transaction(&mut self) {
+        if self.check_ready().is_err() {
+            return;
+        }
+        let idle = self.conv.predicted_tx() == Predicted::Exactly(TransactionStatus::Idle);
+        let s = &mut self.conv.session;
+        if idle && s.scopes == 0 && s.tpc.is_none() {
+            return;
+        }
+        s.scopes = 0;
+        s.scope_began = false;
+        s.tpc = None;
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        if self.conv.queue_simple(id, "ROLLBACK").is_ok() {
+            self.conv.abandon(id);
+        }
+    }
+
     /// Queues Terminate. Once [`transmit`](Self::transmit) is fully written the connection is
     /// closed and the transport closes the socket. Idempotent.
     pub fn terminate(&mut self) {

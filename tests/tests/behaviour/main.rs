@@ -15,6 +15,7 @@ mod nonblocking;
 mod pauses;
 mod pg18;
 mod pipeline;
+mod pool;
 mod replay;
 mod schema;
 mod session;
@@ -37,6 +38,11 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    pool::a_pooled_connection_is_never_handed_out_or_left_in_a_transaction,
+    pool::acquire_times_out_and_statistics_count,
+    pool::broken_connections_are_replaced_and_checks_catch_dead_ones,
+    pool::the_reset_policy_gives_each_user_a_fresh_session,
+    pool::maintain_keeps_min_idle_and_closes_expired,
     shared::concurrent_callers_each_get_their_own_results,
     shared::a_transaction_has_the_connection_to_itself,
     shared::scopes_and_calls_dropped_anywhere_leave_a_clean_connection,

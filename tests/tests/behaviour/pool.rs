@@ -1,0 +1,313 @@
+//! The pool: whatever its users did — a transaction left open, a scope, a commit, a row stream,
+//! a COPY in either direction or a pipeline dropped at any await point — the server never holds
+//! a pooled connection idle in a transaction, and the next user gets a clean session. Timeouts,
+//! broken connections, health checks, the reset policy, maintenance and statistics.
+
+use std::time::Duration;
+
+use pgsans::{Config, ConnectionStatus, Error, Pipeline, TransactionStatus};
+use pgsans_client::{HealthCheck, Pool, PoolOptions, Recycle};
+use pgsans_tests::*;
+
+fn options(max_size: usize) -> PoolOptions {
+    let mut o = PoolOptions::default();
+    o.max_size = max_size;
+    o.health_check = HealthCheck::Never;
+    o
+}
+
+fn pool<R: TestRt>(o: PoolOptions) -> Pool<R> {
+    Pool::new(Config::parse(&TestServer::shared().conninfo(AuthMethod::Trust)).unwrap(), o)
+}
+
+async fn observer<R: TestRt>() -> Conn<R> {
+    let mut o = Conn::<R>::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).await.unwrap();
+    o.set_autocommit(true).await.unwrap();
+    o
+}
+
+/// The server's state for backend `pid` once it has stopped working on what it was sent
+/// (what a returned connection queued is written at once; the server takes a moment).
+async fn server_state<R: TestRt>(o: &mut Conn<R>, pid: i32) -> String {
+    let mut state = String::new();
+    for _ in 0..400 {
+        let rows = o.query("SELECT state FROM pg_stat_activity WHERE pid = $1", &[&pid]).await.unwrap();
+        state = match rows.first() {
+            Some(row) => row.get::<String, _>(0).unwrap(),
+            None => return "gone".into(),
+        };
+        if state == "idle" {
+            break;
+        }
+        R::sleep(Duration::from_millis(5)).await;
+    }
+    state
+}
+
+/// One thing a user may do with a pooled connection, dropped after `polls` polls.
+async fn scenario<R: TestRt>(c: &mut Conn<R>, which: usize, polls: usize, t: &str) {
+    let insert = format!("INSERT INTO {t} VALUES (1)");
+    match which {
+        // psycopg2's semantics: the statement opened a transaction nobody committed.
+        0 => {
+            let _ = poll_then_drop::<R, _>(c.execute(insert.as_str(), &[]), polls).await;
+        }
+        // A scope dropped while it runs.
+        1 => {
+            let body = async {
+                let mut tx = c.transaction().await?;
+                tx.execute(insert.as_str(), &[]).await?;
+                tx.query("SELECT pg_sleep(0.002)", &[]).await?;
+                Ok::<_, Error>(())
+            };
+            let _ = poll_then_drop::<R, _>(body, polls).await;
+        }
+        // A stream dropped mid-result.
+        2 => {
+            let body = async {
+                c.execute(insert.as_str(), &[]).await?;
+                let mut rows = c.query_raw("SELECT g FROM generate_series(1, 100000) g", &[]).await?;
+                for _ in 0..polls * 50 {
+                    rows.next().await?;
+                }
+                Ok::<_, Error>(())
+            };
+            let _ = poll_then_drop::<R, _>(body, polls + 3).await;
+        }
+        // COPY IN dropped before its end.
+        3 => {
+            let body = async {
+                let mut copy = c.copy_in(&format!("COPY {t} FROM STDIN")).await?;
+                for _ in 0..polls {
+                    copy.write(b"7\n").await?;
+                }
+                Ok::<_, Error>(())
+            };
+            let _ = poll_then_drop::<R, _>(body, polls + 2).await;
+        }
+        // COPY OUT dropped mid-data.
+        4 => {
+            let body = async {
+                c.execute(insert.as_str(), &[]).await?;
+                let mut copy = c.copy_out("COPY (SELECT g FROM generate_series(1, 100000) g) TO STDOUT").await?;
+                for _ in 0..polls * 10 {
+                    copy.next().await?;
+                }
+                Ok::<_, Error>(())
+            };
+            let _ = poll_then_drop::<R, _>(body, polls + 3).await;
+        }
+        // A pipeline dropped while it runs.
+        _ => {
+            let mut p = Pipeline::new();
+            p.query(insert.as_str(), &[]);
+            p.query("SELECT pg_sleep(0.002)", &[]);
+            p.query(insert.as_str(), &[]);
+            let _ = poll_then_drop::<R, _>(c.pipeline(p), polls).await;
+        }
+    }
+}
+
+pub async fn a_pooled_connection_is_never_handed_out_or_left_in_a_transaction<R: TestRt>() {
+    let mut o = observer::<R>().await;
+    let t = format!("pool_tx_{}", R::NAME.replace('-', "_"));
+    o.batch_execute(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (v int)")).await.unwrap();
+    let pool = pool::<R>(options(2));
+    for which in 0..6 {
+        for polls in [0, 1, 2, 3, 5, 8] {
+            let what = format!("scenario {which} dropped after {polls} polls");
+            let pid = {
+                let mut c = pool.get().await.unwrap();
+                let pid = c.backend_pid();
+                scenario::<R>(&mut c, which, polls, &t).await;
+                pid
+            };
+            // Given back: the server is not left idle in a transaction.
+            let state = server_state(&mut o, pid).await;
+            assert!(!state.starts_with("idle in transaction"), "{what}: the server holds backend {pid} {state}");
+            // Whoever gets a connection next gets a clean one.
+            let mut c = pool.get().await.unwrap();
+            assert_eq!(c.transaction_status(), TransactionStatus::Idle, "{what}");
+            assert_eq!(c.status(), ConnectionStatus::Ready, "{what}");
+            assert_eq!(c.engine().transaction_depth(), 0, "{what}");
+            // The server agrees: that backend is idle, in no transaction, before this user's
+            // first statement.
+            let state = server_state(&mut o, c.backend_pid()).await;
+            assert_eq!(state, "idle", "{what}");
+            c.execute(format!("INSERT INTO {t} VALUES (2)").as_str(), &[])
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            c.rollback().await.unwrap();
+            drop(c);
+            // Nothing a dropped user did was committed.
+            let committed = scalar(&mut o, &format!("SELECT count(*) FROM {t}")).await.unwrap();
+            assert_eq!(committed.as_deref(), Some("0"), "{what}");
+        }
+    }
+    let stats = pool.stats();
+    assert!(stats.size <= 2, "{stats:?}");
+    assert!(stats.rolled_back > 0, "{stats:?}");
+}
+
+pub async fn acquire_times_out_and_statistics_count<R: TestRt>() {
+    let mut o = options(1);
+    o.acquire_timeout = Some(Duration::from_millis(150));
+    let pool = pool::<R>(o);
+    let first = pool.get().await.unwrap();
+    let pid = first.backend_pid();
+    let started = std::time::Instant::now();
+    assert!(matches!(pool.get().await, Err(Error::Timeout)));
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    let stats = pool.stats();
+    assert_eq!((stats.size, stats.idle, stats.timeouts, stats.opened, stats.acquired), (1, 0, 1, 1, 1), "{stats:?}");
+    drop(first);
+    let again = pool.get().await.unwrap();
+    assert_eq!(again.backend_pid(), pid, "the idle connection is reused");
+    drop(again);
+    let stats = pool.stats();
+    assert_eq!((stats.size, stats.idle, stats.acquired, stats.waiting), (1, 1, 2, 0), "{stats:?}");
+    pool.close();
+    assert!(pool.get().await.is_err(), "a closed pool hands out nothing");
+    assert_eq!(pool.stats().size, 0);
+}
+
+pub async fn broken_connections_are_replaced_and_checks_catch_dead_ones<R: TestRt>() {
+    let mut o = observer::<R>().await;
+    let mut opts = options(1);
+    opts.health_check = HealthCheck::Always;
+    let pool = pool::<R>(opts);
+    // Broken while in use: discarded when given back.
+    let pid = {
+        let mut c = pool.get().await.unwrap();
+        let pid = c.backend_pid();
+        o.query("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap();
+        assert!(c.query("SELECT 1", &[]).await.is_err());
+        pid
+    };
+    let mut c = pool.get().await.unwrap();
+    assert_ne!(c.backend_pid(), pid);
+    assert_eq!(c.query_one("SELECT 1::int4", &[]).await.unwrap().get::<i32, _>(0).unwrap(), 1);
+    let pid = c.backend_pid();
+    drop(c);
+    // Killed while idle in the pool: the health check finds it, another is opened.
+    o.query("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap();
+    R::sleep(Duration::from_millis(50)).await;
+    let mut c = pool.get().await.unwrap();
+    assert_ne!(c.backend_pid(), pid);
+    assert_eq!(c.query_one("SELECT 2::int4", &[]).await.unwrap().get::<i32, _>(0).unwrap(), 2);
+    assert_eq!(pool.stats().closed, 2);
+}
+
+pub async fn the_reset_policy_gives_each_user_a_fresh_session<R: TestRt>() {
+    let mut opts = options(1);
+    opts.recycle = Recycle::Reset;
+    let pool = pool::<R>(opts);
+    {
+        let mut c = pool.get().await.unwrap();
+        c.set_autocommit(true).await.unwrap();
+        c.batch_execute("SET application_name = 'left behind'; CREATE TEMP TABLE scratch (v int)").await.unwrap();
+    }
+    let mut c = pool.get().await.unwrap();
+    assert!(!c.autocommit(), "the default session characteristics are back");
+    let name = c.query_one("SELECT current_setting('application_name')", &[]).await.unwrap();
+    assert_ne!(name.get::<String, _>(0).unwrap(), "left behind");
+    assert!(c.query("SELECT * FROM scratch", &[]).await.is_err(), "temporary tables are gone");
+}
+
+pub async fn maintain_keeps_min_idle_and_closes_expired<R: TestRt>() {
+    let mut opts = options(4);
+    opts.min_idle = 2;
+    opts.idle_timeout = Some(Duration::from_millis(200));
+    let pool = pool::<R>(opts);
+    pool.maintain().await.unwrap();
+    let stats = pool.stats();
+    assert_eq!((stats.size, stats.idle, stats.opened), (2, 2, 2), "{stats:?}");
+    R::sleep(Duration::from_millis(250)).await;
+    pool.maintain().await.unwrap();
+    let stats = pool.stats();
+    assert_eq!((stats.size, stats.idle, stats.opened, stats.closed), (2, 2, 4, 2), "{stats:?}");
+}
+
+/// Eight threads share a blocking pool of three: waiting threads sleep until a connection comes
+/// back, each thread's work lands, and every connection ends idle.
+#[test]
+fn threads_share_a_blocking_pool() {
+    let mut opts = options(3);
+    opts.acquire_timeout = Some(Duration::from_secs(20));
+    let pool = pgsans_std::Pool::connect(&TestServer::shared().conninfo(AuthMethod::Trust), opts).unwrap();
+    let mut o = pgsans_std::Connection::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).unwrap();
+    o.batch_execute("DROP TABLE IF EXISTS pool_threads; CREATE TABLE pool_threads (t int, i int)").unwrap();
+    o.commit().unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|t: i32| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for i in 0..40 {
+                    let mut c = pool.get().unwrap();
+                    c.execute("INSERT INTO pool_threads VALUES ($1, $2)", &[&t, &i]).unwrap();
+                    if i % 4 == 0 {
+                        continue; // given back uncommitted: rolled back
+                    }
+                    c.commit().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let n: i64 = o.query_one("SELECT count(*) FROM pool_threads", &[]).unwrap().get(0).unwrap();
+    assert_eq!(n, 8 * 30);
+    let stats = pool.stats();
+    assert!(stats.size <= 3 && stats.opened <= 3, "{stats:?}");
+    assert_eq!((stats.acquired, stats.rolled_back), (320, 80), "{stats:?}");
+}
+
+/// Tokio tasks on worker threads share a pool; a third are aborted at random points. No pooled
+/// backend is left in a transaction, and the pool still serves.
+#[test]
+fn aborted_tokio_tasks_leave_no_pooled_connection_in_a_transaction() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
+    rt.block_on(async {
+        let pool = pgsans_tokio::Pool::connect(&TestServer::shared().conninfo(AuthMethod::Trust), options(4)).unwrap();
+        let tasks: Vec<_> = (0..30)
+            .map(|t: i32| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    for i in 0..20 {
+                        let mut c = pool.get().await.unwrap();
+                        let mut tx = c.transaction().await.unwrap();
+                        tx.execute("SELECT $1::int4, pg_sleep(0.0005)", &[&(t * 100 + i)]).await.unwrap();
+                        tx.commit().await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for (i, t) in tasks.iter().enumerate() {
+            if i % 3 == 0 {
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                t.abort();
+            }
+        }
+        for t in tasks {
+            if let Err(e) = t.await {
+                assert!(e.is_cancelled(), "{e}");
+            }
+        }
+        let mut o = pgsans_tokio::Connection::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).await.unwrap();
+        o.set_autocommit(true).await.unwrap();
+        let mut pids = Vec::new();
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let c = pool.get().await.unwrap();
+            assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+            pids.push(c.backend_pid());
+            held.push(c);
+        }
+        for pid in pids {
+            let row = o.query_one("SELECT state FROM pg_stat_activity WHERE pid = $1", &[&pid]).await.unwrap();
+            assert_eq!(row.get::<String, _>(0).unwrap(), "idle");
+        }
+        assert!(pool.stats().size <= 4);
+    });
+}
