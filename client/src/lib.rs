@@ -24,6 +24,8 @@ mod copy;
 mod driver;
 pub mod io;
 pub mod load;
+#[cfg(any(feature = "deadpool", feature = "bb8"))]
+mod managers;
 mod pool;
 mod runtime;
 mod shared;
@@ -35,6 +37,9 @@ pub use connection::Connection;
 pub use copy::{BinaryCopyIn, BinaryCopyOut, CopyIn, CopyOut, COPY_BUFFER};
 pub use driver::Driver;
 pub use load::{load, load_with_env, with_files};
+#[cfg(any(feature = "deadpool", feature = "bb8"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "deadpool", feature = "bb8"))))]
+pub use managers::Manager;
 pub use pool::{HealthCheck, Pool, PoolItem, PoolOptions, PoolStats, PooledConnection, Recycle};
 pub use runtime::{ready, set_socket_options, Runtime, Socket};
 pub use shared::{Client, ClientTransaction};

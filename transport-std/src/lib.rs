@@ -41,6 +41,9 @@
 mod copy;
 mod polling;
 mod pool;
+#[cfg(feature = "r2d2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "r2d2")))]
+pub mod r2d2;
 mod runtime;
 mod socket;
 pub mod wait;

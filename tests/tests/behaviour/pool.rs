@@ -311,3 +311,60 @@ fn aborted_tokio_tasks_leave_no_pooled_connection_in_a_transaction() {
         assert!(pool.stats().size <= 4);
     });
 }
+
+/// A connection given back to deadpool, bb8 or r2d2 in the middle of a transaction: the next
+/// checkout gets it clean, and nothing its user did is committed.
+#[test]
+fn deadpool_bb8_and_r2d2_managers_recycle_from_the_engines_state() {
+    let config = Config::parse(&TestServer::shared().conninfo(AuthMethod::Trust)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut o = observer::<pgsans_tokio::Tokio>().await;
+        o.batch_execute("DROP TABLE IF EXISTS pool_managers; CREATE TABLE pool_managers (v int)").await.unwrap();
+
+        let manager = pgsans_client::Manager::<pgsans_tokio::Tokio>::new(config.clone());
+        let pool: deadpool::managed::Pool<pgsans_client::Manager<pgsans_tokio::Tokio>> =
+            deadpool::managed::Pool::builder(manager).max_size(1).build().unwrap();
+        {
+            let mut c = pool.get().await.unwrap();
+            c.execute("INSERT INTO pool_managers VALUES (1)", &[]).await.unwrap();
+            let _ = poll_then_drop::<pgsans_tokio::Tokio, _>(c.query("SELECT pg_sleep(0.05)", &[]), 1).await;
+        }
+        let mut c = pool.get().await.unwrap();
+        assert_eq!(c.transaction_status(), TransactionStatus::Idle, "deadpool");
+        assert_eq!(server_state(&mut o, c.backend_pid()).await, "idle", "deadpool");
+        c.execute("SELECT 1", &[]).await.unwrap();
+        c.rollback().await.unwrap();
+        drop(c);
+
+        let manager = pgsans_client::Manager::<pgsans_tokio::Tokio>::new(config.clone());
+        let pool = bb8::Pool::builder().max_size(1).build(manager).await.unwrap();
+        let pid = {
+            let mut c = pool.get().await.unwrap();
+            c.execute("INSERT INTO pool_managers VALUES (2)", &[]).await.unwrap();
+            c.backend_pid()
+        };
+        // bb8 asks the manager as the connection comes back: the ROLLBACK is out already.
+        assert_eq!(server_state(&mut o, pid).await, "idle", "bb8, given back");
+        let c = pool.get().await.unwrap();
+        assert_eq!(c.transaction_status(), TransactionStatus::Idle, "bb8");
+
+        assert_eq!(scalar(&mut o, "SELECT count(*) FROM pool_managers").await.unwrap().as_deref(), Some("0"));
+    });
+
+    let pool = r2d2::Pool::builder().max_size(1).build(pgsans_std::r2d2::Manager::new(config)).unwrap();
+    let pid = {
+        let mut c = pool.get().unwrap();
+        c.execute("INSERT INTO pool_managers VALUES (3)", &[]).unwrap();
+        c.backend_pid()
+    };
+    let mut o = pgsans_std::Connection::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).unwrap();
+    o.set_autocommit(true).unwrap();
+    let state: String =
+        o.query_one("SELECT state FROM pg_stat_activity WHERE pid = $1", &[&pid]).unwrap().get(0).unwrap();
+    assert!(!state.starts_with("idle in transaction"), "r2d2, given back: {state}");
+    let c = pool.get().unwrap();
+    assert_eq!(c.transaction_status(), TransactionStatus::Idle, "r2d2");
+    let n: i64 = o.query_one("SELECT count(*) FROM pool_managers", &[]).unwrap().get(0).unwrap();
+    assert_eq!(n, 0);
+}
