@@ -38,6 +38,9 @@ const CLIENTS: &[&str] = &[
 fn supported(workload: &str, client: &str, libpq: Option<&std::path::Path>, pg18: bool) -> bool {
     let copy = workload.starts_with("copy");
     match client {
+        _ if workload == "shared-50" => matches!(client, "pgsans-tokio" | "pgsans-tokio-nospin" | "tokio-postgres"),
+        _ if workload == "mutex-50" => client == "pgsans-tokio",
+        _ if workload == "pool-50" => matches!(client, "pgsans-tokio" | "pgsans-std" | "tokio-postgres"),
         "libpq" => {
             libpq.is_some()
                 && matches!(
@@ -139,6 +142,25 @@ const WORKLOADS: &[Workload] = &[
         what: "8 connections x 2,500 prepared SELECT $1::int4, concurrently (blocking clients: a thread each; \
                async clients: a task each on one thread)",
         ops: 20_000,
+    },
+    Workload {
+        name: "shared-50",
+        what: "50 tasks x 100 prepared SELECT $1::int4 at once over ONE connection (pgsans Client, \
+               tokio-postgres Client; mutex-50: pgsans' exclusive Connection behind a Mutex)",
+        ops: 5_000,
+    },
+    Workload {
+        name: "mutex-50",
+        what: "shared-50 with pgsans' exclusive Connection in an async Mutex (one query at a time: the \
+               way before the shared Client)",
+        ops: 5_000,
+    },
+    Workload {
+        name: "pool-50",
+        what: "50 tasks (pgsans-std: threads) x 100 SELECT $1::int4 over 8 connections (pgsans Pool, \
+               max_size 8, a connection per query; tokio-postgres: deadpool-postgres max_size 8 with \
+               prepare_cached)",
+        ops: 5_000,
     },
     Workload {
         name: "fetch-binary",
@@ -496,6 +518,9 @@ async fn measure_async(pids: &[i32], f: impl std::future::Future<Output = i64>) 
 
 /// Connections (and their prepared statement) for `roundtrip-8`.
 const CONCURRENT: usize = 8;
+/// shared-50, mutex-50, pool-50: tasks, and queries per task.
+const TASKS: i32 = 50;
+const PER_TASK: i32 = 100;
 const PER_CONNECTION: i32 = 2_500;
 
 fn pgsans_config(conninfo: &str, spin: bool) -> pgsans::Config {
@@ -519,6 +544,34 @@ fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
                 conn.close().unwrap();
             }
             300
+        });
+    }
+    if workload == "pool-50" {
+        let mut options = pgsans_std::PoolOptions::default();
+        options.max_size = CONCURRENT;
+        let pool = pgsans_std::Pool::new(config.clone(), options);
+        // Open the connections before measuring (as the other clients do).
+        let held: Vec<_> = (0..CONCURRENT).map(|_| pool.get().unwrap()).collect();
+        let pids: Vec<i32> = held.iter().map(|c| c.backend_pid()).collect();
+        drop(held);
+        return measure(&pids, || {
+            std::thread::scope(|s| {
+                let threads: Vec<_> = (0..TASKS)
+                    .map(|t| {
+                        let pool = &pool;
+                        s.spawn(move || {
+                            (0..PER_TASK)
+                                .map(|i| {
+                                    let mut c = pool.get().unwrap();
+                                    let n = t * PER_TASK + i;
+                                    c.query("SELECT $1::int4", &[&n]).unwrap()[0].get::<i32, _>(0).unwrap() as i64
+                                })
+                                .sum::<i64>()
+                        })
+                    })
+                    .collect();
+                threads.into_iter().map(|t| t.join().unwrap()).sum()
+            })
         });
     }
     if workload == "roundtrip-8" {
@@ -658,6 +711,77 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
                 conn.close().await.unwrap();
             }
             300
+        })
+        .await;
+    }
+    if workload == "shared-50" {
+        let client = pgsans_tokio::Client::connect_with(config).await.unwrap();
+        let stmt = client.prepare("SELECT $1::int4").await.unwrap();
+        return measure_async(&[client.backend_pid()], async {
+            let tasks = (0..TASKS).map(|t| {
+                let (client, stmt) = (&client, &stmt);
+                async move {
+                    let mut sum = 0i64;
+                    for i in 0..PER_TASK {
+                        let n = t * PER_TASK + i;
+                        sum += client.query(stmt, &[&n]).await.unwrap()[0].get::<i32, _>(0).unwrap() as i64;
+                    }
+                    sum
+                }
+            });
+            futures_util::future::join_all(tasks).await.into_iter().sum()
+        })
+        .await;
+    }
+    if workload == "mutex-50" {
+        let mut c = Connection::connect_with(config).await.unwrap();
+        c.set_autocommit(true).await.unwrap();
+        let stmt = c.prepare("SELECT $1::int4").await.unwrap();
+        let pid = c.backend_pid();
+        let conn = tokio::sync::Mutex::new(c);
+        return measure_async(&[pid], async {
+            let tasks = (0..TASKS).map(|t| {
+                let (conn, stmt) = (&conn, &stmt);
+                async move {
+                    let mut sum = 0i64;
+                    for i in 0..PER_TASK {
+                        let n = t * PER_TASK + i;
+                        let rows = conn.lock().await.query(stmt, &[&n]).await.unwrap();
+                        sum += rows[0].get::<i32, _>(0).unwrap() as i64;
+                    }
+                    sum
+                }
+            });
+            futures_util::future::join_all(tasks).await.into_iter().sum()
+        })
+        .await;
+    }
+    if workload == "pool-50" {
+        let mut options = pgsans_tokio::PoolOptions::default();
+        options.max_size = CONCURRENT;
+        let pool = pgsans_tokio::Pool::new(config.clone(), options);
+        let mut held = Vec::new();
+        for _ in 0..CONCURRENT {
+            let mut c = pool.get().await.unwrap();
+            c.set_autocommit(true).await.unwrap();
+            held.push(c);
+        }
+        let pids: Vec<i32> = held.iter().map(|c| c.backend_pid()).collect();
+        drop(held);
+        return measure_async(&pids, async {
+            let tasks = (0..TASKS).map(|t| {
+                let pool = &pool;
+                async move {
+                    let mut sum = 0i64;
+                    for i in 0..PER_TASK {
+                        let n = t * PER_TASK + i;
+                        let mut c = pool.get().await.unwrap();
+                        sum += c.query("SELECT $1::int4", &[&n]).await.unwrap()[0].get::<i32, _>(0).unwrap() as i64;
+                    }
+                    sum
+                }
+            });
+            futures_util::future::join_all(tasks).await.into_iter().sum()
         })
         .await;
     }
@@ -891,6 +1015,67 @@ async fn tokio_postgres_run(workload: &str, conninfo: &PeerTls) -> Measured {
                         drop(client);
                     }
                     300
+                })
+                .await;
+            }
+            if workload == "pool-50" {
+                let PeerTls::None(conninfo) = conninfo else { panic!("pool-50 runs without TLS") };
+                let manager = deadpool_postgres::Manager::from_config(
+                    conninfo.parse().unwrap(),
+                    tokio_postgres::NoTls,
+                    deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+                );
+                let pool = deadpool_postgres::Pool::builder(manager).max_size(CONCURRENT).build().unwrap();
+                let mut held = Vec::new();
+                let mut pids = Vec::new();
+                for _ in 0..CONCURRENT {
+                    let c = pool.get().await.unwrap();
+                    pids.push(c.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get::<_, i32>(0));
+                    held.push(c);
+                }
+                drop(held);
+                return measure_async(&pids, async {
+                    let tasks = (0..TASKS).map(|t| {
+                        let pool = &pool;
+                        async move {
+                            let mut sum = 0i64;
+                            for i in 0..PER_TASK {
+                                let n = t * PER_TASK + i;
+                                let c = pool.get().await.unwrap();
+                                // deadpool-postgres' statement cache, as pgsans caches SQL text.
+                                let stmt = c.prepare_cached("SELECT $1::int4").await.unwrap();
+                                sum += c.query(&stmt, &[&n]).await.unwrap()[0].get::<_, i32>(0) as i64;
+                            }
+                            sum
+                        }
+                    });
+                    futures_util::future::join_all(tasks).await.into_iter().sum()
+                })
+                .await;
+            }
+            if workload == "shared-50" {
+                let n = 1;
+                let mut clients = Vec::new();
+                for _ in 0..n {
+                    let c = tokio_postgres_connect(conninfo).await;
+                    let stmt = c.prepare("SELECT $1::int4").await.unwrap();
+                    let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+                    clients.push((c, stmt, pid));
+                }
+                let pids: Vec<i32> = clients.iter().map(|c| c.2).collect();
+                return measure_async(&pids, async {
+                    let tasks = (0..TASKS).map(|t| {
+                        let (c, stmt, _) = &clients[t as usize % clients.len()];
+                        async move {
+                            let mut sum = 0i64;
+                            for i in 0..PER_TASK {
+                                let n = t * PER_TASK + i;
+                                sum += c.query(stmt, &[&n]).await.unwrap()[0].get::<_, i32>(0) as i64;
+                            }
+                            sum
+                        }
+                    });
+                    futures_util::future::join_all(tasks).await.into_iter().sum()
                 })
                 .await;
             }

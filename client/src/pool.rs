@@ -254,8 +254,6 @@ impl<R: Runtime, C: PoolItem<R>> Pool<R, C> {
         let inner = &*self.inner;
         let deadline = inner.options.acquire_timeout.map(|t| Instant::now() + t);
         loop {
-            // Listen before looking, so that a connection given back in between is not missed.
-            let listener = inner.released.listen();
             let (step, expired) = self.next_step();
             drop(expired);
             match step? {
@@ -291,6 +289,14 @@ impl<R: Runtime, C: PoolItem<R>> Pool<R, C> {
                 }
                 Step::Wait => {
                     let _waiting = Waiting(inner);
+                    // Listen, then look again: a connection given back in between is not missed.
+                    let listener = inner.released.listen();
+                    {
+                        let state = inner.lock();
+                        if !state.idle.is_empty() || state.size < inner.options.max_size || state.closed {
+                            continue;
+                        }
+                    }
                     let woken = match deadline {
                         Some(d) => {
                             futures_lite::future::or(

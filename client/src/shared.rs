@@ -75,6 +75,9 @@ struct State<R: Runtime> {
     exclusive: Option<u64>,
     /// Calls waiting for the exclusive scope to end before they submit.
     gate: Vec<(u64, Waker)>,
+    /// The call in charge of driving the connection for those who wait: the last to wait on
+    /// the socket, or the one woken to take over when that one left. `None`: nobody is.
+    watching: Option<u64>,
     next_key: u64,
 }
 
@@ -115,12 +118,18 @@ impl<R: Runtime> State<R> {
         });
     }
 
-    /// A caller leaves (answered or dropped): wake one that still waits, so that it watches
-    /// the socket in the leaver's place (the runtime wakes only the last task that waited).
+    /// A caller leaves (answered or dropped): if the socket held its waker, wake one that
+    /// still waits, so that it watches the socket in the leaver's place (the runtime wakes
+    /// only the last task that waited).
     fn leave(&mut self, me: u64) {
         self.waiters.retain(|w| w.key != me);
-        if let Some(w) = self.waiters.first() {
-            w.waker.wake_by_ref();
+        if self.watching == Some(me) {
+            // The one woken is in charge until it leaves in turn, whether or not it ever
+            // waits on the socket itself.
+            self.watching = self.waiters.first().map(|w| {
+                w.waker.wake_by_ref();
+                w.key
+            });
         }
     }
 
@@ -181,9 +190,20 @@ impl<R: Runtime> Future for Call<'_, R> {
                     this.done = true;
                     return Poll::Ready(Err(Error::Internal("a call polled after it finished".into())));
                 };
+                // Someone else will certainly drive the connection again (it waits on the
+                // socket, or was woken to take over).
+                let others = state.watching.is_some_and(|w| w != this.key);
                 match state.driver.engine.submit(request) {
                     Ok(id) => {
                         this.id = Some(id);
+                        if others {
+                            // Others wait for answers, and one of them watches the socket: it
+                            // writes this request with everything else queued when the next
+                            // answer arrives (the server is busy with theirs until then), so
+                            // that callers coming together share one write.
+                            state.set_waiter(this.key, id, cx.waker());
+                            return Poll::Pending;
+                        }
                         id
                     }
                     Err(e) => {
@@ -203,6 +223,7 @@ impl<R: Runtime> Future for Call<'_, R> {
             }
             Poll::Pending => {
                 state.set_waiter(this.key, id, cx.waker());
+                state.watching = Some(this.key);
                 Poll::Pending
             }
         }
@@ -219,6 +240,7 @@ impl<R: Runtime> Drop for Call<'_, R> {
         if let Some(id) = self.id {
             state.driver.engine.abandon(id);
         }
+        // If it was in charge of driving for the others, that passes on.
         state.leave(self.key);
     }
 }
@@ -241,6 +263,7 @@ impl<R: Runtime> Client<R> {
                     waiters: Vec::new(),
                     exclusive: None,
                     gate: Vec::new(),
+                    watching: None,
                     next_key: 0,
                 }),
             }),
