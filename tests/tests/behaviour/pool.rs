@@ -97,6 +97,14 @@ async fn scenario<R: TestRt>(c: &mut Conn<R>, which: usize, polls: usize, t: &st
             };
             let _ = poll_then_drop::<R, _>(body, polls + 3).await;
         }
+        // commit() dropped (of a transaction that wrote nothing: a COMMIT once sent commits).
+        6 => {
+            let body = async {
+                c.query("SELECT pg_sleep(0.002)", &[]).await?;
+                c.commit().await
+            };
+            let _ = poll_then_drop::<R, _>(body, polls).await;
+        }
         // A pipeline dropped while it runs.
         _ => {
             let mut p = Pipeline::new();
@@ -113,7 +121,7 @@ pub async fn a_pooled_connection_is_never_handed_out_or_left_in_a_transaction<R:
     let t = format!("pool_tx_{}", R::NAME.replace('-', "_"));
     o.batch_execute(&format!("DROP TABLE IF EXISTS {t}; CREATE TABLE {t} (v int)")).await.unwrap();
     let pool = pool::<R>(options(2));
-    for which in 0..6 {
+    for which in 0..7 {
         for polls in [0, 1, 2, 3, 5, 8] {
             let what = format!("scenario {which} dropped after {polls} polls");
             let pid = {
