@@ -14,7 +14,6 @@ fn no_runtime_or_socket_dependencies() {
         "thiserror",
         "sha2",
         "hmac",
-        "pbkdf2",
         "md-5",
         "base64",
         "stringprep",

@@ -137,9 +137,7 @@ impl ScramClient {
             return Err(bad("iteration count out of range"));
         }
 
-        let mut salted = [0u8; 32];
-        pbkdf2::pbkdf2::<HmacSha256>(&self.password, &salt, iterations, &mut salted)
-            .map_err(|_| bad("PBKDF2 failed"))?;
+        let salted = salted_password(&self.password, &salt, iterations);
         let client_key = hmac(&salted, b"Client Key");
         let stored_key: [u8; 32] = Sha256::digest(client_key).into();
         let without_proof = format!("c={},r={}", B64.encode(self.binding.cbind_input()), nonce);
@@ -190,6 +188,58 @@ impl ScramClient {
     }
 }
 
+/// SCRAM's `Hi()`: PBKDF2-HMAC-SHA-256 for one 32-byte block, the connect's main cost (4,096
+/// iterations by default). Each iteration hashes `ipad || U` and `opad || inner`, both 96 bytes:
+/// with the key blocks' states computed once, that is two SHA-256 compressions of one prepared
+/// block — no HMAC state copied, finalised or re-padded per iteration (the `pbkdf2` crate spends
+/// about a third of its time there). Checked against `pbkdf2` below.
+fn salted_password(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
+    const IV: [u32; 8] =
+        [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+    let mut key = [0u8; 64];
+    if password.len() > 64 {
+        key[..32].copy_from_slice(&Sha256::digest(password));
+    } else {
+        key[..password.len()].copy_from_slice(password);
+    }
+    let (mut ipad, mut opad) = ([0x36u8; 64], [0x5cu8; 64]);
+    for ((i, o), k) in ipad.iter_mut().zip(opad.iter_mut()).zip(key) {
+        *i ^= k;
+        *o ^= k;
+    }
+    let (mut inner_state, mut outer_state) = (IV, IV);
+    sha2::compress256(&mut inner_state, &[ipad.into()]);
+    sha2::compress256(&mut outer_state, &[opad.into()]);
+    // U1 = HMAC(password, salt || INT(1)).
+    let mut salt1 = Vec::with_capacity(salt.len() + 4);
+    salt1.extend_from_slice(salt);
+    salt1.extend_from_slice(&1u32.to_be_bytes());
+    let mut u = hmac(password, &salt1);
+    let mut result = u;
+    // A 32-byte message after a 64-byte key block, padded: 0x80, zeros, the length (768 bits).
+    let mut block = [0u8; 64];
+    block[32] = 0x80;
+    block[56..].copy_from_slice(&768u64.to_be_bytes());
+    let words_to_bytes = |state: [u32; 8], out: &mut [u8]| {
+        for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+    };
+    for _ in 1..iterations {
+        block[..32].copy_from_slice(&u);
+        let mut state = inner_state;
+        sha2::compress256(&mut state, &[block.into()]);
+        words_to_bytes(state, &mut block[..32]);
+        let mut state = outer_state;
+        sha2::compress256(&mut state, &[block.into()]);
+        words_to_bytes(state, &mut u);
+        for (r, x) in result.iter_mut().zip(u) {
+            *r ^= x;
+        }
+    }
+    result
+}
+
 fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut m = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
     m.update(data);
@@ -204,6 +254,25 @@ pub fn nonce_from_random(bytes: &[u8; 18]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn salted_password_is_pbkdf2_hmac_sha256() {
+        // Passwords shorter, as long as and longer than SHA-256's block; salts of any length;
+        // one iteration and many.
+        for password in [&b""[..], b"pencil", &[7u8; 64], &[9u8; 100]] {
+            for salt in [&b""[..], b"QSXCR+Q6sek8bf92", &[1u8; 70]] {
+                for iterations in [1, 2, 4096] {
+                    let mut expected = [0u8; 32];
+                    pbkdf2::pbkdf2::<HmacSha256>(password, salt, iterations, &mut expected).unwrap();
+                    assert_eq!(
+                        salted_password(password, salt, iterations),
+                        expected,
+                        "{password:?} {salt:?} {iterations}"
+                    );
+                }
+            }
+        }
+    }
 
     // The exchange recorded in shared/transcripts/startup-scram.json.
     const NONCE: &str = "NYJ45gxb2wH0lj0il2eLKHJi";
