@@ -135,6 +135,12 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
+    /// The driver underneath, taken out (what the connection knew of a cancel in flight for
+    /// abandoned work is dropped: that work is drained instead).
+    pub fn into_driver(self) -> Driver<R> {
+        self.driver
+    }
+
     /// The driver underneath.
     pub fn driver(&mut self) -> &mut Driver<R> {
         &mut self.driver

@@ -42,7 +42,7 @@ pub use load::{load, load_with_env, with_files};
 pub use managers::Manager;
 pub use pool::{HealthCheck, Pool, PoolItem, PoolOptions, PoolStats, PooledConnection, Recycle};
 pub use runtime::{ready, set_socket_options, Runtime, Socket};
-pub use shared::{Client, ClientTransaction};
+pub use shared::{Client, ClientTransaction, Lease};
 pub use stream::{Portal, RowStream};
 pub use transaction::Transaction;
 

@@ -56,6 +56,9 @@ impl<R: Runtime> std::fmt::Debug for Client<R> {
 
 struct Inner<R: Runtime> {
     state: Mutex<State<R>>,
+    /// For a leased connection's client settings.
+    config: Config,
+    backend_pid: i32,
 }
 
 impl<R: Runtime> Drop for Inner<R> {
@@ -68,7 +71,10 @@ impl<R: Runtime> Drop for Inner<R> {
 }
 
 struct State<R: Runtime> {
-    driver: Driver<R>,
+    /// `None` while a [`Lease`] has the connection.
+    driver: Option<Driver<R>>,
+    /// A lease waiting for the calls in flight to be answered.
+    lease_waker: Option<Waker>,
     /// Calls waiting for their responses: who they are, what they wait for, how to wake them.
     waiters: Vec<Waiter>,
     /// The transaction scope that has the connection to itself, if any.
@@ -106,8 +112,9 @@ impl<R: Runtime> State<R> {
     /// Wakes every other caller whose response has arrived (or every one, once the connection
     /// is lost: their calls fail).
     fn wake_answered(&mut self, me: u64) {
-        let lost = self.driver.engine.is_closed();
-        let engine = &self.driver.engine;
+        let Some(driver) = &self.driver else { return };
+        let lost = driver.engine.is_closed();
+        let engine = &driver.engine;
         self.waiters.retain(|w| {
             if w.key != me && (lost || engine.response_ready(w.id)) {
                 w.waker.wake_by_ref();
@@ -123,6 +130,11 @@ impl<R: Runtime> State<R> {
     /// only the last task that waited).
     fn leave(&mut self, me: u64) {
         self.waiters.retain(|w| w.key != me);
+        if self.waiters.is_empty() {
+            if let Some(lease) = self.lease_waker.take() {
+                lease.wake();
+            }
+        }
         if self.watching == Some(me) {
             // The one woken is in charge until it leaves in turn, whether or not it ever
             // waits on the socket itself.
@@ -147,6 +159,12 @@ impl<R: Runtime> State<R> {
             w.wake();
         }
     }
+}
+
+/// What a call gets while a [`Lease`] has the connection (it cannot: calls wait for a lease to
+/// end; only a caller bypassing the gate sees this).
+fn leased() -> Error {
+    UsageError::InvalidState("the connection is leased: the lease has it to itself".into()).into()
 }
 
 fn lock<R: Runtime>(inner: &Inner<R>) -> MutexGuard<'_, State<R>> {
@@ -193,7 +211,11 @@ impl<R: Runtime> Future for Call<'_, R> {
                 // Someone else will certainly drive the connection again (it waits on the
                 // socket, or was woken to take over).
                 let others = state.watching.is_some_and(|w| w != this.key);
-                match state.driver.engine.submit(request) {
+                let Some(driver) = state.driver.as_mut() else {
+                    this.done = true;
+                    return Poll::Ready(Err(leased()));
+                };
+                match driver.engine.submit(request) {
                     Ok(id) => {
                         this.id = Some(id);
                         if others {
@@ -213,7 +235,11 @@ impl<R: Runtime> Future for Call<'_, R> {
                 }
             }
         };
-        let r = state.driver.poll_until(cx, None, |e| e.take_response(id));
+        let Some(driver) = state.driver.as_mut() else {
+            this.done = true;
+            return Poll::Ready(Err(leased()));
+        };
+        let r = driver.poll_until(cx, None, |e| e.take_response(id));
         state.wake_answered(this.key);
         match r {
             Poll::Ready(r) => {
@@ -237,8 +263,8 @@ impl<R: Runtime> Drop for Call<'_, R> {
         }
         let mut state = lock(self.inner);
         state.gate.retain(|(k, _)| *k != self.key);
-        if let Some(id) = self.id {
-            state.driver.engine.abandon(id);
+        if let (Some(id), Some(driver)) = (self.id, state.driver.as_mut()) {
+            driver.engine.abandon(id);
         }
         // If it was in charge of driving for the others, that passes on.
         state.leave(self.key);
@@ -256,10 +282,14 @@ impl<R: Runtime> Client<R> {
     /// in autocommit mode.
     pub async fn connect_with(config: &Config) -> Result<Self, Error> {
         let driver = Driver::connect(config).await?;
+        let backend_pid = driver.engine.backend_pid();
         let client = Client {
             inner: Arc::new(Inner {
+                config: config.clone(),
+                backend_pid,
                 state: Mutex::new(State {
-                    driver,
+                    driver: Some(driver),
+                    lease_waker: None,
                     waiters: Vec::new(),
                     exclusive: None,
                     gate: Vec::new(),
@@ -282,7 +312,11 @@ impl<R: Runtime> Client<R> {
     }
 
     fn query_request<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>, mode: Mode) -> Result<Request, Error> {
-        lock(&self.inner).driver.engine.query_request(query, params, mode)
+        match lock(&self.inner).driver.as_mut() {
+            Some(driver) => driver.engine.query_request(query, params, mode),
+            // Leased: made without the engine's buffers; it waits for the lease to end.
+            None => Request::query(query, params, mode),
+        }
     }
 
     /// Opens a transaction that has the connection to itself until it ends: other callers'
@@ -291,7 +325,40 @@ impl<R: Runtime> Client<R> {
     /// dropped without either — an early `?`, a cancelled future — it is rolled back at once
     /// (the ROLLBACK goes out before anyone else's next statement) and the others go on.
     pub async fn transaction(&self) -> Result<ClientTransaction<'_, R>, Error> {
-        let scope = std::future::poll_fn(|cx| {
+        let scope = self.close_gate().await;
+        // From here the guard owns the scope: dropped (with this future) it ends it.
+        let tx = ClientTransaction { client: self, scope, ended: false, depth: 1 };
+        tx.client.run(Some(scope), Request::command(Command::BeginScope)).await?;
+        Ok(tx)
+    }
+
+    /// The connection itself, for one caller, with every method of the exclusive
+    /// [`Connection`](crate::Connection): COPY, row streams, portals, notifications, pipelines.
+    /// New calls of the other callers wait until the lease is dropped; calls already in flight
+    /// are answered first. The session stays in autocommit mode. Dropped, the connection goes
+    /// back to the client as a pool takes one back: a transaction left open is rolled back,
+    /// what was left running is drained.
+    pub async fn lease(&self) -> Result<Lease<'_, R>, Error> {
+        let scope = self.close_gate().await;
+        // From here the guard owns the gate: dropped (with this future) it opens it again.
+        let mut lease = Lease { client: self, conn: None, scope };
+        std::future::poll_fn(|cx| {
+            let mut state = lock(&self.inner);
+            if state.waiters.is_empty() {
+                return Poll::Ready(());
+            }
+            state.lease_waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await;
+        let driver = lock(&self.inner).driver.take().ok_or_else(leased)?;
+        lease.conn = Some(crate::Connection::from_driver(driver, &self.inner.config));
+        Ok(lease)
+    }
+
+    /// Waits until no transaction or lease has the connection, then takes it for a new scope.
+    async fn close_gate(&self) -> u64 {
+        std::future::poll_fn(|cx| {
             let mut state = lock(&self.inner);
             if state.exclusive.is_none() {
                 let scope = state.key();
@@ -302,36 +369,32 @@ impl<R: Runtime> Client<R> {
             state.gate.push((key, cx.waker().clone()));
             Poll::Pending
         })
-        .await;
-        // From here the guard owns the scope: dropped (with this future) it ends it.
-        let tx = ClientTransaction { client: self, scope, ended: false, depth: 1 };
-        tx.client.run(Some(scope), Request::command(Command::BeginScope)).await?;
-        Ok(tx)
+        .await
     }
 
     /// Whether the connection is lost (the server went away, a protocol or socket error).
     pub fn is_broken(&self) -> bool {
-        lock(&self.inner).driver.engine.is_broken()
+        lock(&self.inner).driver.as_ref().is_some_and(|d| d.engine.is_broken())
     }
 
     /// Whether the connection is closed or lost.
     pub fn is_closed(&self) -> bool {
-        lock(&self.inner).driver.engine.is_closed()
+        lock(&self.inner).driver.as_ref().is_some_and(|d| d.engine.is_closed())
     }
 
-    /// The transaction status as the connection knows it now.
+    /// The transaction status as the connection knows it now (`Active` while leased).
     pub fn transaction_status(&self) -> TransactionStatus {
-        lock(&self.inner).driver.engine.transaction_status()
+        lock(&self.inner).driver.as_ref().map_or(TransactionStatus::Active, |d| d.engine.transaction_status())
     }
 
     /// The server's process ID for this connection.
     pub fn backend_pid(&self) -> i32 {
-        lock(&self.inner).driver.engine.backend_pid()
+        self.inner.backend_pid
     }
 
     /// The notifications received so far (`LISTEN` on this client), oldest first.
     pub fn take_notifications(&self) -> Vec<Notification> {
-        lock(&self.inner).driver.engine.take_notifications()
+        lock(&self.inner).driver.as_mut().map(|d| d.engine.take_notifications()).unwrap_or_default()
     }
 
     /// Sends Terminate and closes the connection for every clone; calls made afterwards fail.
@@ -340,10 +403,54 @@ impl<R: Runtime> Client<R> {
         // write; Terminate is short, so write what the socket takes now and let the driver's
         // drop finish.
         let mut state = lock(&self.inner);
-        state.driver.engine.terminate();
-        let r = state.driver.write_now();
+        let Some(driver) = state.driver.as_mut() else { return Err(leased()) };
+        driver.engine.terminate();
+        let r = driver.write_now();
         state.wake_answered(0);
         r
+    }
+}
+
+/// The connection of a [`Client`], leased to one caller ([`Client::lease`]); derefs to the
+/// exclusive [`Connection`](crate::Connection). Dropped, it goes back to the client.
+pub struct Lease<'a, R: Runtime> {
+    client: &'a Client<R>,
+    conn: Option<crate::Connection<R>>,
+    scope: u64,
+}
+
+impl<R: Runtime> std::fmt::Debug for Lease<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease").field("conn", &self.conn).finish()
+    }
+}
+
+impl<R: Runtime> std::ops::Deref for Lease<'_, R> {
+    type Target = crate::Connection<R>;
+    fn deref(&self) -> &crate::Connection<R> {
+        // Present from the lease's making until its drop.
+        self.conn.as_ref().unwrap_or_else(|| unreachable!("a lease holds its connection"))
+    }
+}
+
+impl<R: Runtime> std::ops::DerefMut for Lease<'_, R> {
+    fn deref_mut(&mut self) -> &mut crate::Connection<R> {
+        self.conn.as_mut().unwrap_or_else(|| unreachable!("a lease holds its connection"))
+    }
+}
+
+impl<R: Runtime> Drop for Lease<'_, R> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.client.inner);
+        if let Some(mut conn) = self.conn.take() {
+            // As a pool takes a connection back: a ROLLBACK queued and written now if a
+            // transaction was left open; what was left running is drained by later calls.
+            let _ = conn.release();
+            state.driver = Some(conn.into_driver());
+        }
+        if state.exclusive == Some(self.scope) {
+            state.open_gate();
+        }
     }
 }
 
@@ -430,8 +537,10 @@ impl<R: Runtime> Drop for ClientTransaction<'_, R> {
         if !self.ended {
             // The rollback is queued before anyone else's next statement, and written now if
             // the socket takes it, so that the server does not sit idle in the transaction.
-            state.driver.engine.abandon_scope();
-            let _ = state.driver.write_now();
+            if let Some(driver) = state.driver.as_mut() {
+                driver.engine.abandon_scope();
+                let _ = driver.write_now();
+            }
         }
         if self.depth == 1 {
             state.open_gate();

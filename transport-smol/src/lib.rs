@@ -48,6 +48,9 @@ pub type Transaction<'a> = pgsans_client::Transaction<'a, Smol>;
 pub type Client = pgsans_client::Client<Smol>;
 /// A transaction of a [`Client`]: it has the connection to itself until it ends.
 pub type ClientTransaction<'a> = pgsans_client::ClientTransaction<'a, Smol>;
+/// A [`Client`]'s connection leased to one caller: every method of [`Connection`] (COPY, row
+/// streams, notifications) while the other callers wait.
+pub type Lease<'a> = pgsans_client::Lease<'a, Smol>;
 /// A pool of connections on this runtime (see [`pgsans_client::Pool`]): a connection given back
 /// inside a transaction, a COPY or a result is rolled back, drained or discarded.
 pub type Pool = pgsans_client::Pool<Smol>;

@@ -46,6 +46,7 @@ over_every_transport!(
     shared::concurrent_callers_each_get_their_own_results,
     shared::a_transaction_has_the_connection_to_itself,
     shared::scopes_and_calls_dropped_anywhere_leave_a_clean_connection,
+    shared::a_lease_has_every_method_and_gives_the_connection_back_clean,
     basics::every_auth_method_over_tcp,
     basics::every_auth_method_over_unix_socket,
     basics::url_connection_string,

@@ -285,3 +285,57 @@ fn smol_tasks_share_one_client() {
         }
     });
 }
+
+/// COPY in both directions and a row stream through a lease, while other callers keep
+/// querying: they wait for the lease, then go on with exactly their own results; a lease
+/// dropped mid-COPY or inside a transaction leaves the client clean.
+pub async fn a_lease_has_every_method_and_gives_the_connection_back_clean<R: TestRt>() {
+    let mut o = observer::<R>().await;
+    let t = table(&mut o, "lease").await;
+    let c = client::<R>().await;
+    let work = async {
+        let mut lease = c.lease().await.unwrap();
+        let mut copy = lease.copy_in(&format!("COPY {t} FROM STDIN")).await.unwrap();
+        for i in 0..1000 {
+            copy.write(format!("{i}\n").as_bytes()).await.unwrap();
+        }
+        assert_eq!(copy.finish().await.unwrap(), 1000);
+        let mut out = lease.copy_out(&format!("COPY (SELECT v FROM {t} ORDER BY v) TO STDOUT")).await.unwrap();
+        let mut bytes = 0;
+        while let Some(chunk) = out.next().await.unwrap() {
+            bytes += chunk.len();
+        }
+        assert_eq!(bytes, (0..1000).map(|i: i32| i.to_string().len() + 1).sum::<usize>());
+        drop(out);
+        let mut rows = lease.query_raw(format!("SELECT v FROM {t}").as_str(), &[]).await.unwrap();
+        let mut n = 0;
+        while rows.next().await.unwrap().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 1000);
+    };
+    let others = async {
+        for i in 0..50i32 {
+            let row = c.query_one("SELECT $1::int4", &[&i]).await.unwrap();
+            assert_eq!(row.get::<i32, _>(0).unwrap(), i);
+        }
+    };
+    futures_lite::future::zip(work, others).await;
+    assert_eq!(committed(&mut o, &format!("(SELECT count(*) AS v FROM {t}) c")).await, "1000");
+
+    // Dropped mid-COPY and inside a transaction: rolled back, drained, the client goes on.
+    let pid = c.backend_pid();
+    {
+        let mut lease = c.lease().await.unwrap();
+        lease.batch_execute(&format!("BEGIN; INSERT INTO {t} VALUES (-1)")).await.unwrap();
+        let mut copy = lease.copy_in(&format!("COPY {t} FROM STDIN")).await.unwrap();
+        copy.write(b"-2\n").await.unwrap();
+    }
+    assert_eq!(c.query_one("SELECT 7::int4", &[]).await.unwrap().get::<i32, _>(0).unwrap(), 7);
+    assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+    assert_eq!(settled_state(&mut o, pid).await, "idle");
+    assert_eq!(committed(&mut o, &format!("(SELECT count(*) AS v FROM {t} WHERE v < 0) c")).await, "0");
+    // A lease future dropped while it waits for others' calls: nothing is held.
+    let _ = poll_then_drop::<R, _>(c.lease(), 1).await;
+    assert_eq!(c.query_one("SELECT 8::int4", &[]).await.unwrap().get::<i32, _>(0).unwrap(), 8);
+}
