@@ -337,7 +337,8 @@ impl<R: Runtime> Client<R> {
     /// New calls of the other callers wait until the lease is dropped; calls already in flight
     /// are answered first. The session stays in autocommit mode. Dropped, the connection goes
     /// back to the client as a pool takes one back: a transaction left open is rolled back,
-    /// what was left running is drained.
+    /// what was left running is drained. (Like every call, it waits for a
+    /// [`transaction`](Self::transaction) of this client to end: not from inside one.)
     pub async fn lease(&self) -> Result<Lease<'_, R>, Error> {
         let scope = self.close_gate().await;
         // From here the guard owns the gate: dropped (with this future) it opens it again.
