@@ -261,9 +261,27 @@ impl<R: Runtime, C: PoolItem<R>> Pool<R, C> {
                     let mut back = GiveBack { pool: self, conn: Some(idle.conn), created: idle.created };
                     let idle_for = idle.since.elapsed();
                     let ready = match back.conn.as_mut() {
-                        Some(conn) => self.make_ready(conn.connection(), idle_for).await,
+                        Some(conn) => {
+                            let ready = self.make_ready(conn.connection(), idle_for);
+                            match deadline {
+                                // The acquire timeout holds while a connection is made ready
+                                // too; then it stays in the pool (the guard gives it back)
+                                // and finishes draining with its next user.
+                                Some(d) => futures_lite::future::or(async { Some(ready.await) }, async {
+                                    R::sleep_until(d).await;
+                                    None
+                                })
+                                .await
+                                .unwrap_or(Err(Error::Timeout)),
+                                None => ready.await,
+                            }
+                        }
                         None => Err(Error::Internal("no connection to make ready".into())),
                     };
+                    if matches!(ready, Err(Error::Timeout)) && deadline.is_some_and(|d| Instant::now() >= d) {
+                        inner.lock().stats.timeouts += 1;
+                        return Err(Error::Timeout);
+                    }
                     let conn = back.conn.take();
                     match (ready, conn) {
                         (Ok(()), Some(conn)) => return Ok(self.hand_out(conn, idle.created)),
@@ -532,7 +550,7 @@ impl<R: Runtime> Connection<R> {
         }
         self.driver.engine.abandon_transaction();
         self.settle().await?;
-        self.driver.until(Some(deadline), |e| (!e.is_busy()).then_some(Ok(()))).await?;
+        self.driver.until(Some(deadline), |e| (!e.answers_pending()).then_some(Ok(()))).await?;
         if self.driver.engine.transaction_status() != TransactionStatus::Idle {
             return Err(Error::Internal("a recycled connection is still in a transaction".into()));
         }

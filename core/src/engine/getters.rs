@@ -75,6 +75,13 @@ impl Connection {
         }
     }
 
+    /// Whether any answer is still expected from the server — abandoned work being drained
+    /// included, which [`is_busy`](Self::is_busy) does not count. What a pool waits for before
+    /// it hands a connection to its next user.
+    pub fn answers_pending(&self) -> bool {
+        self.is_busy() || !self.conv.syncs.is_empty()
+    }
+
     /// `PQtransactionStatus`: `Active` while a request someone waits for is outstanding,
     /// `Unknown` when not connected. While only work nobody waits for is in flight (what a
     /// dropped future or transaction scope left), the status that work will certainly leave

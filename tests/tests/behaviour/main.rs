@@ -40,6 +40,7 @@ macro_rules! over_every_transport {
 over_every_transport!(
     pool::a_pooled_connection_is_never_handed_out_or_left_in_a_transaction,
     pool::acquire_times_out_and_statistics_count,
+    pool::acquire_timeout_holds_while_a_connection_drains,
     pool::broken_connections_are_replaced_and_checks_catch_dead_ones,
     pool::the_reset_policy_gives_each_user_a_fresh_session,
     pool::maintain_keeps_min_idle_and_closes_expired,

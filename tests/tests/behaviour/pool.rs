@@ -376,3 +376,37 @@ fn deadpool_bb8_and_r2d2_managers_recycle_from_the_engines_state() {
     let n: i64 = o.query_one("SELECT count(*) FROM pool_managers", &[]).unwrap().get(0).unwrap();
     assert_eq!(n, 0);
 }
+
+/// The acquire timeout holds while a returned connection is still draining what its last user
+/// left running: the caller gets `Timeout` in time, and the connection is not lost.
+pub async fn acquire_timeout_holds_while_a_connection_drains<R: TestRt>() {
+    if R::NAME == "std" {
+        return; // a blocking call cannot be dropped while the server runs it
+    }
+    let mut opts = options(1);
+    opts.acquire_timeout = Some(Duration::from_millis(300));
+    let pool = pool::<R>(opts);
+    {
+        let mut c = pool.get().await.unwrap();
+        // Not cancelled on the server: the next checkout has to wait for it to end.
+        c.set_cancel_on_drop(false);
+        // Prepared, so that the first poll sends the whole execution (SQL text seen for the
+        // first time is described first, and dropped then, never runs).
+        let sleep = c.prepare("SELECT pg_sleep($1::float8)").await.unwrap();
+        let _ = poll_then_drop::<R, _>(c.query(&sleep, &[&2.0f64]), 6).await;
+        assert!(c.engine().answers_pending(), "the query was sent and is still running");
+    }
+    let started = std::time::Instant::now();
+    let got = pool.get().await;
+    let waited = started.elapsed();
+    assert!(matches!(got, Err(Error::Timeout)), "{got:?}");
+    assert!(waited < Duration::from_millis(1500), "waited {waited:?} for a 300 ms acquire timeout");
+    let stats = pool.stats();
+    assert_eq!((stats.size, stats.idle, stats.closed, stats.timeouts), (1, 1, 0, 1), "{stats:?}");
+    // Once the query has ended, the same connection is handed out, clean.
+    R::sleep(Duration::from_millis(2000)).await;
+    let mut c = pool.get().await.unwrap();
+    assert_eq!(c.transaction_status(), TransactionStatus::Idle);
+    assert_eq!(c.query_one("SELECT 3::int4", &[]).await.unwrap().get::<i32, _>(0).unwrap(), 3);
+    assert_eq!(pool.stats().opened, 1);
+}
