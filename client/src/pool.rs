@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use event_listener::Event;
-use pgsans::{ClosedReason, Config, Error, Request, TransactionStatus};
+use pgsans::{ClosedReason, Config, Error, Request, TransactionStatus, UsageError};
 
 use crate::connection::Connection;
 use crate::runtime::Runtime;
@@ -350,6 +350,12 @@ impl<R: Runtime, C: PoolItem<R>> Pool<R, C> {
         let mut state = inner.lock();
         if state.closed {
             return (Err(Error::Closed(ClosedReason::ByClient)), Vec::new());
+        }
+        if inner.options.max_size == 0 {
+            return (
+                Err(UsageError::InvalidArgument("a pool's max_size must be at least 1".into()).into()),
+                Vec::new(),
+            );
         }
         let now = Instant::now();
         let mut expired = Vec::new();

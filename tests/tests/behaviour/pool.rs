@@ -176,6 +176,9 @@ pub async fn acquire_times_out_and_statistics_count<R: TestRt>() {
     assert_eq!((stats.size, stats.idle, stats.acquired, stats.waiting), (1, 1, 2, 0), "{stats:?}");
     pool.close();
     assert!(pool.get().await.is_err(), "a closed pool hands out nothing");
+    // A pool that may hold nothing is a typed error, not a wait for ever.
+    let empty = crate::pool::pool::<R>(options(0));
+    assert!(matches!(empty.get().await, Err(Error::Usage(pgsans::UsageError::InvalidArgument(_)))));
     assert_eq!(pool.stats().size, 0);
 }
 
