@@ -1,5 +1,6 @@
 //! The connection, written once: every method a user calls, over any [`Runtime`].
 
+use pgsans::SqlState;
 use std::time::{Duration, Instant};
 
 use pgsans::session::Command;
@@ -83,9 +84,11 @@ impl<R: Runtime> Pending<'_, R> {
         self.conn.finish_cancel().await;
         match self.wait_until(Some(grace)).await {
             // A simple query reports its statement's error inside the batch.
-            Ok(Response::Batch(b)) if b.error.as_ref().is_some_and(|e| e.code() == "57014") => Err(Error::Timeout),
+            Ok(Response::Batch(b)) if b.error.as_ref().is_some_and(|e| e.code() == SqlState::QUERY_CANCELED) => {
+                Err(Error::Timeout)
+            }
             Ok(response) => Ok(response),
-            Err(e) if e.code() == Some("57014") => Err(Error::Timeout),
+            Err(e) if e.code() == Some(SqlState::QUERY_CANCELED) => Err(Error::Timeout),
             // Still not answered: the request is abandoned (drained later) when `self` drops.
             Err(Error::Timeout) => Err(Error::Timeout),
             Err(e) => Err(e),

@@ -8,6 +8,7 @@
 //! `tokio::io::copy` moves a file in or out without an adapter, a boxed future or a copy of each
 //! buffer.
 
+use pgsans::SqlState;
 use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
@@ -199,7 +200,7 @@ impl<R: Runtime> CopyIn<'_, R> {
         self.done = true;
         match self.conn.wait(self.id, None).await {
             // The server's confirmation: 57014 "COPY from stdin failed: <message>".
-            Err(e) if e.code() == Some("57014") => Ok(()),
+            Err(e) if e.code() == Some(SqlState::QUERY_CANCELED) => Ok(()),
             Err(e) => Err(e),
             Ok(_) => Err(Error::Internal("the server accepted an aborted COPY".into())),
         }

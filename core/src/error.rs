@@ -9,6 +9,9 @@
 use std::fmt;
 use std::sync::Arc;
 
+mod sqlstate;
+pub use sqlstate::SqlState;
+
 /// Every error pgsans returns.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -64,8 +67,8 @@ impl Error {
         }
     }
 
-    /// The SQLSTATE of a server error.
-    pub fn code(&self) -> Option<&str> {
+    /// The SQLSTATE of a server error: `err.code() == Some(SqlState::UNIQUE_VIOLATION)`.
+    pub fn code(&self) -> Option<SqlState> {
         self.as_db_error().map(|e| e.code())
     }
 
@@ -452,8 +455,14 @@ impl DbError {
     pub fn severity_nonlocalized(&self) -> Option<&str> {
         self.severity_nonlocalized.as_deref()
     }
-    /// The SQLSTATE code, e.g. `23505`.
-    pub fn code(&self) -> &str {
+    /// The SQLSTATE code, e.g. [`SqlState::UNIQUE_VIOLATION`] (`23505`). A code that is not
+    /// five digits or upper-case letters (PostgreSQL never sends one) reads as
+    /// [`SqlState::INTERNAL_ERROR`]; [`code_str`](Self::code_str) has it as sent.
+    pub fn code(&self) -> SqlState {
+        SqlState::from_code(&self.code).unwrap_or(SqlState::INTERNAL_ERROR)
+    }
+    /// The SQLSTATE code exactly as the server sent it.
+    pub fn code_str(&self) -> &str {
         &self.code
     }
     /// The primary message.

@@ -117,7 +117,9 @@ pub use auth::startup::ClientNonce;
 pub use auth::tls::crypto_provider;
 pub use config::Config;
 pub use engine::{Connection, Interest, Wire};
-pub use error::{AuthError, ClosedReason, ConfigError, DbError, Error, ErrorClass, Notice, ProtocolError, UsageError};
+pub use error::{
+    AuthError, ClosedReason, ConfigError, DbError, Error, ErrorClass, Notice, ProtocolError, SqlState, UsageError,
+};
 pub use request::event::Event;
 pub use request::{
     CopyDirection, CopyFormat, CopyResult, Mode, Params, Pipeline, Query, QueryResult, Request, Response,

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{load, replay, split_client_stream, SIMPLE};
+use pgsans::SqlState;
 use pgsans::{Connection, Interest, Request, TransactionStatus, Wire};
 use proptest::prelude::*;
 
@@ -76,10 +77,10 @@ fn wrong_password_and_unknown_database_carry_sqlstate() {
         let mut script = common::Script::new(&t.server_stream(), [usize::MAX]);
         let mut conn = Connection::new(&t.config(), t.nonce()).unwrap();
         let err = script.startup(&mut conn).unwrap_err();
-        assert_eq!(err.code(), Some(code), "{name}: {err}");
+        assert_eq!(err.code(), code.parse().ok(), "{name}: {err}");
         assert_eq!(err.as_db_error().unwrap().severity(), "FATAL");
         // Sticky: the connection keeps reporting it.
-        assert_eq!(conn.poll().unwrap_err().code(), Some(code));
+        assert_eq!(conn.poll().unwrap_err().code(), code.parse().ok());
         assert!(conn.submit(Request::simple("SELECT 1")).is_err());
         assert_eq!(conn.transaction_status(), TransactionStatus::Unknown);
     }
@@ -132,7 +133,7 @@ fn error_mid_batch_keeps_earlier_results() {
     let batch = script.simple(&mut conn, "SELECT 1; SELECT 1/0; SELECT 2").unwrap();
     assert_eq!(batch.results.len(), 1);
     assert_eq!(batch.results[0].rows()[0].text(0), Some("1"));
-    assert_eq!(batch.error.as_ref().unwrap().code(), "22012");
+    assert_eq!(batch.error.as_ref().unwrap().code(), SqlState::DIVISION_BY_ZERO);
     assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
     let batch = script.simple(&mut conn, "SELECT 3").unwrap();
     assert_eq!(batch.results[0].rows()[0].text(0), Some("3"));

@@ -3,6 +3,7 @@
 
 use super::simple::ResultSets;
 use super::{Progress, Response};
+use crate::error::SqlState;
 use crate::error::{Error, ErrorClass};
 use crate::request::event::Event;
 use crate::session::conversation::{Conversation, RequestId};
@@ -75,7 +76,7 @@ impl CommandMachine {
             return Progress::Done(Err(e));
         }
         if let Some(mut e) = c.error {
-            if self.reading == Reading::TpcPrepare && e.code() == "55000" {
+            if self.reading == Reading::TpcPrepare && e.code() == SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE {
                 // "prepared transactions are disabled": psycopg 3's NotSupportedError.
                 e.class_override = Some(ErrorClass::NotSupported);
             }

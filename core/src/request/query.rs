@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::params::{Encoded, Params};
 use super::{Progress, Response};
-use crate::error::{DbError, Error, UsageError};
+use crate::error::{DbError, Error, SqlState, UsageError};
 use crate::request::event::Event;
 use crate::session::conversation::{Conversation, RequestId};
 use crate::session::statements::{Described, Key, Name, Plan, Statement, StatementInner};
@@ -209,8 +209,8 @@ pub(crate) fn queue_bind(
 /// may be translated).
 fn is_stale(e: &DbError, prepared: bool) -> bool {
     match (e.code(), e.routine()) {
-        ("0A000", Some("RevalidateCachedQuery")) => prepared,
-        ("08P01", Some("PortalSetResultFormat")) => true,
+        (SqlState::FEATURE_NOT_SUPPORTED, Some("RevalidateCachedQuery")) => prepared,
+        (SqlState::PROTOCOL_VIOLATION, Some("PortalSetResultFormat")) => true,
         _ => false,
     }
 }

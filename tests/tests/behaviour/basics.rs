@@ -1,5 +1,6 @@
 //! Startup, authentication, simple query, status, notices, notifications, close.
 
+use pgsans::SqlState;
 use pgsans::{Error, TransactionStatus};
 use pgsans_tests::*;
 
@@ -56,7 +57,7 @@ pub async fn wrong_password_is_a_typed_error<R: TestRt>() {
         let conninfo = server().conninfo(method).replace(method.password().unwrap(), "wrong");
         let err =
             Conn::<R>::connect(&conninfo).await.err().unwrap_or_else(|| panic!("{method:?}: wrong password accepted"));
-        assert_eq!(err.code(), Some("28P01"), "{method:?}: {err}");
+        assert_eq!(err.code(), Some(SqlState::INVALID_PASSWORD), "{method:?}: {err}");
         assert!(err.as_db_error().unwrap().message().contains(method.user()), "{err}");
         // Missing password entirely: refused on the client side, before a password is sent.
         let conninfo = server().conninfo(method).replace(&format!(" password={}", method.password().unwrap()), "");
@@ -68,9 +69,9 @@ pub async fn wrong_password_is_a_typed_error<R: TestRt>() {
 pub async fn unknown_user_and_database<R: TestRt>() {
     let base = server().conninfo(AuthMethod::Trust);
     let err = Conn::<R>::connect(&base.replace("user=postgres", "user=nobody_here")).await.err().unwrap();
-    assert_eq!(err.code(), Some("28000"), "{err}");
+    assert_eq!(err.code(), Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION), "{err}");
     let err = Conn::<R>::connect(&base.replace("dbname=postgres", "dbname=no_such_db")).await.err().unwrap();
-    assert_eq!(err.code(), Some("3D000"), "{err}");
+    assert_eq!(err.code(), Some(SqlState::INVALID_CATALOG_NAME), "{err}");
     assert!(err.to_string().contains("no_such_db"));
 }
 
@@ -123,10 +124,10 @@ pub async fn error_mid_batch<R: TestRt>() {
     assert_eq!(batch.results.len(), 1);
     assert_eq!(batch.results[0].rows()[0].text(0), Some("1"));
     let err = batch.error.unwrap();
-    assert_eq!(err.code(), "22012");
+    assert_eq!(err.code(), SqlState::DIVISION_BY_ZERO);
     assert_eq!(err.message(), "division by zero");
     let err = c.simple_query("SELECT 1; SELECT nope").await.unwrap_err();
-    assert_eq!(err.code(), Some("42703"));
+    assert_eq!(err.code(), Some(SqlState::UNDEFINED_COLUMN));
     assert_eq!(err.as_db_error().unwrap().position(), Some(18));
     // The connection is fine afterwards.
     assert_eq!(scalar(&mut c, "SELECT 3").await.unwrap().as_deref(), Some("3"));
@@ -139,10 +140,10 @@ pub async fn transaction_status_tracking<R: TestRt>() {
     c.batch_execute("BEGIN").await.unwrap();
     assert_eq!(c.engine().transaction_status(), TransactionStatus::InTransaction);
     let err = c.batch_execute("SELECT 1/0").await.unwrap_err();
-    assert_eq!(err.code(), Some("22012"));
+    assert_eq!(err.code(), Some(SqlState::DIVISION_BY_ZERO));
     assert_eq!(c.engine().transaction_status(), TransactionStatus::InError);
     let err = c.batch_execute("SELECT 1").await.unwrap_err();
-    assert_eq!(err.code(), Some("25P02"));
+    assert_eq!(err.code(), Some(SqlState::IN_FAILED_SQL_TRANSACTION));
     let results = c.simple_query("COMMIT").await.unwrap();
     assert_eq!(results[0].command_tag(), Some("ROLLBACK"));
     assert_eq!(c.engine().transaction_status(), TransactionStatus::Idle);
@@ -256,7 +257,7 @@ pub async fn server_terminating_the_backend_breaks_the_connection<R: TestRt>() {
     assert_eq!(scalar(&mut admin, &format!("SELECT pg_terminate_backend({pid})")).await.unwrap().as_deref(), Some("t"));
     // The next exchange sees FATAL 57P01 (or the closed socket, if the error was lost in the race).
     let err = victim.simple_query("SELECT 1").await.unwrap_err();
-    assert!(err.code() == Some("57P01") || matches!(err, Error::Closed(_) | Error::Io(_)), "{err:?}");
+    assert!(err.code() == Some(SqlState::ADMIN_SHUTDOWN) || matches!(err, Error::Closed(_) | Error::Io(_)), "{err:?}");
     assert!(err.is_fatal());
     assert!(victim.engine().is_broken());
     assert_eq!(victim.engine().closed(), 2, "psycopg2: broken");

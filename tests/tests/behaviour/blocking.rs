@@ -2,6 +2,7 @@
 //! written once, so this checks that each is wired to the right one, and the one place the
 //! blocking client differs (a dropped transaction scope rolls back before the drop returns).
 
+use pgsans::SqlState;
 use std::time::Duration;
 
 use pgsans::{ConnectionStatus, Error, IsolationLevel, Pipeline, SessionChange, Setting, TransactionStatus, Xid};
@@ -29,7 +30,7 @@ fn a_dropped_scope_rolls_back_before_the_drop_returns() {
         tx.execute("SELECT 1 / 0", &[])?; // the `?` drops the scope
         tx.commit()
     };
-    assert_eq!(early_return(&mut c).unwrap_err().code(), Some("22012"));
+    assert_eq!(early_return(&mut c).unwrap_err().code(), Some(SqlState::DIVISION_BY_ZERO));
     // psycopg2's `with conn:`: READY and idle at once, not at the next call.
     assert_eq!(c.status(), ConnectionStatus::Ready);
     assert_eq!(c.transaction_status(), TransactionStatus::Idle);
@@ -60,7 +61,7 @@ fn every_blocking_method_reaches_the_server() {
     c.set_autocommit(true).unwrap();
     c.batch_execute("DROP TABLE IF EXISTS blocking_all; CREATE TABLE blocking_all (v int)").unwrap();
     assert_eq!(c.simple_query("SELECT 1; SELECT 2").unwrap().len(), 2);
-    assert_eq!(c.simple_query_batch("SELECT 1; SELECT 1/0").unwrap().error.unwrap().code(), "22012");
+    assert_eq!(c.simple_query_batch("SELECT 1; SELECT 1/0").unwrap().error.unwrap().code(), SqlState::DIVISION_BY_ZERO);
     let stmt = c.prepare("INSERT INTO blocking_all VALUES ($1)").unwrap();
     assert_eq!(c.execute(&stmt, &[&1i32]).unwrap(), 1);
     let typed = c.prepare_typed("SELECT $1", &[pgsans::types::oid::INT8]).unwrap();
@@ -153,7 +154,7 @@ fn copy_with_io_read_and_write() {
         .find_map(|_| writer.write_all(b"not a number,x\n").err().or_else(|| writer.flush().err()))
         .expect("the server's error");
     let inner = err.get_ref().and_then(|e| e.downcast_ref::<pgsans::Error>()).expect("a pgsans error");
-    assert_eq!(inner.code(), Some("22P02"));
+    assert_eq!(inner.code(), Some(SqlState::INVALID_TEXT_REPRESENTATION));
     drop(writer);
     assert_eq!(c.query_one("SELECT count(*) FROM blocking_copy", &[]).unwrap().get::<i64, _>(0).unwrap(), 20_000);
 }

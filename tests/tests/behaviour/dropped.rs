@@ -4,6 +4,7 @@
 //! transaction (outside autocommit), what the connection reports agrees with what it does
 //! next, and a second connection sees nothing committed that the user did not commit.
 
+use pgsans::SqlState;
 use std::time::Duration;
 
 use pgsans::{ConnectionStatus, Error, TransactionStatus};
@@ -201,7 +202,7 @@ pub async fn a_dropped_request_still_running_is_cancelled<R: TestRt>() {
     c.batch_execute("SELECT 1").await.unwrap();
     let _ = R::timeout(c.simple_query("SELECT pg_sleep(5)"), Duration::from_millis(100)).await;
     let err = c.simple_query("SELECT 1").await.unwrap_err();
-    assert_eq!(err.code(), Some("25P02"), "{err}");
+    assert_eq!(err.code(), Some(SqlState::IN_FAILED_SQL_TRANSACTION), "{err}");
     assert_eq!(c.transaction_status(), TransactionStatus::InError);
     c.rollback().await.unwrap();
 

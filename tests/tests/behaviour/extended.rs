@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use pgsans::types::{Interval, Json, Numeric};
+use pgsans::SqlState;
 use pgsans::{Error, UsageError};
 use pgsans_tests::*;
 
@@ -160,7 +161,10 @@ pub async fn type_mismatches_are_typed_errors<R: TestRt>() {
     assert_eq!(c.query(&stmt, &[&7i32]).await.unwrap()[0].get::<i32, _>(0).unwrap(), 7);
     // With SQL text the parameter is declared by its Rust type (as psycopg 3 does), so an
     // explicit cast is the server's: int8 5e9 into int4 overflows there, never silently.
-    assert_eq!(c.query("SELECT $1::int4", &[&5_000_000_000i64]).await.unwrap_err().code(), Some("22003"));
+    assert_eq!(
+        c.query("SELECT $1::int4", &[&5_000_000_000i64]).await.unwrap_err().code(),
+        Some(SqlState::NUMERIC_VALUE_OUT_OF_RANGE)
+    );
     assert_eq!(c.query_one("SELECT $1::int4", &[&true]).await.unwrap().get::<i32, _>(0).unwrap(), 1);
     assert!(matches!(
         c.query("SELECT $1::int4, $2::int4", &[&1i32]).await,
@@ -168,7 +172,10 @@ pub async fn type_mismatches_are_typed_errors<R: TestRt>() {
     ));
     // A string is sent as text and parsed by the server.
     assert_eq!(c.query_one("SELECT $1::int4 + 1", &[&"41"]).await.unwrap().get::<i32, _>(0).unwrap(), 42);
-    assert_eq!(c.query("SELECT $1::int4", &[&"x"]).await.unwrap_err().code(), Some("22P02"));
+    assert_eq!(
+        c.query("SELECT $1::int4", &[&"x"]).await.unwrap_err().code(),
+        Some(SqlState::INVALID_TEXT_REPRESENTATION)
+    );
     assert_eq!(c.query_one("SELECT 'fine'", &[]).await.unwrap().get::<&str, _>(0).unwrap(), "fine");
 }
 
@@ -206,8 +213,8 @@ pub async fn query_helpers<R: TestRt>() {
         Err(Error::Usage(UsageError::RowCount { got: 0, .. }))
     ));
     // Errors in the extended protocol: syntax (at Parse) and at execution.
-    assert_eq!(c.query("SELEC 1", &[]).await.unwrap_err().code(), Some("42601"));
-    assert_eq!(c.query("SELECT 1/$1::int4", &[&0i32]).await.unwrap_err().code(), Some("22012"));
+    assert_eq!(c.query("SELEC 1", &[]).await.unwrap_err().code(), Some(SqlState::SYNTAX_ERROR));
+    assert_eq!(c.query("SELECT 1/$1::int4", &[&0i32]).await.unwrap_err().code(), Some(SqlState::DIVISION_BY_ZERO));
     assert_eq!(c.query_one("SELECT 2", &[]).await.unwrap().get::<i32, _>(0).unwrap(), 2);
     // Outside autocommit the extended protocol also opens the transaction.
     c.set_autocommit(false).await.unwrap();
@@ -301,7 +308,7 @@ pub async fn streaming_rows<R: TestRt>() {
     // Errors mid-stream surface from next().
     let e =
         stream_sum(&mut c, "SELECT (10 / (5 - i))::int8 FROM generate_series(1, 10) i", &[], None).await.unwrap_err();
-    assert_eq!(e.code(), Some("22012"));
+    assert_eq!(e.code(), Some(SqlState::DIVISION_BY_ZERO));
 }
 
 pub async fn large_values<R: TestRt>() {
@@ -327,7 +334,7 @@ pub async fn portals_fetch_in_batches<R: TestRt>() {
     let e = portal_batches(&mut c, "SELECT (10 / (7 - i))::int8 FROM generate_series(1, 10) i", 3, None, false)
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Some("22012"));
+    assert_eq!(e.code(), Some(SqlState::DIVISION_BY_ZERO));
     assert_eq!(c.query_one("SELECT 'after error'", &[]).await.unwrap().get::<&str, _>(0).unwrap(), "after error");
     // Inside a transaction too (named-portal semantics are the same for the unnamed one).
     c.set_autocommit(false).await.unwrap();
@@ -395,7 +402,7 @@ pub async fn simple_query_rows_stream<R: TestRt>() {
     // An error ends the stream after the rows before it; the connection goes on.
     let mut stream = c.simple_query_raw("SELECT 1; SELECT 1/0; SELECT 3").await.unwrap();
     assert_eq!(stream.next().await.unwrap().unwrap().text(0), Some("1"));
-    assert_eq!(stream.next().await.unwrap_err().code(), Some("22012"));
+    assert_eq!(stream.next().await.unwrap_err().code(), Some(SqlState::DIVISION_BY_ZERO));
     drop(stream);
     c.rollback().await.unwrap();
     // Dropped early: drained by the engine.

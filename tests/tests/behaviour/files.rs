@@ -2,6 +2,7 @@
 //! then the system one, explicit settings over the service over the environment) and
 //! `.pgpass`. Temporary files; the environment is injected, never changed for the process.
 
+use pgsans::SqlState;
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -160,7 +161,7 @@ pub async fn files_are_read_at_each_connect<R: TestRt>() {
     )
     .unwrap();
     let err = who::<R>(&config).await.unwrap_err();
-    assert_eq!(err.code(), Some("28P01"), "{err}");
+    assert_eq!(err.code(), Some(SqlState::INVALID_PASSWORD), "{err}");
     dir.write("pgpass", "*:*:*:scram_user:scrampass\n", 0o600);
     assert_eq!(who::<R>(&config).await.unwrap().0, "scram_user", "the new password, same configuration");
 

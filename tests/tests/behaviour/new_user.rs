@@ -3,6 +3,7 @@
 //! without it, `set_isolation_level` inside a transaction, a peer that is not PostgreSQL, and
 //! autocommit chosen at connect.
 
+use pgsans::SqlState;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
@@ -108,7 +109,7 @@ pub async fn tpc_prepare_without_server_support_is_not_supported<R: TestRt>() {
     c.tpc_begin(Xid::new(1, &format!("no-2pc-{}", R::NAME), "b").unwrap()).await.unwrap();
     c.batch_execute("SELECT 1").await.unwrap();
     let err = c.tpc_prepare().await.unwrap_err();
-    assert_eq!(err.code(), Some("55000"), "{err}");
+    assert_eq!(err.code(), Some(SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE), "{err}");
     assert_eq!(err.class(), Some(ErrorClass::NotSupported), "psycopg 3 raises NotSupportedError");
     // The failed PREPARE TRANSACTION ended the transaction on the server; the two-phase
     // transaction is finished with tpc_rollback, and the connection goes on.

@@ -1,5 +1,6 @@
 //! psycopg2's asynchronous connections (custom event loops) and wait callbacks (green threads).
 
+use pgsans::SqlState;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,14 +73,14 @@ fn polling_connection_protocol() {
     }
     conn.execute_params("SELECT 1 / $1::int4", &[&0i32]).unwrap();
     drive(&mut conn).unwrap();
-    assert_eq!(conn.take_query_result().unwrap().unwrap_err().code(), Some("22012"));
+    assert_eq!(conn.take_query_result().unwrap().unwrap_err().code(), Some(SqlState::DIVISION_BY_ZERO));
 
     // A failing statement: the results before it and its error; the connection goes on.
     conn.execute("SELECT 1; SELECT 1/0").unwrap();
     drive(&mut conn).unwrap();
     let batch = conn.take_result().unwrap().unwrap();
     assert_eq!(batch.results.len(), 1);
-    assert_eq!(batch.error.unwrap().code(), "22012");
+    assert_eq!(batch.error.unwrap().code(), SqlState::DIVISION_BY_ZERO);
 
     // Idle polling collects notifications sent by other sessions.
     conn.execute("LISTEN polling_chan").unwrap();
@@ -106,7 +107,7 @@ fn polling_connection_protocol() {
     });
     drive(&mut conn).unwrap();
     t.join().unwrap().unwrap();
-    assert_eq!(conn.take_result().unwrap().unwrap().error.unwrap().code(), "57014");
+    assert_eq!(conn.take_result().unwrap().unwrap().error.unwrap().code(), SqlState::QUERY_CANCELED);
 
     conn.close_start();
     drive(&mut conn).unwrap();
@@ -184,7 +185,7 @@ fn a_failing_callback_closes_the_connection_but_sql_errors_do_not() {
     let mut conn = Connection::connect_with_wait(&config, Some(Box::new(callback))).unwrap();
     conn.set_autocommit(true).unwrap();
     // A server error is just an error.
-    assert_eq!(conn.batch_execute("SELECT 1/0").unwrap_err().code(), Some("22012"));
+    assert_eq!(conn.batch_execute("SELECT 1/0").unwrap_err().code(), Some(SqlState::DIVISION_BY_ZERO));
     assert_eq!(conn.closed(), 0);
     assert_eq!(conn.scalar_text("SELECT 'ok'").as_deref(), Some("ok"));
     // The callback's error propagates and closes the connection.
@@ -412,14 +413,14 @@ fn polling_copy_errors_and_abort() {
             Err(_) => continue, // the server already ended it: its error comes next
         }
     };
-    assert_eq!(err.code(), Some("22P02"));
+    assert_eq!(err.code(), Some(SqlState::INVALID_TEXT_REPRESENTATION));
     // An abort: the server confirms with 57014; nothing copied; the connection goes on.
     conn.copy_in_start("COPY polled_errors FROM STDIN").unwrap();
     drive(&mut conn).unwrap();
     conn.copy_put(b"1\n").unwrap();
     conn.copy_abort("no thanks").unwrap();
     drive(&mut conn).unwrap();
-    assert_eq!(conn.take_copy_result().unwrap().unwrap_err().code(), Some("57014"));
+    assert_eq!(conn.take_copy_result().unwrap().unwrap_err().code(), Some(SqlState::QUERY_CANCELED));
     assert!(!conn.is_executing());
     conn.execute("SELECT count(*) FROM polled_errors").unwrap();
     drive(&mut conn).unwrap();
@@ -503,7 +504,7 @@ fn polling_connection_tries_hosts_as_libpq() {
     drive(&mut conn).unwrap();
     assert!(conn.engine().ssl_in_use());
     let mut conn = PollingConnection::connect_start(&one("ssl_only_user", "disable")).unwrap();
-    assert_eq!(drive(&mut conn).unwrap_err().code(), Some("28000"));
+    assert_eq!(drive(&mut conn).unwrap_err().code(), Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION));
     // libpq's TCP options on the polled socket.
     let mut conn =
         PollingConnection::connect_start(&format!("{} keepalives_idle=11", one("postgres", "disable"))).unwrap();

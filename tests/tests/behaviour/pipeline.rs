@@ -1,5 +1,6 @@
 //! Pipeline mode.
 
+use pgsans::SqlState;
 use pgsans::{Error, Pipeline};
 use pgsans_tests::*;
 
@@ -30,7 +31,7 @@ pub async fn results_in_order_and_aborted_after_an_error<R: TestRt>() {
     let results = c.pipeline(p).await.unwrap();
     assert_eq!(results.len(), 5);
     assert_eq!(results[0].as_ref().unwrap().rows_affected(), 1);
-    assert_eq!(results[1].as_ref().unwrap_err().code(), Some("42883"));
+    assert_eq!(results[1].as_ref().unwrap_err().code(), Some(SqlState::UNDEFINED_FUNCTION));
     assert!(matches!(results[2], Err(Error::PipelineAborted)), "{:?}", results[2]);
     assert_eq!(results[3].as_ref().unwrap().rows_affected(), 1);
     assert_eq!(results[4].as_ref().unwrap().rows[0].get::<&str, _>(0).unwrap(), "after");
@@ -73,7 +74,7 @@ pub async fn sync_each_isolates_errors<R: TestRt>() {
     };
     let results = c.pipeline(p).await.unwrap();
     assert_eq!(results[0].as_ref().unwrap().rows[0].get::<i32, _>(0).unwrap(), 20);
-    assert_eq!(results[1].as_ref().unwrap_err().code(), Some("22012"));
+    assert_eq!(results[1].as_ref().unwrap_err().code(), Some(SqlState::DIVISION_BY_ZERO));
     assert_eq!(results[2].as_ref().unwrap().rows[0].get::<i32, _>(0).unwrap(), 11);
     // Misuse is reported before anything is sent, also outside autocommit (no BEGIN left over).
     c.set_autocommit(false).await.unwrap();

@@ -166,7 +166,7 @@ fn session(engine: &mut Connection, r: &mut impl Runner) -> Vec<String> {
             .iter()
             .map(|r| match r {
                 Ok(res) => format!("{:?}", res.rows.first().map(|row| row.get::<i32, _>(0).ok())),
-                Err(e) => format!("{:?}", e.code().unwrap_or("aborted")),
+                Err(e) => format!("{:?}", e.code().map_or_else(|| "aborted".to_owned(), |c| c.to_string())),
             })
             .collect::<Vec<_>>()
     ));

@@ -4,6 +4,7 @@
 //! connection (issue "Wrong data after schema changes").
 
 use pgsans::types::{oid, Array, ArrayDimension};
+use pgsans::SqlState;
 use pgsans::{Error, UsageError};
 use pgsans_tests::*;
 
@@ -377,7 +378,7 @@ pub async fn first_execution_parses_once<R: TestRt>() {
         c.take_notices();
         let sql = format!("SELECT {i} AS \"{long}\"");
         c.query(&sql, &[]).await.unwrap();
-        let truncations = c.take_notices().iter().filter(|n| n.code() == "42622").count();
+        let truncations = c.take_notices().iter().filter(|n| n.code() == SqlState::NAME_TOO_LONG).count();
         assert_eq!(truncations, 1, "one Parse, one notice ({threshold:?})");
     }
 }

@@ -1,6 +1,7 @@
 //! psycopg2 connection semantics: status, transactions, session characteristics, scopes,
 //! two-phase commit, reset, cancel, notices, notifications, diagnostics, information.
 
+use pgsans::SqlState;
 use std::time::{Duration, Instant};
 
 use pgsans::{
@@ -65,7 +66,7 @@ pub async fn default_mode_opens_a_transaction<R: TestRt>() {
     // A failed transaction: InError until rollback.
     assert!(c.batch_execute("SELECT 1/0").await.is_err());
     assert_eq!(c.engine().transaction_status(), TransactionStatus::InError);
-    assert_eq!(c.batch_execute("SELECT 1").await.unwrap_err().code(), Some("25P02"));
+    assert_eq!(c.batch_execute("SELECT 1").await.unwrap_err().code(), Some(SqlState::IN_FAILED_SQL_TRANSACTION));
     c.rollback().await.unwrap();
     assert_eq!(scalar(&mut c, "SELECT 5").await.unwrap().as_deref(), Some("5"));
 }
@@ -122,7 +123,10 @@ pub async fn isolation_levels_ride_on_begin<R: TestRt>() {
     .await
     .unwrap();
     assert_eq!(shown.as_deref(), Some("serializable on on"));
-    assert_eq!(c.batch_execute("CREATE TEMP TABLE nope (a int)").await.unwrap_err().code(), Some("25006"));
+    assert_eq!(
+        c.batch_execute("CREATE TEMP TABLE nope (a int)").await.unwrap_err().code(),
+        Some(SqlState::READ_ONLY_SQL_TRANSACTION)
+    );
     c.rollback().await.unwrap();
     // DEFAULT puts them back.
     c.set_session(
@@ -300,7 +304,7 @@ pub async fn two_phase_recovery_from_another_connection<R: TestRt>() {
     assert_eq!(count(&mut other, &t).await, "0");
     other.rollback().await.unwrap(); // the count above opened a transaction (not autocommit)
                                      // Unknown xid: the server's error (42704).
-    assert_eq!(other.tpc_commit(Some(&rec.xid)).await.unwrap_err().code(), Some("42704"));
+    assert_eq!(other.tpc_commit(Some(&rec.xid)).await.unwrap_err().code(), Some(SqlState::UNDEFINED_OBJECT));
 }
 
 pub async fn two_phase_misuse<R: TestRt>() {
@@ -336,8 +340,8 @@ pub async fn reset_restores_the_session<R: TestRt>() {
     assert_eq!(c.engine().read_only(), None);
     c.set_autocommit(true).await.unwrap();
     assert_eq!(scalar(&mut c, "SHOW statement_timeout").await.unwrap().as_deref(), Some("0"));
-    assert_eq!(c.batch_execute("SELECT * FROM scratch").await.unwrap_err().code(), Some("42P01"));
-    assert_eq!(c.batch_execute("EXECUTE p").await.unwrap_err().code(), Some("26000"));
+    assert_eq!(c.batch_execute("SELECT * FROM scratch").await.unwrap_err().code(), Some(SqlState::UNDEFINED_TABLE));
+    assert_eq!(c.batch_execute("EXECUTE p").await.unwrap_err().code(), Some(SqlState::INVALID_SQL_STATEMENT_NAME));
     assert_eq!(scalar(&mut c, "SHOW default_transaction_read_only").await.unwrap().as_deref(), Some("off"));
 }
 
@@ -348,7 +352,7 @@ pub async fn cancel_a_running_query<R: TestRt>() {
     let err = c.batch_execute("SELECT pg_sleep(10)").await.unwrap_err();
     let took = started.elapsed();
     canceller.join().unwrap().unwrap();
-    assert_eq!(err.code(), Some("57014"), "{err}");
+    assert_eq!(err.code(), Some(SqlState::QUERY_CANCELED), "{err}");
     assert_eq!(err.class(), Some(ErrorClass::QueryCanceled));
     assert!(took < Duration::from_secs(2), "cancel took {took:?}");
     // The connection is usable: roll back the failed transaction and go on.
@@ -409,7 +413,7 @@ pub async fn every_error_field<R: TestRt>() {
     let d = e.as_db_error().unwrap();
     assert_eq!(
         (d.code(), d.schema(), d.table(), d.column()),
-        ("23502", Some(schema.as_str()), Some("items"), Some("qty"))
+        (SqlState::NOT_NULL_VIOLATION, Some(schema.as_str()), Some("items"), Some("qty"))
     );
     assert_eq!(d.class(), ErrorClass::Integrity);
     assert!(d.detail().unwrap().contains("Failing row contains"));
@@ -422,15 +426,18 @@ pub async fn every_error_field<R: TestRt>() {
     // UNIQUE: detail.
     let e = c.batch_execute(&format!("INSERT INTO {schema}.items VALUES (1, 5)")).await.unwrap_err();
     let d = e.as_db_error().unwrap();
-    assert_eq!((d.code(), d.constraint()), ("23505", Some("items_pkey")));
+    assert_eq!((d.code(), d.constraint()), (SqlState::UNIQUE_VIOLATION, Some("items_pkey")));
     assert_eq!(d.detail(), Some("Key (id)=(1) already exists."));
     // Domain: data type name.
     let e = c.batch_execute(&format!("SELECT (-5)::{schema}.posint")).await.unwrap_err();
     let d = e.as_db_error().unwrap();
-    assert_eq!((d.code(), d.datatype(), d.schema()), ("23514", Some("posint"), Some(schema.as_str())));
+    assert_eq!(
+        (d.code(), d.datatype(), d.schema()),
+        (SqlState::CHECK_VIOLATION, Some("posint"), Some(schema.as_str()))
+    );
     // Syntax error: position.
     let e = c.batch_execute("SELECT 1 2").await.unwrap_err();
-    assert_eq!((e.code(), e.as_db_error().unwrap().position()), (Some("42601"), Some(10)));
+    assert_eq!((e.code(), e.as_db_error().unwrap().position()), (Some(SqlState::SYNTAX_ERROR), Some(10)));
     assert_eq!(e.class(), Some(ErrorClass::Programming));
     // PL/pgSQL: hint, context, internal query and position.
     let e = c
@@ -438,7 +445,10 @@ pub async fn every_error_field<R: TestRt>() {
         .await
         .unwrap_err();
     let d = e.as_db_error().unwrap();
-    assert_eq!((d.code(), d.message(), d.hint(), d.detail()), ("P0001", "boom", Some("try again"), Some("d")));
+    assert_eq!(
+        (d.code(), d.message(), d.hint(), d.detail()),
+        (SqlState::RAISE_EXCEPTION, "boom", Some("try again"), Some("d"))
+    );
     assert!(d.where_().unwrap().contains("PL/pgSQL"));
     let e = c.batch_execute("DO $$ BEGIN EXECUTE 'SELECT 1 2'; END $$").await.unwrap_err();
     let d = e.as_db_error().unwrap();
@@ -524,7 +534,7 @@ pub async fn streams_of_rows_and_notifications<R: TestRt>() {
         .collect()
         .await;
     assert_eq!(failed.len(), 2, "one row, then the error ends the stream");
-    assert_eq!(failed[1].as_ref().unwrap_err().code(), Some("22012"));
+    assert_eq!(failed[1].as_ref().unwrap_err().code(), Some(SqlState::DIVISION_BY_ZERO));
     // Notifications as a Stream.
     let channel = format!("stream_{}", R::NAME.replace('-', "_"));
     c.batch_execute(&format!("LISTEN {channel}")).await.unwrap();

@@ -2,6 +2,7 @@
 //! errors and dropped futures confined to their caller, transactions that have the connection
 //! to themselves and end (committed or rolled back) however their scope is left.
 
+use pgsans::SqlState;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
@@ -120,7 +121,7 @@ pub async fn concurrent_callers_each_get_their_own_results<R: TestRt>() {
                             }
                         }
                         _ => match c.query("SELECT 1 / ($1::int4 - $1::int4)", &[&n]).await {
-                            Err(Error::Db(e)) if e.code() == "22012" => {}
+                            Err(Error::Db(e)) if e.code() == SqlState::DIVISION_BY_ZERO => {}
                             other => return Err(format!("{label}: its own error expected, got {other:?}")),
                         },
                     }

@@ -2,6 +2,7 @@
 //! client certificates, host-name checks, libpq's second attempts for `allow` and `prefer`,
 //! and hostile answers to the SSLRequest.
 
+use pgsans::SqlState;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -119,12 +120,12 @@ pub async fn second_attempts_for_allow_and_prefer<R: TestRt>() {
     let mut c = Conn::<R>::connect(&conninfo("localhost", "ssl_only_user", "sslmode=allow")).await.unwrap();
     assert!(server_sees_tls(&mut c).await);
     let err = Conn::<R>::connect(&conninfo("localhost", "ssl_only_user", "sslmode=disable")).await.err().unwrap();
-    assert_eq!(err.code(), Some("28000"), "{err:?}");
+    assert_eq!(err.code(), Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION), "{err:?}");
     // prefer: TLS first; the server refuses this user over TLS: again in plaintext.
     let mut c = Conn::<R>::connect(&conninfo("localhost", "nossl_user", "sslmode=prefer")).await.unwrap();
     assert!(!server_sees_tls(&mut c).await);
     let err = Conn::<R>::connect(&conninfo("localhost", "nossl_user", "sslmode=require")).await.err().unwrap();
-    assert_eq!(err.code(), Some("28000"), "{err:?}");
+    assert_eq!(err.code(), Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION), "{err:?}");
 }
 
 pub async fn client_certificates<R: TestRt>() {
@@ -144,10 +145,10 @@ pub async fn client_certificates<R: TestRt>() {
     // Without it, pg_hba's `cert` method refuses.
     let without = conninfo("localhost", "cert_user", &format!("sslmode=verify-full sslrootcert={}", ca()));
     let err = Conn::<R>::connect(&without).await.expect_err("no certificate");
-    assert_eq!(err.code(), Some("28000"), "{err:?}");
+    assert_eq!(err.code(), Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION), "{err:?}");
     // sslcertmode=disable never sends it.
     let err = Conn::<R>::connect(&format!("{with_cert} sslcertmode=disable")).await.expect_err("not sent");
-    assert_eq!(err.code(), Some("28000"), "{err:?}");
+    assert_eq!(err.code(), Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION), "{err:?}");
     // sslcertmode=require: this server asks for certificates (it has a CA), with or without one
     // to give; a server without a CA never asks, and the connection is refused.
     let mut c = Conn::<R>::connect(&format!("{with_cert} sslcertmode=require")).await.unwrap();
@@ -263,7 +264,7 @@ pub async fn cancel_travels_over_tls<R: TestRt>() {
     let started = Instant::now();
     let err = c.batch_execute("SELECT pg_sleep(10)").await.unwrap_err();
     canceller.join().unwrap().unwrap();
-    assert_eq!(err.code(), Some("57014"), "{err}");
+    assert_eq!(err.code(), Some(SqlState::QUERY_CANCELED), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
     c.rollback().await.unwrap();
     // A call timeout's cancel goes the same way.
@@ -302,7 +303,7 @@ pub async fn scram_channel_binding<R: TestRt>() {
     let err = Conn::<R>::connect(&scram(&format!("{tls} channel_binding=require")).replace("scrampass", "nope"))
         .await
         .expect_err("wrong password");
-    assert_eq!(err.code(), Some("28P01"), "{err:?}");
+    assert_eq!(err.code(), Some(SqlState::INVALID_PASSWORD), "{err:?}");
     // Without TLS there is nothing to bind to.
     let err = Conn::<R>::connect(&scram("sslmode=disable channel_binding=require")).await.expect_err("no TLS");
     assert!(matches!(&err, Error::Auth(AuthError::ChannelBinding(_))), "{err:?}");
