@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use pgsans::session::Command;
 use pgsans::{
-    Config, ConnectionStatus, Error, LegacyIsolationLevel, Mode, Notice, NoticeHandler, Notification, OwnedRow, Params,
-    Pipeline, Query, QueryResult, RecoveredXid, Request, RequestId, Response, ResultSet, SessionChange, Setting,
-    SimpleBatch, Statement, TransactionStatus, UsageError, Xid,
+    Config, ConnectionStatus, Error, FromRow, LegacyIsolationLevel, Mode, Notice, NoticeHandler, Notification,
+    OwnedRow, Params, Pipeline, Query, QueryResult, RecoveredXid, Request, RequestId, Response, ResultSet,
+    SessionChange, Setting, SimpleBatch, Statement, TransactionStatus, UsageError, Xid,
 };
 
 use crate::cancel::CancelInFlight;
@@ -348,6 +348,40 @@ impl<R: Runtime> Connection<R> {
             0 | 1 => Ok(rows.pop()),
             n => Err(UsageError::RowCount { expected: "at most one", got: n }.into()),
         }
+    }
+
+    /// Runs a query and builds a `T` from each row (a `#[derive(FromRow)]` struct, a tuple),
+    /// straight from the receive buffer: no intermediate row is kept. The first row that does
+    /// not fit `T` is the error (the rest of the result is drained).
+    pub async fn query_as<'q, T: for<'r> FromRow<'r>>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<Vec<T>, Error> {
+        let mut stream = self.query_raw(query, params).await?;
+        let mut out = Vec::new();
+        while let Some(row) = stream.next().await? {
+            out.push(T::from_row(&row)?);
+        }
+        Ok(out)
+    }
+
+    /// Exactly one row as a `T`, or an error naming how many came back.
+    pub async fn query_one_as<'q, T: for<'r> FromRow<'r>>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<T, Error> {
+        self.query_one(query, params).await?.decode()
+    }
+
+    /// Zero or one row as a `T`; more is an error.
+    pub async fn query_opt_as<'q, T: for<'r> FromRow<'r>>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<Option<T>, Error> {
+        self.query_opt(query, params).await?.map(|row| row.decode()).transpose()
     }
 
     /// Runs a statement and returns the number of rows it affected (rows are not kept).

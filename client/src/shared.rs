@@ -612,6 +612,21 @@ macro_rules! query_methods {
             }
         }
 
+        /// Runs a query and builds a `T` from each row (a `#[derive(FromRow)]` struct, a tuple).
+        pub async fn query_as<'q, T: for<'r> pgsans::FromRow<'r>>(&self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<Vec<T>, Error> {
+            self.query(query, params).await?.iter().map(OwnedRow::decode).collect()
+        }
+
+        /// Exactly one row as a `T`, or an error naming how many came back.
+        pub async fn query_one_as<'q, T: for<'r> pgsans::FromRow<'r>>(&self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<T, Error> {
+            self.query_one(query, params).await?.decode()
+        }
+
+        /// Zero or one row as a `T`; more is an error.
+        pub async fn query_opt_as<'q, T: for<'r> pgsans::FromRow<'r>>(&self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<Option<T>, Error> {
+            self.query_opt(query, params).await?.map(|row| row.decode()).transpose()
+        }
+
         /// Runs a statement and returns the number of rows it affected.
         pub async fn execute<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<u64, Error> {
             let request = self.query_request(query, params, Mode::Count)?;

@@ -133,4 +133,4 @@ pub use session::status::{
 pub use session::{ConnectionStatus, IsolationLevel, LegacyIsolationLevel, RecoveredXid, SessionChange, Setting, Xid};
 pub use types::copy_binary::{BinaryCopyReader, BinaryCopyWriter};
 pub use types::row::{rows_affected, Column, ColumnIndex, CommandTag, OwnedRow, ResultSet, Row, SimpleBatch};
-pub use types::{FromSql, ToSql};
+pub use types::{FromRow, FromSql, ToSql};

@@ -52,7 +52,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
 
 use pgsans::{
-    Config, ConnectionStatus, Error, Notice, NoticeHandler, Notification, OwnedRow, Params, Pipeline, Query,
+    Config, ConnectionStatus, Error, FromRow, Notice, NoticeHandler, Notification, OwnedRow, Params, Pipeline, Query,
     QueryResult, RecoveredXid, ResultSet, Row, SessionChange, SimpleBatch, Statement, TransactionStatus, Xid,
 };
 
@@ -162,6 +162,34 @@ impl Connection {
         params: Params<'_>,
     ) -> Result<Option<OwnedRow>, Error> {
         block_on(self.inner.query_opt(query, params))
+    }
+
+    /// Runs a query and builds a `T` from each row (a `#[derive(FromRow)]` struct, a tuple)
+    /// straight from the receive buffer.
+    pub fn query_as<'q, T: for<'r> FromRow<'r>>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<Vec<T>, Error> {
+        block_on(self.inner.query_as(query, params))
+    }
+
+    /// Exactly one row as a `T`, or an error naming how many came back.
+    pub fn query_one_as<'q, T: for<'r> FromRow<'r>>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<T, Error> {
+        block_on(self.inner.query_one_as(query, params))
+    }
+
+    /// Zero or one row as a `T`; more is an error.
+    pub fn query_opt_as<'q, T: for<'r> FromRow<'r>>(
+        &mut self,
+        query: impl Into<Query<'q>>,
+        params: Params<'_>,
+    ) -> Result<Option<T>, Error> {
+        block_on(self.inner.query_opt_as(query, params))
     }
 
     /// Runs a statement and returns the number of rows it affected.

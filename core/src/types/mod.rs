@@ -18,6 +18,9 @@ pub(crate) mod copy_binary;
 mod datetime;
 #[cfg(feature = "rust_decimal")]
 mod decimal;
+#[doc(hidden)]
+pub mod derive_support;
+pub mod from_row;
 #[cfg(feature = "serde_json")]
 mod json;
 mod primitives;
@@ -28,6 +31,9 @@ mod time_impls;
 mod uuid_impls;
 
 pub use array::{Array, ArrayDimension};
+pub use from_row::FromRow;
+#[cfg(feature = "derive")]
+pub use pgsans_derive::{FromRow, FromSql, ToSql};
 pub use primitives::{Interval, Json, Numeric};
 
 pub use crate::encoding::Encoding;

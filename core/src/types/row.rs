@@ -157,6 +157,18 @@ impl<'a> Row<'a> {
         self.columns.map(|c| &c[..])
     }
 
+    /// The position of a column (by name or position), or `None` when the row has no such
+    /// column.
+    pub fn index_of<I: ColumnIndex>(&self, idx: I) -> Option<usize> {
+        idx.index(self.columns(), self.len())
+    }
+
+    /// Builds a whole-row value: a struct with `#[derive(FromRow)]`, a tuple (by position).
+    /// Borrowing types read `&'a str` / `&'a [u8]` straight out of the row.
+    pub fn decode<T: crate::types::FromRow<'a>>(&self) -> Result<T, Error> {
+        T::from_row(self)
+    }
+
     fn index<I: ColumnIndex>(&self, idx: &I) -> Result<usize, Error> {
         idx.index(self.columns(), self.len()).ok_or_else(|| UsageError::NoSuchColumn(idx.describe()).into())
     }
@@ -263,6 +275,10 @@ impl OwnedRow {
     /// The raw bytes of a value: `Ok(None)` for NULL.
     pub fn raw<I: ColumnIndex>(&self, idx: I) -> Result<Option<&[u8]>, Error> {
         self.as_row().raw(idx)
+    }
+    /// Builds a whole-row value (a `#[derive(FromRow)]` struct, a tuple); see [`Row::decode`].
+    pub fn decode<'a, T: crate::types::FromRow<'a>>(&'a self) -> Result<T, Error> {
+        T::from_row(&self.as_row())
     }
     /// Decodes a value as `T`; see [`Row::get`].
     pub fn get<'a, T: FromSql<'a>, I: ColumnIndex>(&'a self, idx: I) -> Result<T, Error> {

@@ -6,6 +6,7 @@ mod blocking;
 mod cert_shapes;
 mod copy;
 mod defects;
+mod derives;
 mod dropped;
 mod extended;
 mod files;
@@ -38,6 +39,8 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    derives::rows_become_structs,
+    derives::enums_and_domains_round_trip,
     pool::a_pooled_connection_is_never_handed_out_or_left_in_a_transaction,
     pool::acquire_times_out_and_statistics_count,
     pool::acquire_timeout_holds_while_a_connection_drains,

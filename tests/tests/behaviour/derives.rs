@@ -1,0 +1,201 @@
+//! `#[derive(FromRow)]`, `#[derive(ToSql, FromSql)]` for enums and domains, and `query_as`,
+//! against the real server.
+
+use pgsans::{Error, FromRow, FromSql, ToSql, UsageError};
+use pgsans_tests::*;
+
+async fn connect<R: TestRt>() -> Conn<R> {
+    let mut c: Conn<R> = Conn::<R>::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).await.unwrap();
+    c.set_autocommit(true).await.unwrap();
+    c
+}
+
+/// A schema of this transport's own (the transports run at once against one server), made
+/// the first on the search path.
+async fn own_schema<R: TestRt>(c: &mut Conn<R>, prefix: &str) -> String {
+    let schema = format!("{prefix}_{}", R::NAME.replace('-', "_"));
+    c.batch_execute(&format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path = {schema}, public"
+    ))
+    .await
+    .unwrap();
+    schema
+}
+
+#[derive(Debug, PartialEq, FromRow)]
+struct Audit {
+    created_by: String,
+}
+
+#[derive(Debug, PartialEq, FromRow)]
+#[pgsans(rename_all = "camelCase")]
+struct Account {
+    account_id: i64,
+    #[pgsans(rename = "login")]
+    name: String,
+    email: Option<String>,
+    #[pgsans(default)]
+    karma: i32,
+    #[pgsans(skip)]
+    cached: Option<u8>,
+    #[pgsans(try_from = "i64")]
+    visit_count: u32,
+    #[pgsans(flatten)]
+    audit: Audit,
+}
+
+#[derive(Debug, PartialEq, FromRow)]
+struct Pair(i32, String);
+
+#[derive(Debug, FromRow)]
+struct Borrowed<'a> {
+    login: &'a str,
+    avatar: Option<&'a [u8]>,
+}
+
+const ACCOUNTS: &str = "SELECT * FROM (VALUES \
+     (1::int8, 'ann', 'ann@example.org', 3::int8, 'root', '\\x0102'::bytea), \
+     (2, 'bob', NULL, 5000000000, 'ann', NULL)) \
+     AS t(\"accountId\", login, email, \"visitCount\", created_by, avatar)";
+
+pub async fn rows_become_structs<R: TestRt>() {
+    let mut c: Conn<R> = connect().await;
+    let only_first = format!("{ACCOUNTS} WHERE \"accountId\" = 1");
+    let ann: Account = c.query_one_as(only_first.as_str(), &[]).await.unwrap();
+    assert_eq!(
+        ann,
+        Account {
+            account_id: 1,
+            name: "ann".into(),
+            email: Some("ann@example.org".into()),
+            karma: 0,
+            cached: None,
+            visit_count: 3,
+            audit: Audit { created_by: "root".into() },
+        }
+    );
+    // A value that does not fit the field's type through try_from: an error naming the column.
+    let e = c.query_as::<Account>(ACCOUNTS, &[]).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Usage(UsageError::Conversion(m)) if m.contains("\"visitCount\"")),
+        "5e9 does not fit a u32: {e:?}"
+    );
+    // The connection is fine afterwards (the rest of the result was drained).
+    assert_eq!(c.query_one_as::<(i32,)>("SELECT 7", &[]).await.unwrap(), (7,));
+    // `default` takes a column that is there.
+    let with_karma = format!("SELECT t.*, 9 AS karma FROM ({only_first}) t");
+    assert_eq!(c.query_one_as::<Account>(with_karma.as_str(), &[]).await.unwrap().karma, 9);
+    // A missing column, a NULL into a non-Option, a wrong type: typed errors naming the column.
+    let e = c.query_one_as::<Audit>("SELECT 1 AS nobody", &[]).await.unwrap_err();
+    assert!(matches!(&e, Error::Usage(UsageError::NoSuchColumn(col)) if col.contains("created_by")), "{e:?}");
+    let e = c.query_one_as::<Audit>("SELECT NULL::text AS created_by", &[]).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::Usage(UsageError::UnexpectedNull { column, .. }) if column.contains("created_by")),
+        "{e:?}"
+    );
+    let e = c.query_one_as::<Audit>("SELECT 1 AS created_by", &[]).await.unwrap_err();
+    assert!(matches!(&e, Error::Usage(UsageError::WrongType { column, .. }) if column.contains("created_by")), "{e:?}");
+    // Tuple structs and tuples read by position; extra columns are left alone.
+    assert_eq!(
+        c.query_as::<Pair>("SELECT g, g::text, 'extra' FROM generate_series(1, 2) g", &[]).await.unwrap(),
+        [Pair(1, "1".into()), Pair(2, "2".into())]
+    );
+    let (n, s, none): (i64, String, Option<bool>) =
+        c.query_one_as("SELECT $1::int8, 'x', NULL::bool", &[&5i64]).await.unwrap();
+    assert_eq!((n, s.as_str(), none), (5, "x", None));
+    assert_eq!(c.query_opt_as::<(i32,)>("SELECT 1 WHERE false", &[]).await.unwrap(), None);
+    assert!(matches!(
+        c.query_opt_as::<(i32,)>("SELECT 1 UNION ALL SELECT 2", &[]).await,
+        Err(Error::Usage(UsageError::RowCount { got: 2, .. }))
+    ));
+
+    // The borrowing form reads straight out of the receive buffer.
+    let mut stream = c.query_raw(ACCOUNTS, &[]).await.unwrap();
+    let mut seen = Vec::new();
+    while let Some(row) = stream.next().await.unwrap() {
+        let b: Borrowed<'_> = row.decode().unwrap();
+        seen.push((b.login.to_owned(), b.avatar.map(<[u8]>::to_vec)));
+    }
+    drop(stream);
+    assert_eq!(seen, [("ann".to_owned(), Some(vec![1, 2])), ("bob".to_owned(), None)]);
+    // And out of an owned row, borrowing from it.
+    let rows = c.query(ACCOUNTS, &[]).await.unwrap();
+    assert_eq!(rows[1].decode::<Borrowed<'_>>().unwrap().login, "bob");
+
+    // The shared client has the same methods.
+    let client = pgsans_client::Client::<R>::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).await.unwrap();
+    let pairs: Vec<Pair> = client.query_as("SELECT 3, 'three'", &[]).await.unwrap();
+    assert_eq!(pairs, [Pair(3, "three".into())]);
+    assert_eq!(client.query_one_as::<(String,)>("SELECT 'one'", &[]).await.unwrap().0, "one");
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, ToSql, FromSql)]
+#[pgsans(rename_all = "snake_case")]
+enum Mood {
+    Sad,
+    Ok,
+    #[pgsans(rename = "very happy")]
+    VeryHappy,
+}
+
+/// A domain over int4, as a newtype.
+#[derive(Debug, Clone, Copy, PartialEq, ToSql, FromSql)]
+struct PosInt(i32);
+
+#[derive(Debug, PartialEq, FromRow)]
+struct Person {
+    name: String,
+    mood: Mood,
+    age: PosInt,
+    was: Option<Mood>,
+}
+
+pub async fn enums_and_domains_round_trip<R: TestRt>() {
+    let mut c: Conn<R> = connect().await;
+    let schema = own_schema(&mut c, "derive_enums").await;
+    c.batch_execute(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok', 'very happy');
+         CREATE DOMAIN posint AS int4 CHECK (VALUE > 0);
+         CREATE TABLE person (name text, mood mood, age posint, was mood)",
+    )
+    .await
+    .unwrap();
+    // SQL text: the enum goes as text of unknown type and the server infers `mood`.
+    c.execute("INSERT INTO person VALUES ($1, $2, $3, $4)", &[&"ann", &Mood::VeryHappy, &PosInt(30), &None::<Mood>])
+        .await
+        .unwrap();
+    // A prepared statement: the parameter is described as `mood` and `posint` (a domain over
+    // int4 is described as int4).
+    let insert = c.prepare("INSERT INTO person VALUES ($1, $2, $3, $4)").await.unwrap();
+    c.execute(&insert, &[&"bob", &Mood::Sad, &PosInt(40), &Some(Mood::Ok)]).await.unwrap();
+    let people: Vec<Person> = c.query_as("SELECT * FROM person ORDER BY name", &[]).await.unwrap();
+    assert_eq!(
+        people,
+        [
+            Person { name: "ann".into(), mood: Mood::VeryHappy, age: PosInt(30), was: None },
+            Person { name: "bob".into(), mood: Mood::Sad, age: PosInt(40), was: Some(Mood::Ok) },
+        ]
+    );
+    // The server's own rendering agrees, and a parameter compares as the enum.
+    assert_eq!(
+        scalar(&mut c, "SELECT string_agg(mood::text, ',' ORDER BY name) FROM person").await.unwrap().as_deref(),
+        Some("very happy,sad")
+    );
+    let n: (i64,) = c.query_one_as("SELECT count(*) FROM person WHERE mood = $1", &[&Mood::Sad]).await.unwrap();
+    assert_eq!(n.0, 1);
+    // The text format (simple query) decodes the same.
+    let rows = c.simple_query("SELECT mood, age FROM person ORDER BY name").await.unwrap();
+    let row = &rows[0].rows()[0];
+    assert_eq!((row.get::<Mood, _>(0).unwrap(), row.get::<PosInt, _>(1).unwrap()), (Mood::VeryHappy, PosInt(30)));
+    // A label the Rust enum lacks is an error naming the enum; the domain's check is the
+    // server's.
+    c.batch_execute("ALTER TYPE mood ADD VALUE 'meh'").await.unwrap();
+    let e = c.query_one("SELECT 'meh'::mood", &[]).await.unwrap().get::<Mood, _>(0).unwrap_err();
+    assert!(matches!(&e, Error::Usage(UsageError::Conversion(m)) if m.contains("meh") && m.contains("Mood")), "{e:?}");
+    let e = c.execute(&insert, &[&"eve", &Mood::Ok, &PosInt(-1), &None::<Mood>]).await.unwrap_err();
+    assert_eq!(e.code(), Some(pgsans::SqlState::CHECK_VIOLATION), "{e}");
+    // A built-in type that is not an enum is refused before anything is decoded.
+    let e = c.query_one("SELECT 1", &[]).await.unwrap().get::<Mood, _>(0).unwrap_err();
+    assert!(matches!(e, Error::Usage(UsageError::WrongType { .. })), "{e:?}");
+    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
