@@ -632,7 +632,11 @@ fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
             let results = conn.simple_query(FETCH_SQL).unwrap();
             let mut sum = 0i64;
             for r in results[0].rows() {
-                sum += decode_text_sum(r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap());
+                sum += decode_text_sum(
+                    r.get_str(0).unwrap().unwrap(),
+                    r.get_str(1).unwrap().unwrap(),
+                    r.get_str(2).unwrap().unwrap(),
+                );
             }
             sum
         }),
@@ -663,7 +667,11 @@ fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
             let mut stream = conn.simple_query_raw(FETCH_SQL).unwrap();
             let mut sum = 0i64;
             while let Some(r) = stream.next().unwrap() {
-                sum += decode_text_sum(r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap());
+                sum += decode_text_sum(
+                    r.get_str(0).unwrap().unwrap(),
+                    r.get_str(1).unwrap().unwrap(),
+                    r.get_str(2).unwrap().unwrap(),
+                );
             }
             sum
         }),
@@ -843,7 +851,11 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
                 let results = conn.simple_query(FETCH_SQL).await.unwrap();
                 let mut sum = 0i64;
                 for r in results[0].rows() {
-                    sum += decode_text_sum(r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap());
+                    sum += decode_text_sum(
+                        r.get_str(0).unwrap().unwrap(),
+                        r.get_str(1).unwrap().unwrap(),
+                        r.get_str(2).unwrap().unwrap(),
+                    );
                 }
                 sum
             })
@@ -881,7 +893,11 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
                 let mut stream = conn.simple_query_raw(FETCH_SQL).await.unwrap();
                 let mut sum = 0i64;
                 while let Some(r) = stream.next().await.unwrap() {
-                    sum += decode_text_sum(r.text(0).unwrap(), r.text(1).unwrap(), r.text(2).unwrap());
+                    sum += decode_text_sum(
+                        r.get_str(0).unwrap().unwrap(),
+                        r.get_str(1).unwrap().unwrap(),
+                        r.get_str(2).unwrap().unwrap(),
+                    );
                 }
                 sum
             })

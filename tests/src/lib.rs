@@ -222,7 +222,10 @@ pub async fn connect<R: TestRt>(conninfo: &str) -> Result<Conn<R>, Error> {
 /// The first column of the first row of `sql`.
 pub async fn scalar<R: TestRt>(c: &mut Conn<R>, sql: &str) -> Result<Option<String>, Error> {
     let results: Vec<ResultSet> = c.simple_query(sql).await?;
-    Ok(results.first().and_then(|r| r.rows().first()).and_then(|r| r.text(0)).map(str::to_owned))
+    match results.first().and_then(|r| r.rows().first()) {
+        Some(row) => Ok(row.text(0)?.map(std::borrow::Cow::into_owned)),
+        None => Ok(None),
+    }
 }
 
 /// Opens a transaction scope, runs `sql` in it, ends it as told.

@@ -7,7 +7,7 @@
 //! smol::block_on(async {
 //!     let mut conn = pgsans_smol::Connection::connect("postgresql://app@localhost/shop").await?;
 //!     let results = conn.simple_query("SELECT 1").await?;
-//!     assert_eq!(results[0].rows()[0].text(0), Some("1"));
+//!     assert_eq!(results[0].rows()[0].text(0).unwrap().as_deref(), Some("1"));
 //!     conn.close().await
 //! })?;
 //! # Ok::<(), pgsans::Error>(())

@@ -9,7 +9,7 @@
 //! let mut conn = pgsans_std::Connection::connect("postgresql://app@localhost/shop")?;
 //! conn.set_autocommit(true)?;
 //! for row in conn.simple_query("SELECT id, name FROM items")?[0].rows() {
-//!     println!("{:?} {:?}", row.text("id"), row.text("name"));
+//!     println!("{:?} {:?}", row.text("id")?, row.text("name")?);
 //! }
 //! conn.close()?;
 //! # Ok::<(), pgsans::Error>(())

@@ -202,7 +202,7 @@ impl std::task::Wake for Flag {
 /// assert!(conn.is_executing());
 /// drive(&mut conn)?;
 /// let batch = conn.take_result().unwrap()?;
-/// assert_eq!(batch.results[0].rows()[0].text(0), Some("42"));
+/// assert_eq!(batch.results[0].rows()[0].text(0).unwrap().as_deref(), Some("42"));
 /// # Ok::<(), pgsans::Error>(())
 /// ```
 pub struct PollingConnection {

@@ -25,6 +25,7 @@ pub mod from_row;
 mod json;
 mod primitives;
 pub(crate) mod row;
+mod text;
 #[cfg(feature = "time")]
 mod time_impls;
 #[cfg(feature = "uuid")]

@@ -223,10 +223,19 @@ impl<'a> Row<'a> {
         self.get::<Option<&'a str>, _>(idx)
     }
 
-    /// Shorthand for [`get_str`](Self::get_str): `None` for NULL, a missing column, or a value
-    /// that is not text.
-    pub fn text<I: ColumnIndex>(&self, idx: I) -> Option<&'a str> {
-        self.get_str(idx).ok().flatten()
+    /// A value as the text PostgreSQL's output function gives it, whatever format it came in:
+    /// `Ok(None)` for NULL. Text-format values are borrowed; binary ones (`int4`, `float8`,
+    /// `timestamp`, arrays, …) are rendered as the server renders them with its default
+    /// settings, `timestamptz` in UTC. A missing column or a malformed value is an error.
+    pub fn text<I: ColumnIndex>(&self, idx: I) -> Result<Option<std::borrow::Cow<'a, str>>, Error> {
+        let i = self.index(&idx)?;
+        let (oid, format, _, encoding) = self.column_type(i);
+        match self.ranges[i] {
+            None => Ok(None),
+            Some((s, e)) => {
+                crate::types::text::render(encoding, oid, format, &self.body[s as usize..e as usize]).map(Some)
+            }
+        }
     }
 
     /// Copies the row out of the receive buffer.
@@ -288,8 +297,8 @@ impl OwnedRow {
     pub fn get_str<I: ColumnIndex>(&self, idx: I) -> Result<Option<&str>, Error> {
         self.as_row().get_str(idx)
     }
-    /// Shorthand for a text-format value: `None` for NULL, a missing column, or bad UTF-8.
-    pub fn text<I: ColumnIndex>(&self, idx: I) -> Option<&str> {
+    /// A value as the server's text; see [`Row::text`].
+    pub fn text<I: ColumnIndex>(&self, idx: I) -> Result<Option<std::borrow::Cow<'_, str>>, Error> {
         self.as_row().text(idx)
     }
     /// Every value's raw bytes (in its column's format), `None` for NULL.

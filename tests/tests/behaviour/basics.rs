@@ -94,7 +94,7 @@ pub async fn multi_statement_results<R: TestRt>() {
     let select = &results[3];
     assert_eq!(select.columns().iter().map(|c| c.name()).collect::<Vec<_>>(), ["id", "name"]);
     assert_eq!(select.columns()[0].type_oid(), 23);
-    let names: Vec<_> = select.rows().iter().map(|r| r.text("name").unwrap().to_owned()).collect();
+    let names: Vec<_> = select.rows().iter().map(|r| r.text("name").unwrap().unwrap().into_owned()).collect();
     assert_eq!(names, ["a", "B", "C"]);
 
     let empty = c.simple_query("").await.unwrap();
@@ -104,7 +104,7 @@ pub async fn multi_statement_results<R: TestRt>() {
     // A large result crosses many reads.
     let results = c.simple_query("SELECT i, repeat('x', i % 100) FROM generate_series(1, 20000) i").await.unwrap();
     assert_eq!(results[0].rows().len(), 20000);
-    assert_eq!(results[0].rows()[19999].text(0), Some("20000"));
+    assert_eq!(results[0].rows()[19999].text(0).unwrap().as_deref(), Some("20000"));
     c.batch_execute("SELECT generate_series(1, 1000)").await.unwrap();
 }
 
@@ -122,7 +122,7 @@ pub async fn error_mid_batch<R: TestRt>() {
     let mut c = trust::<R>().await;
     let batch = c.simple_query_batch("SELECT 1; SELECT 1/0; SELECT 2").await.unwrap();
     assert_eq!(batch.results.len(), 1);
-    assert_eq!(batch.results[0].rows()[0].text(0), Some("1"));
+    assert_eq!(batch.results[0].rows()[0].text(0).unwrap().as_deref(), Some("1"));
     let err = batch.error.unwrap();
     assert_eq!(err.code(), SqlState::DIVISION_BY_ZERO);
     assert_eq!(err.message(), "division by zero");

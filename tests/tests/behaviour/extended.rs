@@ -390,10 +390,10 @@ pub async fn simple_query_rows_stream<R: TestRt>() {
     while let Some(row) = stream.next().await.unwrap() {
         n += 1;
         if row.columns().unwrap()[0].name() == "i" {
-            sum += row.text(0).unwrap().parse::<i64>().unwrap();
-            assert_eq!(row.text("s").unwrap(), format!("x{}", row.text(0).unwrap()));
+            sum += row.text(0).unwrap().unwrap().parse::<i64>().unwrap();
+            assert_eq!(row.text("s").unwrap().unwrap(), format!("x{}", row.text(0).unwrap().unwrap()));
         } else {
-            last = row.text("name").unwrap().to_owned();
+            last = row.text("name").unwrap().unwrap().into_owned();
         }
     }
     assert_eq!((n, sum, last.as_str()), (20_001, (1..=20_000i64).sum::<i64>(), "second"));
@@ -401,7 +401,7 @@ pub async fn simple_query_rows_stream<R: TestRt>() {
     drop(stream);
     // An error ends the stream after the rows before it; the connection goes on.
     let mut stream = c.simple_query_raw("SELECT 1; SELECT 1/0; SELECT 3").await.unwrap();
-    assert_eq!(stream.next().await.unwrap().unwrap().text(0), Some("1"));
+    assert_eq!(stream.next().await.unwrap().unwrap().text(0).unwrap().as_deref(), Some("1"));
     assert_eq!(stream.next().await.unwrap_err().code(), Some(SqlState::DIVISION_BY_ZERO));
     drop(stream);
     c.rollback().await.unwrap();

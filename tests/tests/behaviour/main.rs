@@ -23,6 +23,7 @@ mod session;
 mod shared;
 mod spawn;
 mod spin;
+mod text;
 mod tls;
 
 use pgsans_tests::TestRt;
@@ -39,6 +40,7 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    text::binary_values_have_the_servers_text,
     derives::rows_become_structs,
     derives::enums_and_domains_round_trip,
     pool::a_pooled_connection_is_never_handed_out_or_left_in_a_transaction,

@@ -56,7 +56,7 @@ fn polling_connection_protocol() {
     assert!(matches!(second, Error::Usage(UsageError::InvalidState(_))), "{second:?}");
     drive(&mut conn).unwrap();
     let batch = conn.take_result().unwrap().unwrap();
-    assert_eq!(batch.results[0].rows()[0].text(1), Some("done"));
+    assert_eq!(batch.results[0].rows()[0].text(1).unwrap().as_deref(), Some("done"));
     assert!(conn.take_result().is_none());
 
     // With parameters: encoded at once; results in binary for the types pgsans decodes.
@@ -167,7 +167,7 @@ trait ScalarText {
 impl ScalarText for Connection {
     fn scalar_text(&mut self, sql: &str) -> Option<String> {
         let r = self.simple_query(sql).unwrap();
-        r[0].rows()[0].text(0).map(str::to_owned)
+        r[0].rows()[0].text(0).unwrap().map(std::borrow::Cow::into_owned)
     }
 }
 
@@ -256,7 +256,7 @@ fn fifty_coroutines_on_two_threads() {
                     let mut conn = Connection::connect_with_wait(&config, Some(may_waiter())).unwrap();
                     // Every coroutine sleeps 0.3 s on the server: run serially that is 15 s.
                     let r = conn.simple_query(&format!("SELECT {i}, pg_sleep(0.3)")).unwrap();
-                    assert_eq!(r[0].rows()[0].text(0), Some(i.to_string().as_str()));
+                    assert_eq!(r[0].rows()[0].text(0).unwrap().as_deref(), Some(i.to_string().as_str()));
                     threads.lock().unwrap().insert(std::thread::current().id());
                     conn.close().unwrap();
                     done.fetch_add(1, Ordering::SeqCst);
@@ -424,7 +424,7 @@ fn polling_copy_errors_and_abort() {
     assert!(!conn.is_executing());
     conn.execute("SELECT count(*) FROM polled_errors").unwrap();
     drive(&mut conn).unwrap();
-    assert_eq!(conn.take_result().unwrap().unwrap().results[0].rows()[0].text(0), Some("0"));
+    assert_eq!(conn.take_result().unwrap().unwrap().results[0].rows()[0].text(0).unwrap().as_deref(), Some("0"));
 }
 
 #[test]
@@ -440,7 +440,7 @@ fn polling_connection_over_tls() {
     assert!(conn.engine().ssl_in_use());
     conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").unwrap();
     drive(&mut conn).unwrap();
-    assert_eq!(conn.take_result().unwrap().unwrap().results[0].rows()[0].text(0), Some("t"));
+    assert_eq!(conn.take_result().unwrap().unwrap().results[0].rows()[0].text(0).unwrap().as_deref(), Some("t"));
     // COPY through TLS on the polling connection.
     conn.execute("CREATE TEMP TABLE polled_tls (a int)").unwrap();
     drive(&mut conn).unwrap();
@@ -476,7 +476,7 @@ fn polled_in_recovery(info: &str) -> Result<bool, pgsans::Error> {
     conn.execute("SELECT pg_is_in_recovery()")?;
     drive(&mut conn)?;
     let batch = conn.take_result().unwrap()?;
-    Ok(batch.results[0].rows()[0].text(0) == Some("t"))
+    Ok(batch.results[0].rows()[0].text(0).unwrap().as_deref() == Some("t"))
 }
 
 #[test]
@@ -530,5 +530,5 @@ fn polling_connection_direct_tls_and_protocol_3_2() {
     assert_eq!(conn.engine().protocol_version(), (3, 2));
     conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").unwrap();
     drive(&mut conn).unwrap();
-    assert_eq!(conn.take_result().unwrap().unwrap().results[0].rows()[0].text(0), Some("t"));
+    assert_eq!(conn.take_result().unwrap().unwrap().results[0].rows()[0].text(0).unwrap().as_deref(), Some("t"));
 }

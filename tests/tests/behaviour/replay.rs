@@ -295,5 +295,5 @@ fn copy_in_with_a_request_queued_behind_is_a_typed_fatal_error() {
     let r = live.request(&mut engine, Request::simple("COPY queued_copy FROM STDIN"));
     assert!(matches!(r, Err(Error::Usage(pgsans::UsageError::CopyNotSupported("FROM STDIN")))), "{r:?}");
     let batch = live.request(&mut engine, Request::simple("SELECT 'on'")).unwrap().into_batch().unwrap();
-    assert_eq!(batch.results[0].rows()[0].text(0), Some("on"), "{batch:?}");
+    assert_eq!(batch.results[0].rows()[0].text(0).unwrap().as_deref(), Some("on"), "{batch:?}");
 }

@@ -107,7 +107,7 @@ pub async fn concurrent_callers_each_get_their_own_results<R: TestRt>() {
                         }
                         2 => {
                             let r = c.simple_query(&format!("SELECT {n}")).await.map_err(|e| e.to_string())?;
-                            if r[0].rows()[0].text(0) != Some(n.to_string().as_str()) {
+                            if r[0].rows()[0].text(0).unwrap().as_deref() != Some(n.to_string().as_str()) {
                                 return Err(format!("{label}: wrong simple query result"));
                             }
                         }

@@ -58,7 +58,7 @@ fn tokio_spinning_yields_to_other_tasks() {
         });
         let before = turns.load(Ordering::Relaxed);
         let rows = conn.simple_query("SELECT pg_sleep(0.2)::text || 'x'").await.unwrap();
-        assert_eq!(rows[0].rows()[0].text(0), Some("x"));
+        assert_eq!(rows[0].rows()[0].text(0).unwrap().as_deref(), Some("x"));
         let seen = turns.load(Ordering::Relaxed) - before;
         stop.store(true, Ordering::Relaxed);
         other.await.unwrap();
@@ -85,7 +85,7 @@ fn smol_spinning_yields_to_other_tasks() {
         });
         let before = turns.load(Ordering::Relaxed);
         let rows = conn.simple_query("SELECT pg_sleep(0.2)::text || 'x'").await.unwrap();
-        assert_eq!(rows[0].rows()[0].text(0), Some("x"));
+        assert_eq!(rows[0].rows()[0].text(0).unwrap().as_deref(), Some("x"));
         let seen = turns.load(Ordering::Relaxed) - before;
         stop.store(true, Ordering::Relaxed);
         other.await;
