@@ -143,13 +143,13 @@ fn float<F: Float>(out: &mut String, value: F, fixed_below: i32) {
     if (-4..fixed_below).contains(&exp) {
         if exp < 0 {
             out.push_str("0.");
-            out.extend(std::iter::repeat('0').take((-exp - 1) as usize));
+            out.push_str(&"0".repeat((-exp - 1) as usize));
             out.push_str(&digits);
         } else {
             let int_len = exp as usize + 1;
             if digits.len() <= int_len {
                 out.push_str(&digits);
-                out.extend(std::iter::repeat('0').take(int_len - digits.len()));
+                out.push_str(&"0".repeat(int_len - digits.len()));
             } else {
                 out.push_str(&digits[..int_len]);
                 out.push('.');
@@ -351,7 +351,7 @@ fn array_text(encoding: Encoding, raw: &[u8], out: &mut String) -> Result<(), Er
     let mut element = String::new();
     // Walks the dimensions: an odometer over the indexes.
     let mut index = vec![0i32; dims.len()];
-    out.extend(std::iter::repeat('{').take(dims.len()));
+    out.push_str(&"{".repeat(dims.len()));
     loop {
         match elements.next() {
             Some(None) => out.push_str("NULL"),
@@ -369,7 +369,7 @@ fn array_text(encoding: Encoding, raw: &[u8], out: &mut String) -> Result<(), Er
             index[level] += 1;
             if index[level] < dims[level].len {
                 out.push(',');
-                out.extend(std::iter::repeat('{').take(dims.len() - 1 - level));
+                out.push_str(&"{".repeat(dims.len() - 1 - level));
                 break;
             }
             index[level] = 0;
