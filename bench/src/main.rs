@@ -41,6 +41,7 @@ fn supported(workload: &str, client: &str, libpq: Option<&std::path::Path>, pg18
         _ if workload == "shared-50" => matches!(client, "pgsans-tokio" | "pgsans-tokio-nospin" | "tokio-postgres"),
         _ if workload == "mutex-50" => client == "pgsans-tokio",
         _ if workload == "pool-50" => matches!(client, "pgsans-tokio" | "pgsans-std" | "tokio-postgres"),
+        _ if workload == "fetch-binary-pgtypes" => matches!(client, "pgsans-tokio" | "pgsans-std" | "tokio-postgres"),
         "libpq" => {
             libpq.is_some()
                 && matches!(
@@ -165,6 +166,12 @@ const WORKLOADS: &[Workload] = &[
     Workload {
         name: "fetch-binary",
         what: "1M rows (int, md5 text, float8), binary, streamed and decoded",
+        ops: 1_000_000,
+    },
+    Workload {
+        name: "fetch-binary-pgtypes",
+        what: "fetch-binary, pgsans decoding through postgres-types' FromSql (pgsans-postgres-types \
+               Pg<i32>, Pg<&str>, Pg<f64>) instead of its own; tokio-postgres as in fetch-binary",
         ops: 1_000_000,
     },
     Workload {
@@ -628,6 +635,18 @@ fn pgsans_std_run(workload: &str, config: &pgsans::Config) -> Measured {
             }
             sum
         }),
+        "fetch-binary-pgtypes" => measure(&[pid], || {
+            use pgsans_postgres_types::Pg;
+            let mut stream = conn.query_raw(FETCH_SQL, &[]).unwrap();
+            let mut sum = 0i64;
+            while let Some(row) = stream.next().unwrap() {
+                let Pg(i): Pg<i32> = row.get(0).unwrap();
+                let Pg(md5): Pg<&str> = row.get(1).unwrap();
+                let Pg(f): Pg<f64> = row.get(2).unwrap();
+                sum += i as i64 + md5.len() as i64 + f as i64;
+            }
+            sum
+        }),
         "fetch-text" => measure(&[pid], || {
             let results = conn.simple_query(FETCH_SQL).unwrap();
             let mut sum = 0i64;
@@ -840,6 +859,21 @@ async fn pgsans_tokio_run(workload: &str, config: &pgsans::Config) -> Measured {
                     let i: i32 = row.get(0).unwrap();
                     let md5: &str = row.get(1).unwrap();
                     let f: f64 = row.get(2).unwrap();
+                    sum += i as i64 + md5.len() as i64 + f as i64;
+                }
+                sum
+            })
+            .await
+        }
+        "fetch-binary-pgtypes" => {
+            use pgsans_postgres_types::Pg;
+            measure_async(&[pid], async {
+                let mut stream = conn.query_raw(FETCH_SQL, &[]).await.unwrap();
+                let mut sum = 0i64;
+                while let Some(row) = stream.next().await.unwrap() {
+                    let Pg(i): Pg<i32> = row.get(0).unwrap();
+                    let Pg(md5): Pg<&str> = row.get(1).unwrap();
+                    let Pg(f): Pg<f64> = row.get(2).unwrap();
                     sum += i as i64 + md5.len() as i64 + f as i64;
                 }
                 sum
@@ -1133,7 +1167,7 @@ async fn tokio_postgres_run(workload: &str, conninfo: &PeerTls) -> Measured {
                     })
                     .await
                 }
-                "fetch-binary" => {
+                "fetch-binary" | "fetch-binary-pgtypes" => {
                     measure_async(&[pid], async {
                         let stream = client.query_raw(FETCH_SQL, std::iter::empty::<i32>()).await.unwrap();
                         futures_util::pin_mut!(stream);

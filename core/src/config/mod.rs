@@ -208,6 +208,7 @@ pub struct Config {
     extra: Vec<(String, String)>,
     max_message_len: usize,
     spin_wait: Option<std::time::Duration>,
+    binary_results: bool,
     autocommit: Option<bool>,
     cancel_on_drop: Option<bool>,
     /// Certificates and keys (PEM) for TLS, read by the loader or given directly.
@@ -236,6 +237,7 @@ impl Default for Config {
             extra: Vec::new(),
             max_message_len: crate::wire::codec::DEFAULT_MAX_MESSAGE_LEN,
             spin_wait: None,
+            binary_results: false,
             autocommit: None,
             cancel_on_drop: None,
             tls: TlsMaterial::default(),
@@ -362,6 +364,21 @@ impl Config {
     pub fn spin_wait(&mut self, limit: std::time::Duration) -> &mut Self {
         self.spin_wait = Some(limit);
         self
+    }
+
+    /// Asks for every result column in the binary format, as tokio-postgres does, instead of
+    /// binary only for the types pgsans decodes (the others come as text, readable as
+    /// `String`). For `FromSql` implementations that read only binary — postgres-types' through
+    /// `pgsans-postgres-types`. A column of a type pgsans does not decode is then readable only
+    /// by such an implementation or as raw bytes ([`Row::raw`](crate::Row::raw)).
+    pub fn binary_results(&mut self, on: bool) -> &mut Self {
+        self.binary_results = on;
+        self
+    }
+
+    /// Whether [`binary_results`](Self::binary_results) is on.
+    pub fn binary_results_on(&self) -> bool {
+        self.binary_results
     }
 
     /// The spin limit set with [`spin_wait`](Self::spin_wait); `None`: the transport's

@@ -128,6 +128,7 @@ impl Connection {
             session: SessionState::new(config.autocommit_value().unwrap_or(false)),
             // What we asked for, until the server negotiates it down.
             status: ServerStatus { protocol_minor: max_minor, ..ServerStatus::default() },
+            binary_results: config.binary_results_on(),
             ..Conversation::default()
         };
         let mut tls_plan = None;

@@ -172,7 +172,8 @@ pub(crate) fn queue_bind(
         }
     }
     let encoding = conv.encoding;
-    let formats = described.result_formats();
+    let formats: &[i16] =
+        if conv.binary_results && described.columns.is_some() { &[1] } else { described.result_formats() };
     let param_formats: smallvec::SmallVec<[i16; 16]> = range.clone().map(|i| params.format(i)).collect();
     let buf = conv.buf();
     frontend::bind_encoded::<Error>(

@@ -30,6 +30,8 @@ pub(crate) struct Conversation {
     pub(crate) tx_status: TransactionStatus,
     /// Parameters, notices, notifications, the backend key: what the server reported.
     pub(crate) status: ServerStatus,
+    /// Every result column in binary ([`Config::binary_results`](crate::Config::binary_results)).
+    pub(crate) binary_results: bool,
 }
 
 impl Conversation {
