@@ -189,6 +189,10 @@ impl<R: Runtime> Connection<R> {
         {
             self.settle().await?;
         }
+        if let Some(types) = request.retyped_params() {
+            // Values for domain parameters: the domains must be known to check them.
+            Box::pin(self.look_up_types(&types)).await?;
+        }
         self.driver.engine.submit(request)
     }
 
@@ -307,9 +311,33 @@ impl<R: Runtime> Connection<R> {
         self.prepare_typed(sql, &[]).await
     }
 
-    /// Prepares a statement with the given parameter type OIDs (0 = inferred).
+    /// Prepares a statement with the given parameter type OIDs (0 = inferred). Parameter
+    /// types pgsans does not know are looked up once in `pg_catalog` (a domain then takes
+    /// values of its base type).
     pub async fn prepare_typed(&mut self, sql: &str, types: &[u32]) -> Result<Statement, Error> {
-        self.run(Request::prepare(sql, types)).await?.into_statement()
+        let stmt = self.run(Request::prepare(sql, types)).await?.into_statement()?;
+        self.look_up_types(stmt.params()).await?;
+        Ok(stmt)
+    }
+
+    /// What the connection knows of type `oid`: built in, or looked up in `pg_catalog` once
+    /// (and again after the session changes its schema). Never opens a transaction.
+    pub async fn type_info(&mut self, oid: u32) -> Result<std::sync::Arc<pgsans::types::Type>, Error> {
+        self.look_up_types(&[oid]).await?;
+        self.driver
+            .engine
+            .type_info(oid)
+            .ok_or_else(|| UsageError::InvalidArgument(format!("no type has OID {oid}")).into())
+    }
+
+    async fn look_up_types(&mut self, oids: &[u32]) -> Result<(), Error> {
+        while let Some(request) = self.driver.engine.type_lookup_request(oids)? {
+            let answer = self.run(request).await?;
+            if !self.driver.engine.learn_lookup(answer)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Runs a query with parameters (`$1`, `$2` …) and returns all its rows. SQL text is

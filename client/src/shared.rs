@@ -308,7 +308,16 @@ impl<R: Runtime> Client<R> {
     }
 
     async fn run(&self, scope: Option<u64>, request: Request) -> Result<Response, Error> {
+        if let Some(types) = request.retyped_params() {
+            // Values for domain parameters: the domains must be known to check them.
+            Box::pin(self.look_up_types(&types)).await?;
+        }
         self.call(scope, request).await
+    }
+
+    /// Runs `f` on the engine; `None` while the connection is leased.
+    fn with_engine<T>(&self, f: impl FnOnce(&mut pgsans::Connection) -> T) -> Option<T> {
+        lock(&self.inner).driver.as_mut().map(|d| f(&mut d.engine))
     }
 
     fn query_request<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>, mode: Mode) -> Result<Request, Error> {
@@ -476,11 +485,18 @@ impl<'a, R: Runtime> ClientTransaction<'a, R> {
     }
 
     async fn run(&self, _: Option<u64>, request: Request) -> Result<Response, Error> {
+        if let Some(types) = request.retyped_params() {
+            Box::pin(self.look_up_types(&types)).await?;
+        }
         self.call(None, request).await
     }
 
     fn query_request<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>, mode: Mode) -> Result<Request, Error> {
         self.client.query_request(query, params, mode)
+    }
+
+    fn with_engine<T>(&self, f: impl FnOnce(&mut pgsans::Connection) -> T) -> Option<T> {
+        self.client.with_engine(f)
     }
 
     /// A nested scope: a savepoint, released by `commit`, rolled back to by `rollback` or a drop.
@@ -578,9 +594,31 @@ macro_rules! query_methods {
             self.prepare_typed(sql, &[]).await
         }
 
-        /// Prepares a statement with the given parameter type OIDs (0 = inferred).
+        /// Prepares a statement with the given parameter type OIDs (0 = inferred); parameter
+        /// types pgsans does not know are looked up once (see [`Connection::prepare_typed`](crate::Connection::prepare_typed)).
         pub async fn prepare_typed(&self, sql: &str, types: &[u32]) -> Result<Statement, Error> {
-            self.run(None, Request::prepare(sql, types)).await?.into_statement()
+            let stmt = self.run(None, Request::prepare(sql, types)).await?.into_statement()?;
+            self.look_up_types(stmt.params()).await?;
+            Ok(stmt)
+        }
+
+        /// What the connection knows of type `oid` (see [`Connection::type_info`](crate::Connection::type_info)).
+        pub async fn type_info(&self, oid: u32) -> Result<std::sync::Arc<pgsans::types::Type>, Error> {
+            self.look_up_types(&[oid]).await?;
+            self.with_engine(|e| e.type_info(oid))
+                .flatten()
+                .ok_or_else(|| UsageError::InvalidArgument(format!("no type has OID {oid}")).into())
+        }
+
+        async fn look_up_types(&self, oids: &[u32]) -> Result<(), Error> {
+            // While leased, the lease's holder has the engine: nothing is looked up.
+            while let Some(request) = self.with_engine(|e| e.type_lookup_request(oids)).transpose()?.flatten() {
+                let answer = self.run(None, request).await?;
+                if !self.with_engine(|e| e.learn_lookup(answer)).transpose()?.unwrap_or(false) {
+                    break;
+                }
+            }
+            Ok(())
         }
 
         /// Runs a query with parameters and returns all its rows.

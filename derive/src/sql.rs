@@ -84,52 +84,35 @@ pub(crate) fn to_sql(input: &DeriveInput) -> syn::Result<Tokens> {
         }
         Shape::Newtype(inner) => {
             let (_, field) = newtype_access(input);
-            // A parameter of a user-defined type (a domain over the inner type: the server
-            // describes it with the domain's OID) is sent as the inner type's own.
+            // Everything as the inner type. A parameter of a domain over it takes the value
+            // through the connection's type catalogue, as it takes the inner type's.
             quote! {
                 fn accepts(oid: u32) -> bool {
-                    <#inner as #krate::ToSql>::accepts(oid) || #krate::types::derive_support::user_defined(oid)
+                    <#inner as #krate::ToSql>::accepts(oid)
                 }
                 fn to_sql(&self, oid: u32, out: &mut ::std::vec::Vec<u8>) -> ::std::result::Result<#krate::types::IsNull, #krate::Error> {
-                    #krate::ToSql::to_sql(&#field, self.__pgsans_wire_oid(oid), out)
+                    #krate::ToSql::to_sql(&#field, oid, out)
                 }
                 fn encode(&self, oid: u32, out: &mut ::std::vec::Vec<u8>) -> ::std::result::Result<#krate::types::IsNull, #krate::Error> {
-                    #krate::ToSql::encode(&#field, self.__pgsans_wire_oid(oid), out)
+                    #krate::ToSql::encode(&#field, oid, out)
                 }
                 fn accepts_type(&self, oid: u32) -> bool {
-                    #krate::ToSql::accepts_type(&#field, oid) || #krate::types::derive_support::user_defined(oid)
+                    #krate::ToSql::accepts_type(&#field, oid)
                 }
                 fn natural_type(&self) -> u32 {
                     #krate::ToSql::natural_type(&#field)
                 }
                 fn binary(&self, oid: u32) -> bool {
-                    #krate::ToSql::binary(&#field, self.__pgsans_wire_oid(oid))
+                    #krate::ToSql::binary(&#field, oid)
                 }
             }
         }
-    };
-    let helper = match &input.data {
-        Data::Struct(_) => {
-            let (_, field) = newtype_access(input);
-            quote! {
-                impl #impl_generics #name #ty_generics #where_clause {
-                    /// The type the inner value is encoded for: the parameter's own when the
-                    /// inner type takes it, else the inner type's natural one (a domain).
-                    #[doc(hidden)]
-                    fn __pgsans_wire_oid(&self, oid: u32) -> u32 {
-                        if #krate::ToSql::accepts_type(&#field, oid) { oid } else { #krate::ToSql::natural_type(&#field) }
-                    }
-                }
-            }
-        }
-        _ => quote!(),
     };
     Ok(quote! {
         #[automatically_derived]
         impl #impl_generics #krate::ToSql for #name #ty_generics #where_clause {
             #body
         }
-        #helper
     })
 }
 

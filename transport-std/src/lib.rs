@@ -140,6 +140,11 @@ impl Connection {
         block_on(self.inner.prepare_typed(sql, types))
     }
 
+    /// What the connection knows of type `oid`: built in, or looked up in `pg_catalog` once.
+    pub fn type_info(&mut self, oid: u32) -> Result<std::sync::Arc<pgsans::types::Type>, Error> {
+        block_on(self.inner.type_info(oid))
+    }
+
     /// Runs a query with parameters (`$1`, `$2` …) and returns all its rows.
     pub fn query<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<Vec<OwnedRow>, Error> {
         block_on(self.inner.query(query, params))

@@ -175,6 +175,54 @@ impl Connection {
         self.conv.statements.threshold
     }
 
+    /// A type of this connection: built in, or learnt with [`learn_types`](Self::learn_types)
+    /// since the schema last changed; `None` when it has to be looked up
+    /// ([`unknown_types`](Self::unknown_types)).
+    pub fn type_info(&self, oid: u32) -> Option<std::sync::Arc<crate::types::Type>> {
+        self.conv.statements.types.get(oid)
+    }
+
+    /// Of `oids`, and of the types the known ones are built from, those to look up: run
+    /// [`type_lookup_sql`](Self::type_lookup_sql) with them as an `oid[]` and hand the rows
+    /// to [`learn_types`](Self::learn_types).
+    pub fn unknown_types(&self, oids: impl IntoIterator<Item = u32>) -> Vec<u32> {
+        self.conv.statements.types.unknown(oids)
+    }
+
+    /// The query that describes types, for this server's version.
+    pub fn type_lookup_sql(&self) -> &'static str {
+        crate::types::catalogue::lookup_sql(self.server_version())
+    }
+
+    /// The request that looks up what is unknown of `oids` (and of the types they are built
+    /// from); `None` when all are known. Run it and hand its answer to
+    /// [`learn_lookup`](Self::learn_lookup); repeat until `None` or nothing new is learnt
+    /// (a type that does not exist stays unknown).
+    pub fn type_lookup_request(&self, oids: &[u32]) -> Result<Option<crate::Request>, Error> {
+        let unknown = self.unknown_types(oids.iter().copied());
+        if unknown.is_empty() {
+            return Ok(None);
+        }
+        crate::Request::type_lookup(self.type_lookup_sql(), &unknown).map(Some)
+    }
+
+    /// Learns the types in the answer to [`type_lookup_request`](Self::type_lookup_request);
+    /// whether there were any.
+    pub fn learn_lookup(&mut self, answer: crate::Response) -> Result<bool, Error> {
+        let rows = answer.into_query()?.rows;
+        let types = rows.iter().map(|r| crate::types::Type::from_row(&r.as_row())).collect::<Result<Vec<_>, _>>()?;
+        let learnt = !types.is_empty();
+        self.learn_types(types);
+        Ok(learnt)
+    }
+
+    /// Keeps types looked up with [`type_lookup_sql`](Self::type_lookup_sql) until the
+    /// session's schema changes. A parameter of a domain type then takes values of the
+    /// domain's base type.
+    pub fn learn_types(&mut self, types: impl IntoIterator<Item = crate::types::Type>) {
+        self.conv.statements.types.learn(types);
+    }
+
     /// `(cached, prepared server-side)` statement counts.
     pub fn statement_cache_stats(&self) -> (usize, usize) {
         (self.conv.statements.len(), self.conv.statements.prepared_count())

@@ -79,6 +79,17 @@ impl Request {
         Ok(Request(Kind::Query(QuerySpec::new(query.into(), params, mode, 0)?)))
     }
 
+    /// Looks up the types `oids` in `pg_catalog` ([`Connection::type_lookup_sql`](crate::Connection::type_lookup_sql)):
+    /// a [`Response::Query`] whose rows are read with [`Type::from_row`](crate::types::Type::from_row).
+    /// It never opens a transaction (no automatic BEGIN outside autocommit): it reads the
+    /// catalogue inside the one the caller is in, if any.
+    pub fn type_lookup(sql: &str, oids: &[u32]) -> Result<Request, Error> {
+        let oids = oids.to_vec();
+        let mut spec = QuerySpec::new(Query::Sql(sql), &[&oids], Mode::Collect, 0)?;
+        spec.internal = true;
+        Ok(Request(Kind::Query(spec)))
+    }
+
     /// [`query`](Self::query) with the parameters encoded into `buffer`.
     pub(crate) fn query_in<'q>(
         query: impl Into<Query<'q>>,
@@ -154,9 +165,25 @@ impl Request {
         }
     }
 
+    /// The types of parameters whose values were encoded as another type — a domain's base
+    /// type, if the connection's type catalogue knows the domain. A client makes sure they
+    /// are known ([`Connection::type_lookup_request`](crate::Connection::type_lookup_request))
+    /// before submitting it; `None` (the usual case) when there are none.
+    pub fn retyped_params(&self) -> Option<Vec<u32>> {
+        match &self.0 {
+            Kind::Query(spec) => spec.params.retyped(),
+            Kind::Pipeline(p) => p.params.retyped(),
+            _ => None,
+        }
+    }
+
     /// Whether it may need the automatic BEGIN (a fetch continues a portal that already did).
     pub(crate) fn may_begin(&self) -> bool {
-        matches!(self.0, Kind::Simple { .. } | Kind::Query(_) | Kind::Pipeline(_) | Kind::Copy { .. })
+        match &self.0 {
+            Kind::Query(spec) => !spec.internal,
+            Kind::Simple { .. } | Kind::Pipeline(_) | Kind::Copy { .. } => true,
+            _ => false,
+        }
     }
 
     /// What running it does to the transaction status, as far as its SQL tells (commands and

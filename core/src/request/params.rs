@@ -13,8 +13,12 @@ pub type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 #[derive(Debug, Clone, Copy)]
 struct Param {
-    /// The type it was encoded for (0: unknown, sent as text).
+    /// The parameter's type (0: unknown, sent as text).
     oid: u32,
+    /// The type the value was encoded as: `oid`, or, for a parameter of a type the value does
+    /// not take that is not built in (a domain, perhaps), the value's own type — checked at
+    /// Bind against the domain's base type in the connection's type catalogue.
+    wire: u32,
     format: i16,
     value: Option<(u32, u32)>,
 }
@@ -51,13 +55,24 @@ impl Encoded {
         let (data_mark, params_mark) = (self.data.len(), self.params.len());
         let r = (|| {
             for (i, p) in params.iter().enumerate() {
-                let oid = match types {
-                    Some(t) => t[i],
-                    None => p.natural_type(),
+                let (oid, wire) = match types {
+                    Some(t) => {
+                        let oid = t[i];
+                        let natural = p.natural_type();
+                        let maybe_domain = oid != 0
+                            && !p.accepts_type(oid)
+                            && crate::types::catalogue::Type::builtin(oid).is_none()
+                            && natural != 0;
+                        (oid, if maybe_domain { natural } else { oid })
+                    }
+                    None => {
+                        let oid = p.natural_type();
+                        (oid, oid)
+                    }
                 };
-                let binary = oid != 0 && p.binary(oid);
+                let binary = wire != 0 && p.binary(wire);
                 let start = self.data.len();
-                let null = p.encode(oid, &mut self.data).map_err(|e| parameter_error(i, e))?;
+                let null = p.encode(wire, &mut self.data).map_err(|e| parameter_error(i, e))?;
                 let value = match null {
                     IsNull::Yes => {
                         self.data.truncate(start);
@@ -68,7 +83,7 @@ impl Encoded {
                         Some((start as u32, end))
                     }
                 };
-                self.params.push(Param { oid, format: binary as i16, value });
+                self.params.push(Param { oid, wire, format: binary as i16, value });
             }
             Ok(())
         })();
@@ -99,6 +114,20 @@ impl Encoded {
 
     pub(crate) fn oid(&self, i: usize) -> u32 {
         self.params[i].oid
+    }
+
+    /// The types of the parameters whose values were encoded as another type (a domain's
+    /// base type, if the type catalogue confirms it); `None` when there are none.
+    pub(crate) fn retyped(&self) -> Option<Vec<u32>> {
+        self.params
+            .iter()
+            .any(|p| p.wire != p.oid)
+            .then(|| self.params.iter().filter(|p| p.wire != p.oid).map(|p| p.oid).collect())
+    }
+
+    /// The type the value was encoded as (see `Param::wire`).
+    pub(crate) fn wire(&self, i: usize) -> u32 {
+        self.params[i].wire
     }
 
     pub(crate) fn format(&self, i: usize) -> i16 {

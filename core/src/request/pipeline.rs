@@ -47,7 +47,7 @@ pub struct Pipeline {
     /// The distinct SQL texts, in order of first use, and what was read in each.
     sqls: Vec<String>,
     facts: Vec<crate::session::sql::SqlFacts>,
-    params: Encoded,
+    pub(crate) params: Encoded,
     sync_each: bool,
     /// The first parameter that could not be encoded: submitting the pipeline reports it, and
     /// nothing of the pipeline is sent.

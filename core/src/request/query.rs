@@ -93,6 +93,8 @@ pub(crate) struct QuerySpec {
     pub(crate) max_rows: i32,
     /// What it does to the transaction status, as far as its text tells.
     pub(crate) tx: crate::session::sql::TxEffect,
+    /// pgsans' own query (a type lookup): never preceded by the automatic BEGIN.
+    pub(crate) internal: bool,
 }
 
 impl QuerySpec {
@@ -122,7 +124,7 @@ impl QuerySpec {
             }
         };
         let (target, tx) = target;
-        Ok(QuerySpec { target, params: encoded, mode, max_rows, tx })
+        Ok(QuerySpec { target, params: encoded, mode, max_rows, tx, internal: false })
     }
 }
 
@@ -162,10 +164,14 @@ pub(crate) fn queue_bind(
     }
     for (k, i) in range.clone().enumerate() {
         let (given, wanted) = (params.oid(i), described.params[k]);
-        if given != 0 && given != wanted {
+        // A value encoded as its own type for a parameter of a type it does not take: right
+        // only when that type is a domain over it.
+        let wire = params.wire(i);
+        let domain_mismatch = wire != given && conv.statements.types.wire_type(wanted) != wire;
+        if (given != 0 && given != wanted) || domain_mismatch {
             return Err(UsageError::WrongType {
                 column: format!("parameter ${}", k + 1),
-                rust: "a value encoded for another type",
+                rust: if domain_mismatch { "a value of another type" } else { "a value encoded for another type" },
                 pg: crate::types::type_name(wanted),
             }
             .into());
@@ -188,7 +194,7 @@ pub(crate) fn queue_bind(
                 Some(v) => {
                     let start = out.len();
                     out.extend_from_slice(v);
-                    crate::types::transcode_param(encoding, params.oid(i), params.format(i), out, start)?;
+                    crate::types::transcode_param(encoding, params.wire(i), params.format(i), out, start)?;
                     crate::types::IsNull::No
                 }
             })

@@ -263,6 +263,8 @@ pub(crate) struct StatementCache {
     schema_changed_in_transaction: bool,
     /// An error was reported since the last ReadyForQuery.
     error_in_request: bool,
+    /// The types looked up for this session: dropped with the cached descriptions.
+    pub(crate) types: crate::types::catalogue::Catalogue,
 }
 
 impl Default for StatementCache {
@@ -279,6 +281,7 @@ impl Default for StatementCache {
             dealloc_epoch: 0,
             schema_changed_in_transaction: false,
             error_in_request: false,
+            types: Default::default(),
         }
     }
 }
@@ -381,6 +384,7 @@ impl StatementCache {
 
     /// Drops every cached description and closes what the cache prepared.
     pub(crate) fn invalidate_all(&mut self) {
+        self.types.clear();
         for (_, e) in self.entries.drain() {
             self.to_close.extend(e.prepared);
         }

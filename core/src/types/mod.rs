@@ -11,6 +11,7 @@
 //! (numeric).
 
 mod array;
+pub mod catalogue;
 #[cfg(feature = "chrono")]
 mod chrono_impls;
 pub(crate) mod copy_binary;
@@ -32,6 +33,7 @@ mod time_impls;
 mod uuid_impls;
 
 pub use array::{Array, ArrayDimension};
+pub use catalogue::{Field, Kind, Type};
 pub use from_row::FromRow;
 #[cfg(feature = "derive")]
 pub use pgsans_derive::{FromRow, FromSql, ToSql};

@@ -279,3 +279,91 @@ pub async fn postgres_types_implementations_work_through_pg<R: TestRt>() {
     assert!(matches!(row.get::<Pg<PgMood>, _>(0), Err(Error::Usage(UsageError::WrongType { .. }))));
     c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
 }
+
+pub async fn the_type_catalogue_follows_the_schema<R: TestRt>() {
+    use pgsans::types::{Field, Kind};
+    let mut c: Conn<R> = connect().await;
+    let schema = own_schema(&mut c, "catalogue").await;
+    c.batch_execute(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok');
+         CREATE DOMAIN posint AS int4 CHECK (VALUE > 0);
+         CREATE DOMAIN small_posint AS posint CHECK (VALUE < 100);
+         CREATE TYPE pair AS (label text, n posint, moods mood[]);
+         CREATE TABLE t (a small_posint, m mood)",
+    )
+    .await
+    .unwrap();
+    let oid_of = |name: &str| format!("SELECT '{schema}.{name}'::regtype::oid");
+    let oid = async |c: &mut Conn<R>, name: &str| -> u32 {
+        c.query_one(oid_of(name).as_str(), &[]).await.unwrap().get(0).unwrap()
+    };
+    let (mood, posint, small, pair) = (
+        oid(&mut c, "mood").await,
+        oid(&mut c, "posint").await,
+        oid(&mut c, "small_posint").await,
+        oid(&mut c, "pair").await,
+    );
+    let mood_array = oid(&mut c, "mood[]").await;
+
+    // A prepared statement's domain parameter takes plain values of the base type, through a
+    // domain over a domain; the server's checks still apply.
+    let insert = c.prepare("INSERT INTO t VALUES ($1, $2)").await.unwrap();
+    assert_eq!(insert.params(), [small, mood]);
+    c.execute(&insert, &[&42i32, &"ok"]).await.unwrap();
+    let e = c.execute(&insert, &[&420i32, &"ok"]).await.unwrap_err();
+    assert_eq!(e.code(), Some(pgsans::SqlState::CHECK_VIOLATION), "{e}");
+    // A value of another type is refused before anything is sent, naming the parameter.
+    let e = c.execute(&insert, &[&42i64, &"ok"]).await.unwrap_err();
+    assert!(matches!(&e, Error::Usage(UsageError::WrongType { column, .. }) if column == "parameter $1"), "{e:?}");
+    assert_eq!(scalar(&mut c, "SELECT count(*) FROM t").await.unwrap().as_deref(), Some("1"));
+
+    // What the catalogue says.
+    let t = c.type_info(mood).await.unwrap();
+    assert_eq!(
+        (t.name(), t.schema(), t.kind()),
+        ("mood", schema.as_str(), &Kind::Enum(vec!["sad".into(), "ok".into()]))
+    );
+    assert_eq!(c.type_info(small).await.unwrap().kind(), &Kind::Domain(posint));
+    assert_eq!(c.type_info(mood_array).await.unwrap().kind(), &Kind::Array(mood));
+    assert_eq!(
+        c.type_info(pair).await.unwrap().kind(),
+        &Kind::Composite(vec![
+            Field { name: "label".into(), type_oid: pgsans::types::oid::TEXT },
+            Field { name: "n".into(), type_oid: posint },
+            Field { name: "moods".into(), type_oid: mood_array },
+        ])
+    );
+    assert_eq!(c.type_info(3904).await.unwrap().kind(), &Kind::Range(pgsans::types::oid::INT4), "int4range");
+    assert_eq!(c.type_info(pgsans::types::oid::INT4).await.unwrap().name(), "int4");
+    assert!(matches!(c.type_info(1).await, Err(Error::Usage(UsageError::InvalidArgument(_)))));
+
+    // ALTER TYPE … ADD VALUE is seen; so is a type dropped and made again under its name.
+    c.batch_execute("ALTER TYPE mood ADD VALUE 'happy'").await.unwrap();
+    assert_eq!(c.type_info(mood).await.unwrap().kind(), &Kind::Enum(vec!["sad".into(), "ok".into(), "happy".into()]));
+    c.batch_execute("DROP TYPE pair; CREATE TYPE pair AS (x int8)").await.unwrap();
+    let new_pair = oid(&mut c, "pair").await;
+    assert_ne!(new_pair, pair);
+    assert_eq!(
+        c.type_info(new_pair).await.unwrap().kind(),
+        &Kind::Composite(vec![Field { name: "x".into(), type_oid: pgsans::types::oid::INT8 }])
+    );
+    assert!(c.type_info(pair).await.is_err(), "the dropped type is gone");
+
+    // Outside autocommit, looking types up opens no transaction.
+    c.set_autocommit(false).await.unwrap();
+    let before = c.transaction_status();
+    c.type_info(mood).await.unwrap();
+    c.batch_execute("SET search_path = public").await.unwrap(); // drops what was learnt…
+    c.rollback().await.unwrap();
+    // … so this prepare looks posint up again.
+    let _ = c.prepare(&format!("SELECT $1::{schema}.posint")).await.unwrap();
+    assert_eq!(c.transaction_status(), before, "prepare and its type lookup leave the session idle");
+    c.set_autocommit(true).await.unwrap();
+
+    // The shared client has it too.
+    let client = pgsans_client::Client::<R>::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).await.unwrap();
+    let stmt = client.prepare(&format!("SELECT $1::{schema}.posint + 1")).await.unwrap();
+    assert_eq!(client.query_one(&stmt, &[&1i32]).await.unwrap().get::<i32, _>(0).unwrap(), 2);
+    assert_eq!(client.type_info(posint).await.unwrap().kind(), &Kind::Domain(pgsans::types::oid::INT4));
+    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}
