@@ -25,7 +25,9 @@ pub mod from_row;
 #[cfg(feature = "serde_json")]
 mod json;
 mod primitives;
+mod range;
 pub(crate) mod row;
+mod simple;
 mod text;
 #[cfg(feature = "time")]
 mod time_impls;
@@ -38,6 +40,8 @@ pub use from_row::FromRow;
 #[cfg(feature = "derive")]
 pub use pgsans_derive::{FromRow, FromSql, ToSql};
 pub use primitives::{Interval, Json, Numeric};
+pub use range::{Multirange, Range};
+pub use simple::{Bits, Circle, Inet, Line, Lseg, MacAddr, MacAddr8, Money, Path, PgBox, PgLsn, Point, Polygon, Xid8};
 
 pub use crate::encoding::Encoding;
 use crate::error::{Error, UsageError};
@@ -90,6 +94,34 @@ pub mod oid {
     pub const JSON_ARRAY: u32 = 199;
     pub const UUID_ARRAY: u32 = 2951;
     pub const JSONB_ARRAY: u32 = 3807;
+    pub const INET: u32 = 869;
+    pub const CIDR: u32 = 650;
+    pub const MACADDR: u32 = 829;
+    pub const MACADDR8: u32 = 774;
+    pub const PG_LSN: u32 = 3220;
+    pub const XID8: u32 = 5069;
+    pub const MONEY: u32 = 790;
+    pub const BIT: u32 = 1560;
+    pub const VARBIT: u32 = 1562;
+    pub const POINT: u32 = 600;
+    pub const LSEG: u32 = 601;
+    pub const PATH: u32 = 602;
+    pub const BOX: u32 = 603;
+    pub const POLYGON: u32 = 604;
+    pub const LINE: u32 = 628;
+    pub const CIRCLE: u32 = 718;
+    pub const INT4RANGE: u32 = 3904;
+    pub const NUMRANGE: u32 = 3906;
+    pub const TSRANGE: u32 = 3908;
+    pub const TSTZRANGE: u32 = 3910;
+    pub const DATERANGE: u32 = 3912;
+    pub const INT8RANGE: u32 = 3926;
+    pub const INT4MULTIRANGE: u32 = 4451;
+    pub const NUMMULTIRANGE: u32 = 4532;
+    pub const TSMULTIRANGE: u32 = 4533;
+    pub const TSTZMULTIRANGE: u32 = 4534;
+    pub const DATEMULTIRANGE: u32 = 4535;
+    pub const INT8MULTIRANGE: u32 = 4536;
 }
 
 /// The name of a type OID pgsans knows, for error messages.
@@ -119,6 +151,34 @@ pub fn type_name(oid: u32) -> String {
         NUMERIC => "numeric",
         UUID => "uuid",
         JSONB => "jsonb",
+        INET => "inet",
+        CIDR => "cidr",
+        MACADDR => "macaddr",
+        MACADDR8 => "macaddr8",
+        PG_LSN => "pg_lsn",
+        XID8 => "xid8",
+        MONEY => "money",
+        BIT => "bit",
+        VARBIT => "varbit",
+        POINT => "point",
+        LSEG => "lseg",
+        PATH => "path",
+        BOX => "box",
+        POLYGON => "polygon",
+        LINE => "line",
+        CIRCLE => "circle",
+        INT4RANGE => "int4range",
+        NUMRANGE => "numrange",
+        TSRANGE => "tsrange",
+        TSTZRANGE => "tstzrange",
+        DATERANGE => "daterange",
+        INT8RANGE => "int8range",
+        INT4MULTIRANGE => "int4multirange",
+        NUMMULTIRANGE => "nummultirange",
+        TSMULTIRANGE => "tsmultirange",
+        TSTZMULTIRANGE => "tstzmultirange",
+        DATEMULTIRANGE => "datemultirange",
+        INT8MULTIRANGE => "int8multirange",
         other => match array::element_of(other) {
             Some(elem) => return format!("{}[]", type_name(elem)),
             None => return format!("type with OID {other}"),

@@ -81,6 +81,17 @@ fn render_binary(encoding: Encoding, oid: u32, raw: &[u8], out: &mut String) -> 
             interval(out, months, days, micros);
         }
         other if array::element_of(other).is_some() => array_text(encoding, raw, out)?,
+        other if super::range::subtype(other).is_some() => {
+            let sub = super::range::subtype(other).unwrap_or_default();
+            super::range::render(raw, out, |v, text| render_binary(encoding, sub, v, text))?
+        }
+        other if super::range::range_of(other).and_then(super::range::subtype).is_some() => {
+            let sub = super::range::range_of(other).and_then(super::range::subtype).unwrap_or_default();
+            super::range::render_multi(raw, out, |v, text| render_binary(encoding, sub, v, text))?
+        }
+        other if super::simple::render(other, raw).is_some() => {
+            out.push_str(&super::simple::render(other, raw).unwrap_or_else(|| Ok(String::new()))?)
+        }
         other => {
             return Err(UsageError::Conversion(format!(
                 "pgsans has no text rendering for binary values of {}",
@@ -97,7 +108,7 @@ fn write_display(out: &mut String, v: impl std::fmt::Display) {
 }
 
 /// A binary float: `f32` or `f64`.
-trait Float: Copy + std::fmt::LowerExp + std::str::FromStr + PartialEq {
+pub(crate) trait Float: Copy + std::fmt::LowerExp + std::str::FromStr + PartialEq {
     /// Integers below this are written exactly (`d2d_small_int` / `f2d_small_int`).
     const EXACT_INTEGERS: f64;
     /// At most this many significant digits are needed.
@@ -125,7 +136,7 @@ impl Float for f64 {
 /// shortest digits strictly inside the value's rounding interval (PostgreSQL builds Ryu with
 /// the interval's bounds excluded), the nearest of them; integers below 2^24 / 2^53 exactly.
 /// Fixed point when the decimal exponent is in `-4..fixed_below`, else `d.ddde±XX`.
-fn float<F: Float>(out: &mut String, value: F, fixed_below: i32) {
+pub(crate) fn float<F: Float>(out: &mut String, value: F, fixed_below: i32) {
     let v = value.to_f64();
     if v.is_nan() {
         return out.push_str("NaN");
@@ -491,14 +502,17 @@ mod tests {
 
         #[test]
         fn any_bytes_of_any_type_render_or_fail_cleanly(
-            pick in 0usize..40,
+            pick in 0usize..80,
             raw in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
         ) {
             use crate::types::oid::*;
             let oids = [BOOL, BYTEA, CHAR, NAME, INT8, INT2, INT4, TEXT, OID, JSON, FLOAT4, FLOAT8, BPCHAR, VARCHAR,
                 DATE, TIME, TIMESTAMP, TIMESTAMPTZ, INTERVAL, NUMERIC, UUID, JSONB, BOOL_ARRAY, BYTEA_ARRAY,
                 CHAR_ARRAY, INT2_ARRAY, INT4_ARRAY, TEXT_ARRAY, INT8_ARRAY, FLOAT8_ARRAY, TIMESTAMP_ARRAY,
-                DATE_ARRAY, INTERVAL_ARRAY, UUID_ARRAY, JSONB_ARRAY, NUMERIC_ARRAY, 16384, 0, 705, 1];
+                DATE_ARRAY, INTERVAL_ARRAY, UUID_ARRAY, JSONB_ARRAY, NUMERIC_ARRAY, 16384, 0, 705, 1,
+                INET, CIDR, MACADDR, MACADDR8, PG_LSN, XID8, MONEY, BIT, VARBIT, POINT, LSEG, PATH, BOX, POLYGON,
+                LINE, CIRCLE, INT4RANGE, NUMRANGE, TSRANGE, TSTZRANGE, DATERANGE, INT8RANGE, INT4MULTIRANGE,
+                TSTZMULTIRANGE, NUMMULTIRANGE];
             let oid = oids[pick % oids.len()];
             let _ = render(Encoding::UTF8, oid, 1, &raw);
             let _ = render(Encoding::UTF8, oid, 0, &raw);

@@ -25,6 +25,7 @@ mod spawn;
 mod spin;
 mod text;
 mod tls;
+mod types;
 
 use pgsans_tests::TestRt;
 
@@ -40,6 +41,7 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    types::more_types_round_trip,
     text::binary_values_have_the_servers_text,
     derives::rows_become_structs,
     derives::enums_and_domains_round_trip,
