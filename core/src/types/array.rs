@@ -30,6 +30,21 @@ const PAIRS: &[(u32, u32)] = &[
     (JSON_ARRAY, JSON),
     (UUID_ARRAY, UUID),
     (JSONB_ARRAY, JSONB),
+    (INET_ARRAY, INET),
+    (CIDR_ARRAY, CIDR),
+    (MACADDR_ARRAY, MACADDR),
+    (MACADDR8_ARRAY, MACADDR8),
+    (PG_LSN_ARRAY, PG_LSN),
+    (XID8_ARRAY, XID8),
+    (MONEY_ARRAY, MONEY),
+    (BIT_ARRAY, BIT),
+    (VARBIT_ARRAY, VARBIT),
+    (POINT_ARRAY, POINT),
+    (LSEG_ARRAY, LSEG),
+    (PATH_ARRAY, PATH),
+    (POLYGON_ARRAY, POLYGON),
+    (LINE_ARRAY, LINE),
+    (CIRCLE_ARRAY, CIRCLE),
 ];
 
 /// The element type of an array type pgsans knows.
@@ -200,7 +215,7 @@ fn encode_array<T: ToSql>(dims: &[ArrayDimension], items: &[T], oid: u32, out: &
     // Type 0: an array whose elements are all strings or NULLs, sent as text for the server to
     // infer (`{"a","b"}` is as good an int4[] as a text[]).
     let elem = if oid == 0 { 0 } else { element_of(oid).ok_or_else(|| bad_value("array type"))? };
-    if !super::binary_supported(oid) {
+    if !binary_elements(items, oid) {
         return encode_text_array(dims, items, elem, out);
     }
     out.extend_from_slice(&(dims.len() as i32).to_be_bytes());
@@ -303,13 +318,23 @@ macro_rules! array_to_sql {
                 natural_array_type(self.iter())
             }
             fn binary(&self, oid: u32) -> bool {
-                super::binary_supported(oid)
+                binary_elements(self, oid)
             }
         }
     )*};
 }
 
 array_to_sql!(Vec<T>, &[T]);
+
+/// Whether an array of `items` goes in the binary format for array type `oid`: when its
+/// elements do (an `i64` for `numeric[]` or a string for `int4[]` goes as text); an empty
+/// array as pgsans asks for the type's values.
+fn binary_elements<T: ToSql>(items: &[T], oid: u32) -> bool {
+    match element_of(oid) {
+        Some(elem) if !items.is_empty() => items.iter().all(|i| i.binary(elem)),
+        _ => super::binary_supported(oid),
+    }
+}
 
 fn natural_array_type<'t, T: ToSql + 't>(items: impl Iterator<Item = &'t T>) -> u32 {
     items.map(|v| v.natural_type()).find(|t| *t != 0).and_then(array_of).unwrap_or(0)
@@ -327,7 +352,7 @@ impl<T: ToSql> ToSql for Array<T> {
         natural_array_type(self.elements.iter())
     }
     fn binary(&self, oid: u32) -> bool {
-        super::binary_supported(oid)
+        binary_elements(&self.elements, oid)
     }
 }
 

@@ -4,7 +4,8 @@
 //! text for it.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+// `core::net`: the address types only (no sockets in `core`).
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::oid::*;
 use super::{bad_value, fixed, Encoding, FromSql, IsNull, ToSql};

@@ -93,6 +93,17 @@ pub async fn more_types_round_trip<R: TestRt>() {
     .await;
     check_display(&mut c, "circle", Circle { center: p(1.0, 2.0), radius: 2.5 }, "<(1,2),2.5>").await;
 
+    // Arrays of them.
+    check(&mut c, "inet[]", vec![Inet::host(ip("10.0.0.1")), Inet { addr: ip("::"), prefix: 0 }], "{10.0.0.1,::/0}")
+        .await;
+    check(&mut c, "pg_lsn[]", vec![Some(PgLsn(1)), None], "{0/1,NULL}").await;
+    check(&mut c, "point[]", vec![p(1.0, 2.0), p(-0.5, 3.0)], "{\"(1,2)\",\"(-0.5,3)\"}").await;
+    check(&mut c, "macaddr[]", Vec::<MacAddr>::new(), "{}").await;
+    // A string array for an int4[] parameter goes as text for the server to parse.
+    let stmt = c[0].prepare("SELECT $1::int4[]").await.unwrap();
+    let row = c[0].query_one(&stmt, &[&vec!["1", "2"]]).await.unwrap();
+    assert_eq!(row.get::<Vec<i32>, _>(0).unwrap(), [1, 2]);
+
     // Ranges: both formats, every bound kind, quoting of bounds with spaces.
     check(&mut c, "int4range", Range::half_open(1, 5), "[1,5)").await;
     check(&mut c, "int4range", Range::<i32>::Empty, "empty").await;
