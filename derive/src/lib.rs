@@ -20,16 +20,16 @@ pub fn derive_from_row(input: TokenStream) -> TokenStream {
     from_row(&input).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
-/// `#[derive(ToSql)]` for enums (PostgreSQL enum labels) and newtypes (a domain over the inner
-/// type): see `pgsans::ToSql`.
+/// `#[derive(ToSql)]` for enums (PostgreSQL enum labels), tuple newtypes (a domain over the
+/// inner type) and structs with named fields (composite types): see `pgsans::ToSql`.
 #[proc_macro_derive(ToSql, attributes(pgsans))]
 pub fn derive_to_sql(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     sql::to_sql(&input).unwrap_or_else(syn::Error::into_compile_error).into()
 }
 
-/// `#[derive(FromSql)]` for enums (PostgreSQL enum labels) and newtypes (a domain over the
-/// inner type): see `pgsans::FromSql`.
+/// `#[derive(FromSql)]` for enums (PostgreSQL enum labels), tuple newtypes (a domain over the
+/// inner type) and structs with named fields (composite types): see `pgsans::FromSql`.
 #[proc_macro_derive(FromSql, attributes(pgsans))]
 pub fn derive_from_sql(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
@@ -43,6 +43,9 @@ pub(crate) struct TypeAttrs {
     pub(crate) rename_all: Option<case::Case>,
     /// The PostgreSQL type's name (enums: checked against nothing yet, used in errors).
     pub(crate) name: Option<String>,
+    /// A struct of one named field read and written as that field (a domain), not as a
+    /// composite of one field.
+    pub(crate) transparent: bool,
 }
 
 impl TypeAttrs {
@@ -57,11 +60,13 @@ impl TypeAttrs {
                     let s: LitStr = meta.value()?.parse()?;
                     out.rename_all =
                         Some(case::Case::parse(&s.value()).ok_or_else(|| meta.error(case::Case::EXPECTED))?);
+                } else if meta.path.is_ident("transparent") {
+                    out.transparent = true;
                 } else if meta.path.is_ident("name") {
                     let s: LitStr = meta.value()?.parse()?;
                     out.name = Some(s.value());
                 } else {
-                    return Err(meta.error("expected `crate`, `rename_all` or `name`"));
+                    return Err(meta.error("expected `crate`, `rename_all`, `name` or `transparent`"));
                 }
                 Ok(())
             })?;

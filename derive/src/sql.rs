@@ -1,5 +1,5 @@
-//! `#[derive(ToSql, FromSql)]`: enums as PostgreSQL enum labels, newtypes as their inner type
-//! (a domain over it).
+//! `#[derive(ToSql, FromSql)]`: enums as PostgreSQL enum labels, tuple structs of one field as
+//! their inner type (a domain over it), structs with named fields as composite types.
 
 use proc_macro2::TokenStream as Tokens;
 use quote::quote;
@@ -11,8 +11,11 @@ use crate::{FieldAttrs, TypeAttrs};
 enum Shape {
     /// Unit variants and their labels.
     Enum(Vec<(syn::Ident, String)>),
-    /// A struct of one field: its type.
+    /// A tuple struct of one field (or `#[pgsans(transparent)]`): its type.
     Newtype(syn::Type),
+    /// A struct with named fields: each field's name (the composite's attribute, renamed
+    /// as asked) and type, in order.
+    Composite(Vec<(syn::Ident, syn::Type)>),
 }
 
 fn shape(input: &DeriveInput, attrs: &TypeAttrs, derive: &str) -> syn::Result<Shape> {
@@ -35,12 +38,20 @@ fn shape(input: &DeriveInput, attrs: &TypeAttrs, derive: &str) -> syn::Result<Sh
             }
             Ok(Shape::Enum(variants))
         }
-        Data::Struct(data) if data.fields.len() == 1 => {
+        Data::Struct(data)
+            if data.fields.len() == 1 && (attrs.transparent || matches!(data.fields, Fields::Unnamed(_))) =>
+        {
             Ok(Shape::Newtype(data.fields.iter().next().map(|f| f.ty.clone()).expect("one field")))
+        }
+        Data::Struct(data) if matches!(data.fields, Fields::Named(_)) => {
+            Ok(Shape::Composite(data.fields.iter().filter_map(|f| Some((f.ident.clone()?, f.ty.clone()))).collect()))
         }
         _ => Err(syn::Error::new(
             input.span(),
-            format!("#[derive({derive})] is for enums (PostgreSQL enums) and structs of one field (domains)"),
+            format!(
+                "#[derive({derive})] is for enums (PostgreSQL enums), tuple structs of one field (domains) and \
+                 structs with named fields (composite types)"
+            ),
         )),
     }
 }
@@ -104,6 +115,25 @@ pub(crate) fn to_sql(input: &DeriveInput) -> syn::Result<Tokens> {
                 }
                 fn binary(&self, oid: u32) -> bool {
                     #krate::ToSql::binary(&#field, oid)
+                }
+            }
+        }
+        Shape::Composite(fields) => {
+            let names = fields.iter().map(|(ident, _)| ident);
+            quote! {
+                fn accepts(oid: u32) -> bool {
+                    #krate::types::derive_support::composite_accepts(oid)
+                }
+                fn to_sql(&self, _: u32, out: &mut ::std::vec::Vec<u8>) -> ::std::result::Result<#krate::types::IsNull, #krate::Error> {
+                    #krate::types::derive_support::write_record(&[#(&self.#names as &dyn #krate::ToSql),*], out)?;
+                    ::std::result::Result::Ok(#krate::types::IsNull::No)
+                }
+                #krate::to_sql_checked!();
+                fn natural_type(&self) -> u32 {
+                    0
+                }
+                fn binary(&self, _: u32) -> bool {
+                    false
                 }
             }
         }
@@ -181,6 +211,42 @@ pub(crate) fn from_sql(input: &DeriveInput) -> syn::Result<Tokens> {
                 }
                 fn from_sql_null(oid: u32) -> ::std::result::Result<Self, #krate::Error> {
                     <#inner as #krate::FromSql<#lifetime>>::from_sql_null(oid).map(#build)
+                }
+            }
+        }
+        Shape::Composite(fields) => {
+            let rust = name.to_string();
+            let count = fields.len();
+            let inits = fields.iter().map(|(ident, ty)| {
+                let field = ident.to_string();
+                let field = field.strip_prefix("r#").unwrap_or(&field).to_owned();
+                quote! {
+                    #ident: #krate::types::derive_support::record_field::<#ty>(
+                        encoding,
+                        format,
+                        fields.next().ok_or_else(|| #krate::types::derive_support::bad_record(#rust))?,
+                        #field,
+                    )?
+                }
+            });
+            quote! {
+                fn accepts(oid: u32) -> bool {
+                    #krate::types::derive_support::composite_accepts(oid)
+                }
+                fn accepts_format(oid: u32, _: i16) -> bool {
+                    #krate::types::derive_support::composite_accepts(oid)
+                }
+                fn from_sql(oid: u32, format: i16, raw: &#lifetime [u8]) -> ::std::result::Result<Self, #krate::Error> {
+                    Self::from_sql_in(#krate::types::Encoding::UTF8, oid, format, raw)
+                }
+                fn from_sql_in(
+                    encoding: #krate::types::Encoding,
+                    _: u32,
+                    format: i16,
+                    raw: &#lifetime [u8],
+                ) -> ::std::result::Result<Self, #krate::Error> {
+                    let mut fields = #krate::types::derive_support::record_fields(format, raw, #count, #rust)?.into_iter();
+                    ::std::result::Result::Ok(Self { #(#inits),* })
                 }
             }
         }

@@ -47,6 +47,14 @@ const PAIRS: &[(u32, u32)] = &[
     (CIRCLE_ARRAY, CIRCLE),
 ];
 
+/// The first OID of a user-defined type: a `T` that accepts it reads user-defined types.
+const FIRST_USER_OID: u32 = super::derive_support::FIRST_NORMAL_OBJECT_ID;
+
+/// Whether `oid` may be an array of a user-defined type.
+fn user_array(oid: u32) -> bool {
+    super::derive_support::user_defined(oid)
+}
+
 /// The element type of an array type pgsans knows.
 pub fn element_of(array: u32) -> Option<u32> {
     PAIRS.iter().find(|(a, _)| *a == array).map(|(_, e)| *e)
@@ -157,17 +165,25 @@ pub(crate) fn parse_binary(raw: &[u8]) -> Result<(Vec<ArrayDimension>, u32, Elem
 }
 
 impl<'a, T: FromSql<'a>> FromSql<'a> for Array<T> {
+    /// Arrays of the built-in types pgsans knows, and arrays of user-defined types (`mood[]`)
+    /// when `T` reads user-defined types (a derived enum or composite).
     fn accepts(oid: u32) -> bool {
-        element_of(oid).is_some_and(T::accepts)
+        element_of(oid).is_some_and(T::accepts) || user_array(oid) && T::accepts(FIRST_USER_OID)
     }
     fn accepts_format(oid: u32, format: i16) -> bool {
         element_of(oid).is_some_and(|e| T::accepts_format(e, format))
+            || user_array(oid) && T::accepts_format(FIRST_USER_OID, format)
     }
     fn from_sql(oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
         Self::from_sql_in(Encoding::UTF8, oid, format, raw)
     }
     fn from_sql_in(encoding: Encoding, oid: u32, format: i16, raw: &'a [u8]) -> Result<Self, Error> {
-        let elem = element_of(oid).ok_or_else(|| bad_value("array"))?;
+        // An array of a type pgsans does not know (`mood[]`, a composite's field in text): in
+        // binary its element type is in the value; in text its elements are text of unknown
+        // type.
+        let elem = element_of(oid)
+            .or((oid == UNKNOWN || user_array(oid)).then_some(UNKNOWN))
+            .ok_or_else(|| bad_value("array"))?;
         let (dims, elem, ranges) =
             if format == 0 { parse_text(raw).map(|(d, r)| (d, elem, r))? } else { parse_binary(raw)? };
         let elements = ranges
@@ -214,7 +230,13 @@ impl<'a, T: FromSql<'a>> FromSql<'a> for Vec<T> {
 fn encode_array<T: ToSql>(dims: &[ArrayDimension], items: &[T], oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
     // Type 0: an array whose elements are all strings or NULLs, sent as text for the server to
     // infer (`{"a","b"}` is as good an int4[] as a text[]).
-    let elem = if oid == 0 { 0 } else { element_of(oid).ok_or_else(|| bad_value("array type"))? };
+    // An array of a user-defined type goes as text of unknown element type, each element
+    // written as text (enum labels, composite records) for the server to parse.
+    let elem = if oid == 0 || user_array(oid) && element_of(oid).is_none() {
+        0
+    } else {
+        element_of(oid).ok_or_else(|| bad_value("array type"))?
+    };
     if !binary_elements(items, oid) {
         return encode_text_array(dims, items, elem, out);
     }
@@ -302,7 +324,7 @@ macro_rules! array_to_sql {
     ($($ty:ty),*) => {$(
         impl<T: ToSql> ToSql for $ty {
             fn accepts(oid: u32) -> bool {
-                oid == 0 || element_of(oid).is_some_and(T::accepts)
+                oid == 0 || element_of(oid).is_some_and(T::accepts) || user_array(oid) && T::accepts(FIRST_USER_OID)
             }
             fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
                 let dims = if self.is_empty() {
@@ -342,7 +364,7 @@ fn natural_array_type<'t, T: ToSql + 't>(items: impl Iterator<Item = &'t T>) -> 
 
 impl<T: ToSql> ToSql for Array<T> {
     fn accepts(oid: u32) -> bool {
-        oid == 0 || element_of(oid).is_some_and(T::accepts)
+        oid == 0 || element_of(oid).is_some_and(T::accepts) || user_array(oid) && T::accepts(FIRST_USER_OID)
     }
     fn to_sql(&self, oid: u32, out: &mut Vec<u8>) -> Result<IsNull, Error> {
         encode_array(&self.dims, &self.elements, oid, out)
@@ -423,7 +445,10 @@ fn parse_text(raw: &[u8]) -> Result<(Vec<ArrayDimension>, ElementRanges), Error>
                     while j < raw.len() && raw[j] != b'"' {
                         if raw[j] == b'\\' {
                             return Err(UsageError::Conversion(
-                                "escaped elements in a text-format array are not supported".into(),
+                                "an array in the text format with escaped elements (of records, or of strings \
+                                 with quotes) cannot be read in place: ask for binary results \
+                                 (Config::binary_results) or cast it to text[]"
+                                    .into(),
                             )
                             .into());
                         }

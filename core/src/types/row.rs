@@ -205,8 +205,10 @@ impl<'a> Row<'a> {
         }
         let raw = self.ranges[i].map(|(s, e)| &self.body[s as usize..e as usize]);
         T::from_sql_nullable_in(encoding, oid, format, raw).map_err(|e| match e {
-            Error::Usage(UsageError::UnexpectedNull { rust, .. }) => {
-                UsageError::UnexpectedNull { column: column(), rust }.into()
+            // A NULL inside the value (a composite's field) keeps where it was.
+            Error::Usage(UsageError::UnexpectedNull { rust, column: inner }) => {
+                let column = if inner.is_empty() { column() } else { format!("{} {inner}", column()) };
+                UsageError::UnexpectedNull { column, rust }.into()
             }
             Error::Usage(UsageError::Conversion(m)) => {
                 UsageError::Conversion(format!("column {}: {m}", column())).into()

@@ -367,3 +367,108 @@ pub async fn the_type_catalogue_follows_the_schema<R: TestRt>() {
     assert_eq!(client.type_info(posint).await.unwrap().kind(), &Kind::Domain(pgsans::types::oid::INT4));
     c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
 }
+
+#[derive(Debug, Clone, PartialEq, ToSql, FromSql)]
+struct Inner {
+    label: String,
+    n: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, ToSql, FromSql)]
+struct Outer {
+    id: i64,
+    part: Option<Inner>,
+    moods: Vec<Mood>,
+    note: Option<String>,
+    at: chrono::NaiveDateTime,
+}
+
+#[derive(Debug, FromRow)]
+struct WithComposite {
+    v: Outer,
+    vs: Vec<Inner>,
+}
+
+pub async fn composites_round_trip<R: TestRt>() {
+    let mut c: Conn<R> = connect().await;
+    let schema = own_schema(&mut c, "derive_composites").await;
+    c.batch_execute(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok', 'very happy');
+         CREATE DOMAIN small AS int4 CHECK (VALUE < 1000);
+         CREATE TYPE inner_t AS (label varchar(60), n small);
+         CREATE TYPE outer_t AS (id int8, part inner_t, moods mood[], note text, at timestamp);
+         CREATE TABLE t (v outer_t, vs inner_t[])",
+    )
+    .await
+    .unwrap();
+    let at = chrono::NaiveDate::from_ymd_opt(2024, 2, 29).unwrap().and_hms_micro_opt(23, 59, 59, 5).unwrap();
+    let values = [
+        Outer {
+            id: 1,
+            part: Some(Inner { label: "a \"quoted\", (parenthesised) \\ label".into(), n: Some(7) }),
+            moods: vec![Mood::VeryHappy, Mood::Sad],
+            note: Some(String::new()),
+            at,
+        },
+        Outer { id: 2, part: Some(Inner { label: String::new(), n: None }), moods: vec![], note: None, at },
+        Outer { id: 3, part: None, moods: vec![Mood::Ok], note: Some("é ✓".into()), at },
+    ];
+    let list = vec![Inner { label: "x".into(), n: Some(1) }, Inner { label: "y,z".into(), n: None }];
+    // SQL text: the value goes as text of unknown type, the server infers `outer_t`.
+    c.execute("INSERT INTO t VALUES ($1, $2)", &[&values[0], &list]).await.unwrap();
+    // A prepared statement: the parameters are described as `outer_t` and `inner_t[]`.
+    let insert = c.prepare("INSERT INTO t VALUES ($1, $2)").await.unwrap();
+    c.execute(&insert, &[&values[1], &Vec::<Inner>::new()]).await.unwrap();
+    c.execute(&insert, &[&values[2], &list]).await.unwrap();
+    // The server holds what was sent, field by field.
+    assert_eq!(
+        scalar(&mut c, "SELECT ((v).part).label || '|' || (v).moods[1] FROM t WHERE (v).id = 1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a \"quoted\", (parenthesised) \\ label|very happy")
+    );
+    assert_eq!(scalar(&mut c, "SELECT (v).note IS NULL FROM t WHERE (v).id = 2").await.unwrap().as_deref(), Some("t"));
+    // Read back in text (the default) and in binary: the same values.
+    let mut config = pgsans_client::load(&TestServer::shared().conninfo(AuthMethod::Trust)).unwrap();
+    config.binary_results(true);
+    let mut binary: Conn<R> = Conn::<R>::connect_with(&config).await.unwrap();
+    binary.set_autocommit(true).await.unwrap();
+    let sql = format!("SELECT v, vs FROM {schema}.t ORDER BY (v).id");
+    let rows: Vec<WithComposite> = binary.query_as(sql.as_str(), &[]).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.v.clone()).collect::<Vec<_>>(), values);
+    assert_eq!((&rows[0].vs, &rows[1].vs, &rows[2].vs), (&list, &vec![], &list));
+    // In text, an array of records has escaped elements, which cannot be read in place: a
+    // typed error that says what to do.
+    let e = c.query_as::<WithComposite>(sql.as_str(), &[]).await.unwrap_err();
+    assert!(matches!(&e, pgsans::Error::Usage(UsageError::Conversion(m)) if m.contains("binary_results")), "{e:?}");
+    for conn in [&mut c, &mut binary] {
+        let rows = conn.query(format!("SELECT v FROM {schema}.t ORDER BY (v).id").as_str(), &[]).await.unwrap();
+        let got: Vec<Outer> = rows.iter().map(|r| r.get(0).unwrap()).collect();
+        assert_eq!(got, values);
+        // An anonymous record reads into a struct of as many fields.
+        let row = conn.query_one("SELECT ROW('r', 5)", &[]).await.unwrap();
+        assert_eq!(row.get::<Inner, _>(0).unwrap(), Inner { label: "r".into(), n: Some(5) });
+        // Too few or too many fields: a typed error naming the Rust type.
+        let row = conn.query_one("SELECT ROW('r', 5, 6)", &[]).await.unwrap();
+        let e = row.get::<Inner, _>(0).unwrap_err();
+        assert!(matches!(&e, pgsans::Error::Usage(UsageError::Conversion(m)) if m.contains("Inner")), "{e:?}");
+        // A NULL field into a non-Option names the field.
+        let row = conn.query_one("SELECT ROW(NULL::text, 5)", &[]).await.unwrap();
+        let e = row.get::<Inner, _>(0).unwrap_err();
+        assert!(
+            matches!(&e, pgsans::Error::Usage(UsageError::UnexpectedNull { column, .. }) if column.contains("label")),
+            "{e:?}"
+        );
+    }
+    // The domain inside the composite keeps its check.
+    let e = c
+        .execute(
+            &insert,
+            &[&Outer { part: Some(Inner { label: "big".into(), n: Some(5000) }), ..values[1].clone() }, &list],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some(pgsans::SqlState::CHECK_VIOLATION), "{e}");
+    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE")).await.unwrap();
+}

@@ -47,6 +47,7 @@ over_every_transport!(
     derives::enums_and_domains_round_trip,
     derives::postgres_types_implementations_work_through_pg,
     derives::the_type_catalogue_follows_the_schema,
+    derives::composites_round_trip,
     pool::a_pooled_connection_is_never_handed_out_or_left_in_a_transaction,
     pool::acquire_times_out_and_statistics_count,
     pool::acquire_timeout_holds_while_a_connection_drains,
