@@ -158,6 +158,13 @@ impl<R: Runtime> Connection<R> {
     /// to cancel it and [`Error::Timeout`] is returned, the connection usable (see
     /// [`set_call_timeout`](Self::set_call_timeout)).
     pub async fn run_until(&mut self, request: Request, deadline: Option<Instant>) -> Result<Response, Error> {
+        let trace = crate::trace::Traced::request(&self.driver.engine, &request);
+        let result = self.run_traced(request, deadline).await;
+        trace.finish(&result);
+        result
+    }
+
+    async fn run_traced(&mut self, request: Request, deadline: Option<Instant>) -> Result<Response, Error> {
         let runs_on_server = request.runs_on_server();
         let id = self.submit(request).await?;
         let deadline = deadline.or_else(|| self.call_timeout.map(|t| Instant::now() + t));

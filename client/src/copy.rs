@@ -33,8 +33,10 @@ impl<R: Runtime> Connection<R> {
     /// Dropped without either, the copy is aborted (CopyFail) and the connection stays usable.
     /// Outside autocommit mode a transaction is opened first, as for any statement.
     pub async fn copy_in(&mut self, sql: &str) -> Result<CopyIn<'_, R>, Error> {
-        let id = self.submit(Request::copy_in(sql)).await?;
-        let mut copy = CopyIn { conn: self, id, done: false, pending: Vec::new(), sent: false };
+        let request = Request::copy_in(sql);
+        let trace = crate::trace::Traced::request(&self.driver.engine, &request);
+        let id = self.submit(request).await.inspect_err(|e| trace.failed(e))?;
+        let mut copy = CopyIn { conn: self, id, done: false, pending: Vec::new(), sent: false, trace };
         let started = copy
             .conn
             .driver
@@ -62,8 +64,10 @@ impl<R: Runtime> Connection<R> {
     /// `AsyncBufRead`). Dropped early, the rest is read and dropped by the engine (and, with
     /// [`set_cancel_on_drop`](Self::set_cancel_on_drop), the server is asked to stop).
     pub async fn copy_out(&mut self, sql: &str) -> Result<CopyOut<'_, R>, Error> {
-        let id = self.submit(Request::copy_out(sql)).await?;
-        Ok(CopyOut { conn: self, id, done: false, rows: None })
+        let request = Request::copy_out(sql);
+        let trace = crate::trace::Traced::request(&self.driver.engine, &request);
+        let id = self.submit(request).await.inspect_err(|e| trace.failed(e))?;
+        Ok(CopyOut { conn: self, id, done: false, rows: None, trace })
     }
 }
 
@@ -80,6 +84,7 @@ pub struct CopyIn<'a, R: Runtime> {
     pending: Vec<u8>,
     /// Data went out since the last look for an early answer from the server.
     sent: bool,
+    trace: crate::trace::Traced,
 }
 
 impl<R: Runtime> CopyIn<'_, R> {
@@ -189,7 +194,12 @@ impl<R: Runtime> CopyIn<'_, R> {
         .await?;
         self.conn.driver.engine.finish_data(self.id)?;
         self.done = true;
-        Ok(self.conn.wait(self.id, None).await?.into_copy()?.rows)
+        let rows = self.conn.wait(self.id, None).await.and_then(|r| r.into_copy()).map(|c| c.rows);
+        match &rows {
+            Ok(n) => self.trace.rows(*n),
+            Err(e) => self.trace.failed(e),
+        }
+        rows
     }
 
     /// Aborts the copy (CopyFail with `message`): nothing is copied and, in a transaction
@@ -254,6 +264,7 @@ pub struct CopyOut<'a, R: Runtime> {
     id: RequestId,
     done: bool,
     rows: Option<u64>,
+    trace: crate::trace::Traced,
 }
 
 impl<R: Runtime> CopyOut<'_, R> {
@@ -275,10 +286,12 @@ impl<R: Runtime> CopyOut<'_, R> {
             Ok(Some(rows)) => {
                 self.done = true;
                 self.rows = Some(rows);
+                self.trace.rows(rows);
                 Poll::Ready(Ok(false))
             }
             Err(e) => {
                 self.done = true;
+                self.trace.failed(&e);
                 Poll::Ready(Err(e))
             }
         }

@@ -60,7 +60,7 @@ impl<R: Runtime> Driver<R> {
         let mut plan = ConnectPlan::new(&config, u64::from_ne_bytes(random_bytes()?))?;
         let mut failed = None;
         let mut deadline = None;
-        loop {
+        for attempt in 1.. {
             let (config, host, second) = match plan.next(failed.take()) {
                 NextAttempt::Try { config, host, second_ssl } => (config, host, second_ssl),
                 NextAttempt::GiveUp(e) => return Err(e),
@@ -69,11 +69,19 @@ impl<R: Runtime> Driver<R> {
             if !second {
                 deadline = config.connect_timeout().map(|t| Instant::now() + t);
             }
+            let trace = crate::trace::connect_attempt(&host.target.host, host.target.port, attempt);
             match Self::attempt(&config, &host, deadline).await {
-                Ok(driver) => return Ok(driver),
-                Err(e) => failed = Some(e),
+                Ok(driver) => {
+                    trace.connected(&driver.engine);
+                    return Ok(driver);
+                }
+                Err(e) => {
+                    trace.failed(&e.0);
+                    failed = Some(e)
+                }
             }
         }
+        Err(Error::Internal("connection attempts ran out of numbers".into()))
     }
 
     /// One attempt on one host; on failure, the error and whether TLS was in use.

@@ -30,6 +30,7 @@ mod pool;
 mod runtime;
 mod shared;
 mod stream;
+mod trace;
 mod transaction;
 
 pub use cancel::CancelToken;

@@ -312,7 +312,12 @@ impl<R: Runtime> Client<R> {
             // Values for domain parameters: the domains must be known to check them.
             Box::pin(self.look_up_types(&types)).await?;
         }
-        self.call(scope, request).await
+        let trace = self.with_engine(|e| crate::trace::Traced::request(e, &request));
+        let result = self.call(scope, request).await;
+        if let Some(trace) = trace {
+            trace.finish(&result);
+        }
+        result
     }
 
     /// Runs `f` on the engine; `None` while the connection is leased.
@@ -488,7 +493,12 @@ impl<'a, R: Runtime> ClientTransaction<'a, R> {
         if let Some(types) = request.retyped_params() {
             Box::pin(self.look_up_types(&types)).await?;
         }
-        self.call(None, request).await
+        let trace = self.with_engine(|e| crate::trace::Traced::request(e, &request));
+        let result = self.call(None, request).await;
+        if let Some(trace) = trace {
+            trace.finish(&result);
+        }
+        result
     }
 
     fn query_request<'q>(&self, query: impl Into<Query<'q>>, params: Params<'_>, mode: Mode) -> Result<Request, Error> {

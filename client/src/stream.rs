@@ -13,8 +13,10 @@ impl<R: Runtime> Connection<R> {
     /// protocol (text format; each row carries its own statement's columns), one at a time:
     /// memory does not grow with the number of rows. The first error ends the stream.
     pub async fn simple_query_raw(&mut self, sql: &str) -> Result<RowStream<'_, R>, Error> {
-        let id = self.submit(Request::simple_stream(sql)).await?;
-        Ok(RowStream::new(self, id))
+        let request = Request::simple_stream(sql);
+        let trace = crate::trace::Traced::request(&self.driver.engine, &request);
+        let id = self.submit(request).await.inspect_err(|e| trace.failed(e))?;
+        Ok(RowStream::new(self, id, trace))
     }
 
     /// Streams the rows of a query one at a time, each borrowed straight from the receive
@@ -26,8 +28,9 @@ impl<R: Runtime> Connection<R> {
         params: Params<'_>,
     ) -> Result<RowStream<'_, R>, Error> {
         let request = self.driver.engine.query_request(query, params, Mode::Stream)?;
-        let id = self.submit(request).await?;
-        Ok(RowStream::new(self, id))
+        let trace = crate::trace::Traced::request(&self.driver.engine, &request);
+        let id = self.submit(request).await.inspect_err(|e| trace.failed(e))?;
+        Ok(RowStream::new(self, id, trace))
     }
 
     /// Opens a portal on the query that returns at most `batch` rows per
@@ -53,11 +56,12 @@ pub struct RowStream<'a, R: Runtime> {
     id: RequestId,
     done: bool,
     tag: Option<pgsans::CommandTag>,
+    trace: crate::trace::Traced,
 }
 
 impl<'a, R: Runtime> RowStream<'a, R> {
-    pub(crate) fn new(conn: &'a mut Connection<R>, id: RequestId) -> Self {
-        RowStream { conn, id, done: false, tag: None }
+    pub(crate) fn new(conn: &'a mut Connection<R>, id: RequestId, trace: crate::trace::Traced) -> Self {
+        RowStream { conn, id, done: false, tag: None, trace }
     }
 
     /// The next row, or `None` at the end; an error mid-stream is returned here.
@@ -80,19 +84,32 @@ impl<'a, R: Runtime> RowStream<'a, R> {
             Ok(ended) => ended,
             Err(e) => {
                 self.done = true;
+                self.trace.failed(&e);
                 return Err(e);
             }
         };
         if let Some(r) = ended {
             self.done = true;
-            self.tag = match r? {
-                // A simple query: the error that stopped it, or its last statement's tag.
-                Response::Batch(b) => match b.error {
-                    Some(e) => return Err(Error::Db(e)),
-                    None => b.results.last().and_then(|r| r.command_tag().map(pgsans::CommandTag::from)),
-                },
-                other => other.into_query()?.tag,
-            };
+            let tag = (|| {
+                Ok(match r? {
+                    // A simple query: the error that stopped it, or its last statement's tag.
+                    Response::Batch(b) => match b.error {
+                        Some(e) => return Err(Error::Db(e)),
+                        None => b.results.last().and_then(|r| r.command_tag().map(pgsans::CommandTag::from)),
+                    },
+                    other => other.into_query()?.tag,
+                })
+            })();
+            match tag {
+                Ok(tag) => {
+                    self.trace.rows(tag.as_deref().and_then(pgsans::rows_affected).unwrap_or(0));
+                    self.tag = tag;
+                }
+                Err(e) => {
+                    self.trace.failed(&e);
+                    return Err(e);
+                }
+            }
             return Ok(None);
         }
         self.conn.driver.engine.take_row(self.id)

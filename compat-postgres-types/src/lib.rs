@@ -32,7 +32,7 @@
 //! Limits, until pgsans has a type catalogue: a user-defined type is passed to postgres-types
 //! as a `Type` of its OID with no name, so derives that check the type's name (enums,
 //! composites, domains: `#[derive(postgres_types::ToSql)]`) refuse it with a typed
-//! [`UsageError::WrongType`](pgsans::UsageError::WrongType); pgsans' own derives
+//! `UsageError::WrongType`; pgsans' own derives
 //! (`#[derive(pgsans::ToSql, pgsans::FromSql)]`) take them. Values go in and come out in the
 //! binary format, so a column pgsans asks for in text (numeric, user-defined types) is a
 //! `WrongType` too: read it with pgsans' own types.

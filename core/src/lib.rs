@@ -122,7 +122,8 @@ pub use error::{
 };
 pub use request::event::Event;
 pub use request::{
-    CopyDirection, CopyFormat, CopyResult, Mode, Params, Pipeline, Query, QueryResult, Request, Response,
+    CopyDirection, CopyFormat, CopyResult, Mode, Params, Pipeline, Query, QueryResult, Request, RequestSummary,
+    Response,
 };
 pub use session::conversation::RequestId;
 pub use session::statements::{Described, Statement};

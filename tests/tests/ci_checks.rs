@@ -37,8 +37,22 @@ fn cargo(dir: &Path, args: &[&str], env: &[(&str, &str)]) {
     assert!(warnings.is_empty(), "cargo {args:?} warned:\n{stderr}");
 }
 
-const DOCUMENTED: [&str; 10] =
-    ["-p", "pgsans", "-p", "pgsans-client", "-p", "pgsans-std", "-p", "pgsans-tokio", "-p", "pgsans-smol"];
+const DOCUMENTED: [&str; 14] = [
+    "-p",
+    "pgsans",
+    "-p",
+    "pgsans-client",
+    "-p",
+    "pgsans-std",
+    "-p",
+    "pgsans-tokio",
+    "-p",
+    "pgsans-smol",
+    "-p",
+    "pgsans-derive",
+    "-p",
+    "pgsans-postgres-types",
+];
 
 #[test]
 fn documentation_builds_without_warnings() {

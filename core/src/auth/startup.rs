@@ -62,6 +62,8 @@ pub(crate) struct Startup {
     min_minor: u16,
     /// An authentication exchange (password or SCRAM) was completed.
     exchanged: bool,
+    /// How the client authenticated: `trust` until the server asks for more.
+    pub(crate) method: &'static str,
 }
 
 impl std::fmt::Debug for Startup {
@@ -129,6 +131,7 @@ impl Startup {
             policy,
             attrs,
             exchanged: false,
+            method: "trust",
             min_minor,
         }
     }
@@ -282,12 +285,14 @@ impl Startup {
             (AuthState::Start, Authentication::CleartextPassword) => {
                 let pw = self.password("password")?.to_vec();
                 frontend::password_message(&pw, send)?;
+                self.method = "password";
                 Ok(AuthState::SentPassword)
             }
             (AuthState::Start, Authentication::Md5Password { salt }) => {
                 let pw = self.password("MD5")?;
                 let hashed = crate::auth::md5_password(&self.user, pw, salt);
                 frontend::password_message(hashed.as_bytes(), send)?;
+                self.method = "md5";
                 Ok(AuthState::SentPassword)
             }
             (AuthState::Start, Authentication::Sasl { mechanisms }) => {
@@ -321,6 +326,7 @@ impl Startup {
                 }
                 let pw = self.password(binding.mechanism())?;
                 let client = ScramClient::new(pw, &self.nonce.0, binding);
+                self.method = client.mechanism();
                 frontend::sasl_initial_response(client.mechanism(), client.client_first().as_bytes(), send)?;
                 Ok(AuthState::Scram(Box::new(client)))
             }

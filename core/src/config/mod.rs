@@ -209,6 +209,7 @@ pub struct Config {
     max_message_len: usize,
     spin_wait: Option<std::time::Duration>,
     binary_results: bool,
+    trace_query_text: bool,
     autocommit: Option<bool>,
     cancel_on_drop: Option<bool>,
     /// Certificates and keys (PEM) for TLS, read by the loader or given directly.
@@ -238,6 +239,7 @@ impl Default for Config {
             max_message_len: crate::wire::codec::DEFAULT_MAX_MESSAGE_LEN,
             spin_wait: None,
             binary_results: false,
+            trace_query_text: false,
             autocommit: None,
             cancel_on_drop: None,
             tls: TlsMaterial::default(),
@@ -374,6 +376,19 @@ impl Config {
     pub fn binary_results(&mut self, on: bool) -> &mut Self {
         self.binary_results = on;
         self
+    }
+
+    /// Puts each query's SQL text (up to 2,048 bytes) in its trace span as `db.query.text`
+    /// (the client's `tracing` feature). Off by default, as OpenTelemetry recommends: the text
+    /// may hold values that were not sent as parameters.
+    pub fn trace_query_text(&mut self, on: bool) -> &mut Self {
+        self.trace_query_text = on;
+        self
+    }
+
+    /// Whether [`trace_query_text`](Self::trace_query_text) is on.
+    pub fn trace_query_text_on(&self) -> bool {
+        self.trace_query_text
     }
 
     /// Whether [`binary_results`](Self::binary_results) is on.

@@ -240,6 +240,7 @@ impl Connection {
                 startup.on_message(ty, msg, conv.send.vec(), &mut conv.status, encoding, self.channel.tls())?
             {
                 conv.tx_status = status;
+                conv.status.auth_method = Some(startup.method);
                 self.phase = Phase::Ready;
             }
             return Ok(None);

@@ -223,6 +223,12 @@ impl Connection {
         self.conv.statements.types.learn(types);
     }
 
+    /// How the client authenticated: `trust` (the server asked for nothing), `password`,
+    /// `md5`, `SCRAM-SHA-256` or `SCRAM-SHA-256-PLUS`; `None` before the connection is made.
+    pub fn auth_method(&self) -> Option<&'static str> {
+        self.conv.status.auth_method
+    }
+
     /// `(cached, prepared server-side)` statement counts.
     pub fn statement_cache_stats(&self) -> (usize, usize) {
         (self.conv.statements.len(), self.conv.statements.prepared_count())
@@ -269,6 +275,11 @@ impl Connection {
     /// psycopg2's `dsn`: the connection string, with the password shown as `xxx`.
     pub fn dsn(&self) -> &str {
         &self.dsn
+    }
+
+    /// Whether a client's trace spans carry the SQL text ([`Config::trace_query_text`](crate::Config::trace_query_text)).
+    pub fn trace_query_text(&self) -> bool {
+        self.trace_query_text
     }
 
     /// psycopg2's `get_dsn_parameters()`: the effective connection parameters, no password.

@@ -73,6 +73,8 @@ pub struct Connection {
     stop_consumed: usize,
     dsn: String,
     dsn_parameters: Vec<(String, String)>,
+    /// [`Config::trace_query_text`].
+    trace_query_text: bool,
     /// Parameter buffers of finished queries, kept for the next ones
     /// ([`query_request`](Self::query_request)): a repeated query allocates nothing for them.
     spare_params: Vec<crate::request::params::Encoded>,
@@ -165,6 +167,7 @@ impl Connection {
             stop_consumed: 0,
             dsn: config.dsn(),
             dsn_parameters: config.dsn_parameters().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            trace_query_text: config.trace_query_text_on(),
             spare_params: Vec::new(),
         })
     }

@@ -51,6 +51,19 @@ enum Kind {
     Copy { sql: String, direction: CopyDirection },
 }
 
+/// What a request is: see [`Request::summary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestSummary<'r> {
+    pub kind: &'static str,
+    /// The first keyword of its SQL (`SELECT`, `INSERT` …) or the command's name.
+    pub operation: &'r str,
+    pub sql: Option<&'r str>,
+    /// The server-side name of the prepared statement it runs.
+    pub statement: Option<&'r str>,
+    /// Queries in it (a pipeline's count).
+    pub queries: usize,
+}
+
 impl Request {
     /// One or more `;`-separated statements through the simple protocol: one result set per
     /// statement ([`Response::Batch`]).
@@ -162,6 +175,45 @@ impl Request {
             Kind::Prepare { .. } => Some("prepare"),
             Kind::Pipeline(_) => Some("pipeline"),
             Kind::Command(_) | Kind::WaitNotifications => None,
+        }
+    }
+
+    /// What the request is, for logs and traces: its kind (`query`, `simple query`, `prepare`,
+    /// `fetch`, `pipeline`, `command`, `notifications`, `copy`), its operation (the first SQL
+    /// keyword, or the command's name), its SQL text if it has one (a prepared statement's
+    /// text), the server-side statement name, and a pipeline's query count.
+    pub fn summary(&self) -> RequestSummary<'_> {
+        fn of_sql<'s>(kind: &'static str, sql: &'s str) -> RequestSummary<'s> {
+            RequestSummary {
+                kind,
+                operation: crate::session::sql::first_keyword(sql),
+                sql: Some(sql),
+                statement: None,
+                queries: 1,
+            }
+        }
+        match &self.0 {
+            Kind::Simple { sql, .. } => of_sql("simple query", sql),
+            Kind::Query(spec) => match &spec.target {
+                query::Target_::Sql(sql) => of_sql("query", sql),
+                query::Target_::Statement(stmt) => {
+                    RequestSummary { statement: Some(stmt.name()), ..of_sql("query", stmt.sql()) }
+                }
+            },
+            Kind::Prepare { sql, .. } => of_sql("prepare", sql),
+            Kind::Copy { sql, .. } => of_sql("copy", sql),
+            Kind::Pipeline(p) => {
+                RequestSummary { kind: "pipeline", operation: "PIPELINE", sql: None, statement: None, queries: p.len() }
+            }
+            Kind::Fetch { .. } => {
+                RequestSummary { kind: "fetch", operation: "FETCH", sql: None, statement: None, queries: 1 }
+            }
+            Kind::WaitNotifications => {
+                RequestSummary { kind: "notifications", operation: "LISTEN", sql: None, statement: None, queries: 0 }
+            }
+            Kind::Command(c) => {
+                RequestSummary { kind: "command", operation: c.name(), sql: None, statement: None, queries: 1 }
+            }
         }
     }
 

@@ -63,6 +63,28 @@ pub enum Command {
     SetClientEncoding(String),
 }
 
+impl Command {
+    /// The command's name (psycopg2's method), for logs and traces.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Commit => "COMMIT",
+            Command::Rollback => "ROLLBACK",
+            Command::SetSession(_) => "SET SESSION",
+            Command::SetIsolationLevel(_) => "SET ISOLATION LEVEL",
+            Command::BeginScope => "BEGIN",
+            Command::EndScope { commit: true } => "END SCOPE (COMMIT)",
+            Command::EndScope { commit: false } => "END SCOPE (ROLLBACK)",
+            Command::TpcBegin(_) => "TPC BEGIN",
+            Command::TpcPrepare => "PREPARE TRANSACTION",
+            Command::TpcCommit(_) => "COMMIT PREPARED",
+            Command::TpcRollback(_) => "ROLLBACK PREPARED",
+            Command::TpcRecover => "TPC RECOVER",
+            Command::Reset => "RESET",
+            Command::SetClientEncoding(_) => "SET CLIENT ENCODING",
+        }
+    }
+}
+
 /// What changes in the session once a command's statements succeed.
 #[derive(Debug, Clone)]
 pub(crate) enum Effect {

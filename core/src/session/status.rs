@@ -70,6 +70,9 @@ pub(crate) struct ServerStatus {
     pub(crate) notice_handler: Option<NoticeHandler>,
     pub(crate) notifications: VecDeque<Notification>,
     pub(crate) notification_handler: Option<NotificationHandler>,
+    /// How the client authenticated (`trust`, `password`, `md5`, `SCRAM-SHA-256`,
+    /// `SCRAM-SHA-256-PLUS`), once connected.
+    pub(crate) auth_method: Option<&'static str>,
 }
 
 impl Default for ServerStatus {
@@ -83,6 +86,7 @@ impl Default for ServerStatus {
             notice_handler: None,
             notifications: VecDeque::new(),
             notification_handler: None,
+            auth_method: None,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! up once in `pg_catalog` and kept until the session's schema changes (the same DDL-aware
 //! invalidation as the statement cache: `CREATE` / `ALTER` / `DROP` … drop what was learnt).
 //!
-//! The engine does no I/O: the client runs [`lookup_sql`] with the OIDs [`Catalogue::unknown`]
+//! The engine does no I/O: the client runs [`lookup_sql`] with the OIDs [`Connection::unknown_types`](crate::Connection::unknown_types)
 //! names and hands the rows back ([`Type::from_row`]); [`Connection::learn_types`](crate::Connection::learn_types)
 //! stores them.
 

@@ -25,6 +25,7 @@ mod spawn;
 mod spin;
 mod text;
 mod tls;
+mod tracing_spans;
 mod types;
 
 use pgsans_tests::TestRt;
@@ -41,6 +42,7 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    tracing_spans::spans_follow_opentelemetry_conventions,
     types::more_types_round_trip,
     text::binary_values_have_the_servers_text,
     derives::rows_become_structs,
