@@ -22,6 +22,7 @@ mod decimal;
 #[doc(hidden)]
 pub mod derive_support;
 pub mod from_row;
+mod hstore;
 #[cfg(feature = "serde_json")]
 mod json;
 mod primitives;

@@ -44,6 +44,7 @@ macro_rules! over_every_transport {
 over_every_transport!(
     tracing_spans::spans_follow_opentelemetry_conventions,
     types::more_types_round_trip,
+    types::extension_types,
     text::binary_values_have_the_servers_text,
     derives::rows_become_structs,
     derives::enums_and_domains_round_trip,
