@@ -41,8 +41,6 @@ pub fn derive_from_sql(input: TokenStream) -> TokenStream {
 pub(crate) struct TypeAttrs {
     pub(crate) krate: Option<syn::Path>,
     pub(crate) rename_all: Option<case::Case>,
-    /// The PostgreSQL type's name (enums: checked against nothing yet, used in errors).
-    pub(crate) name: Option<String>,
     /// A struct of one named field read and written as that field (a domain), not as a
     /// composite of one field.
     pub(crate) transparent: bool,
@@ -62,11 +60,8 @@ impl TypeAttrs {
                         Some(case::Case::parse(&s.value()).ok_or_else(|| meta.error(case::Case::EXPECTED))?);
                 } else if meta.path.is_ident("transparent") {
                     out.transparent = true;
-                } else if meta.path.is_ident("name") {
-                    let s: LitStr = meta.value()?.parse()?;
-                    out.name = Some(s.value());
                 } else {
-                    return Err(meta.error("expected `crate`, `rename_all`, `name` or `transparent`"));
+                    return Err(meta.error("expected `crate`, `rename_all` or `transparent`"));
                 }
                 Ok(())
             })?;

@@ -163,7 +163,7 @@ pub(crate) fn from_sql(input: &DeriveInput) -> syn::Result<Tokens> {
     let (impl_generics, _, _) = generics.split_for_impl();
     let body = match shape(input, &attrs, "FromSql")? {
         Shape::Enum(variants) => {
-            let rust = attrs.name.clone().unwrap_or_else(|| name.to_string());
+            let rust = name.to_string();
             let arms = variants.iter().map(|(v, label)| quote!(#label => ::std::result::Result::Ok(Self::#v)));
             quote! {
                 fn accepts(oid: u32) -> bool {

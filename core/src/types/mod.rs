@@ -27,6 +27,8 @@ mod hstore;
 mod json;
 mod primitives;
 mod range;
+#[cfg(test)]
+mod roundtrip;
 pub(crate) mod row;
 mod simple;
 mod text;
