@@ -203,6 +203,21 @@ impl<R: Runtime> Connection<R> {
         self.driver.engine.submit(request)
     }
 
+    /// The deadline of one step of a row stream or a COPY (the next row, the next chunk,
+    /// room to write): the call timeout from now.
+    pub(crate) fn step_deadline(&self) -> Option<Instant> {
+        self.call_timeout.map(|t| Instant::now() + t)
+    }
+
+    /// A step of request `id` (a row stream, a COPY) outlived the call timeout: the request is
+    /// abandoned (the engine drains what comes) and the server is asked to cancel it before
+    /// the next call on this connection. [`Error::Timeout`].
+    pub(crate) fn step_timed_out(&mut self, id: RequestId) -> Error {
+        self.driver.engine.abandon(id);
+        self.cancel_wanted |= self.driver.engine.is_ready();
+        Error::Timeout
+    }
+
     /// A request was dropped before its response (a dropped future or stream, a timeout).
     pub(crate) fn abandoned_mid_flight(&mut self) {
         self.cancel_wanted |= self.cancel_on_drop && self.driver.engine.is_ready();

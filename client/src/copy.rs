@@ -13,6 +13,7 @@ use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Instant;
 
 use pgsans::{BinaryCopyReader, BinaryCopyWriter, CopyFormat, Error, Request, RequestId};
 
@@ -36,11 +37,12 @@ impl<R: Runtime> Connection<R> {
         let request = Request::copy_in(sql);
         let trace = crate::trace::Traced::request(&self.driver.engine, &request);
         let id = self.submit(request).await.inspect_err(|e| trace.failed(e))?;
-        let mut copy = CopyIn { conn: self, id, done: false, pending: Vec::new(), sent: false, trace };
+        let mut copy = CopyIn { conn: self, id, done: false, pending: Vec::new(), sent: false, trace, deadline: None };
+        let deadline = copy.conn.step_deadline();
         let started = copy
             .conn
             .driver
-            .until(None, move |e| {
+            .until(deadline, move |e| {
                 if e.input_format(id).is_some() {
                     return Some(Ok(true));
                 }
@@ -52,6 +54,10 @@ impl<R: Runtime> Connection<R> {
             Ok(false) => {
                 copy.done = true;
                 Err(Error::Internal("the COPY ended before it began".into()))
+            }
+            Err(Error::Timeout) => {
+                copy.done = true;
+                Err(copy.conn.step_timed_out(id))
             }
             Err(e) => {
                 copy.done = true;
@@ -67,7 +73,7 @@ impl<R: Runtime> Connection<R> {
         let request = Request::copy_out(sql);
         let trace = crate::trace::Traced::request(&self.driver.engine, &request);
         let id = self.submit(request).await.inspect_err(|e| trace.failed(e))?;
-        Ok(CopyOut { conn: self, id, done: false, rows: None, trace })
+        Ok(CopyOut { conn: self, id, done: false, rows: None, trace, deadline: None })
     }
 }
 
@@ -85,6 +91,8 @@ pub struct CopyIn<'a, R: Runtime> {
     /// Data went out since the last look for an early answer from the server.
     sent: bool,
     trace: crate::trace::Traced,
+    /// When the current wait for room to write gives up (the call timeout).
+    deadline: Option<Instant>,
 }
 
 impl<R: Runtime> CopyIn<'_, R> {
@@ -104,15 +112,26 @@ impl<R: Runtime> CopyIn<'_, R> {
             self.conn.read_now()?;
         }
         // The engine reads while it writes: the server must never block on us.
-        let ended = ready!(self.conn.driver.poll_until(cx, None, |e| {
+        if self.deadline.is_none() {
+            self.deadline = self.conn.step_deadline();
+        }
+        let ended = match ready!(self.conn.driver.poll_until(cx, self.deadline, |e| {
             if e.input_format(id).is_none() {
                 return Some(Ok(true));
             }
             (e.transmit().len() < limit.max(1)).then_some(Ok(false))
-        }))?;
+        })) {
+            Ok(ended) => ended,
+            Err(Error::Timeout) => {
+                self.done = true;
+                return Poll::Ready(Err(self.conn.step_timed_out(id)));
+            }
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        self.deadline = None;
         if ended {
             // The server ended the copy (an error): its answer follows.
-            let r = ready!(self.conn.driver.poll_until(cx, None, |e| e.take_response(id)));
+            let r = ready!(self.conn.driver.poll_until(cx, self.deadline, |e| e.take_response(id)));
             self.done = true;
             r?;
             return Poll::Ready(Err(Error::Internal("the COPY ended before its data did".into())));
@@ -265,6 +284,8 @@ pub struct CopyOut<'a, R: Runtime> {
     done: bool,
     rows: Option<u64>,
     trace: crate::trace::Traced,
+    /// When the current wait for data gives up (the call timeout).
+    deadline: Option<Instant>,
 }
 
 impl<R: Runtime> CopyOut<'_, R> {
@@ -275,14 +296,24 @@ impl<R: Runtime> CopyOut<'_, R> {
             return Poll::Ready(Ok(false));
         }
         let id = self.id;
-        let r = ready!(self.conn.driver.poll_until(cx, None, |e| {
+        if self.deadline.is_none() {
+            self.deadline = self.conn.step_deadline();
+        }
+        let r = ready!(self.conn.driver.poll_until(cx, self.deadline, |e| {
             if e.data_ready(id) {
                 return Some(Ok(None));
             }
             e.take_response(id).map(|r| r.and_then(|r| r.into_copy()).map(|c| Some(c.rows)))
         }));
+        self.deadline = None;
         match r {
             Ok(None) => Poll::Ready(Ok(true)),
+            Err(Error::Timeout) => {
+                self.done = true;
+                let e = self.conn.step_timed_out(id);
+                self.trace.failed(&e);
+                Poll::Ready(Err(e))
+            }
             Ok(Some(rows)) => {
                 self.done = true;
                 self.rows = Some(rows);

@@ -70,10 +70,11 @@ impl<'a, R: Runtime> RowStream<'a, R> {
             return Ok(None);
         }
         let id = self.id;
+        let deadline = self.conn.step_deadline();
         let ended = self
             .conn
             .driver
-            .until(None, move |e| {
+            .until(deadline, move |e| {
                 if e.row_ready(id) {
                     return Some(Ok(None));
                 }
@@ -82,6 +83,12 @@ impl<'a, R: Runtime> RowStream<'a, R> {
             .await;
         let ended = match ended {
             Ok(ended) => ended,
+            Err(Error::Timeout) => {
+                self.done = true;
+                let e = self.conn.step_timed_out(id);
+                self.trace.failed(&e);
+                return Err(e);
+            }
             Err(e) => {
                 self.done = true;
                 self.trace.failed(&e);

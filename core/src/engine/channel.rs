@@ -49,7 +49,10 @@ impl Channel {
         }
         let unread = self.recv.unread();
         let needed = backend::bytes_needed(unread).min(self.max_message_len + 5);
-        let want = needed.saturating_sub(unread.len());
+        // Memory follows the bytes that arrived, not the length a header claims: at most as
+        // much again as is already here (the buffer doubles while a big message comes in), so
+        // a 5-byte header claiming 63 MiB costs one read's worth until the bytes exist.
+        let want = needed.saturating_sub(unread.len()).min(unread.len());
         self.recv.spare(want)
     }
 

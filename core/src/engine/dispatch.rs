@@ -254,6 +254,7 @@ impl Connection {
             if conv.syncs.is_empty() {
                 return Err(ProtocolError::Unexpected { ty: 'E', state: "idle" }.into());
             }
+            self.copy_out = false;
             conv.statements.observe_error();
             return Ok(Some((Next::Owned(Event::Error(Box::new(err))), None)));
         }
@@ -270,6 +271,7 @@ impl Connection {
                 let point = conv.syncs.pop_front();
                 conv.tx_status = status;
                 self.columns = None;
+                self.copy_out = false;
                 conv.statements.observe_ready(status == TransactionStatus::Idle);
                 return Ok(Some((Next::Owned(Event::ReadyForQuery(status)), point)));
             }
@@ -303,10 +305,19 @@ impl Connection {
                 Next::Owned(Event::CopyInResponse { format: c.format, column_formats: c.column_formats().collect() })
             }
             BackendMessage::CopyOutResponse(c) => {
+                self.copy_out = true;
                 Next::Owned(Event::CopyOutResponse { format: c.format, column_formats: c.column_formats().collect() })
             }
-            BackendMessage::CopyData(_) => Next::CopyData(body),
-            BackendMessage::CopyDone => Next::Owned(Event::CopyDone),
+            // Data only between a CopyOutResponse and its CopyDone: anything else is a server
+            // out of step, not data to drop.
+            BackendMessage::CopyData(_) if self.copy_out => Next::CopyData(body),
+            BackendMessage::CopyDone if self.copy_out => {
+                self.copy_out = false;
+                Next::Owned(Event::CopyDone)
+            }
+            BackendMessage::CopyData(_) | BackendMessage::CopyDone => {
+                return Err(ProtocolError::Unexpected { ty: ty as char, state: "no COPY OUT was started" }.into())
+            }
             _ => return Err(ProtocolError::Unexpected { ty: ty as char, state: "a request was running" }.into()),
         };
         Ok(Some((next, None)))

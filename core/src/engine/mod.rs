@@ -60,6 +60,8 @@ pub struct Connection {
     done: Vec<(RequestId, Result<Response, Error>)>,
     next_id: u64,
     columns: Option<Arc<[Column]>>,
+    /// Between a CopyOutResponse and its CopyDone: CopyData is allowed.
+    copy_out: bool,
     row_ranges: Vec<Option<(u32, u32)>>,
     /// The last RowDescription's bytes and columns: an identical one (in the same client
     /// encoding) reuses the same `Arc` instead of allocating column names again (the common
@@ -161,6 +163,7 @@ impl Connection {
             done: Vec::new(),
             next_id: 1,
             columns: None,
+            copy_out: false,
             row_ranges: Vec::new(),
             last_row_description: (Encoding::UTF8, Vec::new(), None),
             stop: None,
@@ -293,6 +296,22 @@ impl Connection {
     /// Sends every notice to `handler` instead of keeping them (psycopg 3's notice handlers).
     pub fn set_notice_handler(&mut self, handler: Option<NoticeHandler>) {
         self.conv.status.notice_handler = handler;
+    }
+
+    /// How many notifications to keep until they are taken (default 10,000; at least 1);
+    /// beyond it the oldest are dropped and counted in
+    /// [`notifications_dropped`](Self::notifications_dropped). A handler receives every one.
+    pub fn set_notification_limit(&mut self, limit: usize) {
+        self.conv.status.notification_limit = limit.max(1);
+        while self.conv.status.notifications.len() > limit.max(1) {
+            self.conv.status.notifications.pop_front();
+            self.conv.status.notifications_dropped += 1;
+        }
+    }
+
+    /// Notifications dropped because nobody took them before the queue was full.
+    pub fn notifications_dropped(&self) -> u64 {
+        self.conv.status.notifications_dropped
     }
 
     /// How many notices to keep; older ones are dropped first. 0 keeps none.

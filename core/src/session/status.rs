@@ -60,6 +60,10 @@ pub type NotificationHandler = Box<dyn FnMut(&Notification) + Send>;
 /// The maximum number of notices kept by default (psycopg2's `CONN_NOTICES_LIMIT`).
 pub const DEFAULT_NOTICE_LIMIT: usize = 50;
 
+/// Notifications kept for the application by default; beyond it the oldest are dropped (and
+/// counted): a flood nobody reads cannot grow memory without bound.
+pub const DEFAULT_NOTIFICATION_LIMIT: usize = 10_000;
+
 /// The server-reported state of a session.
 pub(crate) struct ServerStatus {
     pub(crate) parameters: Vec<(String, String)>,
@@ -70,6 +74,9 @@ pub(crate) struct ServerStatus {
     pub(crate) notice_handler: Option<NoticeHandler>,
     pub(crate) notifications: VecDeque<Notification>,
     pub(crate) notification_handler: Option<NotificationHandler>,
+    pub(crate) notification_limit: usize,
+    /// Notifications dropped because the queue was full.
+    pub(crate) notifications_dropped: u64,
     /// How the client authenticated (`trust`, `password`, `md5`, `SCRAM-SHA-256`,
     /// `SCRAM-SHA-256-PLUS`), once connected.
     pub(crate) auth_method: Option<&'static str>,
@@ -86,6 +93,8 @@ impl Default for ServerStatus {
             notice_handler: None,
             notifications: VecDeque::new(),
             notification_handler: None,
+            notification_limit: DEFAULT_NOTIFICATION_LIMIT,
+            notifications_dropped: 0,
             auth_method: None,
         }
     }
@@ -117,7 +126,13 @@ impl ServerStatus {
     pub(crate) fn push_notification(&mut self, n: Notification) {
         match &mut self.notification_handler {
             Some(handler) => handler(&n),
-            None => self.notifications.push_back(n),
+            None => {
+                while self.notifications.len() >= self.notification_limit.max(1) {
+                    self.notifications.pop_front();
+                    self.notifications_dropped += 1;
+                }
+                self.notifications.push_back(n);
+            }
         }
     }
 

@@ -23,6 +23,7 @@ mod session;
 mod shared;
 mod spawn;
 mod spin;
+mod stalls;
 mod text;
 mod tls;
 mod tracing_spans;
@@ -42,6 +43,7 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    stalls::stalled_streams_and_copies_time_out,
     tracing_spans::spans_follow_opentelemetry_conventions,
     types::more_types_round_trip,
     types::extension_types,
