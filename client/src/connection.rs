@@ -284,11 +284,24 @@ impl<R: Runtime> Connection<R> {
         }
     }
 
+    /// How many notifications to keep until taken (default 10,000); beyond it the oldest are
+    /// dropped and counted ([`notifications_dropped`](Self::notifications_dropped)).
+    pub fn set_notification_limit(&mut self, limit: usize) {
+        self.driver.engine.set_notification_limit(limit);
+    }
+
+    /// Notifications dropped because nobody took them before the queue was full.
+    pub fn notifications_dropped(&self) -> u64 {
+        self.driver.engine.notifications_dropped()
+    }
+
     /// Limits how long each call waits for the server (queries, commands, pipelines,
-    /// prepares, the end of a COPY; not the steps of a row stream). When it passes, a cancel
-    /// request is sent, the call waits up to 5 s more for the server to stop, and returns
-    /// [`Error::Timeout`]; the connection stays usable and the next call does not wait behind
-    /// the cancelled one. In a transaction block the cancelled statement aborts the
+    /// prepares, the end of a COPY). When it passes, a cancel request is sent, the call waits
+    /// up to 5 s more for the server to stop, and returns [`Error::Timeout`]; the connection
+    /// stays usable and the next call does not wait behind the cancelled one. Each step of a
+    /// row stream or a COPY (the next row or chunk, the server's go-ahead, room to write) is
+    /// bounded the same way: past it the stream or COPY ends with [`Error::Timeout`] and the
+    /// server is asked to cancel it before the next call. In a transaction block the cancelled statement aborts the
     /// transaction, as `statement_timeout` would. `None` (the default): no limit.
     pub fn set_call_timeout(&mut self, timeout: Option<Duration>) {
         self.call_timeout = timeout;
