@@ -96,3 +96,19 @@ fn copy_data_inside_a_query_answer_is_a_protocol_error() {
     c.receive(&[msg(b'C', b"BEGIN\0"), msg(b'Z', b"T"), msg(b'd', b"x"), msg(b'I', b""), msg(b'Z', b"T")].concat());
     assert!(matches!(c.poll(), Err(Error::Protocol(_))));
 }
+
+#[test]
+fn secrets_stay_out_of_debug_dsn_and_errors() {
+    let config = Config::parse(
+        "host=db user=alice password=hunter2-secret sslpassword=key-secret-9 dbname=shop sslmode=disable",
+    )
+    .unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hunter2-secret") && !shown.contains("key-secret-9"), "{shown}");
+    let c = Connection::new(&config, ClientNonce::from_random_bytes([7; 18])).unwrap();
+    let shown = format!("{c:?} {} {:?}", c.dsn(), c.dsn_parameters());
+    assert!(!shown.contains("hunter2-secret") && !shown.contains("key-secret-9"), "{shown}");
+    // A connection string that fails to parse does not echo a password back.
+    let e = Config::parse("user=alice password=hunter2-secret port=notaport").unwrap_err();
+    assert!(!format!("{e} {e:?}").contains("hunter2-secret"), "{e:?}");
+}
