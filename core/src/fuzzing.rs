@@ -228,3 +228,87 @@ pub fn decode_message(ty: u8, body: &[u8]) -> String {
         Err(e) => e.to_string(),
     }
 }
+
+/// Every type OID pgsans decodes, for [`decode_value`] to pick from (and a user-defined one).
+const OIDS: &[u32] = {
+    use crate::types::oid::*;
+    &[
+        BOOL, BYTEA, CHAR, NAME, INT8, INT2, INT4, TEXT, OID, JSON, FLOAT4, FLOAT8, UNKNOWN, BPCHAR, VARCHAR, DATE,
+        TIME, TIMESTAMP, TIMESTAMPTZ, INTERVAL, NUMERIC, UUID, JSONB, BOOL_ARRAY, BYTEA_ARRAY, CHAR_ARRAY,
+        NAME_ARRAY, INT2_ARRAY, INT4_ARRAY, TEXT_ARRAY, BPCHAR_ARRAY, VARCHAR_ARRAY, INT8_ARRAY, FLOAT4_ARRAY,
+        FLOAT8_ARRAY, OID_ARRAY, TIMESTAMP_ARRAY, DATE_ARRAY, TIME_ARRAY, TIMESTAMPTZ_ARRAY, INTERVAL_ARRAY,
+        NUMERIC_ARRAY, JSON_ARRAY, UUID_ARRAY, JSONB_ARRAY, INET, CIDR, MACADDR, MACADDR8, PG_LSN, XID8, MONEY, BIT,
+        VARBIT, POINT, LSEG, PATH, BOX, POLYGON, LINE, CIRCLE, INT4RANGE, NUMRANGE, TSRANGE, TSTZRANGE, DATERANGE,
+        INT8RANGE, INT4MULTIRANGE, NUMMULTIRANGE, TSMULTIRANGE, TSTZMULTIRANGE, DATEMULTIRANGE, INT8MULTIRANGE,
+        INET_ARRAY, POINT_ARRAY, PG_LSN_ARRAY, 16384, 2249,
+    ]
+};
+
+/// A value of the type `OIDS[pick]` in `format` (0 text, else binary): its text
+/// (`Row::text`) and every Rust type that reads it. Each is a value or a typed error, never a
+/// panic, a hang or an allocation beyond the bytes given.
+pub fn decode_value(pick: u8, format: u8, raw: &[u8]) -> usize {
+    use crate::types::*;
+    use std::collections::HashMap;
+    let oid = OIDS[pick as usize % OIDS.len()];
+    let format = i16::from(format % 2);
+    let mut ok = 0;
+    let mut count = |r: bool| ok += usize::from(r);
+    count(crate::types::text::render(Encoding::UTF8, oid, format, raw).is_ok());
+    macro_rules! try_all {
+        ($($t:ty),* $(,)?) => {$(
+            if <$t as FromSql>::accepts_format(oid, format) {
+                count(<$t as FromSql>::from_sql(oid, format, raw).is_ok());
+            }
+        )*};
+    }
+    try_all!(
+        bool, i8, i16, i32, i64, u32, f32, f64, String, &str, Vec<u8>, &[u8], Numeric, Json, Interval,
+        Inet, core::net::IpAddr, MacAddr, MacAddr8, PgLsn, Xid8, Money, Bits, Point, Lseg, PgBox, Line, Path, Polygon,
+        Circle, Range<i32>, Range<i64>, Range<Numeric>, Multirange<i32>, Vec<i32>, Vec<Option<String>>, Vec<Inet>,
+        Array<f64>, Vec<Vec<u8>>, HashMap<String, Option<String>>,
+    );
+    ok
+}
+
+/// A binary COPY stream of rows of `types` (picked from `OIDS`) pushed in `cuts`-sized
+/// pieces: rows or a typed error, the same whatever the cuts.
+pub fn binary_copy(picks: &[u8], cuts: &[u8], data: &[u8]) -> Vec<String> {
+    let types: Vec<u32> = picks.iter().map(|p| OIDS[*p as usize % OIDS.len()]).collect();
+    let mut reader = crate::BinaryCopyReader::new(&types, crate::types::Encoding::UTF8);
+    let mut log = Vec::new();
+    let mut rest = data;
+    let mut i = 0;
+    loop {
+        let n = match cuts.get(i % cuts.len().max(1)) {
+            Some(&c) if c > 0 => (c as usize).min(rest.len()),
+            _ => rest.len(),
+        };
+        i += 1;
+        reader.push(&rest[..n]);
+        rest = &rest[n..];
+        loop {
+            match reader.next_row() {
+                Ok(Some(row)) => log.push(format!("row {:?}", (0..row.len()).map(|c| row.raw(c).ok().flatten().map(<[u8]>::len)).collect::<Vec<_>>())),
+                Ok(None) => break,
+                Err(e) => {
+                    log.push(format!("error {e}"));
+                    return log;
+                }
+            }
+        }
+        if rest.is_empty() {
+            log.push(format!("finished {}", reader.is_finished()));
+            return log;
+        }
+    }
+}
+
+/// An Xid string (psycopg2's `Xid.from_string`): a two-phase Xid or a plain transaction name,
+/// whose string form reads back the same.
+pub fn xid(s: &str) -> String {
+    let x = crate::Xid::from_string(s);
+    let back = crate::Xid::from_string(&x.to_string());
+    assert_eq!(back, x, "Xid {s:?} does not survive its own string form");
+    x.to_string()
+}

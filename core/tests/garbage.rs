@@ -73,3 +73,28 @@ fn oversized_length_is_refused_without_allocating() {
     let log = server_reply(&input, &[0]);
     assert!(log.iter().any(|l| l.contains("MessageTooLarge")), "{log:?}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+    /// Every type decoder and the text renderer on arbitrary bytes, both formats.
+    #[test]
+    fn arbitrary_values(pick in any::<u8>(), format in any::<u8>(), raw in proptest::collection::vec(any::<u8>(), 0..80)) {
+        pgsans::fuzzing::decode_value(pick, format, &raw);
+    }
+
+    /// The binary COPY reader: the same rows or error however the stream is cut.
+    #[test]
+    fn arbitrary_binary_copy(picks in proptest::collection::vec(any::<u8>(), 0..4), cuts in proptest::collection::vec(any::<u8>(), 1..6),
+                             body in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let mut data = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0".to_vec();
+        data.extend_from_slice(&body);
+        let whole = pgsans::fuzzing::binary_copy(&picks, &[0], &data);
+        prop_assert_eq!(pgsans::fuzzing::binary_copy(&picks, &cuts, &data), whole);
+    }
+
+    #[test]
+    fn arbitrary_xids(s in ".{0,60}", fmt in any::<i32>(), gtrid in "[a-z0-9_]{0,20}", bqual in "[a-z0-9_]{0,20}") {
+        pgsans::fuzzing::xid(&s);
+        pgsans::fuzzing::xid(&format!("{fmt}_{gtrid}_{bqual}"));
+    }
+}

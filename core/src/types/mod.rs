@@ -31,7 +31,7 @@ mod range;
 mod roundtrip;
 pub(crate) mod row;
 mod simple;
-mod text;
+pub(crate) mod text;
 #[cfg(feature = "time")]
 mod time_impls;
 #[cfg(feature = "uuid")]

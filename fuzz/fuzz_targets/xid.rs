@@ -1,0 +1,11 @@
+//! Arbitrary Xid strings (psycopg2's `Xid.from_string`): an Xid whose string form reads back
+//! the same, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = std::str::from_utf8(data) {
+        pgsans::fuzzing::xid(s);
+    }
+});
