@@ -9,6 +9,7 @@ mod defects;
 mod derives;
 mod dropped;
 mod extended;
+mod faults;
 mod files;
 mod multihost;
 mod new_user;
@@ -43,6 +44,7 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    faults::a_killed_backend_leaves_nothing_half_done,
     stalls::stalled_streams_and_copies_time_out,
     tracing_spans::spans_follow_opentelemetry_conventions,
     types::more_types_round_trip,
