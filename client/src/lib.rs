@@ -21,6 +21,7 @@ mod cancel;
 pub mod connect_error;
 mod connection;
 mod copy;
+mod cursor;
 mod driver;
 pub mod io;
 pub mod load;
@@ -36,6 +37,7 @@ mod transaction;
 pub use cancel::CancelToken;
 pub use connection::Connection;
 pub use copy::{BinaryCopyIn, BinaryCopyOut, CopyIn, CopyOut, COPY_BUFFER};
+pub use cursor::{CursorOptions, NamedCursor, ScrollMode};
 pub use driver::Driver;
 pub use load::{load, load_with_env, with_files};
 #[cfg(any(feature = "deadpool", feature = "bb8"))]

@@ -78,6 +78,7 @@ impl Error {
     pub fn class(&self) -> Option<ErrorClass> {
         match self {
             Error::Usage(UsageError::CopyNotSupported(_)) => Some(ErrorClass::NotSupported),
+            Error::Usage(UsageError::NamedCursorOutsideTransaction) => Some(ErrorClass::Programming),
             _ => self.as_db_error().map(DbError::class),
         }
     }
@@ -229,6 +230,10 @@ pub enum UsageError {
          (COPY … FROM STDIN) or copy_out / copy_out_binary (COPY … TO STDOUT)"
     )]
     CopyNotSupported(&'static str),
+    /// A named cursor without `WITH HOLD` in autocommit mode: it would be closed as soon as it
+    /// is declared (psycopg2's "can't use a named cursor outside of transactions").
+    #[error("can't use a named cursor outside of transactions: turn autocommit off or declare it WITH HOLD")]
+    NamedCursorOutsideTransaction,
     /// A COPY FROM STDIN ran through the simple protocol with other requests queued behind it
     /// on the engine: the server took their messages as copy data. The connection is closed
     /// (the only case where a usage error is fatal).

@@ -212,6 +212,18 @@ impl Connection {
         block_on(self.inner.query_raw(query, params)).map(RowStream)
     }
 
+    /// Declares a server-side cursor (psycopg2's `cursor(name, scrollable, withhold)`); see
+    /// [`pgsans_client::Connection::declare_cursor`].
+    pub fn declare_cursor(
+        &mut self,
+        name: &str,
+        query: &str,
+        params: Params<'_>,
+        options: pgsans_client::CursorOptions,
+    ) -> Result<NamedCursor<'_>, Error> {
+        block_on(self.inner.declare_cursor(name, query, params, options)).map(NamedCursor)
+    }
+
     /// Sends every query of `pipeline` without waiting between them; one result per query.
     pub fn pipeline(&mut self, pipeline: Pipeline) -> Result<Vec<Result<QueryResult, Error>>, Error> {
         block_on(self.inner.pipeline(pipeline))
@@ -518,6 +530,41 @@ impl RowStream<'_> {
     /// Rows returned or affected, once the stream is exhausted.
     pub fn rows_affected(&self) -> Option<u64> {
         self.0.rows_affected()
+    }
+}
+
+/// A server-side named cursor; see [`pgsans_client::NamedCursor`].
+pub struct NamedCursor<'a>(pgsans_client::NamedCursor<'a, Std>);
+
+impl NamedCursor<'_> {
+    /// The next row, fetching `itersize` more when those fetched are used up.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<OwnedRow>, Error> {
+        block_on(self.0.next())
+    }
+    /// psycopg2's `fetchone`.
+    pub fn fetch_one(&mut self) -> Result<Option<OwnedRow>, Error> {
+        block_on(self.0.fetch_one())
+    }
+    /// psycopg2's `fetchmany`.
+    pub fn fetch_many(&mut self, n: usize) -> Result<Vec<OwnedRow>, Error> {
+        block_on(self.0.fetch_many(n))
+    }
+    /// psycopg2's `fetchall`.
+    pub fn fetch_all(&mut self) -> Result<Vec<OwnedRow>, Error> {
+        block_on(self.0.fetch_all())
+    }
+    /// psycopg2's `scroll`: rows the server moved over.
+    pub fn scroll(&mut self, value: i64, mode: pgsans_client::ScrollMode) -> Result<u64, Error> {
+        block_on(self.0.scroll(value, mode))
+    }
+    /// Closes it on the server. Idempotent.
+    pub fn close(&mut self) -> Result<(), Error> {
+        block_on(self.0.close())
+    }
+    /// Rows fetched and not yet handed out.
+    pub fn buffered(&self) -> usize {
+        self.0.buffered()
     }
 }
 

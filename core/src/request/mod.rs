@@ -41,14 +41,30 @@ pub struct Request(Kind);
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Simple { sql: String, keep_rows: bool, stream: bool },
+    /// `internal`: pgsans' own statement, never preceded by the automatic BEGIN.
+    Simple {
+        sql: String,
+        keep_rows: bool,
+        stream: bool,
+        internal: bool,
+    },
     Query(QuerySpec),
-    Prepare { sql: String, types: Vec<u32> },
-    Fetch { portal: RequestId, max_rows: i32, columns: Option<std::sync::Arc<[crate::Column]>> },
+    Prepare {
+        sql: String,
+        types: Vec<u32>,
+    },
+    Fetch {
+        portal: RequestId,
+        max_rows: i32,
+        columns: Option<std::sync::Arc<[crate::Column]>>,
+    },
     Pipeline(Pipeline),
     Command(Command),
     WaitNotifications,
-    Copy { sql: String, direction: CopyDirection },
+    Copy {
+        sql: String,
+        direction: CopyDirection,
+    },
 }
 
 /// What a request is: see [`Request::summary`].
@@ -68,7 +84,7 @@ impl Request {
     /// One or more `;`-separated statements through the simple protocol: one result set per
     /// statement ([`Response::Batch`]).
     pub fn simple(sql: impl Into<String>) -> Request {
-        Request(Kind::Simple { sql: sql.into(), keep_rows: true, stream: false })
+        Request(Kind::Simple { sql: sql.into(), keep_rows: true, stream: false, internal: false })
     }
 
     /// Like [`simple`](Self::simple), with the rows streamed: the engine stops before each
@@ -76,13 +92,13 @@ impl Request {
     /// own statement); the response holds the statements' tags, without rows. Memory stays
     /// bounded whatever the number of rows.
     pub fn simple_stream(sql: impl Into<String>) -> Request {
-        Request(Kind::Simple { sql: sql.into(), keep_rows: false, stream: true })
+        Request(Kind::Simple { sql: sql.into(), keep_rows: false, stream: true, internal: false })
     }
 
     /// Like [`simple`](Self::simple), the rows counted by the server and not kept
     /// (tokio-postgres' `batch_execute`).
     pub fn batch(sql: impl Into<String>) -> Request {
-        Request(Kind::Simple { sql: sql.into(), keep_rows: false, stream: false })
+        Request(Kind::Simple { sql: sql.into(), keep_rows: false, stream: false, internal: false })
     }
 
     /// An extended query with `$n` parameters ([`Response::Query`]). The parameters are
@@ -101,6 +117,15 @@ impl Request {
         let mut spec = QuerySpec::new(Query::Sql(sql), &[&oids], Mode::Collect, 0)?;
         spec.internal = true;
         Ok(Request(Kind::Query(spec)))
+    }
+
+    /// `CLOSE` of the server-side cursor `name` (quoted here), never preceded by the automatic
+    /// BEGIN: closing a `WITH HOLD` cursor after its transaction must not open another
+    /// ([`Response::Batch`]).
+    pub fn close_cursor(name: &str) -> Result<Request, Error> {
+        // A simple Query: sent whole at once, so it runs even when nobody waits for it.
+        let sql = format!("CLOSE {}", crate::session::sql::quote_ident(name));
+        Ok(Request(Kind::Simple { sql, keep_rows: false, stream: false, internal: true }))
     }
 
     /// [`query`](Self::query) with the parameters encoded into `buffer`.
@@ -233,7 +258,8 @@ impl Request {
     pub(crate) fn may_begin(&self) -> bool {
         match &self.0 {
             Kind::Query(spec) => !spec.internal,
-            Kind::Simple { .. } | Kind::Pipeline(_) | Kind::Copy { .. } => true,
+            Kind::Simple { internal, .. } => !internal,
+            Kind::Pipeline(_) | Kind::Copy { .. } => true,
             _ => false,
         }
     }
@@ -440,7 +466,7 @@ impl Machine {
         conv: &mut Conversation,
     ) -> Result<Started, Error> {
         Ok(Started::Running(match request.0 {
-            Kind::Simple { sql, keep_rows, stream } => {
+            Kind::Simple { sql, keep_rows, stream, .. } => {
                 Machine::Simple(SimpleMachine::start(&sql, keep_rows, stream, id, conv)?)
             }
             Kind::Query(spec) => Machine::Query(QueryMachine::start(spec, id, began, conv)?),

@@ -10,6 +10,7 @@ use crate::error::UsageError;
 pub(crate) mod conversation;
 pub(crate) mod rules;
 pub(crate) mod sql;
+pub use sql::quote_ident;
 pub(crate) mod statements;
 pub(crate) mod status;
 pub(crate) mod syncs;

@@ -286,6 +286,12 @@ pub(crate) fn copy_through_client(sql: &str) -> Option<&'static str> {
     analyze(sql).copy
 }
 
+/// `name` as an SQL identifier: double-quoted, inner quotes doubled (psycopg2 quotes a named
+/// cursor's name the same way), so any name is safe to put in a statement.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

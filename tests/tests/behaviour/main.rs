@@ -5,6 +5,7 @@ mod basics;
 mod blocking;
 mod cert_shapes;
 mod copy;
+mod cursors;
 mod defects;
 mod derives;
 mod dropped;
@@ -44,6 +45,7 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    cursors::named_cursors_fetch_scroll_and_hold,
     faults::a_killed_backend_leaves_nothing_half_done,
     stalls::stalled_streams_and_copies_time_out,
     tracing_spans::spans_follow_opentelemetry_conventions,
