@@ -25,6 +25,7 @@ mod cursor;
 mod driver;
 pub mod io;
 pub mod load;
+mod lobject;
 #[cfg(any(feature = "deadpool", feature = "bb8"))]
 mod managers;
 mod pool;
@@ -40,6 +41,7 @@ pub use copy::{BinaryCopyIn, BinaryCopyOut, CopyIn, CopyOut, COPY_BUFFER};
 pub use cursor::{CursorOptions, NamedCursor, ScrollMode};
 pub use driver::Driver;
 pub use load::{load, load_with_env, with_files};
+pub use lobject::{LargeObject, LoMode, Whence};
 #[cfg(any(feature = "deadpool", feature = "bb8"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "deadpool", feature = "bb8"))))]
 pub use managers::Manager;

@@ -78,7 +78,11 @@ impl Error {
     pub fn class(&self) -> Option<ErrorClass> {
         match self {
             Error::Usage(UsageError::CopyNotSupported(_)) => Some(ErrorClass::NotSupported),
-            Error::Usage(UsageError::NamedCursorOutsideTransaction) => Some(ErrorClass::Programming),
+            Error::Usage(
+                UsageError::NamedCursorOutsideTransaction
+                | UsageError::LargeObjectOutsideTransaction
+                | UsageError::LargeObjectClosed,
+            ) => Some(ErrorClass::Programming),
             _ => self.as_db_error().map(DbError::class),
         }
     }
@@ -234,6 +238,14 @@ pub enum UsageError {
     /// is declared (psycopg2's "can't use a named cursor outside of transactions").
     #[error("can't use a named cursor outside of transactions: turn autocommit off or declare it WITH HOLD")]
     NamedCursorOutsideTransaction,
+    /// A large object used in autocommit mode: its descriptor would be closed at once
+    /// (psycopg2's "can't use a lobject outside of transactions").
+    #[error("can't use a large object outside of transactions: turn autocommit off")]
+    LargeObjectOutsideTransaction,
+    /// A large object used after it was closed, or after the transaction it was opened in
+    /// ended (commit, rollback, `tpc_prepare`, `tpc_commit`): its descriptor is gone.
+    #[error("the large object is closed (closed by the caller, or its transaction ended)")]
+    LargeObjectClosed,
     /// A COPY FROM STDIN ran through the simple protocol with other requests queued behind it
     /// on the engine: the server took their messages as copy data. The connection is closed
     /// (the only case where a usage error is fatal).

@@ -224,6 +224,18 @@ impl Connection {
         block_on(self.inner.declare_cursor(name, query, params, options)).map(NamedCursor)
     }
 
+    /// Opens (or, with `oid` 0, creates) a large object: psycopg2's `lobject`; see
+    /// [`pgsans_client::Connection::lobject`]. It is `std::io::Read`, `Write` and `Seek`.
+    pub fn lobject(
+        &mut self,
+        oid: u32,
+        mode: &str,
+        new_oid: u32,
+        new_file: Option<&std::path::Path>,
+    ) -> Result<LargeObject<'_>, Error> {
+        block_on(self.inner.lobject(oid, mode, new_oid, new_file)).map(LargeObject)
+    }
+
     /// Sends every query of `pipeline` without waiting between them; one result per query.
     pub fn pipeline(&mut self, pipeline: Pipeline) -> Result<Vec<Result<QueryResult, Error>>, Error> {
         block_on(self.inner.pipeline(pipeline))
@@ -530,6 +542,82 @@ impl RowStream<'_> {
     /// Rows returned or affected, once the stream is exhausted.
     pub fn rows_affected(&self) -> Option<u64> {
         self.0.rows_affected()
+    }
+}
+
+/// A large object (psycopg2's `lobject`); see [`pgsans_client::LargeObject`].
+pub struct LargeObject<'a>(pgsans_client::LargeObject<'a, Std>);
+
+impl LargeObject<'_> {
+    pub fn oid(&self) -> u32 {
+        self.0.oid()
+    }
+    /// Closed, never opened, or its transaction ended.
+    pub fn closed(&self) -> bool {
+        self.0.closed()
+    }
+    /// Up to `n` bytes (`None`: to the end).
+    pub fn read_bytes(&mut self, n: Option<usize>) -> Result<Vec<u8>, Error> {
+        block_on(self.0.read(n))
+    }
+    /// Text in the client encoding (psycopg2's `t` modes).
+    pub fn read_text(&mut self, n: Option<usize>) -> Result<String, Error> {
+        block_on(self.0.read_text(n))
+    }
+    pub fn write_bytes(&mut self, data: &[u8]) -> Result<usize, Error> {
+        block_on(self.0.write(data))
+    }
+    pub fn seek_to(&mut self, offset: i64, whence: pgsans_client::Whence) -> Result<i64, Error> {
+        block_on(self.0.seek(offset, whence))
+    }
+    pub fn tell(&mut self) -> Result<i64, Error> {
+        block_on(self.0.tell())
+    }
+    pub fn truncate(&mut self, len: i64) -> Result<(), Error> {
+        block_on(self.0.truncate(len))
+    }
+    pub fn export(&mut self, path: &std::path::Path) -> Result<(), Error> {
+        block_on(self.0.export(path))
+    }
+    pub fn close(&mut self) -> Result<(), Error> {
+        block_on(self.0.close())
+    }
+    pub fn unlink(self) -> Result<(), Error> {
+        block_on(self.0.unlink())
+    }
+}
+
+fn io_error(e: Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+impl std::io::Read for LargeObject<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let data = self.read_bytes(Some(buf.len())).map_err(io_error)?;
+        buf[..data.len()].copy_from_slice(&data);
+        Ok(data.len())
+    }
+}
+
+impl std::io::Write for LargeObject<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_bytes(buf).map_err(io_error)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for LargeObject<'_> {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        use pgsans_client::Whence;
+        let (offset, whence) = match pos {
+            std::io::SeekFrom::Start(n) => (i64::try_from(n).map_err(std::io::Error::other)?, Whence::Start),
+            std::io::SeekFrom::Current(n) => (n, Whence::Current),
+            std::io::SeekFrom::End(n) => (n, Whence::End),
+        };
+        let at = self.seek_to(offset, whence).map_err(io_error)?;
+        u64::try_from(at).map_err(std::io::Error::other)
     }
 }
 

@@ -269,6 +269,9 @@ impl Connection {
             BackendMessage::ReadyForQuery { status } => {
                 let status = TransactionStatus::from_ready_for_query(status)?;
                 let point = conv.syncs.pop_front();
+                if conv.tx_status == TransactionStatus::Idle && status != TransactionStatus::Idle {
+                    conv.transactions_begun += 1;
+                }
                 conv.tx_status = status;
                 self.columns = None;
                 self.copy_out = false;

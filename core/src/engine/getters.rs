@@ -99,6 +99,13 @@ impl Connection {
         }
     }
 
+    /// How many transaction blocks the server has begun on this connection: what was opened in
+    /// one (a large object's descriptor, a cursor without hold) is gone once the number
+    /// changes or the connection is idle.
+    pub fn transaction_serial(&self) -> u64 {
+        self.conv.transactions_begun
+    }
+
     /// Whether work nobody waits for (abandoned requests, a dropped scope's rollback) is still
     /// in flight, and only such work: nothing else a cancel request could hit — no request
     /// someone waits for, no abandoned session command (whose effect must happen), nothing

@@ -32,6 +32,8 @@ pub(crate) struct Conversation {
     pub(crate) status: ServerStatus,
     /// Every result column in binary ([`Config::binary_results`](crate::Config::binary_results)).
     pub(crate) binary_results: bool,
+    /// Transaction blocks the server has begun (ReadyForQuery leaving Idle).
+    pub(crate) transactions_begun: u64,
 }
 
 impl Conversation {

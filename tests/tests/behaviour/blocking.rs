@@ -174,3 +174,30 @@ fn notifications_as_an_iterator_with_a_timeout() {
     assert!(started.elapsed() >= Duration::from_millis(290), "ended by the timeout");
     assert_eq!(c.query_one("SELECT 1", &[]).unwrap().get::<i32, _>(0).unwrap(), 1);
 }
+
+#[test]
+fn blocking_large_objects_are_read_write_seek_and_cursors_iterate() {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut c = connect();
+    let mut lo = c.lobject(0, "rw", 0, None).unwrap();
+    lo.write_all(b"0123456789").unwrap();
+    assert_eq!(lo.seek(SeekFrom::Start(3)).unwrap(), 3);
+    let mut four = [0u8; 4];
+    lo.read_exact(&mut four).unwrap();
+    assert_eq!(&four, b"3456");
+    assert_eq!(lo.seek(SeekFrom::End(-1)).unwrap(), 9);
+    let mut rest = Vec::new();
+    lo.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, b"9");
+    lo.unlink().unwrap();
+    c.rollback().unwrap();
+    let opts = pgsans_client::CursorOptions { itersize: 4, ..Default::default() };
+    let mut cur = c.declare_cursor("blocking", "SELECT g FROM generate_series(1, 10) g", &[], opts).unwrap();
+    let mut seen = Vec::new();
+    while let Some(row) = cur.next().unwrap() {
+        seen.push(row.get::<i32, _>(0).unwrap());
+        assert!(cur.buffered() < 4);
+    }
+    assert_eq!(seen, (1..=10).collect::<Vec<_>>());
+    cur.close().unwrap();
+}

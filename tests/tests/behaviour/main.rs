@@ -12,6 +12,7 @@ mod dropped;
 mod extended;
 mod faults;
 mod files;
+mod lobjects;
 mod multihost;
 mod new_user;
 mod nonblocking;
@@ -45,6 +46,7 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    lobjects::large_objects_read_write_seek_and_end_with_their_transaction,
     cursors::named_cursors_fetch_scroll_and_hold,
     faults::a_killed_backend_leaves_nothing_half_done,
     stalls::stalled_streams_and_copies_time_out,
