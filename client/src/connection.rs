@@ -394,9 +394,11 @@ impl<R: Runtime> Connection<R> {
     /// Exactly one row, or an error naming how many came back.
     pub async fn query_one<'q>(&mut self, query: impl Into<Query<'q>>, params: Params<'_>) -> Result<OwnedRow, Error> {
         let mut rows = self.query(query, params).await?;
-        match rows.len() {
-            1 => Ok(rows.pop().expect("one row")),
-            n => Err(UsageError::RowCount { expected: "exactly one", got: n }.into()),
+        match (rows.pop(), rows.len()) {
+            (Some(row), 0) => Ok(row),
+            (last, n) => {
+                Err(UsageError::RowCount { expected: "exactly one", got: n + usize::from(last.is_some()) }.into())
+            }
         }
     }
 

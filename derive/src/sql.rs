@@ -41,7 +41,10 @@ fn shape(input: &DeriveInput, attrs: &TypeAttrs, derive: &str) -> syn::Result<Sh
         Data::Struct(data)
             if data.fields.len() == 1 && (attrs.transparent || matches!(data.fields, Fields::Unnamed(_))) =>
         {
-            Ok(Shape::Newtype(data.fields.iter().next().map(|f| f.ty.clone()).expect("one field")))
+            match data.fields.iter().next() {
+                Some(field) => Ok(Shape::Newtype(field.ty.clone())),
+                None => Err(syn::Error::new(input.span(), "a newtype has one field")),
+            }
         }
         Data::Struct(data) if matches!(data.fields, Fields::Named(_)) => {
             Ok(Shape::Composite(data.fields.iter().filter_map(|f| Some((f.ident.clone()?, f.ty.clone()))).collect()))

@@ -1,7 +1,8 @@
 //! Checks that run `cargo` itself, part of the suite so that CI (which runs exactly the README's
 //! test command) runs them: the documentation a user reads builds without a warning (also as
-//! docs.rs builds it), the workspace builds without a warning against the newest dependencies a
-//! fresh resolve picks, and a user's crate needs one dependency for every type integration.
+//! docs.rs builds it), the library code neither unwraps nor expects (clippy), the workspace
+//! builds without a warning against the newest dependencies a fresh resolve picks, and a
+//! user's crate needs one dependency for every type integration.
 //!
 //! They build into `target/ci-checks` (not the suite's own target directory, which the running
 //! `cargo test` holds), one at a time.
@@ -67,6 +68,18 @@ fn documentation_builds_without_warnings() {
     for page in ["pgsans_tokio/pgsans_client/struct.CopyIn.html", "pgsans_smol/pgsans_client/struct.RowStream.html"] {
         assert!(doc.join(page).exists(), "no page {page}");
     }
+}
+
+/// The library code of every crate a user depends on never calls `unwrap` or `expect`: a path
+/// the server's bytes or the caller's input reach ends in a typed error, not a panic. (The few
+/// provably infallible `expect`s carry an `allow` with the reason; tests may unwrap.)
+#[test]
+fn library_code_neither_unwraps_nor_expects() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut args = vec!["clippy", "--lib", "--all-features"];
+    args.extend(DOCUMENTED);
+    args.extend(["--", "-D", "clippy::unwrap_used", "-D", "clippy::expect_used"]);
+    cargo(&workspace(), &args, &[]);
 }
 
 /// Copies the workspace's sources (no `target`, no `.git`) to `to`.

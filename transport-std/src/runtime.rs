@@ -264,9 +264,13 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     // Borrowed, not cloned (no atomic increments per call); a fresh one while the thread's
     // locals are being destroyed (a connection dropped by another thread-local's destructor).
     let mut slot = Some(fut);
+    // The slot is full until one of the two runs takes it: these cannot fail.
+    #[allow(clippy::expect_used)]
     if let Ok(out) = WAKER.try_with(|(woken, waker)| run(slot.take().expect("not yet run"), woken, waker)) {
         return out;
     }
     let (woken, waker) = new_waker();
-    run(slot.take().expect("try_with did not run it"), &woken, &waker)
+    #[allow(clippy::expect_used)]
+    let fut = slot.take().expect("try_with did not run it");
+    run(fut, &woken, &waker)
 }

@@ -157,7 +157,9 @@ pub fn service_lookup(contents: &str, path: &str, name: &str) -> Result<Option<V
         if super::keyword(k).is_none() {
             return Err(err(&format!("unknown keyword \"{k}\"")));
         }
-        found.as_mut().expect("in the section").push((k.to_owned(), v.to_owned()));
+        if let Some(found) = found.as_mut() {
+            found.push((k.to_owned(), v.to_owned()));
+        }
     }
     Ok(found)
 }
@@ -174,13 +176,17 @@ fn pgpass_fields(line: &str) -> Option<[String; 5]> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
-                if let Some(n) = chars.next() {
-                    fields.last_mut().expect("nonempty").push(n);
+                if let (Some(n), Some(field)) = (chars.next(), fields.last_mut()) {
+                    field.push(n);
                 }
             }
             ':' if fields.len() < 5 => fields.push(String::new()),
             ':' => break, // the password ends at the first unescaped ':'
-            c => fields.last_mut().expect("nonempty").push(c),
+            c => {
+                if let Some(field) = fields.last_mut() {
+                    field.push(c);
+                }
+            }
         }
     }
     fields.try_into().ok()

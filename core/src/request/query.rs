@@ -367,8 +367,10 @@ impl QueryMachine {
             unreachable!("called in Describing")
         };
         let described = Arc::new(Described::new(params.unwrap_or_default(), columns));
-        let key = self.key.clone().expect("SQL queries have a key");
-        conv.statements.insert(key, described.clone(), prepared_as.clone());
+        // SQL queries have a key; without one the description is simply not cached.
+        if let Some(key) = self.key.clone() {
+            conv.statements.insert(key, described.clone(), prepared_as.clone());
+        }
         self.name = prepared_as;
         let mark = conv.buf().len();
         let all = self.spec.params.all();

@@ -99,7 +99,8 @@ impl SyncQueue {
             tx,
             search_path: false,
         });
-        self.points.back_mut().expect("just pushed")
+        let last = self.points.len() - 1;
+        &mut self.points[last]
     }
 
     pub(crate) fn front(&self) -> Option<&SyncPoint> {

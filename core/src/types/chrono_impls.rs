@@ -14,7 +14,8 @@ use super::{bad_value, binary_integer_type};
 use crate::error::{Error, UsageError};
 
 fn epoch() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2000, 1, 1).expect("valid").and_hms_opt(0, 0, 0).expect("valid")
+    // 2000-01-01, PostgreSQL's epoch: 10,957 days after 1970's.
+    chrono::DateTime::UNIX_EPOCH.naive_utc() + chrono::TimeDelta::days(10_957)
 }
 
 fn infinite(what: &str) -> Error {

@@ -166,11 +166,11 @@ impl BinaryCopyReader {
             if &rest[..11] != SIGNATURE {
                 return Err(malformed("the binary COPY signature is missing"));
             }
-            let flags = i32::from_be_bytes(rest[11..15].try_into().expect("4 bytes"));
+            let flags = be_i32(&rest[11..15]);
             if flags & (1 << 16) != 0 {
                 return Err(malformed("binary COPY data with OIDs is not supported"));
             }
-            let ext = i32::from_be_bytes(rest[15..19].try_into().expect("4 bytes"));
+            let ext = be_i32(&rest[15..19]);
             let ext = usize::try_from(ext).map_err(|_| malformed("negative header extension length"))?;
             // PostgreSQL writes none; a huge one would only make the reader hoard data.
             if ext > MAX_HEADER_EXTENSION {
@@ -202,7 +202,7 @@ impl BinaryCopyReader {
         let mut at = 2;
         for _ in 0..count {
             let Some(len) = rest.get(at..at + 4) else { return Ok(false) };
-            let len = i32::from_be_bytes(len.try_into().expect("4 bytes"));
+            let len = be_i32(len);
             at += 4;
             if len >= 0 {
                 at += len as usize;
@@ -223,7 +223,9 @@ impl BinaryCopyReader {
         if !self.has_row()? {
             return Ok(None);
         }
-        let end = self.next_end.take().expect("has_row found it");
+        let Some(end) = self.next_end.take() else {
+            return Err(Error::Internal("a binary COPY row was found and then lost".into()));
+        };
         let body = &self.buf[self.pos..end];
         self.pos = end;
         data_row_ranges(body, &mut self.ranges)?;
@@ -292,4 +294,9 @@ mod tests {
         r.push(&data);
         assert!(r.next_row().is_err(), "huge header extension");
     }
+}
+
+/// A big-endian `i32` from 4 bytes (0 from any other length: callers pass exactly 4).
+fn be_i32(bytes: &[u8]) -> i32 {
+    <[u8; 4]>::try_from(bytes).map_or(0, i32::from_be_bytes)
 }

@@ -4,7 +4,7 @@
 //! `infinity`, `24:00:00` and values outside the `time` crate's range are typed conversion
 //! errors that name the value and the range.
 
-use time::{Date, Duration, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::{Date, Duration, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use super::datetime::{self, MICROS_PER_DAY};
 use super::oid::*;
@@ -12,7 +12,9 @@ use super::{bad_value, binary_integer_type};
 use crate::error::{Error, UsageError};
 
 fn epoch() -> PrimitiveDateTime {
-    PrimitiveDateTime::new(Date::from_calendar_date(2000, Month::January, 1).expect("valid"), Time::MIDNIGHT)
+    // 2000-01-01, PostgreSQL's epoch: 10,957 days after 1970's.
+    let epoch = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(10_957);
+    PrimitiveDateTime::new(epoch.date(), Time::MIDNIGHT)
 }
 
 fn infinite(what: &str) -> Error {
@@ -95,7 +97,7 @@ mod tests {
 
     #[test]
     fn epoch_and_values_match_postgres_binary() {
-        let d = Date::from_calendar_date(2000, Month::January, 2).unwrap();
+        let d = Date::from_calendar_date(2000, time::Month::January, 2).unwrap();
         assert_eq!(round_trip(d, DATE), 1i32.to_be_bytes());
         let t = Time::from_hms_micro(1, 0, 0, 5).unwrap();
         assert_eq!(round_trip(t, TIME), 3_600_000_005i64.to_be_bytes());

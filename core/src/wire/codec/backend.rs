@@ -129,7 +129,8 @@ impl<'a> RowDescriptionBody<'a> {
     }
     pub fn fields(&self) -> impl Iterator<Item = FieldDescription<'a>> + 'a {
         let mut r = Reader::new(self.buf, "RowDescription");
-        (0..self.count).map(move |_| read_field(&mut r).expect("validated in decode"))
+        // Validated in decode: every field reads.
+        (0..self.count).map_while(move |_| read_field(&mut r).ok())
     }
 }
 

@@ -66,7 +66,9 @@ impl<'a> Reader<'a> {
         }
         let (head, rest) = self.buf.split_at(N);
         self.buf = rest;
-        Ok(head.try_into().expect("length checked"))
+        let mut out = [0u8; N];
+        out.copy_from_slice(head);
+        Ok(out)
     }
 
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
