@@ -87,6 +87,7 @@ binary_integer_type!(OffsetDateTime, TIMESTAMPTZ, "timestamptz", i64,
 mod tests {
     use super::*;
     use crate::types::{FromSql, ToSql};
+    use time::Month;
 
     fn round_trip<T: ToSql + for<'a> FromSql<'a> + PartialEq + std::fmt::Debug>(v: T, oid: u32) -> Vec<u8> {
         let mut out = Vec::new();
@@ -97,7 +98,7 @@ mod tests {
 
     #[test]
     fn epoch_and_values_match_postgres_binary() {
-        let d = Date::from_calendar_date(2000, time::Month::January, 2).unwrap();
+        let d = Date::from_calendar_date(2000, Month::January, 2).unwrap();
         assert_eq!(round_trip(d, DATE), 1i32.to_be_bytes());
         let t = Time::from_hms_micro(1, 0, 0, 5).unwrap();
         assert_eq!(round_trip(t, TIME), 3_600_000_005i64.to_be_bytes());
