@@ -240,6 +240,11 @@ fn malformed(what: &'static str) -> Error {
     ProtocolError::Malformed { message: "binary COPY data", what }.into()
 }
 
+/// A big-endian `i32` from 4 bytes (0 from any other length: callers pass exactly 4).
+fn be_i32(bytes: &[u8]) -> i32 {
+    <[u8; 4]>::try_from(bytes).map_or(0, i32::from_be_bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,9 +299,4 @@ mod tests {
         r.push(&data);
         assert!(r.next_row().is_err(), "huge header extension");
     }
-}
-
-/// A big-endian `i32` from 4 bytes (0 from any other length: callers pass exactly 4).
-fn be_i32(bytes: &[u8]) -> i32 {
-    <[u8; 4]>::try_from(bytes).map_or(0, i32::from_be_bytes)
 }
