@@ -58,7 +58,8 @@ fn uri_hosts_ipv6_and_sockets() {
     let t = c.targets().unwrap();
     assert_eq!(t.len(), 3);
     assert_eq!(t[0], Target::new(Host::Tcp("::1".into()), None, 5433));
-    assert_eq!(t[1].host, Host::Tcp("fe80::1%25eth0".into()));
+    // Percent-decoded inside the brackets too, as libpq (its PQconninfoParse gives `fe80::1%eth0`).
+    assert_eq!(t[1].host, Host::Tcp("fe80::1%eth0".into()));
     assert_eq!(t[1].port, 5432, "empty port entry means the default");
     assert_eq!(t[2].port, 7);
 

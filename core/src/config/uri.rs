@@ -65,7 +65,6 @@ pub(super) fn parse_uri(s: &str, c: &mut Config) -> Result<(), ConfigError> {
     // Host list: host[:port] separated by commas; IPv6 in brackets.
     let mut hosts = Vec::new();
     let mut ports = Vec::new();
-    let mut any_port = false;
     let a = authority.as_bytes();
     let mut i = 0;
     loop {
@@ -85,7 +84,8 @@ pub(super) fn parse_uri(s: &str, c: &mut Config) -> Result<(), ConfigError> {
                     what: "unexpected character after IPv6 host address",
                 });
             }
-            (h.to_owned(), after)
+            // Percent-decoded like any host (libpq does).
+            (percent_decode(h, pos + i + 1)?, after)
         } else {
             let end = authority[i..].find([':', ',']).map(|e| e + i).unwrap_or(a.len());
             (percent_decode(&authority[i..end], pos + i)?, end)
@@ -95,7 +95,6 @@ pub(super) fn parse_uri(s: &str, c: &mut Config) -> Result<(), ConfigError> {
         if a.get(j) == Some(&b':') {
             let end = authority[j + 1..].find(',').map(|e| e + j + 1).unwrap_or(a.len());
             port = percent_decode(&authority[j + 1..end], pos + j + 1)?;
-            any_port = true;
             j = end;
         }
         hosts.push(host);
@@ -109,7 +108,9 @@ pub(super) fn parse_uri(s: &str, c: &mut Config) -> Result<(), ConfigError> {
     if hosts.iter().any(|h| !h.is_empty()) || hosts.len() > 1 {
         c.set("host", hosts.join(","))?;
     }
-    if any_port {
+    // As libpq: a host list gets a port list (empty entries: the default port) whether or not
+    // any port was given; a single host only a port that is not empty.
+    if hosts.len() > 1 || ports.iter().any(|p| !p.is_empty()) {
         c.set("port", ports.join(","))?;
     }
     pos = prefix_len + authority_end;
