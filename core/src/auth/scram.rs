@@ -68,6 +68,12 @@ pub struct ScramClient {
     state: State,
 }
 
+impl Drop for ScramClient {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.password);
+    }
+}
+
 impl std::fmt::Debug for ScramClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScramClient").field("nonce", &self.nonce).finish_non_exhaustive()
@@ -137,9 +143,10 @@ impl ScramClient {
             return Err(bad("iteration count out of range"));
         }
 
-        let salted = salted_password(&self.password, &salt, iterations);
-        let client_key = hmac(&salted, b"Client Key");
-        let stored_key: [u8; 32] = Sha256::digest(client_key).into();
+        use zeroize::Zeroize;
+        let mut salted = salted_password(&self.password, &salt, iterations);
+        let mut client_key = hmac(&salted, b"Client Key");
+        let mut stored_key: [u8; 32] = Sha256::digest(client_key).into();
         let without_proof = format!("c={},r={}", B64.encode(self.binding.cbind_input()), nonce);
         let auth_message = format!("{},{},{}", self.client_first_bare, server_first, without_proof);
         let client_signature = hmac(&stored_key, auth_message.as_bytes());
@@ -147,8 +154,13 @@ impl ScramClient {
         for (p, s) in proof.iter_mut().zip(client_signature) {
             *p ^= s;
         }
-        let server_key = hmac(&salted, b"Server Key");
+        let mut server_key = hmac(&salted, b"Server Key");
         let server_signature = hmac(&server_key, auth_message.as_bytes());
+        // The keys derived from the password are not left behind in memory.
+        for secret in [&mut salted, &mut client_key, &mut stored_key, &mut server_key] {
+            secret.zeroize();
+        }
+        self.password.zeroize();
         self.state = State::SentFinal { server_signature };
         Ok(format!("{},p={}", without_proof, B64.encode(proof)))
     }
@@ -287,7 +299,9 @@ mod tests {
     fn replays_recorded_exchange() {
         let mut c = ScramClient::new(b"scrampass", NONCE, ChannelBinding::Unsupported);
         assert_eq!(c.client_first(), format!("n,,n=,r={NONCE}"));
+        assert!(!c.password.is_empty());
         assert_eq!(c.handle_server_first(SERVER_FIRST.as_bytes()).unwrap(), CLIENT_FINAL);
+        assert!(c.password.is_empty(), "the password is zeroed once the proof is made");
         c.handle_server_final(SERVER_FINAL.as_bytes()).unwrap();
         assert!(c.is_done());
     }

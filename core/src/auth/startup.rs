@@ -76,6 +76,14 @@ fn unexpected(ty: char, state: &'static str) -> Error {
     ProtocolError::Unexpected { ty, state }.into()
 }
 
+impl Drop for Startup {
+    fn drop(&mut self) {
+        if let Some(password) = self.password.as_mut() {
+            zeroize::Zeroize::zeroize(password);
+        }
+    }
+}
+
 impl Startup {
     /// The startup for `attempt`: its state, and the StartupMessage to send (after the TLS
     /// handshake, when there is one) — user, database, application name, client encoding,
@@ -196,7 +204,9 @@ impl Startup {
                 let tx = TransactionStatus::from_ready_for_query(s)?;
                 let decision = match &mut self.state {
                     AuthState::Authenticated => {
-                        self.password = None;
+                        if let Some(mut password) = self.password.take() {
+                            zeroize::Zeroize::zeroize(&mut password);
+                        }
                         target::check(self.attrs, status)
                     }
                     AuthState::CheckingTarget { value } => match value.take() {

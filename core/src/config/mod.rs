@@ -260,6 +260,23 @@ impl std::str::FromStr for Config {
     }
 }
 
+/// The password and the TLS key's password are zeroed in memory when a configuration is
+/// dropped (each clone holds and zeroes its own copy).
+impl Drop for Config {
+    fn drop(&mut self) {
+        for (key, value) in &mut self.params {
+            if matches!(*key, "password" | "sslpassword") {
+                zeroize::Zeroize::zeroize(value);
+            }
+        }
+        if let Some(source) = self.source.as_mut() {
+            if source.contains("password") {
+                zeroize::Zeroize::zeroize(source);
+            }
+        }
+    }
+}
+
 impl Config {
     /// An empty configuration.
     pub fn new() -> Self {
