@@ -137,3 +137,81 @@ pub async fn a_killed_backend_leaves_nothing_half_done<R: TestRt>() {
     other.tpc_commit(Some(&recovered.xid)).await.unwrap();
     assert_eq!(count::<R>(&table).await, "1", "committed after its backend died");
 }
+
+/// Sends `signal` to a server process (the tests run as root, the server as `postgres`).
+fn signal(pid: i32, signal: &str) {
+    let ok = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().unwrap().success();
+    assert!(ok, "kill {signal} {pid}");
+}
+
+/// The backend stopped (`SIGSTOP`) looks silent: with a call timeout the query ends in
+/// `Error::Timeout` on time; once the backend runs again the cancel sent meanwhile is served
+/// and the connection is usable.
+pub async fn a_silent_backend_times_out_and_the_connection_recovers<R: TestRt>() {
+    let mut c = connect::<R>().await;
+    c.set_autocommit(true).await.unwrap();
+    c.set_call_timeout(Some(Duration::from_millis(300)));
+    let pid = c.backend_pid();
+    signal(pid, "-STOP");
+    let resume = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        signal(pid, "-CONT");
+    });
+    let t = std::time::Instant::now();
+    // A query the cancel must interrupt once the backend runs again (one that finished at
+    // once would be returned: its work was done).
+    let r = must_finish::<R, _>(
+        "a query to a stopped backend",
+        Duration::from_secs(20),
+        c.query("SELECT pg_sleep(5)", &[]),
+    )
+    .await;
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    // The timeout, plus the (bounded) wait for the cancelled query to end.
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    resume.join().unwrap();
+    let n: i32 = c.query_one("SELECT 41 + 1", &[]).await.unwrap().get(0).unwrap();
+    assert_eq!(n, 42);
+    assert!(!c.is_broken());
+}
+
+/// `SIGKILL` of a backend makes the server restart every backend (crash recovery), so it runs
+/// against a server of its own: the killed connection and every other get a typed error, and
+/// new connections work once the server has recovered.
+#[test]
+fn sigkill_of_a_backend_is_a_typed_error_for_every_connection() {
+    let server = TestServer::start().unwrap();
+    let conninfo = server.conninfo(AuthMethod::Trust);
+    let mut victim = pgsans_std::Connection::connect(&conninfo).unwrap();
+    let mut bystander = pgsans_std::Connection::connect(&conninfo).unwrap();
+    victim.set_autocommit(true).unwrap();
+    bystander.set_autocommit(true).unwrap();
+    let pid = victim.backend_pid();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        signal(pid, "-KILL");
+    });
+    let e = victim.simple_query("SELECT pg_sleep(30)").unwrap_err();
+    killer.join().unwrap();
+    assert!(e.is_fatal(), "{e:?}");
+    assert!(victim.engine().is_broken());
+    // The postmaster ends every other backend to recover: the bystander learns it on its next call.
+    std::thread::sleep(Duration::from_millis(500));
+    let e = bystander.simple_query("SELECT 1").unwrap_err();
+    assert!(e.is_fatal(), "{e:?}");
+    // Once recovered, new connections work.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match pgsans_std::Connection::connect(&conninfo) {
+            Ok(mut c) => {
+                assert_eq!(c.query_one("SELECT 7", &[]).unwrap().get::<i32, _>(0).unwrap(), 7);
+                break;
+            }
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("the server did not recover: {e}"),
+        }
+    }
+}

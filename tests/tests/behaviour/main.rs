@@ -49,6 +49,7 @@ over_every_transport!(
     lobjects::large_objects_read_write_seek_and_end_with_their_transaction,
     cursors::named_cursors_fetch_scroll_and_hold,
     faults::a_killed_backend_leaves_nothing_half_done,
+    faults::a_silent_backend_times_out_and_the_connection_recovers,
     stalls::stalled_streams_and_copies_time_out,
     tracing_spans::spans_follow_opentelemetry_conventions,
     types::more_types_round_trip,
