@@ -21,7 +21,8 @@ pub fn derive_from_row(input: TokenStream) -> TokenStream {
 }
 
 /// `#[derive(ToSql)]` for enums (PostgreSQL enum labels), tuple newtypes (a domain over the
-/// inner type) and structs with named fields (composite types): see `pgsans::ToSql`.
+/// inner type) and structs with named fields (composite types): see `pgsans::ToSql`. The type
+/// must also be `Debug`, as every `ToSql` is.
 #[proc_macro_derive(ToSql, attributes(pgsans))]
 pub fn derive_to_sql(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

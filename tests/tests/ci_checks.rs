@@ -146,7 +146,22 @@ time = "0.3"
     .unwrap();
     std::fs::write(
         dir.join("src/main.rs"),
-        r#"use pgsans_tokio::pgsans::Error;
+        r#"use pgsans_tokio::pgsans::{Error, FromRow, FromSql, ToSql};
+
+// The derives, reached through the transport crate alone.
+#[derive(FromRow)]
+#[pgsans(crate = "pgsans_tokio::pgsans")]
+struct Item {
+    id: i64,
+    mood: Mood,
+}
+
+#[derive(Debug, ToSql, FromSql)] // ToSql values are Debug (parameters are shown in errors)
+#[pgsans(crate = "pgsans_tokio::pgsans")]
+enum Mood {
+    Sad,
+    Ok,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -162,6 +177,8 @@ async fn main() -> Result<(), Error> {
     let _: serde_json::Value = row.get(2)?;
     let _: rust_decimal::Decimal = row.get(3)?;
     let _: time::Date = row.get(4)?;
+    let items: Vec<Item> = conn.query_as("SELECT id, mood FROM items WHERE mood = $1", &[&Mood::Ok]).await?;
+    let _ = items.first().map(|i| (i.id, matches!(i.mood, Mood::Sad)));
     conn.commit().await
 }
 "#,
