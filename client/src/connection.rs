@@ -356,7 +356,10 @@ impl<R: Runtime> Connection<R> {
     }
 
     /// What the connection knows of type `oid`: built in, or looked up in `pg_catalog` once
-    /// (and again after the session changes its schema). Never opens a transaction.
+    /// (and again after this session changes its schema). Never opens a transaction. What
+    /// another session changes (`ALTER TYPE … ADD VALUE` elsewhere) is seen after this
+    /// session's next schema change or on a new connection; what pgsans relies on itself — a
+    /// domain's base type — cannot change under it.
     pub async fn type_info(&mut self, oid: u32) -> Result<std::sync::Arc<pgsans::types::Type>, Error> {
         self.look_up_types(&[oid]).await?;
         self.driver

@@ -385,8 +385,9 @@ impl Config {
         self
     }
 
-    /// Asks for every result column in the binary format, as tokio-postgres does, instead of
-    /// binary only for the types pgsans decodes (the others come as text, readable as
+    /// Asks for every result column of the extended query protocol (`query`, streams, portals,
+    /// pipelines — the simple protocol and COPY's text have no choice) in the binary format, as
+    /// tokio-postgres does, instead of binary only for the types pgsans decodes (the others come as text, readable as
     /// `String`). For `FromSql` implementations that read only binary — postgres-types' through
     /// `pgsans-postgres-types`. A column of a type pgsans does not decode is then readable only
     /// by such an implementation or as raw bytes ([`Row::raw`](crate::Row::raw)).

@@ -186,6 +186,17 @@ impl<'a, T: FromSql<'a>> FromSql<'a> for Array<T> {
             .ok_or_else(|| bad_value("array"))?;
         let (dims, elem, ranges) =
             if format == 0 { parse_text(raw).map(|(d, r)| (d, elem, r))? } else { parse_binary(raw)? };
+        // In binary the value names its element type: one `T` cannot read (an array of records
+        // read as strings, a header that disagrees with the column) is refused, never decoded
+        // into garbage.
+        if format == 1 && !ranges.is_empty() && !T::accepts_format(elem, 1) {
+            return Err(UsageError::WrongType {
+                column: String::new(),
+                rust: std::any::type_name::<T>(),
+                pg: super::type_name(elem),
+            }
+            .into());
+        }
         let elements = ranges
             .into_iter()
             .map(|r| T::from_sql_nullable_in(encoding, elem, format, r.map(|r| &raw[r])))
@@ -495,6 +506,25 @@ fn parse_text(raw: &[u8]) -> Result<(Vec<ArrayDimension>, ElementRanges), Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_binary_array_of_a_type_the_element_cannot_read_is_refused() {
+        // int4[] whose header says its elements are text: not read as numbers.
+        let mut raw = Vec::new();
+        for v in [1i32, 0, TEXT as i32, 1, 1, 1] {
+            raw.extend_from_slice(&v.to_be_bytes());
+        }
+        raw.extend_from_slice(b"x");
+        assert!(matches!(Vec::<i32>::from_sql(INT4_ARRAY, 1, &raw), Err(Error::Usage(UsageError::WrongType { .. }))));
+        assert_eq!(Vec::<String>::from_sql(TEXT_ARRAY, 1, &raw).unwrap(), ["x"]);
+        // An array of records (a user-defined element type) read as strings: refused.
+        let mut raw = Vec::new();
+        for v in [1i32, 0, 2249, 1, 1, 4] {
+            raw.extend_from_slice(&v.to_be_bytes());
+        }
+        raw.extend_from_slice(&[0, 0, 0, 0]);
+        assert!(Vec::<String>::from_sql(20000, 1, &raw).is_err());
+    }
 
     #[test]
     fn binary_round_trip() {

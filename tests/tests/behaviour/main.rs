@@ -51,6 +51,7 @@ over_every_transport!(
     faults::a_killed_backend_leaves_nothing_half_done,
     faults::a_silent_backend_times_out_and_the_connection_recovers,
     stalls::stalled_streams_and_copies_time_out,
+    stalls::after_a_step_timeout_the_connection_is_usable,
     tracing_spans::spans_follow_opentelemetry_conventions,
     types::more_types_round_trip,
     types::extension_types,

@@ -116,3 +116,51 @@ pub async fn stalled_streams_and_copies_time_out<R: TestRt>() {
     let t = Instant::now();
     assert_timed_out("RowStream::next after two rows", stream.next().await.map(|r| r.is_some()), t);
 }
+
+/// Against the real server: a row stream and a COPY OUT whose next step outlives the call
+/// timeout end in `Error::Timeout`, the server is asked to cancel them, and the next call on
+/// the connection runs at once (nothing left running on the server).
+pub async fn after_a_step_timeout_the_connection_is_usable<R: TestRt>() {
+    let mut c: Conn<R> = Conn::<R>::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).await.unwrap();
+    c.set_autocommit(true).await.unwrap();
+    c.set_call_timeout(Some(Duration::from_millis(300)));
+    // Rows big enough that the server flushes them before it sleeps on the third.
+    let slow_third =
+        "SELECT g, repeat('x', 100000), pg_sleep(CASE WHEN g = 3 THEN 30 ELSE 0 END) FROM generate_series(1, 5) g";
+    // (The last bytes of the row before the sleeping one may wait in the server's buffer:
+    // rows are read until the step that times out.)
+    let mut stream = c.query_raw(slow_third, &[]).await.unwrap();
+    let mut rows = 0;
+    let (result, t) = loop {
+        let t = Instant::now();
+        match stream.next().await {
+            Ok(Some(_)) => rows += 1,
+            other => break (other.map(|r| r.is_some()), t),
+        }
+    };
+    assert!(rows >= 1, "the rows before the sleeping one came");
+    assert_timed_out("RowStream::next on a sleeping row", result, t);
+    drop(stream);
+    let t = Instant::now();
+    assert_eq!(c.query_one("SELECT 42", &[]).await.unwrap().get::<i32, _>(0).unwrap(), 42);
+    assert!(t.elapsed() < Duration::from_secs(5), "the next call waited {:?}", t.elapsed());
+
+    let sql = format!("COPY ({slow_third}) TO STDOUT");
+    let mut copy = c.copy_out(&sql).await.unwrap();
+    let mut chunks = 0;
+    let (result, t) = loop {
+        let t = Instant::now();
+        match copy.next().await {
+            Ok(Some(_)) => chunks += 1,
+            other => break (other.map(|d| d.is_some()), t),
+        }
+    };
+    assert!(chunks >= 1, "the rows before the sleeping one came");
+    assert_timed_out("CopyOut::next on a sleeping row", result, t);
+    drop(copy);
+    let t = Instant::now();
+    assert_eq!(c.query_one("SELECT 43", &[]).await.unwrap().get::<i32, _>(0).unwrap(), 43);
+    assert!(t.elapsed() < Duration::from_secs(5), "the next call waited {:?}", t.elapsed());
+    // The calls above ran on the same backend at once: the cancelled work no longer ran there
+    // (the sleep would have held them for 30 s).
+}
