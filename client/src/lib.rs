@@ -29,6 +29,7 @@ mod lobject;
 #[cfg(any(feature = "deadpool", feature = "bb8"))]
 mod managers;
 mod pool;
+mod replication;
 mod runtime;
 mod shared;
 mod stream;
@@ -46,6 +47,10 @@ pub use lobject::{LargeObject, LoMode, Whence};
 #[cfg_attr(docsrs, doc(cfg(any(feature = "deadpool", feature = "bb8"))))]
 pub use managers::Manager;
 pub use pool::{HealthCheck, Pool, PoolItem, PoolOptions, PoolStats, PooledConnection, Recycle};
+pub use replication::{
+    OwnedReplicationMessage, ReplicationSlot, ReplicationStream, SlotKind, SlotOptions, SystemIdentity,
+    DEFAULT_STATUS_INTERVAL,
+};
 pub use runtime::{ready, set_socket_options, Runtime, Socket};
 pub use shared::{Client, ClientTransaction, Lease};
 pub use stream::{Portal, RowStream};

@@ -107,6 +107,7 @@ mod engine;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod replication;
 mod request;
 pub mod session;
 pub mod types;

@@ -440,7 +440,9 @@ local all pass_user password
 local all md5_user md5
 local all scram_user scram-sha-256
 local all all trust
-local replication postgres trust
+local replication all trust
+host replication all 127.0.0.1/32 trust
+host replication all ::1/128 trust
 host all pass_user 127.0.0.1/32 password
 host all md5_user 127.0.0.1/32 md5
 host all scram_user 127.0.0.1/32 scram-sha-256

@@ -311,6 +311,10 @@ impl Connection {
                 self.copy_out = true;
                 Next::Owned(Event::CopyOutResponse { format: c.format, column_formats: c.column_formats().collect() })
             }
+            BackendMessage::CopyBothResponse(c) => {
+                self.copy_out = true;
+                Next::Owned(Event::CopyBothResponse { format: c.format, column_formats: c.column_formats().collect() })
+            }
             // Data only between a CopyOutResponse and its CopyDone: anything else is a server
             // out of step, not data to drop.
             BackendMessage::CopyData(_) if self.copy_out => Next::CopyData(body),
@@ -319,7 +323,7 @@ impl Connection {
                 Next::Owned(Event::CopyDone)
             }
             BackendMessage::CopyData(_) | BackendMessage::CopyDone => {
-                return Err(ProtocolError::Unexpected { ty: ty as char, state: "no COPY OUT was started" }.into())
+                return Err(ProtocolError::Unexpected { ty: ty as char, state: "no COPY OUT or replication stream was started" }.into())
             }
             _ => return Err(ProtocolError::Unexpected { ty: ty as char, state: "a request was running" }.into()),
         };

@@ -5,7 +5,10 @@
 
 use super::Connection;
 use crate::error::Error;
+use crate::replication::{HotStandbyFeedback, ReplicationMessage, StandbyStatus};
+use crate::request::replication::ReplicationMachine;
 use crate::request::{CallerData, CopyFormat};
+use crate::session::conversation::Conversation;
 use crate::session::conversation::RequestId;
 use crate::types::row::Row;
 
@@ -123,5 +126,95 @@ impl Connection {
     /// transaction block, aborts the transaction.
     pub fn fail_data(&mut self, id: RequestId, message: &str) -> Result<(), Error> {
         self.with_request(id, |machine, conv| machine.caller_data(CallerData::Fail(message), conv))
+    }
+
+    /// The next message of replication stream `id`
+    /// ([`Request::start_replication`](crate::Request::start_replication)), borrowed from the
+    /// receive buffer until the next call on the engine; `None` when none is ready (call
+    /// [`poll`](Self::poll) and move bytes). The engine reads nothing more for the stream
+    /// until it is taken. A keepalive that asks for a reply is answered at once (the positions
+    /// last reported, at the time last given to [`set_current_time`](Self::set_current_time)).
+    /// A message that is neither XLogData nor a keepalive breaks the connection.
+    pub fn take_replication(&mut self, id: RequestId) -> Result<Option<ReplicationMessage<'_>>, Error> {
+        let Some(body) = self.peek_stopped(id, b'd') else {
+            return Ok(None);
+        };
+        // Without its data, so that the receive buffer is free to move on.
+        let message: ReplicationMessage<'static> = match ReplicationMessage::parse(body) {
+            Ok(ReplicationMessage::XLogData { wal_start, wal_end, server_time, .. }) => {
+                ReplicationMessage::XLogData { wal_start, wal_end, server_time, data: &[] }
+            }
+            Ok(ReplicationMessage::Keepalive { wal_end, server_time, reply_requested }) => {
+                ReplicationMessage::Keepalive { wal_end, server_time, reply_requested }
+            }
+            Err(e) => return Err(self.fail(e)),
+        };
+        let now = crate::replication::pg_time(self.wall_clock);
+        if let Err(e) = self.with_replication(id, |r, conv| r.taken(&message, now, conv)) {
+            return Err(self.fail(e));
+        }
+        let Some(body) = self.take_stopped(id, b'd') else {
+            return Err(Error::Internal("a replication message vanished".into()));
+        };
+        ReplicationMessage::parse(body).map(Some)
+    }
+
+    /// Whether replication stream `id` has started (the server answered with the stream) and
+    /// is not over.
+    pub fn replication_started(&self, id: RequestId) -> bool {
+        matches!(self.machine(id), Some(crate::request::Machine::Replication(r)) if r.streaming().is_ok())
+    }
+
+    /// Sends a standby status update on replication stream `id`: how far the caller has
+    /// written, flushed and applied what it received (positions never move back; the server
+    /// may recycle WAL before `flushed`, and a logical slot's `confirmed_flush_lsn` follows
+    /// it). `reply_requested` asks the server for a keepalive at once.
+    pub fn send_standby_status(
+        &mut self,
+        id: RequestId,
+        status: StandbyStatus,
+        reply_requested: bool,
+    ) -> Result<(), Error> {
+        let now = crate::replication::pg_time(self.wall_clock);
+        self.with_replication(id, |r, conv| r.send_status(status, now, reply_requested, conv))
+    }
+
+    /// The positions last reported on replication stream `id` (by the caller, or moved on by
+    /// a keepalive once everything received was flushed).
+    pub fn standby_status(&self, id: RequestId) -> Option<StandbyStatus> {
+        match self.machine(id)? {
+            crate::request::Machine::Replication(r) => Some(r.status()),
+            _ => None,
+        }
+    }
+
+    /// Sends hot standby feedback on physical replication stream `id`.
+    pub fn send_hot_standby_feedback(&mut self, id: RequestId, feedback: HotStandbyFeedback) -> Result<(), Error> {
+        let now = crate::replication::pg_time(self.wall_clock);
+        self.with_replication(id, |r, conv| r.send_feedback(feedback, now, conv))
+    }
+
+    /// Ends replication stream `id` (CopyDone): what the server still sends is dropped; the
+    /// response ([`Response::ReplicationEnded`](crate::Response::ReplicationEnded)) follows.
+    pub fn stop_replication(&mut self, id: RequestId) -> Result<(), Error> {
+        if self.stop.is_some_and(|(owner, _, _)| owner == id) {
+            self.stop = None;
+            self.stop_consumed = 0;
+        }
+        self.with_replication(id, |r, conv| {
+            r.stop(conv);
+            Ok(())
+        })
+    }
+
+    fn with_replication(
+        &mut self,
+        id: RequestId,
+        act: impl FnOnce(&mut ReplicationMachine, &mut Conversation) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.with_request(id, |machine, conv| match machine.replication() {
+            Some(r) => act(r, conv),
+            None => Err(crate::UsageError::InvalidState("this request is not a replication stream".into()).into()),
+        })
     }
 }

@@ -60,7 +60,7 @@ pub struct Connection {
     done: Vec<(RequestId, Result<Response, Error>)>,
     next_id: u64,
     columns: Option<Arc<[Column]>>,
-    /// Between a CopyOutResponse and its CopyDone: CopyData is allowed.
+    /// Between a CopyOutResponse (or CopyBothResponse) and its CopyDone: CopyData is allowed.
     copy_out: bool,
     row_ranges: Vec<Option<(u32, u32)>>,
     /// The last RowDescription's bytes and columns: an identical one (in the same client
@@ -80,6 +80,9 @@ pub struct Connection {
     /// Parameter buffers of finished queries, kept for the next ones
     /// ([`query_request`](Self::query_request)): a repeated query allocates nothing for them.
     spare_params: Vec<crate::request::params::Encoded>,
+    /// The wall-clock time last given ([`set_current_time`](Self::set_current_time)), since the
+    /// Unix epoch: what replication status updates report.
+    wall_clock: std::time::Duration,
 }
 
 impl std::fmt::Debug for Connection {
@@ -129,7 +132,7 @@ impl Connection {
         let clock = Arc::new(crate::auth::tls::Clock::default());
         let plan = crate::auth::tls::plan(config, &attempt.target, &clock)?;
         let mut conv = Conversation {
-            session: SessionState::new(config.autocommit_value().unwrap_or(false)),
+            session: SessionState::new(config.autocommit_value().unwrap_or(config.is_replication())),
             // What we asked for, until the server negotiates it down.
             status: ServerStatus { protocol_minor: max_minor, ..ServerStatus::default() },
             binary_results: config.binary_results_on(),
@@ -172,6 +175,7 @@ impl Connection {
             dsn_parameters: config.dsn_parameters().into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
             trace_query_text: config.trace_query_text_on(),
             spare_params: Vec::new(),
+            wall_clock: std::time::Duration::ZERO,
         })
     }
 
@@ -200,9 +204,11 @@ impl Connection {
         }
     }
 
-    /// The current wall-clock time, which TLS needs to check certificate validity (the engine
-    /// never reads the clock). Transports call it before the handshake.
+    /// The current wall-clock time, which TLS needs to check certificate validity and
+    /// replication status updates report (the engine never reads the clock). Transports call
+    /// it before the handshake and before taking replication messages.
     pub fn set_current_time(&mut self, since_epoch: std::time::Duration) {
+        self.wall_clock = since_epoch;
         self.channel.clock.set(since_epoch);
     }
 

@@ -40,6 +40,11 @@ pub enum Event<'a> {
         format: u8,
         column_formats: Vec<i16>,
     },
+    /// The server starts a replication stream (data both ways).
+    CopyBothResponse {
+        format: u8,
+        column_formats: Vec<i16>,
+    },
     /// A chunk of COPY OUT data.
     CopyData(&'a [u8]),
     /// The end of COPY OUT data.

@@ -13,6 +13,7 @@ mod listen;
 pub(crate) mod params;
 mod pipeline;
 mod query;
+pub(crate) mod replication;
 mod simple;
 
 use crate::error::Error;
@@ -31,6 +32,7 @@ use command::CommandMachine;
 use copy::CopyMachine;
 use listen::ListenMachine;
 use pipeline::PipelineMachine;
+use replication::ReplicationMachine;
 use query::{FetchMachine, PrepareMachine, QueryMachine, QuerySpec};
 use simple::SimpleMachine;
 
@@ -64,6 +66,9 @@ enum Kind {
     Copy {
         sql: String,
         direction: CopyDirection,
+    },
+    Replication {
+        sql: String,
     },
 }
 
@@ -173,6 +178,16 @@ impl Request {
         Request(Kind::Copy { sql: sql.into(), direction: CopyDirection::Out })
     }
 
+    /// A replication stream: `sql` is `START_REPLICATION …` (logical or physical), run on a
+    /// replication connection (`replication=database` or `true`). Take its messages with
+    /// [`take_replication`](crate::Connection::take_replication), report progress with
+    /// [`send_standby_status`](crate::Connection::send_standby_status), end it with
+    /// [`stop_replication`](crate::Connection::stop_replication); answered with
+    /// [`Response::ReplicationEnded`]. Nothing else may be submitted while it runs.
+    pub fn start_replication(sql: impl Into<String>) -> Request {
+        Request(Kind::Replication { sql: sql.into() })
+    }
+
     /// Runs a pipeline ([`Response::Pipeline`]).
     pub fn pipeline(pipeline: Pipeline) -> Request {
         Request(Kind::Pipeline(pipeline))
@@ -197,6 +212,7 @@ impl Request {
         match &self.0 {
             Kind::Simple { .. } | Kind::Query(_) | Kind::Fetch { .. } => Some("execute"),
             Kind::Copy { .. } => Some("copy"),
+            Kind::Replication { .. } => Some("start_replication"),
             Kind::Prepare { .. } => Some("prepare"),
             Kind::Pipeline(_) => Some("pipeline"),
             Kind::Command(_) | Kind::WaitNotifications => None,
@@ -227,6 +243,7 @@ impl Request {
             },
             Kind::Prepare { sql, .. } => of_sql("prepare", sql),
             Kind::Copy { sql, .. } => of_sql("copy", sql),
+            Kind::Replication { sql } => of_sql("replication", sql),
             Kind::Pipeline(p) => {
                 RequestSummary { kind: "pipeline", operation: "PIPELINE", sql: None, statement: None, queries: p.len() }
             }
@@ -326,6 +343,8 @@ pub enum Response {
     NotificationsArrived,
     /// A COPY finished.
     Copy(CopyResult),
+    /// A replication stream ended.
+    ReplicationEnded(crate::replication::ReplicationEnd),
 }
 
 impl Response {
@@ -379,6 +398,13 @@ impl Response {
     pub fn into_copy(self) -> Result<CopyResult, Error> {
         match self {
             Response::Copy(c) => Ok(c),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    pub fn into_replication_end(self) -> Result<crate::replication::ReplicationEnd, Error> {
+        match self {
+            Response::ReplicationEnded(e) => Ok(e),
             other => Err(other.unexpected()),
         }
     }
@@ -444,6 +470,7 @@ pub(crate) enum Machine {
     Command(CommandMachine),
     Copy(CopyMachine),
     Listen(ListenMachine),
+    Replication(ReplicationMachine),
 }
 
 /// A request just submitted: running, or answered at once (a setting only stored). Returned once
@@ -486,6 +513,7 @@ impl Machine {
             }
             Kind::WaitNotifications => Machine::Listen(ListenMachine),
             Kind::Copy { sql, direction } => Machine::Copy(CopyMachine::start(&sql, direction, id, conv)?),
+            Kind::Replication { sql } => Machine::Replication(ReplicationMachine::start(&sql, id, conv)?),
         }))
     }
 
@@ -509,6 +537,7 @@ impl Machine {
             Machine::Command(m) => m.on_event(ev, conv),
             Machine::Copy(m) => m.on_event(ev),
             Machine::Listen(_) => Progress::Pending,
+            Machine::Replication(m) => m.on_event(ev, conv),
         })
     }
 
@@ -519,6 +548,7 @@ impl Machine {
             Machine::Simple(s) if s.streams() => Wants { stop_before: Some(b'D'), ..Wants::default() },
             Machine::Copy(c) => c.wants(),
             Machine::Listen(l) => l.wants(),
+            Machine::Replication(r) => r.wants(),
             _ => Wants::default(),
         }
     }
@@ -537,6 +567,11 @@ impl Machine {
             Machine::Command(c) => Abandoned::Detach { undo_scope: c.opens_scope() },
             Machine::Copy(c) => {
                 c.abandon(id, conv);
+                Abandoned::Discard
+            }
+            Machine::Replication(r) => {
+                // The server streams until told to stop: CopyDone now, the rest is drained.
+                r.stop(conv);
                 Abandoned::Discard
             }
             _ => Abandoned::Discard,
@@ -578,6 +613,14 @@ impl Machine {
     pub(crate) fn output_format(&self) -> Option<&CopyFormat> {
         match self {
             Machine::Copy(c) => c.out_format(),
+            _ => None,
+        }
+    }
+
+    /// The replication stream, if it is one.
+    pub(crate) fn replication(&mut self) -> Option<&mut ReplicationMachine> {
+        match self {
+            Machine::Replication(r) => Some(r),
             _ => None,
         }
     }

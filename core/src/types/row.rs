@@ -41,6 +41,29 @@ impl Column {
             encoding,
         }
     }
+    /// A column of a table as logical replication describes it (a pgoutput Relation message).
+    pub(crate) fn for_relation(
+        name: String,
+        table_oid: u32,
+        column_id: i16,
+        type_oid: u32,
+        type_modifier: i32,
+        format: i16,
+        encoding: Encoding,
+    ) -> Column {
+        Column {
+            name,
+            name_raw: None,
+            table_oid,
+            column_id,
+            type_oid,
+            type_size: -1,
+            type_modifier,
+            format,
+            encoding,
+        }
+    }
+
     /// A nameless binary column of type `type_oid` (the fields of a binary COPY).
     pub(crate) fn for_binary_copy(type_oid: u32, encoding: Encoding) -> Column {
         Column {

@@ -296,7 +296,7 @@ impl Simple for MacAddr8 {
 // ----- pg_lsn, xid8, money -------------------------------------------------------------
 
 /// `pg_lsn`: a position in the write-ahead log (`16/B374D848`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PgLsn(pub u64);
 
 impl fmt::Display for PgLsn {

@@ -60,6 +60,14 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes(self.array::<4>()?))
     }
 
+    pub(crate) fn i64(&mut self) -> Result<i64, ProtocolError> {
+        Ok(i64::from_be_bytes(self.array::<8>()?))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, ProtocolError> {
+        Ok(u64::from_be_bytes(self.array::<8>()?))
+    }
+
     fn array<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
         if self.buf.len() < N {
             return Err(self.short());

@@ -1,0 +1,420 @@
+//! Streaming replication on a replication connection (`replication=database` for logical,
+//! `replication=true` for physical), in psycopg2's shape: the replication commands
+//! (`IDENTIFY_SYSTEM`, `CREATE_REPLICATION_SLOT`, `DROP_REPLICATION_SLOT`), then
+//! [`start_replication`](Connection::start_replication) and a [`ReplicationStream`] whose
+//! messages are read one at a time, borrowed from the receive buffer, with feedback sent as the
+//! consumer confirms what it has stored — automatically every
+//! [`status interval`](ReplicationStream::set_status_interval) and whenever the server asks.
+//! A consumer that stops reading stops the stream (nothing more is read from the socket, and
+//! the server waits once its send buffer is full).
+
+use std::future::poll_fn;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use pgsans::replication::{HotStandbyFeedback, ReplicationEnd, ReplicationMessage, StandbyStatus};
+use pgsans::session::{quote_ident, quote_literal};
+use pgsans::types::PgLsn;
+use pgsans::{Error, Request, RequestId, UsageError};
+
+use crate::connection::Connection;
+use crate::runtime::Runtime;
+
+/// psycopg2's default status interval: feedback at least this often while streaming.
+pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What `IDENTIFY_SYSTEM` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemIdentity {
+    pub system_id: String,
+    pub timeline: u32,
+    /// The current WAL flush position.
+    pub xlog_pos: PgLsn,
+    /// The database connected to (`None` on a physical replication connection).
+    pub dbname: Option<String>,
+}
+
+/// A slot made by [`create_replication_slot`](Connection::create_replication_slot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationSlot {
+    pub name: String,
+    /// Where the slot became consistent: stream from here.
+    pub consistent_point: PgLsn,
+    /// An exported snapshot (`EXPORT_SNAPSHOT`) to read the data as of that point.
+    pub snapshot_name: Option<String>,
+    pub output_plugin: Option<String>,
+}
+
+/// The kind of slot, or of stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotKind {
+    /// WAL as it is (`replication=true`).
+    Physical,
+    /// Decoded by an output plugin (`pgoutput`, `test_decoding`, `wal2json` …).
+    Logical { plugin: String },
+}
+
+/// Options of [`create_replication_slot`](Connection::create_replication_slot).
+#[derive(Debug, Clone, Default)]
+pub struct SlotOptions {
+    /// Dropped when the connection ends (or on error).
+    pub temporary: bool,
+    /// `EXPORT_SNAPSHOT` (logical only): a snapshot to read the data as of the slot's start,
+    /// valid until the next command on this connection. The default is `NOEXPORT_SNAPSHOT`.
+    pub export_snapshot: bool,
+    /// `TWO_PHASE` (logical, PostgreSQL 15+): prepared transactions are decoded at PREPARE.
+    pub two_phase: bool,
+    /// `RESERVE_WAL` (physical): WAL is kept from now, before the first connection.
+    pub reserve_wal: bool,
+}
+
+impl<R: Runtime> Connection<R> {
+    /// `IDENTIFY_SYSTEM`.
+    pub async fn identify_system(&mut self) -> Result<SystemIdentity, Error> {
+        let sets = self.simple_query("IDENTIFY_SYSTEM").await?;
+        let row = sets.first().and_then(|s| s.rows().first()).ok_or_else(|| not_one_row("IDENTIFY_SYSTEM"))?;
+        let text = |i: usize| row.get_str(i).ok().flatten().map(str::to_owned);
+        Ok(SystemIdentity {
+            system_id: text(0).unwrap_or_default(),
+            timeline: text(1).and_then(|t| t.parse().ok()).ok_or_else(|| not_one_row("IDENTIFY_SYSTEM"))?,
+            xlog_pos: text(2).and_then(|t| t.parse().ok()).ok_or_else(|| not_one_row("IDENTIFY_SYSTEM"))?,
+            dbname: text(3),
+        })
+    }
+
+    /// `CREATE_REPLICATION_SLOT name [TEMPORARY] PHYSICAL | LOGICAL plugin …` (the name is
+    /// quoted as an identifier).
+    pub async fn create_replication_slot(
+        &mut self,
+        name: &str,
+        kind: SlotKind,
+        options: &SlotOptions,
+    ) -> Result<ReplicationSlot, Error> {
+        let mut sql = format!("CREATE_REPLICATION_SLOT {}", quote_ident(name));
+        if options.temporary {
+            sql.push_str(" TEMPORARY");
+        }
+        let mut opts = Vec::new();
+        match &kind {
+            SlotKind::Physical => {
+                sql.push_str(" PHYSICAL");
+                if options.reserve_wal {
+                    opts.push("RESERVE_WAL");
+                }
+                if options.export_snapshot || options.two_phase {
+                    return Err(UsageError::InvalidArgument(
+                        "EXPORT_SNAPSHOT and TWO_PHASE are for logical slots".into(),
+                    )
+                    .into());
+                }
+            }
+            SlotKind::Logical { plugin } => {
+                sql.push_str(" LOGICAL ");
+                sql.push_str(&quote_ident(plugin));
+                if options.reserve_wal {
+                    return Err(UsageError::InvalidArgument("RESERVE_WAL is for physical slots".into()).into());
+                }
+                opts.push(if options.export_snapshot { "EXPORT_SNAPSHOT" } else { "NOEXPORT_SNAPSHOT" });
+                if options.two_phase {
+                    opts.push("TWO_PHASE");
+                }
+            }
+        }
+        // The old syntax (keywords without parentheses) that PostgreSQL 10 to 18 all take.
+        for o in opts {
+            sql.push(' ');
+            sql.push_str(o);
+        }
+        let sets = self.simple_query(&sql).await?;
+        let row = sets.first().and_then(|s| s.rows().first()).ok_or_else(|| not_one_row("CREATE_REPLICATION_SLOT"))?;
+        let text = |i: usize| row.get_str(i).ok().flatten().map(str::to_owned);
+        Ok(ReplicationSlot {
+            name: text(0).unwrap_or_else(|| name.to_owned()),
+            consistent_point: text(1)
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| not_one_row("CREATE_REPLICATION_SLOT"))?,
+            snapshot_name: text(2),
+            output_plugin: text(3),
+        })
+    }
+
+    /// `DROP_REPLICATION_SLOT name [WAIT]`.
+    pub async fn drop_replication_slot(&mut self, name: &str, wait: bool) -> Result<(), Error> {
+        let sql = format!("DROP_REPLICATION_SLOT {}{}", quote_ident(name), if wait { " WAIT" } else { "" });
+        self.simple_query(&sql).await.map(drop)
+    }
+
+    /// psycopg2's `start_replication`: `START_REPLICATION [SLOT name] [PHYSICAL | LOGICAL] start
+    /// [TIMELINE t] [(options)]`, with option names quoted as identifiers and values as
+    /// literals (e.g. `[("proto_version", "4"), ("publication_names", "pub")]` for pgoutput).
+    /// A logical stream needs a slot; a physical one may go without.
+    pub async fn start_replication(
+        &mut self,
+        slot: Option<&str>,
+        kind: &SlotKind,
+        start: PgLsn,
+        timeline: Option<u32>,
+        options: &[(&str, &str)],
+    ) -> Result<ReplicationStream<'_, R>, Error> {
+        let mut sql = String::from("START_REPLICATION");
+        if let Some(slot) = slot {
+            sql.push_str(" SLOT ");
+            sql.push_str(&quote_ident(slot));
+        }
+        match kind {
+            SlotKind::Physical => {
+                sql.push_str(&format!(" PHYSICAL {start}"));
+                if let Some(t) = timeline {
+                    sql.push_str(&format!(" TIMELINE {t}"));
+                }
+                if !options.is_empty() {
+                    return Err(UsageError::InvalidArgument("a physical stream takes no plugin options".into()).into());
+                }
+            }
+            SlotKind::Logical { .. } => {
+                if slot.is_none() {
+                    return Err(UsageError::InvalidArgument("a logical stream needs a slot".into()).into());
+                }
+                if timeline.is_some() {
+                    return Err(UsageError::InvalidArgument("a logical stream takes no timeline".into()).into());
+                }
+                sql.push_str(&format!(" LOGICAL {start}"));
+                if !options.is_empty() {
+                    let list: Vec<String> = options
+                        .iter()
+                        .map(|(k, v)| format!("{} {}", quote_ident(k), quote_literal(v)))
+                        .collect();
+                    sql.push_str(&format!(" ({})", list.join(", ")));
+                }
+            }
+        }
+        self.start_replication_expert(&sql).await
+    }
+
+    /// Starts the replication stream of a `START_REPLICATION …` command written by the caller
+    /// (psycopg2's `start_replication_expert`), once the server has answered with the stream
+    /// or an error.
+    pub async fn start_replication_expert(&mut self, sql: &str) -> Result<ReplicationStream<'_, R>, Error> {
+        let id = self.submit(Request::start_replication(sql)).await?;
+        let mut stream = ReplicationStream {
+            conn: self,
+            id,
+            done: false,
+            status_interval: Some(DEFAULT_STATUS_INTERVAL),
+            last_status: Instant::now(),
+        };
+        // The server's answer: the stream, or the error (a missing slot, a bad option).
+        let started = stream
+            .conn
+            .driver
+            .until(None, move |e| {
+                if e.replication_started(id) {
+                    return Some(Ok(None));
+                }
+                e.take_response(id).map(|r| r.map(Some))
+            })
+            .await;
+        match started {
+            Ok(None) => Ok(stream),
+            Ok(Some(_)) => {
+                stream.done = true;
+                Err(Error::Internal("the replication stream ended before it began".into()))
+            }
+            Err(e) => {
+                stream.done = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn not_one_row(command: &'static str) -> Error {
+    pgsans::ProtocolError::Malformed { message: command, what: "its answer is not the row it returns" }.into()
+}
+
+/// A replication stream. Read it with [`next`](Self::next); confirm what is stored with
+/// [`send_status`](Self::send_status) (psycopg2's `send_feedback`); end it with
+/// [`stop`](Self::stop). Dropped, the stream is ended (CopyDone) and the connection is usable
+/// once the server has answered.
+pub struct ReplicationStream<'a, R: Runtime> {
+    conn: &'a mut Connection<R>,
+    id: RequestId,
+    done: bool,
+    status_interval: Option<Duration>,
+    /// When feedback last went out.
+    last_status: Instant,
+}
+
+impl<R: Runtime> ReplicationStream<'_, R> {
+    /// Feedback at least this often while waiting for messages (psycopg2's `status_interval`,
+    /// 10 s by default); `None`: only when the server asks and when the caller sends it.
+    pub fn set_status_interval(&mut self, interval: Option<Duration>) {
+        self.status_interval = interval;
+    }
+
+    /// The next message, borrowed until the next call; `None` once the stream has ended (the
+    /// server ended it — see [`stop`](Self::stop) for how it ended). Waits as long as it takes,
+    /// sending feedback every status interval meanwhile.
+    pub async fn next(&mut self) -> Result<Option<ReplicationMessage<'_>>, Error> {
+        if !poll_fn(|cx| self.poll_ready(cx)).await? {
+            return Ok(None);
+        }
+        self.take_ready()
+    }
+
+    /// Waits until a message is ready (`true`) or the stream has ended (`false`).
+    pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
+        if self.done {
+            return Poll::Ready(Ok(false));
+        }
+        let id = self.id;
+        loop {
+            let deadline = self.status_interval.map(|i| self.last_status + i);
+            let r = ready!(self.conn.driver.poll_until(cx, deadline, |e| {
+                if e.data_ready(id) {
+                    return Some(Ok(false));
+                }
+                e.take_response(id).map(|r| r.map(|_| true))
+            }));
+            match r {
+                Ok(ended) => {
+                    if ended {
+                        self.done = true;
+                    }
+                    return Poll::Ready(Ok(!ended));
+                }
+                Err(Error::Timeout) => {
+                    // The status interval passed: feedback, then wait on.
+                    let status = self.conn.driver.engine.standby_status(id).unwrap_or_default();
+                    self.queue_status(status, false)?;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Poll::Ready(Err(e));
+                }
+            }
+        }
+    }
+
+    /// The message [`poll_ready`](Self::poll_ready) found, taken.
+    pub fn take_ready(&mut self) -> Result<Option<ReplicationMessage<'_>>, Error> {
+        self.set_clock();
+        self.conn.driver.engine.take_replication(self.id)
+    }
+
+    /// Whether a message has already arrived (without waiting).
+    pub fn ready_now(&mut self) -> Result<bool, Error> {
+        if self.done {
+            return Ok(false);
+        }
+        self.conn.read_now()?;
+        self.conn.driver.engine.poll()?;
+        Ok(self.conn.driver.engine.data_ready(self.id))
+    }
+
+    fn set_clock(&mut self) {
+        if let Ok(now) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+            self.conn.driver.engine.set_current_time(now);
+        }
+    }
+
+    fn queue_status(&mut self, status: StandbyStatus, reply: bool) -> Result<(), Error> {
+        self.set_clock();
+        self.conn.driver.engine.send_standby_status(self.id, status, reply)?;
+        self.last_status = Instant::now();
+        // Written now if the socket takes it; else with the next wait, which also writes.
+        self.conn.write_now()
+    }
+
+    /// Reports how far the consumer has got (psycopg2's `send_feedback`): positions never move
+    /// back, and the server may recycle WAL (a logical slot's `confirmed_flush_lsn` moves) up
+    /// to `flushed`. `reply_requested` asks for a keepalive at once.
+    pub async fn send_status(&mut self, status: StandbyStatus, reply_requested: bool) -> Result<(), Error> {
+        self.queue_status(status, reply_requested)?;
+        self.flush().await
+    }
+
+    /// Confirms everything up to `lsn` as written, flushed and applied.
+    pub async fn confirm(&mut self, lsn: PgLsn) -> Result<(), Error> {
+        self.send_status(StandbyStatus::at(lsn), false).await
+    }
+
+    /// The positions last reported (by the caller, or moved on by a keepalive once everything
+    /// received was confirmed).
+    pub fn status(&self) -> StandbyStatus {
+        self.conn.driver.engine.standby_status(self.id).unwrap_or_default()
+    }
+
+    /// Hot standby feedback (physical streams).
+    pub async fn send_hot_standby_feedback(&mut self, feedback: HotStandbyFeedback) -> Result<(), Error> {
+        self.set_clock();
+        self.conn.driver.engine.send_hot_standby_feedback(self.id, feedback)?;
+        self.flush().await
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        poll_fn(|cx| {
+            while !self.conn.driver.engine.transmit().is_empty() {
+                ready!(self.conn.driver.poll_io(cx, pgsans::Interest::Write, None))?;
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    /// Ends the stream (CopyDone; what the server still sends is dropped) and waits for the
+    /// server to end the command: how it ended (a physical stream at the end of its timeline
+    /// names the next). The connection takes commands again.
+    pub async fn stop(mut self) -> Result<ReplicationEnd, Error> {
+        let id = self.id;
+        self.done = true;
+        self.conn.driver.engine.stop_replication(id)?;
+        let r = self.conn.driver.until(None, move |e| e.take_response(id)).await?;
+        r.into_replication_end()
+    }
+}
+
+/// The messages as an async [`Stream`](futures_lite::Stream) of owned values (each message's
+/// data copied once), for `StreamExt` combinators; [`next`](ReplicationStream::next) borrows
+/// instead. It ends when the server ends the stream.
+impl<R: Runtime> futures_lite::Stream for ReplicationStream<'_, R> {
+    type Item = Result<OwnedReplicationMessage, Error>;
+
+    fn poll_next(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        match ready!(this.poll_ready(cx)) {
+            Ok(false) => Poll::Ready(None),
+            Ok(true) => Poll::Ready(this.take_ready().transpose().map(|r| r.map(OwnedReplicationMessage::from))),
+            Err(e) => Poll::Ready(Some(Err(e))),
+        }
+    }
+}
+
+impl<R: Runtime> Drop for ReplicationStream<'_, R> {
+    fn drop(&mut self) {
+        if !self.done {
+            // The engine ends the stream (CopyDone) and drains what the server still sends.
+            self.conn.driver.engine.abandon(self.id);
+        }
+    }
+}
+
+/// A [`ReplicationMessage`] with its data owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedReplicationMessage {
+    XLogData { wal_start: PgLsn, wal_end: PgLsn, server_time: i64, data: Vec<u8> },
+    Keepalive { wal_end: PgLsn, server_time: i64, reply_requested: bool },
+}
+
+impl From<ReplicationMessage<'_>> for OwnedReplicationMessage {
+    fn from(m: ReplicationMessage<'_>) -> Self {
+        match m {
+            ReplicationMessage::XLogData { wal_start, wal_end, server_time, data } => {
+                OwnedReplicationMessage::XLogData { wal_start, wal_end, server_time, data: data.to_vec() }
+            }
+            ReplicationMessage::Keepalive { wal_end, server_time, reply_requested } => {
+                OwnedReplicationMessage::Keepalive { wal_end, server_time, reply_requested }
+            }
+        }
+    }
+}
