@@ -180,10 +180,8 @@ impl<R: Runtime> Connection<R> {
                 }
                 sql.push_str(&format!(" LOGICAL {start}"));
                 if !options.is_empty() {
-                    let list: Vec<String> = options
-                        .iter()
-                        .map(|(k, v)| format!("{} {}", quote_ident(k), quote_literal(v)))
-                        .collect();
+                    let list: Vec<String> =
+                        options.iter().map(|(k, v)| format!("{} {}", quote_ident(k), quote_literal(v))).collect();
                     sql.push_str(&format!(" ({})", list.join(", ")));
                 }
             }
@@ -202,6 +200,7 @@ impl<R: Runtime> Connection<R> {
             done: false,
             status_interval: Some(DEFAULT_STATUS_INTERVAL),
             last_status: Instant::now(),
+            end: None,
         };
         // The server's answer: the stream, or the error (a missing slot, a bad option).
         let started = stream
@@ -217,8 +216,15 @@ impl<R: Runtime> Connection<R> {
         match started {
             Ok(None) => Ok(stream),
             Ok(Some(_)) => {
+                // A walsender that streamed logical replication once ends every later stream
+                // at once (PostgreSQL keeps its "done" flags for logical streams).
                 stream.done = true;
-                Err(Error::Internal("the replication stream ended before it began".into()))
+                Err(UsageError::InvalidState(
+                    "the server ended the replication stream as soon as it began: PostgreSQL streams \
+                     logical replication once per connection; open a new replication connection"
+                        .into(),
+                )
+                .into())
             }
             Err(e) => {
                 stream.done = true;
@@ -243,6 +249,8 @@ pub struct ReplicationStream<'a, R: Runtime> {
     status_interval: Option<Duration>,
     /// When feedback last went out.
     last_status: Instant,
+    /// How the server ended the stream, once it has.
+    end: Option<ReplicationEnd>,
 }
 
 impl<R: Runtime> ReplicationStream<'_, R> {
@@ -262,6 +270,36 @@ impl<R: Runtime> ReplicationStream<'_, R> {
         self.take_ready()
     }
 
+    /// psycopg2's `consume_stream`: hands every XLogData to `consumer` as it arrives
+    /// (keepalives are answered here), until the consumer breaks (`ControlFlow::Break`, the
+    /// stream still open: `Ok(true)`) or the server ends the stream (`Ok(false)`). The
+    /// consumer moves the positions to report in the `StandbyStatus` it is given — usually
+    /// `flushed` to the message's `wal_start` once its data is stored — and they are sent
+    /// with the next status update (every status interval, when the server asks, or at once
+    /// with `reply`... see [`send_status`](Self::send_status)).
+    pub async fn consume(
+        &mut self,
+        mut consumer: impl FnMut(&ReplicationMessage<'_>, &mut StandbyStatus) -> std::ops::ControlFlow<()>,
+    ) -> Result<bool, Error> {
+        loop {
+            let mut status = self.status();
+            let before = status;
+            let flow = match self.next().await? {
+                None => return Ok(false),
+                Some(m @ ReplicationMessage::XLogData { .. }) => consumer(&m, &mut status),
+                Some(ReplicationMessage::Keepalive { .. }) => continue,
+            };
+            if status != before {
+                // Recorded now, sent with the next update.
+                self.conn.driver.engine.record_standby_status(self.id, status)?;
+            }
+            if flow.is_break() {
+                self.flush().await?;
+                return Ok(true);
+            }
+        }
+    }
+
     /// Waits until a message is ready (`true`) or the stream has ended (`false`).
     pub fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, Error>> {
         if self.done {
@@ -270,18 +308,24 @@ impl<R: Runtime> ReplicationStream<'_, R> {
         let id = self.id;
         loop {
             let deadline = self.status_interval.map(|i| self.last_status + i);
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                // Due even while messages keep coming (then the wait below never times out).
+                let status = self.status();
+                self.queue_status(status, false)?;
+                continue;
+            }
             let r = ready!(self.conn.driver.poll_until(cx, deadline, |e| {
                 if e.data_ready(id) {
-                    return Some(Ok(false));
+                    return Some(Ok(None));
                 }
-                e.take_response(id).map(|r| r.map(|_| true))
+                e.take_response(id).map(|r| r.and_then(|r| r.into_replication_end()).map(Some))
             }));
             match r {
-                Ok(ended) => {
-                    if ended {
-                        self.done = true;
-                    }
-                    return Poll::Ready(Ok(!ended));
+                Ok(None) => return Poll::Ready(Ok(true)),
+                Ok(Some(end)) => {
+                    self.done = true;
+                    self.end = Some(end);
+                    return Poll::Ready(Ok(false));
                 }
                 Err(Error::Timeout) => {
                     // The status interval passed: feedback, then wait on.
@@ -300,6 +344,11 @@ impl<R: Runtime> ReplicationStream<'_, R> {
     pub fn take_ready(&mut self) -> Result<Option<ReplicationMessage<'_>>, Error> {
         self.set_clock();
         self.conn.driver.engine.take_replication(self.id)
+    }
+
+    /// How the server ended the stream, once [`next`](Self::next) has returned `None`.
+    pub fn end(&self) -> Option<&ReplicationEnd> {
+        self.end.as_ref()
     }
 
     /// Whether a message has already arrived (without waiting).
@@ -332,6 +381,13 @@ impl<R: Runtime> ReplicationStream<'_, R> {
     pub async fn send_status(&mut self, status: StandbyStatus, reply_requested: bool) -> Result<(), Error> {
         self.queue_status(status, reply_requested)?;
         self.flush().await
+    }
+
+    /// Records how far the consumer has got without sending anything: the positions go out
+    /// with the next status update (every status interval, or when the server asks) —
+    /// psycopg2's `send_feedback` without `force`.
+    pub fn record_status(&mut self, status: StandbyStatus) -> Result<(), Error> {
+        self.conn.driver.engine.record_standby_status(self.id, status)
     }
 
     /// Confirms everything up to `lsn` as written, flushed and applied.

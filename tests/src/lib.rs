@@ -52,6 +52,27 @@ pub fn pg18_server() -> &'static TestServer {
     SERVER.get_or_init(|| start_kept(TestServer::start_pg18, "PostgreSQL 18"))
 }
 
+/// A server with `wal_level = logical` (logical replication), started once per test binary.
+pub fn logical_server() -> &'static TestServer {
+    static SERVER: std::sync::OnceLock<TestServer> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        start_kept(
+            || {
+                TestServer::start_with(&[
+                    ("wal_level", "logical"),
+                    ("max_wal_senders", "30"),
+                    ("max_replication_slots", "30"),
+                    // Small enough that a large transaction is streamed (streaming = on).
+                    ("logical_decoding_work_mem", "64kB"),
+                    // Keepalives every second: a test waiting for messages never blocks long.
+                    ("wal_sender_timeout", "2s"),
+                ])
+            },
+            "logical replication server",
+        )
+    })
+}
+
 /// The connection under test.
 pub type Conn<R> = pgsans_client::Connection<R>;
 

@@ -236,6 +236,43 @@ impl Connection {
         block_on(self.inner.lobject(oid, mode, new_oid, new_file)).map(LargeObject)
     }
 
+    /// `IDENTIFY_SYSTEM` on a replication connection.
+    pub fn identify_system(&mut self) -> Result<pgsans_client::SystemIdentity, Error> {
+        block_on(self.inner.identify_system())
+    }
+
+    /// `CREATE_REPLICATION_SLOT`; see [`pgsans_client::Connection::create_replication_slot`].
+    pub fn create_replication_slot(
+        &mut self,
+        name: &str,
+        kind: pgsans_client::SlotKind,
+        options: &pgsans_client::SlotOptions,
+    ) -> Result<pgsans_client::ReplicationSlot, Error> {
+        block_on(self.inner.create_replication_slot(name, kind, options))
+    }
+
+    /// `DROP_REPLICATION_SLOT name [WAIT]`.
+    pub fn drop_replication_slot(&mut self, name: &str, wait: bool) -> Result<(), Error> {
+        block_on(self.inner.drop_replication_slot(name, wait))
+    }
+
+    /// psycopg2's `start_replication`; see [`pgsans_client::Connection::start_replication`].
+    pub fn start_replication(
+        &mut self,
+        slot: Option<&str>,
+        kind: &pgsans_client::SlotKind,
+        start: pgsans::types::PgLsn,
+        timeline: Option<u32>,
+        options: &[(&str, &str)],
+    ) -> Result<ReplicationStream<'_>, Error> {
+        block_on(self.inner.start_replication(slot, kind, start, timeline, options)).map(ReplicationStream)
+    }
+
+    /// psycopg2's `start_replication_expert`: a `START_REPLICATION` command of the caller's.
+    pub fn start_replication_expert(&mut self, sql: &str) -> Result<ReplicationStream<'_>, Error> {
+        block_on(self.inner.start_replication_expert(sql)).map(ReplicationStream)
+    }
+
     /// Sends every query of `pipeline` without waiting between them; one result per query.
     pub fn pipeline(&mut self, pipeline: Pipeline) -> Result<Vec<Result<QueryResult, Error>>, Error> {
         block_on(self.inner.pipeline(pipeline))
@@ -653,6 +690,48 @@ impl NamedCursor<'_> {
     /// Rows fetched and not yet handed out.
     pub fn buffered(&self) -> usize {
         self.0.buffered()
+    }
+}
+
+/// A replication stream; see [`pgsans_client::ReplicationStream`].
+pub struct ReplicationStream<'a>(pgsans_client::ReplicationStream<'a, Std>);
+
+impl ReplicationStream<'_> {
+    /// The next message, borrowed until the next call; `None` once the server ended the stream.
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> Result<Option<pgsans::replication::ReplicationMessage<'_>>, Error> {
+        block_on(std::future::poll_fn(|cx| self.0.poll_ready(cx)))?;
+        self.0.take_ready()
+    }
+    /// psycopg2's `consume_stream`; see [`pgsans_client::ReplicationStream::consume`].
+    pub fn consume_stream(
+        &mut self,
+        consumer: impl FnMut(
+            &pgsans::replication::ReplicationMessage<'_>,
+            &mut pgsans::replication::StandbyStatus,
+        ) -> std::ops::ControlFlow<()>,
+    ) -> Result<bool, Error> {
+        block_on(self.0.consume(consumer))
+    }
+    /// psycopg2's `send_feedback(…, force=True)`: sends the positions now.
+    pub fn send_status(&mut self, status: pgsans::replication::StandbyStatus, reply: bool) -> Result<(), Error> {
+        block_on(self.0.send_status(status, reply))
+    }
+    /// psycopg2's `send_feedback` without `force`: the positions go with the next update.
+    pub fn record_status(&mut self, status: pgsans::replication::StandbyStatus) -> Result<(), Error> {
+        self.0.record_status(status)
+    }
+    /// The positions to report.
+    pub fn status(&self) -> pgsans::replication::StandbyStatus {
+        self.0.status()
+    }
+    /// Feedback at least this often while reading (10 s by default).
+    pub fn set_status_interval(&mut self, interval: Option<Duration>) {
+        self.0.set_status_interval(interval)
+    }
+    /// Ends the stream and waits for the server to end the command.
+    pub fn stop(self) -> Result<pgsans::replication::ReplicationEnd, Error> {
+        block_on(self.0.stop())
     }
 }
 

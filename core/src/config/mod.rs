@@ -574,9 +574,8 @@ impl Config {
     /// `yes`, `1`): a walsender that takes replication commands, always in autocommit mode
     /// (psycopg2's replication connections are; `BEGIN` is refused by a physical one).
     pub fn is_replication(&self) -> bool {
-        self.get("replication").is_some_and(|v| {
-            !matches!(v.to_ascii_lowercase().as_str(), "" | "0" | "false" | "off" | "no" | "f" | "n")
-        })
+        self.get("replication")
+            .is_some_and(|v| !matches!(v.to_ascii_lowercase().as_str(), "" | "0" | "false" | "off" | "no" | "f" | "n"))
     }
 
     pub fn user(&self) -> Option<&str> {

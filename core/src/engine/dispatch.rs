@@ -255,6 +255,7 @@ impl Connection {
                 return Err(ProtocolError::Unexpected { ty: 'E', state: "idle" }.into());
             }
             self.copy_out = false;
+            self.copy_both = false;
             conv.statements.observe_error();
             return Ok(Some((Next::Owned(Event::Error(Box::new(err))), None)));
         }
@@ -275,6 +276,7 @@ impl Connection {
                 conv.tx_status = status;
                 self.columns = None;
                 self.copy_out = false;
+                self.copy_both = false;
                 conv.statements.observe_ready(status == TransactionStatus::Idle);
                 return Ok(Some((Next::Owned(Event::ReadyForQuery(status)), point)));
             }
@@ -313,17 +315,24 @@ impl Connection {
             }
             BackendMessage::CopyBothResponse(c) => {
                 self.copy_out = true;
+                self.copy_both = true;
                 Next::Owned(Event::CopyBothResponse { format: c.format, column_formats: c.column_formats().collect() })
             }
             // Data only between a CopyOutResponse and its CopyDone: anything else is a server
             // out of step, not data to drop.
             BackendMessage::CopyData(_) if self.copy_out => Next::CopyData(body),
             BackendMessage::CopyDone if self.copy_out => {
-                self.copy_out = false;
+                // A walsender still decoding a transaction when told to stop sends the rest of
+                // it after its CopyDone (PostgreSQL 15): data may trail until the command ends.
+                self.copy_out = self.copy_both;
                 Next::Owned(Event::CopyDone)
             }
             BackendMessage::CopyData(_) | BackendMessage::CopyDone => {
-                return Err(ProtocolError::Unexpected { ty: ty as char, state: "no COPY OUT or replication stream was started" }.into())
+                return Err(ProtocolError::Unexpected {
+                    ty: ty as char,
+                    state: "no COPY OUT or replication stream was started",
+                }
+                .into())
             }
             _ => return Err(ProtocolError::Unexpected { ty: ty as char, state: "a request was running" }.into()),
         };

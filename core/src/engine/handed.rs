@@ -179,6 +179,12 @@ impl Connection {
         self.with_replication(id, |r, conv| r.send_status(status, now, reply_requested, conv))
     }
 
+    /// Records the positions of replication stream `id` without sending them: they go out with
+    /// the next status update (a keepalive's reply, or [`send_standby_status`](Self::send_standby_status)).
+    pub fn record_standby_status(&mut self, id: RequestId, status: StandbyStatus) -> Result<(), Error> {
+        self.with_replication(id, |r, _| r.record_status(status))
+    }
+
     /// The positions last reported on replication stream `id` (by the caller, or moved on by
     /// a keepalive once everything received was flushed).
     pub fn standby_status(&self, id: RequestId) -> Option<StandbyStatus> {

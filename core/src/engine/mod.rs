@@ -62,6 +62,8 @@ pub struct Connection {
     columns: Option<Arc<[Column]>>,
     /// Between a CopyOutResponse (or CopyBothResponse) and its CopyDone: CopyData is allowed.
     copy_out: bool,
+    /// The copy is a replication stream's (CopyBoth): data may trail the server's CopyDone.
+    copy_both: bool,
     row_ranges: Vec<Option<(u32, u32)>>,
     /// The last RowDescription's bytes and columns: an identical one (in the same client
     /// encoding) reuses the same `Arc` instead of allocating column names again (the common
@@ -167,6 +169,7 @@ impl Connection {
             next_id: 1,
             columns: None,
             copy_out: false,
+            copy_both: false,
             row_ranges: Vec::new(),
             last_row_description: (Encoding::UTF8, Vec::new(), None),
             stop: None,

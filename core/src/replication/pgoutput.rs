@@ -106,8 +106,10 @@ impl<'a> Tuple<'a> {
 
     fn unchanged(&self, i: usize) -> Error {
         let name = self.relation.columns.get(i).map_or("?", |c| c.name.as_str());
-        UsageError::Conversion(format!("column {name:?} is an unchanged TOASTed value, which the change does not carry"))
-            .into()
+        UsageError::Conversion(format!(
+            "column {name:?} is an unchanged TOASTed value, which the change does not carry"
+        ))
+        .into()
     }
 
     /// The row as `T` (a `#[derive(FromRow)]` struct reads the columns by name).
@@ -415,10 +417,10 @@ impl Decoder {
     }
 
     fn known(&self, oid: u32) -> Result<Arc<Relation>, Error> {
-        self.relations
-            .get(&oid)
-            .cloned()
-            .ok_or_else(|| ProtocolError::Malformed { message: "pgoutput message", what: "a change to a relation never described" }.into())
+        self.relations.get(&oid).cloned().ok_or_else(|| {
+            ProtocolError::Malformed { message: "pgoutput message", what: "a change to a relation never described" }
+                .into()
+        })
     }
 
     fn relation_message(&self, r: &mut Reader<'_>) -> Result<Relation, Error> {
@@ -558,7 +560,10 @@ mod tests {
         let Message::Relation { relation, xid: None } = d.decode(&relation_bytes(16384, None)).unwrap() else {
             panic!()
         };
-        assert_eq!(relation.columns[0], RelationColumn { name: "id".into(), type_oid: 23, type_modifier: -1, key: true });
+        assert_eq!(
+            relation.columns[0],
+            RelationColumn { name: "id".into(), type_oid: 23, type_modifier: -1, key: true }
+        );
         let mut ins = vec![b'I'];
         ins.extend_from_slice(&16384u32.to_be_bytes());
         ins.push(b'N');

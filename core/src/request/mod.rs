@@ -32,8 +32,8 @@ use command::CommandMachine;
 use copy::CopyMachine;
 use listen::ListenMachine;
 use pipeline::PipelineMachine;
-use replication::ReplicationMachine;
 use query::{FetchMachine, PrepareMachine, QueryMachine, QuerySpec};
+use replication::ReplicationMachine;
 use simple::SimpleMachine;
 
 /// A request to the engine. Build it with one of the constructors; submit it with

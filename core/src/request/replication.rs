@@ -41,10 +41,23 @@ pub(crate) struct ReplicationMachine {
     next_timeline: Option<(u32, PgLsn)>,
     error: Option<Box<DbError>>,
     refused: Option<Error>,
+    /// `START_REPLICATION … LOGICAL`.
+    logical: bool,
 }
 
 impl ReplicationMachine {
     pub(crate) fn start(sql: &str, id: crate::RequestId, conv: &mut Conversation) -> Result<Self, Error> {
+        let logical = sql.split_ascii_whitespace().any(|w| w.eq_ignore_ascii_case("LOGICAL"));
+        if logical && conv.logical_streamed {
+            // PostgreSQL's walsender keeps a logical stream's end in flags that the next
+            // START_REPLICATION … LOGICAL does not reset: it would end at once.
+            return Err(UsageError::InvalidState(
+                "a logical replication stream already ran on this connection, and PostgreSQL \
+                 ends every later one at once: open a new replication connection"
+                    .into(),
+            )
+            .into());
+        }
         conv.queue_simple(id, sql)?;
         Ok(ReplicationMachine {
             state: State::Waiting,
@@ -54,6 +67,7 @@ impl ReplicationMachine {
             next_timeline: None,
             error: None,
             refused: None,
+            logical,
         })
     }
 
@@ -77,7 +91,12 @@ impl ReplicationMachine {
     }
 
     /// The caller took `message`: a keepalive that asks for a reply is answered now.
-    pub(crate) fn taken(&mut self, message: &ReplicationMessage<'_>, now: i64, conv: &mut Conversation) -> Result<(), Error> {
+    pub(crate) fn taken(
+        &mut self,
+        message: &ReplicationMessage<'_>,
+        now: i64,
+        conv: &mut Conversation,
+    ) -> Result<(), Error> {
         match *message {
             ReplicationMessage::XLogData { wal_start, .. } => self.last_data_start = wal_start,
             ReplicationMessage::Keepalive { wal_end, reply_requested, .. } => {
@@ -103,6 +122,13 @@ impl ReplicationMachine {
         self.streaming()?;
         self.status = self.status.max(status);
         replication::standby_status_update(self.status, now, reply_requested, conv.buf())
+    }
+
+    /// Positions to report with the next update.
+    pub(crate) fn record_status(&mut self, status: StandbyStatus) -> Result<(), Error> {
+        self.streaming()?;
+        self.status = self.status.max(status);
+        Ok(())
     }
 
     /// Positions last reported.
@@ -136,6 +162,7 @@ impl ReplicationMachine {
     pub(crate) fn on_event(&mut self, ev: Event<'_>, conv: &mut Conversation) -> Progress {
         match ev {
             Event::CopyBothResponse { .. } if self.state == State::Waiting => {
+                conv.logical_streamed |= self.logical;
                 self.state = if self.sent_done { State::Stopping } else { State::Streaming };
             }
             Event::CopyBothResponse { .. } | Event::CopyOutResponse { .. } | Event::CopyInResponse { .. } => {

@@ -34,6 +34,9 @@ pub(crate) struct Conversation {
     pub(crate) binary_results: bool,
     /// Transaction blocks the server has begun (ReadyForQuery leaving Idle).
     pub(crate) transactions_begun: u64,
+    /// A logical replication stream has run on this connection: the walsender ends every
+    /// later one at once.
+    pub(crate) logical_streamed: bool,
 }
 
 impl Conversation {

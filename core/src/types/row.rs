@@ -51,17 +51,7 @@ impl Column {
         format: i16,
         encoding: Encoding,
     ) -> Column {
-        Column {
-            name,
-            name_raw: None,
-            table_oid,
-            column_id,
-            type_oid,
-            type_size: -1,
-            type_modifier,
-            format,
-            encoding,
-        }
+        Column { name, name_raw: None, table_oid, column_id, type_oid, type_size: -1, type_modifier, format, encoding }
     }
 
     /// A nameless binary column of type `type_oid` (the fields of a binary COPY).

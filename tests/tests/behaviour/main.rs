@@ -21,6 +21,7 @@ mod pg18;
 mod pipeline;
 mod pool;
 mod replay;
+mod replication;
 mod schema;
 mod session;
 mod shared;
@@ -46,6 +47,9 @@ macro_rules! over_every_transport {
 }
 
 over_every_transport!(
+    replication::logical_changes_arrive_decoded_and_feedback_moves_the_slot,
+    replication::large_and_two_phase_transactions_and_a_dying_server,
+    replication::physical_replication_streams_wal,
     lobjects::large_objects_read_write_seek_and_end_with_their_transaction,
     cursors::named_cursors_fetch_scroll_and_hold,
     faults::a_killed_backend_leaves_nothing_half_done,
