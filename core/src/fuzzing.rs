@@ -386,3 +386,44 @@ pub fn xid(s: &str) -> String {
     assert_eq!(back, x, "Xid {s:?} does not survive its own string form");
     x.to_string()
 }
+
+/// Replication messages and a pgoutput stream from arbitrary bytes: the input split into
+/// messages (each prefixed by a 2-byte big-endian length), each parsed as a replication
+/// message (XLogData's data, or the whole message, then decoded by one pgoutput decoder that
+/// keeps its relations), every tuple's values read as text and through its row. Returns how
+/// many messages decoded.
+pub fn replication(mut data: &[u8]) -> usize {
+    use crate::replication::pgoutput::{Decoder, Message};
+    use crate::replication::ReplicationMessage;
+    fn read(t: &crate::replication::pgoutput::Tuple<'_>) {
+        let row = t.row();
+        for i in 0..row.len() {
+            let _ = row.text(i);
+            let _ = t.get::<Option<&[u8]>, _>(i);
+        }
+    }
+    let mut decoder = Decoder::new();
+    let mut decoded = 0;
+    while data.len() >= 2 {
+        let len = usize::from(u16::from_be_bytes([data[0], data[1]])).min(data.len() - 2);
+        let (message, rest) = data[2..].split_at(len);
+        data = rest;
+        let payload = match ReplicationMessage::parse(message) {
+            Ok(ReplicationMessage::XLogData { data, .. }) => data,
+            Ok(ReplicationMessage::Keepalive { .. }) => continue,
+            Err(_) => message,
+        };
+        match decoder.decode(payload) {
+            Ok(Message::Insert { new, .. }) => read(&new),
+            Ok(Message::Update { key, old, new, .. }) => {
+                key.iter().chain(old.iter()).for_each(read);
+                read(&new);
+            }
+            Ok(Message::Delete { key, old, .. }) => key.iter().chain(old.iter()).for_each(read),
+            Ok(_) => {}
+            Err(_) => continue,
+        }
+        decoded += 1;
+    }
+    decoded
+}
