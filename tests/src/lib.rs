@@ -64,8 +64,9 @@ pub fn logical_server() -> &'static TestServer {
                     ("max_replication_slots", "30"),
                     // Small enough that a large transaction is streamed (streaming = on).
                     ("logical_decoding_work_mem", "64kB"),
-                    // Keepalives every second: a test waiting for messages never blocks long.
-                    ("wal_sender_timeout", "2s"),
+                    // Keepalives every 5 s: a test waiting for messages never blocks long (and a
+                    // loaded machine does not time the walsender out).
+                    ("wal_sender_timeout", "10s"),
                 ])
             },
             "logical replication server",

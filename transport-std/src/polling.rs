@@ -55,6 +55,9 @@ enum Kind {
     CopyInEnding,
     /// A COPY TO STDOUT: `Ok` when a chunk is ready or the copy has ended.
     CopyOut,
+    /// A replication stream: `Ok` once it has started (then read with `read_message`) or
+    /// ended.
+    Replication,
 }
 
 /// The socket of a polling connection: it never waits (the caller's event loop does); it only
@@ -220,6 +223,7 @@ pub struct PollingConnection {
     result: Option<Result<SimpleBatch, Error>>,
     query_result: Option<Result<pgsans::QueryResult, Error>>,
     copy_result: Option<Result<pgsans::CopyResult, Error>>,
+    replication_end: Option<Result<pgsans::replication::ReplicationEnd, Error>>,
     last_error: Option<Error>,
     flag: Arc<Flag>,
     waker: Waker,
@@ -282,6 +286,7 @@ impl PollingConnection {
                         result: None,
                         query_result: None,
                         copy_result: None,
+                        replication_end: None,
                         last_error: None,
                         waker: Waker::from(flag.clone()),
                         flag,
@@ -418,6 +423,7 @@ impl PollingConnection {
                     let caller_turn = match kind {
                         Kind::CopyIn => e.input_format(id).is_some() && e.transmit().len() < pgsans_client::COPY_BUFFER,
                         Kind::CopyOut => e.data_ready(id),
+                        Kind::Replication => e.replication_started(id) || e.data_ready(id),
                         _ => false,
                     };
                     caller_turn.then_some(Ok(Done::CallerTurn))
@@ -454,6 +460,7 @@ impl PollingConnection {
                 Kind::CopyIn | Kind::CopyInEnding | Kind::CopyOut => {
                     self.copy_result = Some(r.and_then(Response::into_copy))
                 }
+                Kind::Replication => self.replication_end = Some(r.and_then(Response::into_replication_end)),
                 // The notifications stay queued in the engine.
                 _ => drop(r?),
             },
@@ -597,6 +604,81 @@ impl PollingConnection {
             Some((k, Some(id))) if k == kind => Ok(id),
             _ => Err(UsageError::InvalidState("no COPY FROM STDIN is waiting for data".into()).into()),
         }
+    }
+
+    /// psycopg2's asynchronous `start_replication_expert`: starts the replication stream of a
+    /// `START_REPLICATION …` command (on a `replication=database` or `true` connection)
+    /// without waiting. [`poll`](Self::poll) until [`Poll::Ok`]: the stream has started (or
+    /// failed: [`take_replication_end`](Self::take_replication_end) is `Some`). Then read it
+    /// with [`read_message`](Self::read_message), waiting for the socket to be readable when it
+    /// returns `None`, and report progress with [`send_feedback`](Self::send_feedback) — at
+    /// least every `wal_sender_timeout` / 2; keepalives that ask for a reply are answered by
+    /// the engine.
+    pub fn start_replication_expert(&mut self, sql: &str) -> Result<(), Error> {
+        self.replication_end = None;
+        self.start(Kind::Replication, Request::start_replication(sql))
+    }
+
+    /// psycopg2's `read_message`: the next message of the replication stream if one has
+    /// arrived (reading the socket without waiting), borrowed until the next call; `None` when
+    /// none has (wait for the socket to be readable) or the stream has ended
+    /// ([`take_replication_end`](Self::take_replication_end)).
+    pub fn read_message(&mut self) -> Result<Option<pgsans::replication::ReplicationMessage<'_>>, Error> {
+        let Some((Kind::Replication, Some(id))) = self.pending else { return Ok(None) };
+        let driver = self.driver()?;
+        driver.write_now()?;
+        driver.read_now()?;
+        let engine = driver.engine_mut();
+        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            engine.set_current_time(now);
+        }
+        engine.poll()?;
+        if !engine.data_ready(id) {
+            if let Some(r) = engine.take_response(id) {
+                self.pending = None;
+                self.replication_end = Some(r.and_then(Response::into_replication_end));
+            }
+            return Ok(None);
+        }
+        let Some((Kind::Replication, Some(id))) = self.pending else { return Ok(None) };
+        self.driver()?.engine_mut().take_replication(id)
+    }
+
+    /// psycopg2's `send_feedback`: records the positions (they never move back) and, with
+    /// `force` or `reply`, sends them at once (without waiting: what the socket does not take
+    /// goes with the next call).
+    pub fn send_feedback(
+        &mut self,
+        status: pgsans::replication::StandbyStatus,
+        reply: bool,
+        force: bool,
+    ) -> Result<(), Error> {
+        let Some((Kind::Replication, Some(id))) = self.pending else {
+            return Err(UsageError::InvalidState("no replication stream is running".into()).into());
+        };
+        let driver = self.driver()?;
+        if !(force || reply) {
+            return driver.engine_mut().record_standby_status(id, status);
+        }
+        if let Ok(now) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+            driver.engine_mut().set_current_time(now);
+        }
+        driver.engine_mut().send_standby_status(id, status, reply)?;
+        driver.write_now()
+    }
+
+    /// Ends the replication stream (CopyDone); [`poll`](Self::poll) until [`Poll::Ok`], then
+    /// [`take_replication_end`](Self::take_replication_end).
+    pub fn stop_replication(&mut self) -> Result<(), Error> {
+        let Some((Kind::Replication, Some(id))) = self.pending else {
+            return Err(UsageError::InvalidState("no replication stream is running".into()).into());
+        };
+        self.driver()?.engine_mut().stop_replication(id)
+    }
+
+    /// How the last replication stream ended (or why it did not start), once it has.
+    pub fn take_replication_end(&mut self) -> Option<Result<pgsans::replication::ReplicationEnd, Error>> {
+        self.replication_end.take()
     }
 
     /// The result of the last [`execute_params`](Self::execute_params), once `poll` answered

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use pgsans::replication::pgoutput::{Decoder, Message};
 use pgsans::replication::ReplicationMessage;
 use pgsans::types::PgLsn;
-use pgsans_std::pgsans_client::{SlotKind, SlotOptions};
 use pgsans_harness::{AuthMethod, TestServer};
+use pgsans_std::pgsans_client::{SlotKind, SlotOptions};
 
 fn thread_cpu() -> Duration {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -83,8 +83,10 @@ fn main() {
     let conninfo = server.conninfo(AuthMethod::Trust);
     let mut sql = pgsans_std::Connection::connect(&conninfo).unwrap();
     sql.set_autocommit(true).unwrap();
-    sql.batch_execute("CREATE TABLE bench_repl (id int4, name text); CREATE PUBLICATION bench_pub FOR TABLE bench_repl")
-        .unwrap();
+    sql.batch_execute(
+        "CREATE TABLE bench_repl (id int4, name text); CREATE PUBLICATION bench_pub FOR TABLE bench_repl",
+    )
+    .unwrap();
     let mut slots = pgsans_std::Connection::connect(&format!("{conninfo} replication=database")).unwrap();
     let kind = SlotKind::Logical { plugin: "pgoutput".into() };
     for i in 0..runs {
@@ -117,7 +119,10 @@ fn main() {
     };
     let (ow, oc) = (median(&mut ours, |s| s.wall), median(&mut ours, |s| s.cpu));
     let (tw, tc) = (median(&mut theirs, |s| s.wall), median(&mut theirs, |s| s.cpu));
-    println!("pgoutput stream of {rows} inserted rows, median of {runs} interleaved runs (PostgreSQL {})", server.version);
+    println!(
+        "pgoutput stream of {rows} inserted rows, median of {runs} interleaved runs (PostgreSQL {})",
+        server.version
+    );
     println!("{:<28} {:>10} {:>14} {:>12}", "client", "wall s", "rows/s", "client CPU s");
     println!(
         "{:<28} {:>10.3} {:>14.0} {:>12.3}",
@@ -133,5 +138,9 @@ fn main() {
         rows as f64 / tw.as_secs_f64(),
         tc.as_secs_f64()
     );
-    println!("ratio pgsans / pg_recvlogical: wall {:.2}x, client CPU {:.2}x", ow.as_secs_f64() / tw.as_secs_f64(), oc.as_secs_f64() / tc.as_secs_f64());
+    println!(
+        "ratio pgsans / pg_recvlogical: wall {:.2}x, client CPU {:.2}x",
+        ow.as_secs_f64() / tw.as_secs_f64(),
+        oc.as_secs_f64() / tc.as_secs_f64()
+    );
 }

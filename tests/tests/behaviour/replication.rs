@@ -32,7 +32,7 @@ fn pgoutput() -> SlotKind {
 }
 
 /// Reads and decodes messages until `done` says the events so far are complete (keepalives
-/// arrive every second, so a missing change fails the test after 30 s instead of hanging).
+/// arrive every 5 s, so a missing change fails the test after 30 s instead of hanging).
 /// Each event is described as a short string; the last commit's end LSN is returned too.
 async fn collect<R: TestRt>(
     stream: &mut ReplicationStream<'_, R>,
@@ -312,4 +312,191 @@ pub async fn physical_replication_streams_wal<R: TestRt>() {
     // A logical stream's options on a physical stream, and no slot for a logical one, are refused.
     assert!(repl.start_replication(None, &SlotKind::Physical, position, None, &[("a", "b")]).await.is_err());
     assert!(repl.start_replication(None, &pgoutput(), position, None, &[]).await.is_err());
+}
+
+fn std_setup(table: &str, publication: &str) -> pgsans_std::Connection {
+    let mut sql = pgsans_std::Connection::connect(&logical_server().conninfo(AuthMethod::Trust)).unwrap();
+    sql.set_autocommit(true).unwrap();
+    sql.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int PRIMARY KEY, name text);
+         DROP PUBLICATION IF EXISTS {publication}; CREATE PUBLICATION {publication} FOR TABLE {table}"
+    ))
+    .unwrap();
+    sql
+}
+
+/// The blocking client's `consume_stream` (psycopg2's shape) with a consumer that pauses:
+/// while it sleeps the walsender waits to write (what `pg_stat_activity` shows), and the
+/// positions it records reach the slot.
+#[test]
+fn blocking_consume_stream_pauses_the_server() {
+    let (table, publication, slot) = ("repl_blocking", "repl_blocking_pub", "repl_blocking_slot");
+    let mut sql = std_setup(table, publication);
+    let conninfo = format!("{} replication=database", logical_server().conninfo(AuthMethod::Trust));
+    let mut repl = pgsans_std::Connection::connect(&conninfo).unwrap();
+    let temporary = SlotOptions { temporary: true, ..SlotOptions::default() };
+    let created = repl.create_replication_slot(slot, pgoutput(), &temporary).unwrap();
+    // About 30 MB of changes: far more than the socket buffers hold.
+    sql.batch_execute(&format!("INSERT INTO {table} SELECT g, repeat('y', 100) FROM generate_series(1, 200000) g"))
+        .unwrap();
+    let options = [("proto_version", "1"), ("publication_names", publication)];
+    let mut stream = repl.start_replication(Some(slot), &pgoutput(), created.consistent_point, None, &options).unwrap();
+    let mut decoder = Decoder::new();
+    let mut inserts = 0;
+    let mut paused = false;
+    let mut end = PgLsn(0);
+    let broke = stream
+        .consume_stream(|message, status| {
+            let ReplicationMessage::XLogData { wal_start, data, .. } = message else { unreachable!() };
+            match decoder.decode(data).unwrap() {
+                Message::Insert { .. } => {
+                    inserts += 1;
+                    if inserts == 1000 && !paused {
+                        paused = true;
+                        std::thread::sleep(Duration::from_millis(1500));
+                    }
+                }
+                Message::Commit { end_lsn, .. } => {
+                    end = end_lsn;
+                    status.flushed = end_lsn;
+                    return std::ops::ControlFlow::Break(());
+                }
+                _ => {}
+            }
+            status.written = *wal_start;
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert!(broke, "the consumer ended it, not the server");
+    assert_eq!(inserts, 200_000);
+    assert_eq!(stream.status().flushed, end);
+    stream.send_status(stream.status(), true).unwrap();
+    let started = Instant::now();
+    loop {
+        let lsn: Option<PgLsn> = sql
+            .query_one("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
+            .unwrap()
+            .get(0)
+            .unwrap();
+        if lsn == Some(end) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the slot stayed at {lsn:?}, not {end}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stream.stop().unwrap();
+}
+
+/// The consumer's pause reaches the server: the walsender waits to write while nobody reads.
+#[test]
+fn a_paused_consumer_pauses_the_walsender() {
+    let (table, publication, slot) = ("repl_pause", "repl_pause_pub", "repl_pause_slot");
+    let mut sql = std_setup(table, publication);
+    let conninfo = format!("{} replication=database", logical_server().conninfo(AuthMethod::Trust));
+    let mut repl = pgsans_std::Connection::connect(&conninfo).unwrap();
+    let pid = repl.backend_pid();
+    let temporary = SlotOptions { temporary: true, ..SlotOptions::default() };
+    let created = repl.create_replication_slot(slot, pgoutput(), &temporary).unwrap();
+    sql.batch_execute(&format!("INSERT INTO {table} SELECT g, repeat('z', 100) FROM generate_series(1, 200000) g"))
+        .unwrap();
+    let options = [("proto_version", "1"), ("publication_names", publication)];
+    let mut stream = repl.start_replication(Some(slot), &pgoutput(), created.consistent_point, None, &options).unwrap();
+    let mut decoder = Decoder::new();
+    let mut inserts = 0;
+    for _ in 0..100 {
+        if let Some(ReplicationMessage::XLogData { data, .. }) = stream.next().unwrap() {
+            inserts += usize::from(matches!(decoder.decode(data).unwrap(), Message::Insert { .. }));
+        }
+    }
+    // Nobody reads: the socket buffers fill and the walsender waits for room to write.
+    let started = Instant::now();
+    loop {
+        let event: Option<String> =
+            sql.query_one("SELECT wait_event FROM pg_stat_activity WHERE pid = $1", &[&pid]).unwrap().get(0).unwrap();
+        if event.as_deref() == Some("WalSenderWriteData") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the walsender never waited to write: {event:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Reading again, all the rest arrives.
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(60));
+        let Some(ReplicationMessage::XLogData { data, .. }) = stream.next().unwrap() else { continue };
+        match decoder.decode(data).unwrap() {
+            Message::Insert { .. } => inserts += 1,
+            Message::Commit { .. } => break,
+            _ => {}
+        }
+    }
+    assert_eq!(inserts, 200_000);
+}
+
+/// psycopg2's asynchronous replication: `start_replication_expert`, poll, `read_message`,
+/// `send_feedback`, stop.
+#[test]
+fn the_polling_connection_reads_replication_messages() {
+    let (table, publication, slot) = ("repl_polling", "repl_polling_pub", "repl_polling_slot");
+    let mut sql = std_setup(table, publication);
+    let conninfo = format!("{} replication=database", logical_server().conninfo(AuthMethod::Trust));
+    let mut setup = pgsans_std::Connection::connect(&conninfo).unwrap();
+    let _ = setup.drop_replication_slot(slot, false);
+    let created = setup.create_replication_slot(slot, pgoutput(), &SlotOptions::default()).unwrap();
+    drop(setup);
+    sql.batch_execute(&format!("INSERT INTO {table} VALUES (1, 'a'), (2, 'b')")).unwrap();
+
+    let mut conn = pgsans_std::PollingConnection::connect_start(&conninfo).unwrap();
+    let drive = |conn: &mut pgsans_std::PollingConnection| loop {
+        match conn.poll().unwrap() {
+            pgsans_std::Poll::Ok => break,
+            wanted => conn.wait_blocking(wanted).unwrap(),
+        }
+    };
+    drive(&mut conn);
+    conn.start_replication_expert(&format!(
+        "START_REPLICATION SLOT {slot} LOGICAL {} (proto_version '1', publication_names '{publication}')",
+        created.consistent_point
+    ))
+    .unwrap();
+    drive(&mut conn);
+    assert!(conn.take_replication_end().is_none(), "started");
+    let mut decoder = Decoder::new();
+    let mut names = Vec::new();
+    let started = Instant::now();
+    let end = loop {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        let message = conn.read_message().unwrap();
+        let Some(message) = message else {
+            conn.wait_blocking(pgsans_std::Poll::Read).unwrap();
+            continue;
+        };
+        let ReplicationMessage::XLogData { data, .. } = message else { continue };
+        match decoder.decode(data).unwrap() {
+            Message::Insert { new, .. } => names.push(new.get::<String, _>("name").unwrap()),
+            Message::Commit { end_lsn, .. } => break end_lsn,
+            _ => {}
+        }
+    };
+    assert_eq!(names, ["a", "b"]);
+    conn.send_feedback(StandbyStatus::at(end), false, true).unwrap();
+    conn.stop_replication().unwrap();
+    drive(&mut conn);
+    assert_eq!(conn.take_replication_end().unwrap().unwrap().next_timeline, None);
+    // Not streaming any more: feedback is a misuse.
+    assert!(conn.send_feedback(StandbyStatus::at(end), false, true).is_err());
+    let started = Instant::now();
+    loop {
+        let lsn: Option<PgLsn> = sql
+            .query_one("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
+            .unwrap()
+            .get(0)
+            .unwrap();
+        if lsn == Some(end) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{lsn:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sql.query("SELECT pg_drop_replication_slot($1)", &[&slot]).unwrap();
 }
