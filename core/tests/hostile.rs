@@ -112,3 +112,136 @@ fn secrets_stay_out_of_debug_dsn_and_errors() {
     let e = Config::parse("user=alice password=hunter2-secret port=notaport").unwrap_err();
     assert!(!format!("{e} {e:?}").contains("hunter2-secret"), "{e:?}");
 }
+
+#[test]
+fn a_stream_nobody_asked_for_is_a_protocol_error() {
+    let mut c = started();
+    c.submit(Request::simple("SELECT 1")).unwrap();
+    flush(&mut c);
+    c.receive(&msg(b'W', &[0, 0, 0]));
+    assert!(matches!(c.poll(), Err(Error::Protocol(_))));
+    assert!(c.is_broken());
+}
+
+fn xlog(start: u64, data: &[u8]) -> Vec<u8> {
+    let mut body = vec![b'w'];
+    body.extend_from_slice(&start.to_be_bytes());
+    body.extend_from_slice(&(start + 100).to_be_bytes());
+    body.extend_from_slice(&7i64.to_be_bytes());
+    body.extend_from_slice(data);
+    msg(b'd', &body)
+}
+
+fn keepalive(end: u64, reply: bool) -> Vec<u8> {
+    let mut body = vec![b'k'];
+    body.extend_from_slice(&end.to_be_bytes());
+    body.extend_from_slice(&7i64.to_be_bytes());
+    body.push(u8::from(reply));
+    msg(b'd', &body)
+}
+
+/// The standby status updates ('r' in CopyData) queued in `transmit`: (written, flushed,
+/// applied, time, reply requested).
+fn status_updates(c: &mut Connection) -> Vec<(u64, u64, u64, i64, bool)> {
+    c.poll().unwrap();
+    let out = c.transmit().to_vec();
+    c.advance(out.len());
+    let mut found = Vec::new();
+    let mut rest = &out[..];
+    while rest.len() >= 5 {
+        let len = i32::from_be_bytes(rest[1..5].try_into().unwrap()) as usize;
+        let (m, tail) = rest.split_at(1 + len);
+        if m[0] == b'd' && m[5] == b'r' {
+            let u = |i: usize| u64::from_be_bytes(m[i..i + 8].try_into().unwrap());
+            found.push((u(6), u(14), u(22), u(30) as i64, m[38] == 1));
+        }
+        rest = tail;
+    }
+    found
+}
+
+/// A whole replication stream through the engine, fed one byte at a time: messages handed
+/// over in order, keepalives answered with the recorded positions at the injected time, the
+/// positions moved on by a keepalive once everything received is flushed, data trailing the
+/// server's CopyDone dropped, and the stream's end as its response.
+#[test]
+fn a_replication_stream_byte_by_byte() {
+    use pgsans::replication::{ReplicationMessage, StandbyStatus};
+    use pgsans::types::PgLsn;
+    let config = Config::parse("user=alice dbname=shop sslmode=disable replication=database").unwrap();
+    let mut c = Connection::new(&config, ClientNonce::from_random_bytes([7; 18])).unwrap();
+    flush(&mut c);
+    c.receive(&[msg(b'R', &0i32.to_be_bytes()), msg(b'Z', b"I")].concat());
+    c.poll().unwrap();
+    assert!(c.autocommit(), "a replication connection is in autocommit mode");
+    // 2000-01-01 plus 3 s.
+    c.set_current_time(std::time::Duration::from_secs(946_684_803));
+    let id = c.submit(Request::start_replication("START_REPLICATION SLOT s LOGICAL 0/0")).unwrap();
+    flush(&mut c);
+    assert!(c.take_replication(id).unwrap().is_none());
+    let server = [msg(b'W', &[0, 0, 0]), xlog(1000, b"first"), keepalive(1200, true), xlog(1300, b"second")].concat();
+    let mut seen = Vec::new();
+    for b in &server {
+        c.receive(&[*b]);
+        c.poll().unwrap();
+        while let Some(m) = c.take_replication(id).unwrap() {
+            seen.push(match m {
+                ReplicationMessage::XLogData { wal_start, data, .. } => {
+                    format!("{} {}", wal_start.0, String::from_utf8_lossy(data))
+                }
+                ReplicationMessage::Keepalive { wal_end, reply_requested, .. } => {
+                    format!("k {} {reply_requested}", wal_end.0)
+                }
+            });
+            c.poll().unwrap();
+        }
+    }
+    assert_eq!(seen, ["1000 first", "k 1200 true", "1300 second"]);
+    // The keepalive was answered with what was recorded then: nothing (the data at 1000 was
+    // not flushed), at 3 s past PostgreSQL's epoch.
+    assert_eq!(status_updates(&mut c), [(0, 0, 0, 3_000_000, false)]);
+    // Everything received flushed: the next keepalive moves every position on to its WAL end.
+    c.record_standby_status(id, StandbyStatus { written: PgLsn(1300), flushed: PgLsn(1300), applied: PgLsn(0) })
+        .unwrap();
+    assert!(status_updates(&mut c).is_empty(), "recorded, not sent");
+    c.receive(&keepalive(2000, true));
+    c.poll().unwrap();
+    assert!(matches!(c.take_replication(id).unwrap(), Some(ReplicationMessage::Keepalive { .. })));
+    assert_eq!(status_updates(&mut c), [(2000, 2000, 2000, 3_000_000, false)]);
+    // Positions never move back; an update asked for now goes at once.
+    c.send_standby_status(id, StandbyStatus::at(PgLsn(5)), true).unwrap();
+    assert_eq!(status_updates(&mut c), [(2000, 2000, 2000, 3_000_000, true)]);
+    // Stop: CopyDone; what the server still sends, and sends after its own CopyDone, is dropped.
+    c.stop_replication(id).unwrap();
+    c.poll().unwrap();
+    assert_eq!(c.transmit(), &msg(b'c', b"")[..]);
+    c.advance(5);
+    let end = [xlog(3000, b"late"), msg(b'c', b""), xlog(3100, b"later"), msg(b'C', b"COPY 0\0"), msg(b'Z', b"I")];
+    for b in end.concat() {
+        c.receive(&[b]);
+        c.poll().unwrap();
+        assert!(c.take_replication(id).unwrap().is_none());
+    }
+    let ended = c.take_response(id).unwrap().unwrap().into_replication_end().unwrap();
+    assert_eq!(ended.next_timeline, None);
+    assert!(c.send_standby_status(id, StandbyStatus::default(), false).is_err(), "over");
+    // A second logical stream on this connection is refused before anything is sent.
+    let e = c.submit(Request::start_replication("START_REPLICATION SLOT s LOGICAL 0/0")).unwrap_err();
+    assert!(matches!(e, Error::Usage(_)), "{e:?}");
+    assert!(c.transmit().is_empty());
+}
+
+#[test]
+fn a_malformed_replication_message_breaks_the_connection() {
+    let config = Config::parse("user=alice dbname=shop sslmode=disable replication=true").unwrap();
+    let mut c = Connection::new(&config, ClientNonce::from_random_bytes([7; 18])).unwrap();
+    flush(&mut c);
+    c.receive(&[msg(b'R', &0i32.to_be_bytes()), msg(b'Z', b"I")].concat());
+    c.poll().unwrap();
+    let id = c.submit(Request::start_replication("START_REPLICATION 0/0")).unwrap();
+    flush(&mut c);
+    c.receive(&[msg(b'W', &[0, 0, 0]), msg(b'd', b"x")].concat());
+    c.poll().unwrap();
+    assert!(matches!(c.take_replication(id), Err(Error::Protocol(_))));
+    assert!(c.is_broken());
+}

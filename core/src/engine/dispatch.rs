@@ -378,6 +378,9 @@ impl Connection {
         };
         let request = &mut self.requests[i];
         if point.is_prefix() {
+            if matches!(ev, Event::CopyBothResponse { .. }) {
+                return Err(ProtocolError::Unexpected { ty: 'W', state: "an automatic BEGIN was answered" }.into());
+            }
             if starts_copy_in {
                 self.conv.end_copy_in()?;
             }

@@ -524,6 +524,14 @@ impl Machine {
         id: RequestId,
         conv: &mut Conversation,
     ) -> Result<Progress, Error> {
+        if matches!(ev, Event::CopyBothResponse { .. }) && !matches!(self, Machine::Replication(_)) {
+            // A stream nobody asked for would never end: the server is out of step.
+            return Err(crate::error::ProtocolError::Unexpected {
+                ty: 'W',
+                state: "a request that is not a replication stream was running",
+            }
+            .into());
+        }
         if matches!(ev, Event::CopyInResponse { .. }) && !matches!(self, Machine::Copy(c) if c.takes_copy_in()) {
             // The server waits for data nobody will send: end its copy at once.
             conv.end_copy_in()?;
