@@ -2,7 +2,10 @@
 //! opened, read, written, sought (64-bit offsets), truncated, exported, imported, unlinked —
 //! through the server's `lo_*` functions, valid inside the transaction that opened them.
 
+use std::io;
 use std::path::Path;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use pgsans::{Error, TransactionStatus, UsageError};
 
@@ -93,7 +96,7 @@ impl<R: Runtime> Connection<R> {
             None
         };
         let serial = self.engine().transaction_serial();
-        let mut lo = LargeObject { conn: self, oid, fd, mode, serial };
+        let mut lo = LargeObject { conn: self, oid, fd, mode, serial, in_flight: None, seek_target: None };
         if let Some(path) = new_file {
             let data = std::fs::read(path)?;
             for chunk in data.chunks(CHUNK) {
@@ -115,6 +118,11 @@ pub struct LargeObject<'a, R: Runtime> {
     mode: LoMode,
     /// The transaction it was opened in.
     serial: u64,
+    /// The server call of a poll-based read, write or seek in flight.
+    in_flight: Option<(pgsans::RequestId, IoOp)>,
+    /// Tokio's `start_seek` target, until `poll_complete` has run it.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    seek_target: Option<io::SeekFrom>,
 }
 
 impl<R: Runtime> LargeObject<'_, R> {
@@ -237,5 +245,182 @@ impl<R: Runtime> LargeObject<'_, R> {
     /// The connection, to run other statements meanwhile.
     pub fn connection(&mut self) -> &mut Connection<R> {
         self.conn
+    }
+}
+
+/// A server call of the poll-based I/O in flight, and what it was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IoOp {
+    Read,
+    Write,
+    Seek,
+}
+
+impl<R: Runtime> LargeObject<'_, R> {
+    /// Runs `sql` with `params` for the poll-based I/O: submitted on the first poll, its one
+    /// value taken when it is answered. Only one such call at a time: polling for another
+    /// kind while one is in flight is a misuse.
+    fn poll_call<T: for<'v> pgsans::FromSql<'v>>(
+        &mut self,
+        cx: &mut Context<'_>,
+        op: IoOp,
+        sql: &str,
+        params: pgsans::Params<'_>,
+    ) -> Poll<Result<T, Error>> {
+        let id = match self.in_flight {
+            Some((id, pending)) if pending == op => id,
+            Some(_) => {
+                return Poll::Ready(Err(UsageError::InvalidState(
+                    "another read, write or seek of this large object is in flight".into(),
+                )
+                .into()))
+            }
+            None => {
+                let engine = &mut self.conn.driver.engine;
+                let request = engine.query_request(sql, params, pgsans::Mode::Collect)?;
+                let id = engine.submit(request)?;
+                self.in_flight = Some((id, op));
+                id
+            }
+        };
+        let response = ready!(self.conn.driver.poll_until(cx, None, |e| e.take_response(id)));
+        self.in_flight = None;
+        let result = response?.into_query()?;
+        let row = result.rows.first().ok_or(UsageError::RowCount { expected: "one", got: 0 })?;
+        Poll::Ready(row.get::<T, _>(0))
+    }
+
+    /// The descriptor for a poll-based call: checked when the call starts (while it is in
+    /// flight the connection is busy with it, and the parameters are already sent).
+    fn io_fd(&mut self) -> Result<i32, Error> {
+        match (self.in_flight, self.fd) {
+            (Some(_), Some(fd)) => Ok(fd),
+            _ => self.fd(),
+        }
+    }
+
+    fn poll_read_into(&mut self, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<Result<usize, Error>> {
+        let fd = self.io_fd()?;
+        let want = i32::try_from(out.len().min(CHUNK)).unwrap_or(i32::MAX);
+        let data: Vec<u8> = ready!(self.poll_call(cx, IoOp::Read, "SELECT pg_catalog.loread($1, $2)", &[&fd, &want]))?;
+        // The server never sends more than asked; refuse rather than truncate if it did.
+        let Some(dest) = out.get_mut(..data.len()) else {
+            return Poll::Ready(Err(pgsans::ProtocolError::Malformed {
+                message: "loread",
+                what: "more bytes than were asked for",
+            }
+            .into()));
+        };
+        dest.copy_from_slice(&data);
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_write_from(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize, Error>> {
+        let fd = self.io_fd()?;
+        let chunk = &data[..data.len().min(CHUNK)];
+        let n: i32 = ready!(self.poll_call(cx, IoOp::Write, "SELECT pg_catalog.lowrite($1, $2)", &[&fd, &chunk]))?;
+        Poll::Ready(Ok(usize::try_from(n).unwrap_or(0)))
+    }
+
+    fn poll_seek_to(&mut self, cx: &mut Context<'_>, pos: io::SeekFrom) -> Poll<Result<u64, Error>> {
+        let fd = self.io_fd()?;
+        let (offset, whence) = match pos {
+            io::SeekFrom::Start(n) => (i64::try_from(n).map_err(|_| UsageError::InvalidArgument("offset".into()))?, 0),
+            io::SeekFrom::Current(n) => (n, 1),
+            io::SeekFrom::End(n) => (n, 2),
+        };
+        let at: i64 = ready!(self.poll_call(
+            cx,
+            IoOp::Seek,
+            "SELECT pg_catalog.lo_lseek64($1, $2, $3)",
+            &[&fd, &offset, &whence]
+        ))?;
+        Poll::Ready(u64::try_from(at).map_err(|_| UsageError::Conversion(format!("position {at}")).into()))
+    }
+}
+
+fn to_io(e: Error) -> io::Error {
+    io::Error::other(e)
+}
+
+/// Reads through `loread`, one call per poll (at most 256 KiB each).
+impl<R: Runtime> futures_lite::AsyncRead for LargeObject<'_, R> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_read_into(cx, out).map_err(to_io)
+    }
+}
+
+/// Writes through `lowrite`; each write is done on the server when it returns (`poll_flush`
+/// and `poll_close` have nothing to do: [`close`](LargeObject::close) closes the descriptor).
+impl<R: Runtime> futures_lite::AsyncWrite for LargeObject<'_, R> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_from(cx, data).map_err(to_io)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Seeks through `lo_lseek64` (offsets past 2 GB work).
+impl<R: Runtime> futures_lite::AsyncSeek for LargeObject<'_, R> {
+    fn poll_seek(self: Pin<&mut Self>, cx: &mut Context<'_>, pos: io::SeekFrom) -> Poll<io::Result<u64>> {
+        self.get_mut().poll_seek_to(cx, pos).map_err(to_io)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: Runtime> tokio::io::AsyncRead for LargeObject<'_, R> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let n = ready!(self.get_mut().poll_read_into(cx, out.initialize_unfilled())).map_err(to_io)?;
+        out.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<R: Runtime> tokio::io::AsyncWrite for LargeObject<'_, R> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_from(cx, data).map_err(to_io)
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Tokio's two-step seek: `start_seek` notes the target, `poll_complete` runs the call.
+#[cfg(feature = "tokio")]
+impl<R: Runtime> tokio::io::AsyncSeek for LargeObject<'_, R> {
+    fn start_seek(self: Pin<&mut Self>, pos: io::SeekFrom) -> io::Result<()> {
+        let this = self.get_mut();
+        if this.in_flight.is_some() {
+            return Err(io::Error::other("a call of this large object is in flight"));
+        }
+        this.seek_target = Some(pos);
+        Ok(())
+    }
+    fn poll_complete(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<u64>> {
+        let this = self.get_mut();
+        let Some(pos) = this.seek_target else {
+            // No seek started: the current position.
+            return this.poll_seek_to(cx, io::SeekFrom::Current(0)).map_err(to_io);
+        };
+        let at = ready!(this.poll_seek_to(cx, pos)).map_err(to_io)?;
+        this.seek_target = None;
+        Poll::Ready(Ok(at))
+    }
+}
+
+impl<R: Runtime> Drop for LargeObject<'_, R> {
+    fn drop(&mut self) {
+        // A poll-based call dropped before its answer: the engine drains it.
+        if let Some((id, _)) = self.in_flight.take() {
+            self.conn.driver.engine.abandon(id);
+        }
     }
 }

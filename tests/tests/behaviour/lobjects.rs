@@ -82,6 +82,36 @@ pub async fn large_objects_read_write_seek_and_end_with_their_transaction<R: Tes
     c.commit().await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 
+    // The async I/O traits: a megabyte copied in with `futures` AsyncWrite, sought with
+    // AsyncSeek, read back with AsyncRead in small reads; a read that outlives its
+    // transaction is an error, not a panic.
+    {
+        use futures_lite::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+        let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+        let mut lo = c.lobject(0, "rw", 0, None).await.unwrap();
+        futures_lite::io::copy(&big[..], &mut lo).await.unwrap();
+        AsyncWriteExt::flush(&mut lo).await.unwrap();
+        assert_eq!(AsyncSeekExt::seek(&mut lo, std::io::SeekFrom::End(-10)).await.unwrap(), 999_990);
+        assert_eq!(AsyncSeekExt::seek(&mut lo, std::io::SeekFrom::Start(0)).await.unwrap(), 0);
+        let mut back = Vec::new();
+        let mut small = [0u8; 7000];
+        loop {
+            let n = AsyncReadExt::read(&mut lo, &mut small).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            back.extend_from_slice(&small[..n]);
+        }
+        assert!(back == big, "{} bytes back", back.len());
+        AsyncSeekExt::seek(&mut lo, std::io::SeekFrom::Start(5)).await.unwrap();
+        let mut rest = Vec::new();
+        lo.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest.len(), big.len() - 5);
+        lo.connection().rollback().await.unwrap();
+        let e = AsyncReadExt::read(&mut lo, &mut small).await.unwrap_err();
+        assert!(e.to_string().contains("closed"), "{e}");
+    }
+
     // tpc_prepare ends the transaction too.
     let xid = Xid::new(3, &format!("lo-{}", R::NAME), "b").unwrap();
     c.tpc_begin(xid).await.unwrap();
@@ -101,4 +131,24 @@ impl LoModeCheck {
     fn bad() -> Result<pgsans_client::LoMode, Error> {
         pgsans_client::LoMode::parse("rx")
     }
+}
+
+/// Tokio's own I/O traits on a large object: `tokio::io::copy` in, `AsyncSeekExt::seek`,
+/// `read_to_end` out.
+#[test]
+fn large_objects_are_tokio_async_read_write_seek() {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut c = pgsans_tokio::Connection::connect(&TestServer::shared().conninfo(AuthMethod::Trust)).await.unwrap();
+        let data: Vec<u8> = (0..600_000u32).map(|i| (i % 241) as u8).collect();
+        let mut lo = c.lobject(0, "rw", 0, None).await.unwrap();
+        tokio::io::copy(&mut &data[..], &mut lo).await.unwrap();
+        assert_eq!(AsyncSeekExt::seek(&mut lo, std::io::SeekFrom::Current(-100)).await.unwrap(), 599_900);
+        AsyncSeekExt::rewind(&mut lo).await.unwrap();
+        let mut back = Vec::new();
+        AsyncReadExt::read_to_end(&mut lo, &mut back).await.unwrap();
+        assert!(back == data, "{} bytes back", back.len());
+        lo.connection().rollback().await.unwrap();
+    });
 }
