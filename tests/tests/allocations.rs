@@ -12,6 +12,27 @@ struct Counting;
 thread_local! {
     /// Allocations made by this thread while counting is on; `None`: not counting.
     static COUNT: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Bytes this thread holds (allocated minus freed by it) and the most it has held since
+    /// the last reset.
+    static LIVE: Cell<(isize, isize)> = const { Cell::new((0, 0)) };
+}
+
+fn live(delta: isize) {
+    let _ = LIVE.try_with(|l| {
+        let (now, peak) = l.get();
+        l.set((now + delta, peak.max(now + delta)));
+    });
+}
+
+/// The most bytes this thread held at once while `f` ran, above what it held before.
+fn peak_bytes(f: impl FnOnce()) -> isize {
+    let start = LIVE.with(|l| {
+        let (now, _) = l.get();
+        l.set((now, now));
+        now
+    });
+    f();
+    LIVE.with(|l| l.get().1) - start
 }
 
 fn count_one() {
@@ -26,17 +47,21 @@ fn count_one() {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count_one();
+        live(layout.size() as isize);
         unsafe { System.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count_one();
+        live(layout.size() as isize);
         unsafe { System.alloc_zeroed(layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count_one();
+        live(new_size as isize - layout.size() as isize);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        live(-(layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -115,4 +140,32 @@ fn the_same_on_tokio() {
         assert!(ok);
         assert_eq!(made, 0, "allocations in 100 warm executions on Tokio");
     });
+}
+
+/// A named cursor over ten million rows, iterated in batches of `itersize`, in bounded memory:
+/// the blocking client never holds more than a few MiB at once (everything would be about
+/// 400 MB as rows).
+#[test]
+fn a_ten_million_row_cursor_in_bounded_memory() {
+    let server = TestServer::shared();
+    let mut conn = pgsans_std::Connection::connect(&server.conninfo(AuthMethod::Trust)).unwrap();
+    let options = pgsans_client::CursorOptions { itersize: 5000, ..Default::default() };
+    let (mut rows, mut sum, mut most_buffered) = (0u64, 0i64, 0usize);
+    let peak = peak_bytes(|| {
+        let mut cursor = conn
+            .declare_cursor("ten_million", "SELECT g, 'row ' || g FROM generate_series(1, 10000000) g", &[], options)
+            .unwrap();
+        while let Some(row) = cursor.next().unwrap() {
+            rows += 1;
+            sum += i64::from(row.get::<i32, _>(0).unwrap());
+            most_buffered = most_buffered.max(cursor.buffered());
+        }
+        cursor.close().unwrap();
+    });
+    assert_eq!(rows, 10_000_000);
+    assert_eq!(sum, 10_000_000 * 10_000_001 / 2);
+    assert!(most_buffered < 5000, "at most one batch buffered: {most_buffered}");
+    eprintln!("ten million rows through a cursor: peak {peak} bytes held, {most_buffered} rows buffered at most");
+    assert!(peak < 16 << 20, "peak {peak} bytes held while iterating");
+    conn.rollback().unwrap();
 }

@@ -319,6 +319,18 @@ pub async fn physical_replication_streams_wal<R: TestRt>() {
             wal += data.len();
         }
     }
+    // The same stream as a `futures` Stream of owned messages.
+    sql.batch_execute("CREATE TEMP TABLE wal_maker_2 AS SELECT g FROM generate_series(1, 1000) g").await.unwrap();
+    let mut owned = 0;
+    while owned < 8192 {
+        assert!(started.elapsed() < Duration::from_secs(30), "no WAL after {owned} bytes");
+        let next = futures_lite::StreamExt::next(&mut stream).await.unwrap().unwrap();
+        if let pgsans_client::OwnedReplicationMessage::XLogData { wal_start, data, .. } = next {
+            assert!(wal_start >= position, "WAL in order");
+            position = PgLsn(wal_start.0 + data.len() as u64);
+            owned += data.len();
+        }
+    }
     stream.confirm(position).await.unwrap();
     stream.stop().await.unwrap();
     assert_eq!(repl.identify_system().await.unwrap().timeline, 1);
