@@ -29,12 +29,36 @@ struct Sample {
     cpu: Duration,
 }
 
+/// CPU of the server's exited backends (the postmaster's children's time, once reaped): a
+/// run's walsender, measured after it has ended.
+fn server_children_cpu(server: &TestServer) -> Duration {
+    let pid = std::fs::read_to_string(server.data_dir.join("postmaster.pid")).unwrap();
+    let pid = pid.lines().next().unwrap().trim().to_owned();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    // After the command name: state is field 3, cutime 16, cstime 17 (1-based in proc(5)).
+    let ticks: u64 = fields[13].parse::<u64>().unwrap() + fields[14].parse::<u64>().unwrap();
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+fn with_server_cpu(server: &TestServer, run: impl FnOnce() -> Sample) -> (Sample, Duration) {
+    let before = server_children_cpu(server);
+    let sample = run();
+    // The walsender exits once the client is gone; the postmaster reaps it.
+    std::thread::sleep(Duration::from_millis(300));
+    (sample, server_children_cpu(server) - before)
+}
+
 fn pgsans_run(conninfo: &str, slot: &str, publication: &str, rows: usize) -> Sample {
     let mut repl = pgsans_std::Connection::connect(&format!("{conninfo} replication=database")).unwrap();
     let (wall0, cpu0) = (Instant::now(), thread_cpu());
     let options = [("proto_version", "1"), ("publication_names", publication)];
     let kind = SlotKind::Logical { plugin: "pgoutput".into() };
     let mut stream = repl.start_replication(Some(slot), &kind, PgLsn(0), None, &options).unwrap();
+    if std::env::var_os("EARLY_STATUS").is_some() {
+        stream.send_status(pgsans::replication::StandbyStatus::default(), false).unwrap();
+    }
     let mut decoder = Decoder::new();
     let (mut seen, mut sum) = (0usize, 0i64);
     loop {
@@ -44,6 +68,11 @@ fn pgsans_run(conninfo: &str, slot: &str, publication: &str, rows: usize) -> Sam
                 sum += i64::from(new.get::<i32, _>(0).unwrap());
                 sum += new.get::<&str, _>(1).unwrap().len() as i64;
                 seen += 1;
+                if let Some(us) = std::env::var("NAP_US").ok().and_then(|v| v.parse().ok()) {
+                    if seen % 256 == 0 {
+                        std::thread::sleep(Duration::from_micros(us));
+                    }
+                }
             }
             Message::Commit { end_lsn, .. } if seen >= rows => {
                 stream.send_status(pgsans::replication::StandbyStatus::at(end_lsn), false).unwrap();
@@ -56,6 +85,36 @@ fn pgsans_run(conninfo: &str, slot: &str, publication: &str, rows: usize) -> Sam
     assert!(sum > 0);
     drop(stream);
     sample
+}
+
+fn pgsans_tokio_run(conninfo: &str, slot: &str, publication: &str, rows: usize) -> Sample {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut repl = pgsans_tokio::Connection::connect(&format!("{conninfo} replication=database")).await.unwrap();
+        let (wall0, cpu0) = (Instant::now(), thread_cpu());
+        let options = [("proto_version", "1"), ("publication_names", publication)];
+        let kind = SlotKind::Logical { plugin: "pgoutput".into() };
+        let mut stream = repl.start_replication(Some(slot), &kind, PgLsn(0), None, &options).await.unwrap();
+        let mut decoder = Decoder::new();
+        let (mut seen, mut sum) = (0usize, 0i64);
+        loop {
+            let Some(ReplicationMessage::XLogData { data, .. }) = stream.next().await.unwrap() else { continue };
+            match decoder.decode(data).unwrap() {
+                Message::Insert { new, .. } => {
+                    sum += i64::from(new.get::<i32, _>(0).unwrap());
+                    sum += new.get::<&str, _>(1).unwrap().len() as i64;
+                    seen += 1;
+                }
+                Message::Commit { end_lsn, .. } if seen >= rows => {
+                    stream.send_status(pgsans::replication::StandbyStatus::at(end_lsn), false).await.unwrap();
+                    break;
+                }
+                _ => {}
+            }
+        }
+        assert!(sum > 0);
+        Sample { wall: wall0.elapsed(), cpu: thread_cpu() - cpu0 }
+    })
 }
 
 fn recvlogical_run(bin: &std::path::Path, server: &TestServer, slot: &str, publication: &str, end: PgLsn) -> Sample {
@@ -90,7 +149,7 @@ fn main() {
     let mut slots = pgsans_std::Connection::connect(&format!("{conninfo} replication=database")).unwrap();
     let kind = SlotKind::Logical { plugin: "pgoutput".into() };
     for i in 0..runs {
-        for who in ["pgsans", "recv"] {
+        for who in ["pgsans", "tokio", "recv"] {
             slots.create_replication_slot(&format!("{who}_{i}"), kind.clone(), &SlotOptions::default()).unwrap();
         }
     }
@@ -100,10 +159,22 @@ fn main() {
     .unwrap();
     let end: PgLsn = sql.query_one("SELECT pg_current_wal_lsn()", &[]).unwrap().get(0).unwrap();
     let mut ours = Vec::new();
+    let mut tokio = Vec::new();
     let mut theirs = Vec::new();
     for i in 0..runs {
-        let mut a = || ours.push(pgsans_run(&conninfo, &format!("pgsans_{i}"), "bench_pub", rows));
-        let mut b = || theirs.push(recvlogical_run(&server.bin_dir, &server, &format!("recv_{i}"), "bench_pub", end));
+        let mut a = || {
+            let (s, server_cpu) =
+                with_server_cpu(&server, || pgsans_run(&conninfo, &format!("pgsans_{i}"), "bench_pub", rows));
+            eprintln!("  pgsans-std: walsender CPU {:.3} s", server_cpu.as_secs_f64());
+            ours.push(s)
+        };
+        let mut b = || {
+            let (s, server_cpu) = with_server_cpu(&server, || {
+                recvlogical_run(&server.bin_dir, &server, &format!("recv_{i}"), "bench_pub", end)
+            });
+            eprintln!("  pg_recvlogical: walsender CPU {:.3} s", server_cpu.as_secs_f64());
+            theirs.push(s)
+        };
         if i % 2 == 0 {
             a();
             b();
@@ -111,6 +182,17 @@ fn main() {
             b();
             a();
         }
+        tokio.push(pgsans_tokio_run(&conninfo, &format!("tokio_{i}"), "bench_pub", rows));
+        let (o, k, t) = (&ours[i], &tokio[i], &theirs[i]);
+        eprintln!(
+            "run {i}: pgsans-std {:.3} s wall {:.3} s CPU, pgsans-tokio {:.3} s wall {:.3} s CPU, pg_recvlogical {:.3} s wall {:.3} s CPU",
+            o.wall.as_secs_f64(),
+            o.cpu.as_secs_f64(),
+            k.wall.as_secs_f64(),
+            k.cpu.as_secs_f64(),
+            t.wall.as_secs_f64(),
+            t.cpu.as_secs_f64()
+        );
     }
     let median = |v: &mut Vec<Sample>, f: fn(&Sample) -> Duration| {
         let mut d: Vec<Duration> = v.iter().map(f).collect();
@@ -119,6 +201,7 @@ fn main() {
     };
     let (ow, oc) = (median(&mut ours, |s| s.wall), median(&mut ours, |s| s.cpu));
     let (tw, tc) = (median(&mut theirs, |s| s.wall), median(&mut theirs, |s| s.cpu));
+    let (kw, kc) = (median(&mut tokio, |s| s.wall), median(&mut tokio, |s| s.cpu));
     println!(
         "pgoutput stream of {rows} inserted rows, median of {runs} interleaved runs (PostgreSQL {})",
         server.version
@@ -126,10 +209,17 @@ fn main() {
     println!("{:<28} {:>10} {:>14} {:>12}", "client", "wall s", "rows/s", "client CPU s");
     println!(
         "{:<28} {:>10.3} {:>14.0} {:>12.3}",
-        "pgsans (decoded, typed)",
+        "pgsans-std (decoded, typed)",
         ow.as_secs_f64(),
         rows as f64 / ow.as_secs_f64(),
         oc.as_secs_f64()
+    );
+    println!(
+        "{:<28} {:>10.3} {:>14.0} {:>12.3}",
+        "pgsans-tokio (decoded)",
+        kw.as_secs_f64(),
+        rows as f64 / kw.as_secs_f64(),
+        kc.as_secs_f64()
     );
     println!(
         "{:<28} {:>10.3} {:>14.0} {:>12.3}",
