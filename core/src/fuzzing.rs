@@ -427,3 +427,81 @@ pub fn replication(mut data: &[u8]) -> usize {
     }
     decoded
 }
+
+/// The fuzz targets' entry points, each taking the fuzzer's raw input: the `fuzz/` crate's
+/// targets call them, and `core/tests/fuzz_seeds.rs` replays the committed seeds through them.
+pub mod targets {
+    /// Server bytes, cut into reads where the first bytes say: the same result however cut.
+    pub fn server_reply(data: &[u8]) {
+        let Some((&n, rest)) = data.split_first() else { return };
+        let n = (n as usize % 8).min(rest.len());
+        let (cuts, server) = rest.split_at(n);
+        let whole = super::server_reply(server, &[0]);
+        if !cuts.is_empty() {
+            assert_eq!(super::server_reply(server, cuts), whole);
+        }
+        assert_eq!(super::server_reply(server, &[1]), whole);
+    }
+
+    /// A connection string or URI.
+    pub fn conninfo(data: &[u8]) {
+        if let Ok(s) = std::str::from_utf8(data) {
+            super::conninfo(s);
+        }
+    }
+
+    /// One backend message body of the type in the first byte.
+    pub fn decode_message(data: &[u8]) {
+        if let Some((&ty, body)) = data.split_first() {
+            super::decode_message(ty, body);
+        }
+    }
+
+    /// One value for the decoder the first byte picks, in the format the second says.
+    pub fn decode_value(data: &[u8]) {
+        if let [pick, format, raw @ ..] = data {
+            super::decode_value(*pick, *format, raw);
+        }
+    }
+
+    /// Binary COPY data for the column types the first bytes pick, cut as the next say: the
+    /// same rows however cut.
+    pub fn binary_copy(data: &[u8]) {
+        let Some((&n, rest)) = data.split_first() else { return };
+        let n = n as usize;
+        let (picks, rest) = rest.split_at((n % 5).min(rest.len()));
+        let Some((&m, rest)) = rest.split_first() else { return };
+        let m = (m as usize % 7).min(rest.len());
+        let (cuts, body) = rest.split_at(m);
+        let mut stream = Vec::new();
+        if n % 2 == 0 {
+            stream.extend_from_slice(b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0");
+        }
+        stream.extend_from_slice(body);
+        let whole = super::binary_copy(picks, &[0], &stream);
+        assert_eq!(super::binary_copy(picks, cuts, &stream), whole);
+    }
+
+    /// An Xid string.
+    pub fn xid(data: &[u8]) {
+        if let Ok(s) = std::str::from_utf8(data) {
+            super::xid(s);
+        }
+    }
+
+    /// Replication messages and a pgoutput stream.
+    pub fn replication(data: &[u8]) {
+        super::replication(data);
+    }
+
+    /// Every target by its name in `fuzz/Cargo.toml`.
+    pub const ALL: &[(&str, fn(&[u8]))] = &[
+        ("server_reply", server_reply),
+        ("conninfo", conninfo),
+        ("decode_message", decode_message),
+        ("decode_value", decode_value),
+        ("binary_copy", binary_copy),
+        ("xid", xid),
+        ("replication", replication),
+    ];
+}

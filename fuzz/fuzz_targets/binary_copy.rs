@@ -8,18 +8,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&n, rest)) = data.split_first() else { return };
-    let n = n as usize;
-    let (picks, rest) = rest.split_at((n % 5).min(rest.len()));
-    let Some((&m, rest)) = rest.split_first() else { return };
-    let m = (m as usize % 7).min(rest.len());
-    let (cuts, body) = rest.split_at(m);
-    let mut stream = Vec::new();
-    if n % 2 == 0 {
-        stream.extend_from_slice(b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0");
-    }
-    stream.extend_from_slice(body);
-    let whole = pgsans::fuzzing::binary_copy(picks, &[0], &stream);
-    assert_eq!(pgsans::fuzzing::binary_copy(picks, cuts, &stream), whole);
-});
+fuzz_target!(|data: &[u8]| pgsans::fuzzing::targets::binary_copy(data));

@@ -4,8 +4,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(s) = std::str::from_utf8(data) {
-        pgsans::fuzzing::conninfo(s);
-    }
-});
+fuzz_target!(|data: &[u8]| pgsans::fuzzing::targets::conninfo(data));

@@ -4,8 +4,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Some((&ty, body)) = data.split_first() {
-        pgsans::fuzzing::decode_message(ty, body);
-    }
-});
+fuzz_target!(|data: &[u8]| pgsans::fuzzing::targets::decode_message(data));

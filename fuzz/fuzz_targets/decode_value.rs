@@ -6,8 +6,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let [pick, format, raw @ ..] = data {
-        pgsans::fuzzing::decode_value(*pick, *format, raw);
-    }
-});
+fuzz_target!(|data: &[u8]| pgsans::fuzzing::targets::decode_value(data));

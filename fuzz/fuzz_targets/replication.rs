@@ -6,6 +6,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    pgsans::fuzzing::replication(data);
-});
+fuzz_target!(|data: &[u8]| pgsans::fuzzing::targets::replication(data));

@@ -8,13 +8,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Some((&n, rest)) = data.split_first() else { return };
-    let n = (n as usize % 8).min(rest.len());
-    let (cuts, server) = rest.split_at(n);
-    let whole = pgsans::fuzzing::server_reply(server, &[0]);
-    if !cuts.is_empty() {
-        assert_eq!(pgsans::fuzzing::server_reply(server, cuts), whole);
-    }
-    assert_eq!(pgsans::fuzzing::server_reply(server, &[1]), whole);
-});
+fuzz_target!(|data: &[u8]| pgsans::fuzzing::targets::server_reply(data));

@@ -187,3 +187,37 @@ async fn main() -> Result<(), Error> {
     cargo(&dir, &["check"], &[("RUSTFLAGS", "-D warnings")]);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Every fuzz target runs for a short fixed time on its committed seeds (`fuzz/run-all`),
+/// with the limits the project holds them to; cargo-fuzz is installed first where missing.
+#[test]
+fn every_fuzz_target_runs_on_its_seeds() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let clean = |cmd: &mut Command| {
+        for var in ["RUSTFLAGS", "RUSTDOCFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_DIR"] {
+            cmd.env_remove(var);
+        }
+    };
+    let mut probe = Command::new(&cargo);
+    probe.args(["fuzz", "--version"]);
+    clean(&mut probe);
+    if !probe.output().is_ok_and(|o| o.status.success()) {
+        let mut install = Command::new(&cargo);
+        install.args(["install", "cargo-fuzz", "--locked"]);
+        clean(&mut install);
+        let out = install.output().expect("run cargo install");
+        assert!(out.status.success(), "cargo install cargo-fuzz failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut run = Command::new(workspace().join("fuzz/run-all"));
+    run.arg("10").env("CARGO", &cargo);
+    clean(&mut run);
+    let out = run.output().expect("run fuzz/run-all");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "fuzz/run-all failed:\n{stdout}\n{stderr}");
+    let targets = std::fs::read_dir(workspace().join("fuzz/seeds")).unwrap().count();
+    let ran: Vec<&str> = stdout.lines().filter(|l| l.starts_with("Done ")).collect();
+    assert_eq!(ran.len(), targets, "every target ran:\n{stdout}\n{stderr}");
+    assert!(!stdout.contains("SUMMARY") && !stdout.contains("panicked"), "{stdout}");
+}

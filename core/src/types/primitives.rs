@@ -617,8 +617,18 @@ fn interval_text(raw: &[u8]) -> Result<Interval, Error> {
                 return Err(bad());
             }
             let frac: i64 = format!("{frac:0<6}").parse().map_err(|_| bad())?;
-            let us = ((h * 60 + m) * 60 + whole) * 1_000_000 + frac;
-            iv.microseconds = iv.microseconds.checked_add(sign * us).ok_or_else(bad)?;
+            // Checked: huge hour counts are text a hostile server can send (wrapping would
+            // give a wrong interval, not an error).
+            let us = h
+                .checked_mul(60)
+                .and_then(|v| v.checked_add(m))
+                .and_then(|v| v.checked_mul(60))
+                .and_then(|v| v.checked_add(whole))
+                .and_then(|v| v.checked_mul(1_000_000))
+                .and_then(|v| v.checked_add(frac))
+                .and_then(|v| v.checked_mul(sign))
+                .ok_or_else(bad)?;
+            iv.microseconds = iv.microseconds.checked_add(us).ok_or_else(bad)?;
             continue;
         }
         let n: i32 = word.parse().map_err(|_| bad())?;
@@ -635,6 +645,15 @@ fn interval_text(raw: &[u8]) -> Result<Interval, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interval_too_large_to_hold_is_an_error_not_a_wrapped_value() {
+        // Found by the decode_value fuzz target: the hours overflowed i64 microseconds.
+        assert!(interval_text(b"9223372036854:00:00").is_err());
+        assert!(interval_text(b"-9999999999999999:00:00").is_err());
+        let iv = interval_text(b"2562047788:00:54.775807").unwrap();
+        assert_eq!(iv.microseconds, i64::MAX);
+    }
 
     #[test]
     fn numeric_binary_is_its_exact_text() {
