@@ -474,7 +474,7 @@ pub mod targets {
         let m = (m as usize % 7).min(rest.len());
         let (cuts, body) = rest.split_at(m);
         let mut stream = Vec::new();
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             stream.extend_from_slice(b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0");
         }
         stream.extend_from_slice(body);
@@ -494,8 +494,11 @@ pub mod targets {
         super::replication(data);
     }
 
+    /// A target's entry point.
+    pub type Target = fn(&[u8]);
+
     /// Every target by its name in `fuzz/Cargo.toml`.
-    pub const ALL: &[(&str, fn(&[u8]))] = &[
+    pub const ALL: &[(&str, Target)] = &[
         ("server_reply", server_reply),
         ("conninfo", conninfo),
         ("decode_message", decode_message),
