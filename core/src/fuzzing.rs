@@ -428,6 +428,45 @@ pub fn replication(mut data: &[u8]) -> usize {
     decoded
 }
 
+/// `.pgpass` and service-file contents from arbitrary bytes. The first line gives what is
+/// looked up (`host:port:dbname:user` for `.pgpass`, and the service name), the rest is the
+/// file. Never a panic; a service's settings apply to a configuration or are a typed error;
+/// and a line written for any password (escaped as libpq escapes) reads back that password,
+/// whatever the file holds after it. Returns how many lookups found something.
+pub fn files(data: &[u8]) -> usize {
+    use crate::config::{pgpass_lookup, service_lookup};
+    let text = String::from_utf8_lossy(data);
+    let (head, body) = text.split_once('\n').unwrap_or((&text, ""));
+    let mut parts = head.splitn(5, ':');
+    let host = parts.next().unwrap_or("");
+    let port = parts.next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(5432);
+    let dbname = parts.next().unwrap_or("");
+    let user = parts.next().unwrap_or("");
+    let password: String = parts.next().unwrap_or(head).chars().filter(|c| *c != '\r').collect();
+    let mut found = usize::from(pgpass_lookup(body, host, port, dbname, user).is_some());
+    let esc = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
+    for first in [
+        format!("*:*:*:*:{}", esc(&password)),
+        format!("{}:{port}:{}:{}:{}", esc(host), esc(dbname), esc(user), esc(&password)),
+    ] {
+        if first.starts_with('#') || host.contains('\r') || dbname.contains('\r') || user.contains('\r') {
+            continue;
+        }
+        let contents = format!("{first}\n{body}");
+        assert_eq!(
+            pgpass_lookup(&contents, host, port, dbname, user).as_deref(),
+            Some(password.as_str()),
+            "{first:?} does not read back"
+        );
+    }
+    if let Ok(Some(settings)) = service_lookup(body, "pg_service.conf", head) {
+        found += 1;
+        let mut config = Config::new();
+        let _ = config.apply_service(settings);
+    }
+    found
+}
+
 /// The fuzz targets' entry points, each taking the fuzzer's raw input: the `fuzz/` crate's
 /// targets call them, and `core/tests/fuzz_seeds.rs` replays the committed seeds through them.
 pub mod targets {
@@ -474,10 +513,7 @@ pub mod targets {
         let m = (m as usize % 7).min(rest.len());
         let (cuts, body) = rest.split_at(m);
         let mut stream = Vec::new();
-        // Not `is_multiple_of`: the crate builds on Rust 1.80.
-        #[allow(clippy::manual_is_multiple_of)]
-        let even = n % 2 == 0;
-        if even {
+        if n.is_multiple_of(2) {
             stream.extend_from_slice(b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0");
         }
         stream.extend_from_slice(body);
@@ -497,6 +533,11 @@ pub mod targets {
         super::replication(data);
     }
 
+    /// `.pgpass` and service files.
+    pub fn files(data: &[u8]) {
+        super::files(data);
+    }
+
     /// A target's entry point.
     pub type Target = fn(&[u8]);
 
@@ -509,5 +550,6 @@ pub mod targets {
         ("binary_copy", binary_copy),
         ("xid", xid),
         ("replication", replication),
+        ("files", files),
     ];
 }
