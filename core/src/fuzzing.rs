@@ -467,6 +467,522 @@ pub fn files(data: &[u8]) -> usize {
     found
 }
 
+/// A well-behaved PostgreSQL server, small enough to read: it answers every message the
+/// engine sends as a real server would for a fixed little language of statements (transaction
+/// commands, COPY in and out, `FAIL` for an error, anything else one row), keeps the
+/// transaction status, the extended protocol's skip-until-Sync after an error, portals with
+/// three rows, and a COPY FROM STDIN's copy mode. Notices, notifications and parameter changes
+/// are sent between answers when asked. For the operations target: whatever order the caller
+/// does things in, the engine must stay in step with it.
+struct Sim {
+    input: Vec<u8>,
+    out: Vec<u8>,
+    started: bool,
+    tx: u8,
+    /// After an error in the extended protocol: messages are skipped until Sync.
+    skipping: bool,
+    /// A simple query's COPY FROM STDIN waits for data; the query's remaining statements.
+    copy_in: Option<Vec<String>>,
+    /// Rows left per portal; parameter counts per statement.
+    portals: std::collections::HashMap<Vec<u8>, u32>,
+    statements: std::collections::HashMap<Vec<u8>, u16>,
+    closed: bool,
+}
+
+fn sim_msg(out: &mut Vec<u8>, ty: u8, body: &[u8]) {
+    out.push(ty);
+    out.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    out.extend_from_slice(body);
+}
+
+impl Sim {
+    fn new() -> Sim {
+        Sim {
+            input: Vec::new(),
+            out: Vec::new(),
+            started: false,
+            tx: b'I',
+            skipping: false,
+            copy_in: None,
+            portals: Default::default(),
+            statements: Default::default(),
+            closed: false,
+        }
+    }
+
+    fn error(&mut self, code: &str) {
+        let body = format!("SERROR\0VERROR\0C{code}\0Mfuzz error\0\0");
+        sim_msg(&mut self.out, b'E', body.as_bytes());
+        if self.tx == b'T' {
+            self.tx = b'E';
+        }
+    }
+
+    fn ready(&mut self) {
+        sim_msg(&mut self.out, b'Z', &[self.tx]);
+    }
+
+    fn row_description(&mut self) {
+        let mut body = 1i16.to_be_bytes().to_vec();
+        body.extend_from_slice(b"x\0");
+        body.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 25, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]);
+        sim_msg(&mut self.out, b'T', &body);
+    }
+
+    fn data_row(&mut self) {
+        sim_msg(&mut self.out, b'D', &[0, 1, 0, 0, 0, 1, b'1']);
+    }
+
+    fn tag(&mut self, tag: &str) {
+        sim_msg(&mut self.out, b'C', format!("{tag}\0").as_bytes());
+    }
+
+    /// Runs one statement of a simple query; `false` stops the query (an error, or COPY FROM
+    /// STDIN waiting for data).
+    fn statement(&mut self, sql: &str) -> bool {
+        let up = sql.trim().to_ascii_uppercase();
+        let word = up.split_whitespace().next().unwrap_or("");
+        if up.contains("FAIL") {
+            self.error("42000");
+            return false;
+        }
+        let ends = matches!(word, "COMMIT" | "END" | "ROLLBACK" | "ABORT") && !up.contains("PREPARED");
+        if self.tx == b'E' && !ends && !up.starts_with("ROLLBACK TO") {
+            self.error("25P02");
+            return false;
+        }
+        match word {
+            "" => sim_msg(&mut self.out, b'I', b""),
+            "BEGIN" | "START" => {
+                self.tx = b'T';
+                self.tag("BEGIN");
+            }
+            "SAVEPOINT" | "RELEASE" => {
+                if self.tx == b'I' {
+                    self.error("25P01");
+                    return false;
+                }
+                self.tag(word);
+            }
+            "ROLLBACK" if up.starts_with("ROLLBACK TO") => {
+                self.tx = if self.tx == b'I' { b'I' } else { b'T' };
+                self.tag("ROLLBACK");
+            }
+            "COMMIT" | "END" | "ROLLBACK" | "ABORT" if !up.contains("PREPARED") => {
+                let tag = if self.tx == b'E' || word == "ROLLBACK" || word == "ABORT" { "ROLLBACK" } else { "COMMIT" };
+                self.tx = b'I';
+                self.tag(tag);
+            }
+            "PREPARE" => {
+                self.tx = b'I';
+                self.tag("PREPARE TRANSACTION");
+            }
+            "COPY" if up.contains("FROM STDIN") => {
+                sim_msg(&mut self.out, b'G', &[0, 0, 1, 0, 0]);
+                return false;
+            }
+            "COPY" => {
+                sim_msg(&mut self.out, b'H', &[0, 0, 1, 0, 0]);
+                sim_msg(&mut self.out, b'd', b"a\n");
+                sim_msg(&mut self.out, b'd', b"b\n");
+                sim_msg(&mut self.out, b'c', b"");
+                self.tag("COPY 2");
+            }
+            "SET" | "DISCARD" | "RESET" | "DEALLOCATE" | "CLOSE" | "DECLARE" | "LISTEN" | "UNLISTEN" => self.tag(word),
+            _ => {
+                self.row_description();
+                self.data_row();
+                self.tag("SELECT 1");
+            }
+        }
+        true
+    }
+
+    fn simple(&mut self, sql: &str) {
+        let statements: Vec<String> = sql.split(';').map(str::to_owned).collect();
+        self.run_statements(statements);
+    }
+
+    fn run_statements(&mut self, mut statements: Vec<String>) {
+        while !statements.is_empty() {
+            let sql = statements.remove(0);
+            if sql.trim().is_empty() && !statements.is_empty() {
+                continue;
+            }
+            let up = sql.to_ascii_uppercase();
+            if !self.statement(&sql) {
+                if up.contains("COPY") && up.contains("FROM STDIN") && !up.contains("FAIL") && self.tx != b'E' {
+                    self.copy_in = Some(statements);
+                    return;
+                }
+                break;
+            }
+        }
+        self.ready();
+    }
+
+    /// Takes what the engine sent and answers it.
+    fn receive(&mut self, bytes: &[u8], extra: u8) {
+        self.input.extend_from_slice(bytes);
+        loop {
+            if !self.started {
+                let Some(len) = self.input.get(..4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                else {
+                    return;
+                };
+                if self.input.len() < len {
+                    return;
+                }
+                self.input.drain(..len);
+                self.started = true;
+                sim_msg(&mut self.out, b'R', &0i32.to_be_bytes());
+                for (k, v) in
+                    [("server_version", "15.4"), ("client_encoding", "UTF8"), ("standard_conforming_strings", "on")]
+                {
+                    sim_msg(&mut self.out, b'S', format!("{k}\0{v}\0").as_bytes());
+                }
+                sim_msg(&mut self.out, b'K', &[0, 0, 0, 7, 0, 0, 0, 9]);
+                self.ready();
+                continue;
+            }
+            let Some(&ty) = self.input.first() else { return };
+            let Some(len) = self.input.get(1..5).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize) else {
+                return;
+            };
+            if self.input.len() < 1 + len {
+                return;
+            }
+            let message: Vec<u8> = self.input.drain(..1 + len).collect();
+            self.answer(ty, &message[5..]);
+            // Something unasked between answers, as a real server may send.
+            match extra % 8 {
+                1 => sim_msg(&mut self.out, b'N', b"SNOTICE\0VNOTICE\0C00000\0Mfuzz notice\0\0"),
+                2 => sim_msg(&mut self.out, b'A', b"\0\0\0\x07chan\0payload\0"),
+                3 => sim_msg(&mut self.out, b'S', b"application_name\0fuzz\0"),
+                _ => {}
+            }
+        }
+    }
+
+    fn answer(&mut self, ty: u8, body: &[u8]) {
+        if self.closed {
+            return;
+        }
+        if let Some(rest) = self.copy_in.take() {
+            match ty {
+                b'd' => self.copy_in = Some(rest),
+                b'c' => {
+                    self.tag("COPY 1");
+                    self.run_statements(rest);
+                }
+                b'f' => {
+                    self.error("57014");
+                    self.ready();
+                }
+                // Anything else ends the copy with an error (as the server does).
+                _ => {
+                    self.error("08P01");
+                    self.ready();
+                }
+            }
+            return;
+        }
+        let cstr = |b: &[u8]| -> Vec<u8> { b.split(|c| *c == 0).next().unwrap_or_default().to_vec() };
+        match ty {
+            b'S' => {
+                self.skipping = false;
+                self.ready();
+            }
+            b'X' => self.closed = true,
+            // After an error in the extended protocol everything (a simple Query too) is
+            // ignored until Sync.
+            _ if self.skipping => {}
+            b'Q' => self.simple(&String::from_utf8_lossy(&cstr(body))),
+            b'H' | b'd' | b'c' | b'f' => {}
+            b'P' => {
+                let name = cstr(body);
+                let rest = &body[name.len() + 1..];
+                let sql = cstr(rest);
+                let params = rest.get(sql.len() + 1..sql.len() + 3).map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                let text = String::from_utf8_lossy(&sql).to_ascii_uppercase();
+                if text.contains("FAIL") || (self.tx == b'E') {
+                    self.error(if self.tx == b'E' { "25P02" } else { "42000" });
+                    self.skipping = true;
+                    return;
+                }
+                self.statements.insert(name, params);
+                sim_msg(&mut self.out, b'1', b"");
+            }
+            b'B' => {
+                let portal = cstr(body);
+                let statement = cstr(&body[portal.len() + 1..]);
+                if !self.statements.contains_key(&statement) {
+                    self.error("26000");
+                    self.skipping = true;
+                    return;
+                }
+                self.portals.insert(portal, 3);
+                sim_msg(&mut self.out, b'2', b"");
+            }
+            b'D' => {
+                let name = cstr(&body[1..]);
+                if body[0] == b'S' {
+                    let Some(&n) = self.statements.get(&name) else {
+                        self.error("26000");
+                        self.skipping = true;
+                        return;
+                    };
+                    let mut desc = (n as i16).to_be_bytes().to_vec();
+                    for _ in 0..n {
+                        desc.extend_from_slice(&25u32.to_be_bytes());
+                    }
+                    sim_msg(&mut self.out, b't', &desc);
+                }
+                self.row_description();
+            }
+            b'E' => {
+                let portal = cstr(body);
+                let max = body
+                    .get(portal.len() + 1..portal.len() + 5)
+                    .map_or(0, |b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                let Some(left) = self.portals.get_mut(&portal) else {
+                    self.error("34000");
+                    self.skipping = true;
+                    return;
+                };
+                let n = if max > 0 { (*left).min(max as u32) } else { *left };
+                *left -= n;
+                let more = *left > 0 && max > 0;
+                for _ in 0..n {
+                    self.data_row();
+                }
+                if more {
+                    sim_msg(&mut self.out, b's', b"");
+                } else {
+                    self.tag(&format!("SELECT {n}"));
+                }
+            }
+            b'C' => {
+                let name = cstr(&body[1..]);
+                if body[0] == b'S' {
+                    self.statements.remove(&name);
+                } else {
+                    self.portals.remove(&name);
+                }
+                sim_msg(&mut self.out, b'3', b"");
+            }
+            _ => {
+                self.error("08P01");
+            }
+        }
+    }
+}
+
+/// An arbitrary sequence of caller operations — simple and extended queries, streamed rows,
+/// portals and fetches, pipelines, COPY in and out, psycopg2's session commands and two-phase
+/// commit, waits for notifications, abandoning requests, taking responses, terminate — against
+/// a well-behaved simulated server, with the bytes moved in arbitrary cuts between operations.
+/// Never a panic or a stuck engine, the connection never broken, and once the caller finishes
+/// what it started, every request it still waits for gets exactly one response.
+pub fn operations(data: &[u8]) -> usize {
+    const SQL: [&str; 12] = [
+        "SELECT 1",
+        "SELECT 1; SELECT 2",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SELECT FAIL",
+        "COPY t FROM STDIN",
+        "COPY t TO STDOUT",
+        "SAVEPOINT a",
+        "PREPARE TRANSACTION 'x'",
+        "",
+        "COPY t FROM STDIN; SELECT 3",
+    ];
+    let mut config = Config::new();
+    config.set("user", "fuzz").expect("valid");
+    config.set("sslmode", "disable").expect("valid");
+    let mut conn = Connection::new(&config, ClientNonce::from_printable("fuzznonce").expect("valid")).expect("valid");
+    let mut sim = Sim::new();
+    let mut bytes = data.iter().copied();
+    let mut next = move || bytes.next();
+    // Requests submitted and not abandoned, with what kind they are.
+    let mut waiting: Vec<(RequestId, u8)> = Vec::new();
+    let mut answered = 0;
+    let mut last_portal: Option<(RequestId, Option<std::sync::Arc<[crate::Column]>>)> = None;
+    let mut terminated = false;
+    // Moves bytes both ways, `cut` at a time from the server (0: all of it).
+    let exchange = |conn: &mut Connection, sim: &mut Sim, cut: usize, extra: u8| {
+        for _ in 0..4 {
+            if conn.poll().is_err() {
+                return;
+            }
+            let out = conn.transmit().to_vec();
+            conn.advance(out.len());
+            sim.receive(&out, extra);
+            if sim.out.is_empty() {
+                break;
+            }
+            let n = if cut == 0 { sim.out.len() } else { cut.min(sim.out.len()) };
+            let chunk: Vec<u8> = sim.out.drain(..n).collect();
+            conn.receive(&chunk);
+        }
+    };
+    exchange(&mut conn, &mut sim, 0, 0);
+    while let Some(op) = next() {
+        let arg = next().unwrap_or(0);
+        let sql = SQL[usize::from(arg) % SQL.len()];
+        let submitted = match op % 20 {
+            0 => Some((conn.submit(Request::simple(sql)), 0)),
+            1 => Some((Request::query(sql, &[], Mode::Collect).and_then(|r| conn.submit(r)), 1)),
+            2 => Some((Request::query(sql, &[], Mode::Stream).and_then(|r| conn.submit(r)), 2)),
+            3 => Some((Request::portal(sql, &[], 1).and_then(|r| conn.submit(r)), 3)),
+            4 => last_portal.take().map(|(id, columns)| {
+                let fetched = conn.submit(Request::fetch(id, i32::from(arg % 2), columns.clone()));
+                if fetched.is_err() {
+                    // Still open: the caller closes it later.
+                    last_portal = Some((id, columns));
+                }
+                (fetched, 4)
+            }),
+            5 => {
+                let mut p = crate::Pipeline::new();
+                p.query(sql, &[]).query(SQL[usize::from(arg / 16) % SQL.len()], &[]);
+                if arg % 3 == 0 {
+                    p.sync();
+                }
+                Some((conn.submit(Request::pipeline(p)), 5))
+            }
+            6 => Some((conn.submit(Request::copy_in(sql)), 6)),
+            7 => Some((conn.submit(Request::copy_out(sql)), 7)),
+            8 => {
+                let command = match arg % 10 {
+                    0 => Command::Commit,
+                    1 => Command::Rollback,
+                    2 => Command::BeginScope,
+                    3 => Command::EndScope { commit: arg % 2 == 0 },
+                    4 => Command::TpcBegin(crate::Xid::new(1, "g", "b").expect("valid")),
+                    5 => Command::TpcPrepare,
+                    6 => Command::TpcCommit(None),
+                    7 => Command::Reset,
+                    8 => Command::SetSession(crate::SessionChange::new().autocommit(arg % 4 == 0)),
+                    _ => Command::TpcRollback(None),
+                };
+                Some((conn.submit(Request::command(command)), 8))
+            }
+            9 => Some((conn.submit(Request::wait_notifications()), 9)),
+            10 => Some((conn.submit(Request::prepare(sql, &[])), 10)),
+            11 if !waiting.is_empty() => {
+                let (id, _) = waiting.remove(usize::from(arg) % waiting.len());
+                conn.abandon(id);
+                None
+            }
+            12 => {
+                let mut i = 0;
+                while i < waiting.len() {
+                    let (id, kind) = waiting[i];
+                    match conn.take_response(id) {
+                        Some(r) => {
+                            answered += 1;
+                            if let (Ok(Response::Suspended(batch)), 3 | 4) = (&r, kind) {
+                                last_portal = Some((id, batch.columns.clone()));
+                            }
+                            waiting.remove(i);
+                        }
+                        None => i += 1,
+                    }
+                }
+                None
+            }
+            13 => {
+                for &(id, kind) in &waiting {
+                    match kind {
+                        2 => while let Ok(Some(_)) = conn.take_row(id) {},
+                        7 => while conn.take_data(id).is_some() {},
+                        6 if conn.input_format(id).is_some() => {
+                            let _ = conn.send_data(id, b"1\n");
+                            let _ = match arg % 3 {
+                                0 => conn.fail_data(id, "fuzz"),
+                                _ => conn.finish_data(id),
+                            };
+                        }
+                        _ => {}
+                    }
+                }
+                None
+            }
+            14 if arg == 0 => {
+                conn.terminate();
+                terminated = true;
+                None
+            }
+            _ => {
+                exchange(&mut conn, &mut sim, usize::from(arg % 9), op / 20);
+                None
+            }
+        };
+        if let Some((Ok(id), kind)) = submitted {
+            waiting.push((id, kind));
+        }
+    }
+    // The caller finishes what it started: rows and chunks taken, copies ended, waits for
+    // notifications given up; then every request it waits for is answered.
+    for id in waiting.iter().filter(|(_, k)| *k == 9).map(|(id, _)| *id).collect::<Vec<_>>() {
+        conn.abandon(id);
+    }
+    waiting.retain(|(_, k)| *k != 9);
+    // Each round answers at least one request (a portal takes two: its batch, then its close).
+    for _ in 0..waiting.len() * 4 + 16 {
+        // A portal left open is closed (fetching 0 rows): what waits behind it can run.
+        if let Some((id, columns)) = last_portal.take() {
+            if let Ok(fetch) = conn.submit(Request::fetch(id, 0, columns)) {
+                waiting.push((fetch, 4));
+            }
+        }
+        if waiting.is_empty() {
+            break;
+        }
+        for &(id, kind) in &waiting {
+            match kind {
+                // Every row and chunk already received (the engine moves on after each).
+                2 => {
+                    while let Ok(Some(_)) = conn.take_row(id).map(|r| r.map(drop)).and_then(|r| conn.poll().map(|_| r))
+                    {
+                    }
+                }
+                7 => while conn.take_data(id).is_some() && conn.poll().is_ok() {},
+                6 if conn.input_format(id).is_some() => {
+                    let _ = conn.finish_data(id);
+                }
+                _ => {}
+            }
+        }
+        exchange(&mut conn, &mut sim, 0, 0);
+        waiting.retain(|&(id, _)| match conn.take_response(id) {
+            Some(r) => {
+                answered += 1;
+                if let Ok(Response::Suspended(batch)) = r {
+                    last_portal = Some((id, batch.columns.clone()));
+                }
+                false
+            }
+            None => true,
+        });
+    }
+    assert!(
+        waiting.is_empty() || terminated,
+        "requests never answered: {waiting:?} ({conn:?}; server: tx {}, skipping {}, copy-in {:?}, {} bytes unread, {} unsent, {} to send)",
+        sim.tx as char,
+        sim.skipping,
+        sim.copy_in,
+        sim.input.len(),
+        sim.out.len(),
+        conn.transmit().len()
+    );
+    assert!(!conn.is_broken() || terminated, "a well-behaved server broke the connection: {:?}", conn.fatal_error());
+    answered
+}
+
 /// The fuzz targets' entry points, each taking the fuzzer's raw input: the `fuzz/` crate's
 /// targets call them, and `core/tests/fuzz_seeds.rs` replays the committed seeds through them.
 pub mod targets {
@@ -538,6 +1054,11 @@ pub mod targets {
         super::files(data);
     }
 
+    /// Caller operations in any order against a simulated server.
+    pub fn operations(data: &[u8]) {
+        super::operations(data);
+    }
+
     /// A target's entry point.
     pub type Target = fn(&[u8]);
 
@@ -551,5 +1072,6 @@ pub mod targets {
         ("xid", xid),
         ("replication", replication),
         ("files", files),
+        ("operations", operations),
     ];
 }

@@ -11,7 +11,12 @@ fn msg(ty: u8, body: &[u8]) -> Vec<u8> {
 }
 
 fn started() -> Connection {
-    let config = Config::parse("user=alice dbname=shop sslmode=disable").unwrap();
+    started_with("user=alice dbname=shop sslmode=disable")
+}
+
+/// A connection to a fake server that accepted it at once.
+fn started_with(conninfo: &str) -> Connection {
+    let config = Config::parse(conninfo).unwrap();
     let mut c = Connection::new(&config, ClientNonce::from_random_bytes([7; 18])).unwrap();
     c.poll().unwrap();
     let n = c.transmit().len();
@@ -168,11 +173,7 @@ fn status_updates(c: &mut Connection) -> Vec<(u64, u64, u64, i64, bool)> {
 fn a_replication_stream_byte_by_byte() {
     use pgsans::replication::{ReplicationMessage, StandbyStatus};
     use pgsans::types::PgLsn;
-    let config = Config::parse("user=alice dbname=shop sslmode=disable replication=database").unwrap();
-    let mut c = Connection::new(&config, ClientNonce::from_random_bytes([7; 18])).unwrap();
-    flush(&mut c);
-    c.receive(&[msg(b'R', &0i32.to_be_bytes()), msg(b'Z', b"I")].concat());
-    c.poll().unwrap();
+    let mut c = started_with("user=alice dbname=shop sslmode=disable replication=database");
     assert!(c.autocommit(), "a replication connection is in autocommit mode");
     // 2000-01-01 plus 3 s.
     c.set_current_time(std::time::Duration::from_secs(946_684_803));
@@ -233,11 +234,7 @@ fn a_replication_stream_byte_by_byte() {
 
 #[test]
 fn a_malformed_replication_message_breaks_the_connection() {
-    let config = Config::parse("user=alice dbname=shop sslmode=disable replication=true").unwrap();
-    let mut c = Connection::new(&config, ClientNonce::from_random_bytes([7; 18])).unwrap();
-    flush(&mut c);
-    c.receive(&[msg(b'R', &0i32.to_be_bytes()), msg(b'Z', b"I")].concat());
-    c.poll().unwrap();
+    let mut c = started_with("user=alice dbname=shop sslmode=disable replication=true");
     let id = c.submit(Request::start_replication("START_REPLICATION 0/0")).unwrap();
     flush(&mut c);
     c.receive(&[msg(b'W', &[0, 0, 0]), msg(b'd', b"x")].concat());

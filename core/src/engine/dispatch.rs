@@ -92,6 +92,12 @@ impl Connection {
             self.start_held();
         }
         for r in self.requests.iter_mut() {
+            // Never behind another request's open point (Parse + Describe + Flush, its Sync
+            // still to come): after an error there the server skips everything until that Sync,
+            // and what was queued would never be answered.
+            if self.conv.syncs.open_point().is_some_and(|owner| owner != r.id) {
+                continue;
+            }
             if let Err(e) = r.machine.queue_more(r.id, &mut self.conv) {
                 return Err(self.fail(e));
             }
@@ -403,16 +409,17 @@ impl Connection {
                     }
                     return Ok(());
                 }
-                // A request may finish before its last sync point is answered (misuse found
-                // after a describe): what is left is swallowed. A suspended portal keeps its
-                // open point for the fetch that adopts it.
-                if !matches!(result, Ok(Response::Suspended(_))) {
-                    self.conv.abandon(owner);
-                }
                 let result = match prefix_error {
                     Some(e) => Err(Error::Db(e)),
                     None => result,
                 };
+                // A request may finish before its last sync point is answered (misuse found
+                // after a describe): what is left is swallowed. A suspended portal keeps its
+                // open point for the fetch that adopts it — unless the caller gets an error
+                // instead (its automatic BEGIN failed): nobody will fetch, so it is ended now.
+                if !matches!(result, Ok(Response::Suspended(_))) {
+                    self.conv.abandon(owner);
+                }
                 self.done.push((owner, result));
             }
         }

@@ -67,7 +67,10 @@ impl Connection {
     /// transaction status that only the server's answers to work in flight will tell (a
     /// session command still running, a statement that may end or open a block).
     fn must_wait(&self, request: &Request) -> bool {
-        !self.held.is_empty() || self.blocked(request)
+        // The fetch that continues (or closes) the open portal goes ahead of what waits: they
+        // wait for that portal to end.
+        let continues_open_portal = request.fetch_portal().is_some_and(|p| self.conv.syncs.open_point() == Some(p));
+        (!self.held.is_empty() && !continues_open_portal) || self.blocked(request)
     }
 
     /// Whether what `request` sends depends on a transaction status (or session state) that
@@ -82,6 +85,17 @@ impl Connection {
             // A scope whose opening was abandoned is closed again when its BEGIN is answered:
             // what comes next must not run inside it, in autocommit mode too.
             || self.requests.iter().any(|r| matches!(r.detached, Some(Abandoned::Detach { undo_scope: true })))
+            // A statement that may enter copy-in unasked: what is queued behind it would be
+            // read as copy data. So it waits for the requests before it (a pipeline may still
+            // queue messages after its describe step), and what comes after waits for it.
+            || self.conv.syncs.iter().any(|p| p.copy_in_risk)
+            || (request.may_copy_in() && self.requests.iter().any(|r| !r.machine.wants().idle_input))
+            // A pipeline describing its SQL queues its queries when the description is in:
+            // what comes after it waits for them.
+            || (!request.is_fetch() && self.requests.iter().any(|r| r.machine.queues_later()))
+            // A request that has the connection to itself (a COPY FROM STDIN, a replication
+            // stream) started from the held queue: what was held behind it waits for its end.
+            || self.requests.iter().any(|r| r.machine.wants().exclusive.is_some())
     }
 
     /// The transaction status the rules see for a request queued now: the one the server will
@@ -109,6 +123,7 @@ impl Connection {
         .filter(|_| request.may_begin());
         let in_block = begin.is_some() || tx != TransactionStatus::Idle;
         let tx_effect = request.tx_effect();
+        let copy_in_risk = request.may_copy_in();
         let conv = &mut self.conv;
         let mark = (conv.send.vec().len(), conv.syncs.len());
         conv.statements.sweep_user();
@@ -128,6 +143,9 @@ impl Connection {
             }
             Ok(Started::Running(machine)) => {
                 conv.mark_tx_effect(mark.1, tx_effect);
+                if copy_in_risk {
+                    conv.syncs.mark_copy_in_risk(id);
+                }
                 self.requests.push_back(InFlight { id, machine, prefix_error: None, detached: None });
                 Ok(())
             }

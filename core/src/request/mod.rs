@@ -210,7 +210,10 @@ impl Request {
     /// What the psycopg2 rules call this request when refusing it.
     pub(crate) fn runs_sql(&self) -> Option<&'static str> {
         match &self.0 {
-            Kind::Simple { .. } | Kind::Query(_) | Kind::Fetch { .. } => Some("execute"),
+            Kind::Simple { .. } | Kind::Query(_) => Some("execute"),
+            // A fetch continues (or closes) a portal that already ran: refusing it would leave
+            // the portal open, and everything queued behind it waiting, for good.
+            Kind::Fetch { .. } => None,
             Kind::Copy { .. } => Some("copy"),
             Kind::Replication { .. } => Some("start_replication"),
             Kind::Prepare { .. } => Some("prepare"),
@@ -271,6 +274,28 @@ impl Request {
         }
     }
 
+    /// Whether its SQL may run `COPY … FROM STDIN` without being a COPY request (a simple
+    /// query, an extended query or a pipeline naming it): the server would take whatever is
+    /// queued behind it as copy data, so the engine queues nothing behind it until it is
+    /// answered, and ends the copy it did not ask for with CopyFail.
+    pub(crate) fn may_copy_in(&self) -> bool {
+        fn risky(sql: &str) -> bool {
+            let up = sql.to_ascii_uppercase();
+            up.contains("COPY") && up.contains("STDIN")
+        }
+        match &self.0 {
+            Kind::Simple { sql, .. } => risky(sql),
+            Kind::Query(spec) => match &spec.target {
+                query::Target_::Sql(sql) => risky(sql),
+                query::Target_::Statement(stmt) => risky(stmt.sql()),
+            },
+            Kind::Pipeline(p) => p.sqls().iter().any(|s| risky(s)),
+            // A COPY TO STDOUT request whose SQL turns out to copy in.
+            Kind::Copy { sql, .. } => risky(sql),
+            _ => false,
+        }
+    }
+
     /// Whether it may need the automatic BEGIN (a fetch continues a portal that already did).
     pub(crate) fn may_begin(&self) -> bool {
         match &self.0 {
@@ -318,6 +343,14 @@ impl Request {
 
     pub(crate) fn is_fetch(&self) -> bool {
         matches!(self.0, Kind::Fetch { .. })
+    }
+
+    /// The portal a fetch continues.
+    pub(crate) fn fetch_portal(&self) -> Option<RequestId> {
+        match self.0 {
+            Kind::Fetch { portal, .. } => Some(portal),
+            _ => None,
+        }
     }
 }
 
@@ -623,6 +656,12 @@ impl Machine {
             Machine::Copy(c) => c.out_format(),
             _ => None,
         }
+    }
+
+    /// Whether it will queue the rest of its messages once answers come (a pipeline describing
+    /// its SQL first): nothing is queued behind it until then.
+    pub(crate) fn queues_later(&self) -> bool {
+        matches!(self, Machine::Pipeline(p) if p.describing())
     }
 
     /// The replication stream, if it is one.

@@ -59,6 +59,11 @@ impl Pipeline {
         Pipeline::default()
     }
 
+    /// The distinct SQL texts it runs.
+    pub(crate) fn sqls(&self) -> &[String] {
+        &self.sqls
+    }
+
     fn push(&mut self, query: Query<'_>, params: Params<'_>, keep_rows: bool) {
         let index = self.items.len() + 1;
         let (query, encoded) = match query {
@@ -359,6 +364,13 @@ impl PipelineMachine {
         conv.flush_closes()?;
         self.phase = Phase::Running;
         self.queue_more(id, conv)
+    }
+
+    /// Still describing: its queries are queued when the description is in, and nothing may be
+    /// queued behind it meanwhile (it would run before them, and might sit behind an open
+    /// point of its own that an error leaves the server skipping).
+    pub(crate) fn describing(&self) -> bool {
+        matches!(self.phase, Phase::Describing { .. })
     }
 
     /// Queues queries until the send buffer holds [`QUEUE_AHEAD`] bytes or all are queued.

@@ -54,6 +54,9 @@ pub(crate) struct SyncPoint {
     pub(crate) tx: TxEffect,
     /// Its SQL may change `search_path`: its completion drops the statement cache.
     pub(crate) search_path: bool,
+    /// Its SQL may run `COPY … FROM STDIN` outside the COPY API: nothing is queued behind it
+    /// until it is answered (the server would read what follows as copy data).
+    pub(crate) copy_in_risk: bool,
 }
 
 impl SyncPoint {
@@ -98,6 +101,7 @@ impl SyncQueue {
             end,
             tx,
             search_path: false,
+            copy_in_risk: false,
         });
         let last = self.points.len() - 1;
         &mut self.points[last]
@@ -132,6 +136,13 @@ impl SyncQueue {
     /// The connection is gone: nothing will be answered.
     pub(crate) fn clear(&mut self) {
         self.points.clear();
+    }
+
+    /// Marks every point of `owner` as one that may enter copy-in.
+    pub(crate) fn mark_copy_in_risk(&mut self, owner: RequestId) {
+        for p in self.points.iter_mut().filter(|p| p.owner == owner) {
+            p.copy_in_risk = true;
+        }
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &SyncPoint> {

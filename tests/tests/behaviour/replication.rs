@@ -339,6 +339,23 @@ pub async fn physical_replication_streams_wal<R: TestRt>() {
     assert!(repl.start_replication(None, &pgoutput(), position, None, &[]).await.is_err());
 }
 
+/// Waits until the slot's `confirmed_flush_lsn` is `end` (the feedback reached the server).
+fn wait_confirmed(sql: &mut pgsans_std::Connection, slot: &str, end: PgLsn) {
+    let started = Instant::now();
+    loop {
+        let lsn: Option<PgLsn> = sql
+            .query_one("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
+            .unwrap()
+            .get(0)
+            .unwrap();
+        if lsn == Some(end) {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "the slot stayed at {lsn:?}, not {end}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn std_setup(table: &str, publication: &str) -> pgsans_std::Connection {
     let mut sql = pgsans_std::Connection::connect(&logical_server().conninfo(AuthMethod::Trust)).unwrap();
     sql.set_autocommit(true).unwrap();
@@ -396,19 +413,7 @@ fn blocking_consume_stream_pauses_the_server() {
     assert_eq!(inserts, 200_000);
     assert_eq!(stream.status().flushed, end);
     stream.send_status(stream.status(), true).unwrap();
-    let started = Instant::now();
-    loop {
-        let lsn: Option<PgLsn> = sql
-            .query_one("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
-            .unwrap()
-            .get(0)
-            .unwrap();
-        if lsn == Some(end) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "the slot stayed at {lsn:?}, not {end}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_confirmed(&mut sql, slot, end);
     stream.stop().unwrap();
 }
 
@@ -510,18 +515,6 @@ fn the_polling_connection_reads_replication_messages() {
     assert_eq!(conn.take_replication_end().unwrap().unwrap().next_timeline, None);
     // Not streaming any more: feedback is a misuse.
     assert!(conn.send_feedback(StandbyStatus::at(end), false, true).is_err());
-    let started = Instant::now();
-    loop {
-        let lsn: Option<PgLsn> = sql
-            .query_one("SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
-            .unwrap()
-            .get(0)
-            .unwrap();
-        if lsn == Some(end) {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(20), "{lsn:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_confirmed(&mut sql, slot, end);
     sql.query("SELECT pg_drop_replication_slot($1)", &[&slot]).unwrap();
 }
