@@ -1,7 +1,9 @@
 //! Every fuzz target's committed seeds (`fuzz/seeds/<target>/`, the corpora the fuzzer grew,
 //! minimized with `cargo fuzz cmin`) replayed through the same entry points the targets call:
 //! each input a finding of the past, or a path the fuzzer reached, that must still end in a
-//! typed result without a panic. `fuzz/run-all` runs the fuzzer itself on them.
+//! typed result without a panic. The `finding-*` files are the inputs that found defects (each
+//! named after it): the regression tests of those fixes. `fuzz/run-all` runs the fuzzer itself
+//! on them.
 
 use std::path::Path;
 
