@@ -279,9 +279,12 @@ impl Request {
     /// queued behind it as copy data, so the engine queues nothing behind it until it is
     /// answered, and ends the copy it did not ask for with CopyFail.
     pub(crate) fn may_copy_in(&self) -> bool {
+        // Without allocating: this runs for every request submitted.
+        fn has(sql: &str, word: &[u8]) -> bool {
+            sql.as_bytes().windows(word.len()).any(|w| w.eq_ignore_ascii_case(word))
+        }
         fn risky(sql: &str) -> bool {
-            let up = sql.to_ascii_uppercase();
-            up.contains("COPY") && up.contains("STDIN")
+            has(sql, b"stdin") && has(sql, b"copy")
         }
         match &self.0 {
             Kind::Simple { sql, .. } => risky(sql),
