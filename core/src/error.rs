@@ -246,9 +246,10 @@ pub enum UsageError {
     /// ended (commit, rollback, `tpc_prepare`, `tpc_commit`): its descriptor is gone.
     #[error("the large object is closed (closed by the caller, or its transaction ended)")]
     LargeObjectClosed,
-    /// A COPY FROM STDIN ran through the simple protocol with other requests queued behind it
-    /// on the engine: the server took their messages as copy data. The connection is closed
-    /// (the only case where a usage error is fatal).
+    /// A COPY FROM STDIN ran, outside the COPY API, with messages of its own request queued
+    /// behind it (a pipeline with later sync groups): the server took them as copy data. The
+    /// connection is closed (the only case where a usage error is fatal). Other requests are
+    /// never queued behind a statement that may copy in, so they cannot cause it.
     #[error("COPY FROM STDIN ran with other requests queued behind it; the connection cannot continue")]
     CopyWithRequestsQueued,
 }
