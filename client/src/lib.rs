@@ -46,11 +46,9 @@ pub use lobject::{LargeObject, LoMode, Whence};
 #[cfg(any(feature = "deadpool", feature = "bb8"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "deadpool", feature = "bb8"))))]
 pub use managers::Manager;
+pub use pgsans::replication::{ReplicationSlot, SlotKind, SlotOptions, SystemIdentity};
 pub use pool::{HealthCheck, Pool, PoolItem, PoolOptions, PoolStats, PooledConnection, Recycle};
-pub use replication::{
-    OwnedReplicationMessage, ReplicationSlot, ReplicationStream, SlotKind, SlotOptions, SystemIdentity,
-    DEFAULT_STATUS_INTERVAL,
-};
+pub use replication::{OwnedReplicationMessage, ReplicationStream, DEFAULT_STATUS_INTERVAL};
 pub use runtime::{ready, set_socket_options, Runtime, Socket};
 pub use shared::{Client, ClientTransaction, Lease};
 pub use stream::{Portal, RowStream};

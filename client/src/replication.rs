@@ -12,8 +12,11 @@ use std::future::poll_fn;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use pgsans::replication::{HotStandbyFeedback, ReplicationEnd, ReplicationMessage, StandbyStatus};
-use pgsans::session::{quote_ident, quote_literal};
+use pgsans::replication::commands;
+use pgsans::replication::{
+    HotStandbyFeedback, ReplicationEnd, ReplicationMessage, ReplicationSlot, SlotKind, SlotOptions, StandbyStatus,
+    SystemIdentity,
+};
 use pgsans::types::PgLsn;
 use pgsans::{Error, Request, RequestId, UsageError};
 
@@ -62,131 +65,34 @@ const QUIET: Duration = Duration::from_millis(5);
 /// psycopg2's default status interval: feedback at least this often while streaming.
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(10);
 
-/// What `IDENTIFY_SYSTEM` returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SystemIdentity {
-    pub system_id: String,
-    pub timeline: u32,
-    /// The current WAL flush position.
-    pub xlog_pos: PgLsn,
-    /// The database connected to (`None` on a physical replication connection).
-    pub dbname: Option<String>,
-}
-
-/// A slot made by [`create_replication_slot`](Connection::create_replication_slot).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReplicationSlot {
-    pub name: String,
-    /// Where the slot became consistent: stream from here.
-    pub consistent_point: PgLsn,
-    /// An exported snapshot (`EXPORT_SNAPSHOT`) to read the data as of that point.
-    pub snapshot_name: Option<String>,
-    pub output_plugin: Option<String>,
-}
-
-/// The kind of slot, or of stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SlotKind {
-    /// WAL as it is (`replication=true`).
-    Physical,
-    /// Decoded by an output plugin (`pgoutput`, `test_decoding`, `wal2json` …).
-    Logical { plugin: String },
-}
-
-/// Options of [`create_replication_slot`](Connection::create_replication_slot).
-#[derive(Debug, Clone, Default)]
-pub struct SlotOptions {
-    /// Dropped when the connection ends (or on error).
-    pub temporary: bool,
-    /// `EXPORT_SNAPSHOT` (logical only): a snapshot to read the data as of the slot's start,
-    /// valid until the next command on this connection. The default is `NOEXPORT_SNAPSHOT`.
-    pub export_snapshot: bool,
-    /// `TWO_PHASE` (logical, PostgreSQL 15+): prepared transactions are decoded at PREPARE.
-    pub two_phase: bool,
-    /// `RESERVE_WAL` (physical): WAL is kept from now, before the first connection.
-    pub reserve_wal: bool,
-}
-
 impl<R: Runtime> Connection<R> {
     /// `IDENTIFY_SYSTEM`.
     pub async fn identify_system(&mut self) -> Result<SystemIdentity, Error> {
-        let sets = self.simple_query("IDENTIFY_SYSTEM").await?;
-        let row = sets.first().and_then(|s| s.rows().first()).ok_or_else(|| not_one_row("IDENTIFY_SYSTEM"))?;
-        let text = |i: usize| row.get_str(i).ok().flatten().map(str::to_owned);
-        Ok(SystemIdentity {
-            system_id: text(0).unwrap_or_default(),
-            timeline: text(1).and_then(|t| t.parse().ok()).ok_or_else(|| not_one_row("IDENTIFY_SYSTEM"))?,
-            xlog_pos: text(2).and_then(|t| t.parse().ok()).ok_or_else(|| not_one_row("IDENTIFY_SYSTEM"))?,
-            dbname: text(3),
-        })
+        SystemIdentity::from_answer(&self.simple_query(commands::IDENTIFY_SYSTEM).await?)
     }
 
-    /// `CREATE_REPLICATION_SLOT name [TEMPORARY] PHYSICAL | LOGICAL plugin …` (the name is
-    /// quoted as an identifier).
+    /// `CREATE_REPLICATION_SLOT name [TEMPORARY] PHYSICAL | LOGICAL plugin …`
+    /// ([`commands::create_slot_sql`]: the name is quoted as an identifier).
     pub async fn create_replication_slot(
         &mut self,
         name: &str,
         kind: SlotKind,
         options: &SlotOptions,
     ) -> Result<ReplicationSlot, Error> {
-        let mut sql = format!("CREATE_REPLICATION_SLOT {}", quote_ident(name));
-        if options.temporary {
-            sql.push_str(" TEMPORARY");
-        }
-        let mut opts = Vec::new();
-        match &kind {
-            SlotKind::Physical => {
-                sql.push_str(" PHYSICAL");
-                if options.reserve_wal {
-                    opts.push("RESERVE_WAL");
-                }
-                if options.export_snapshot || options.two_phase {
-                    return Err(UsageError::InvalidArgument(
-                        "EXPORT_SNAPSHOT and TWO_PHASE are for logical slots".into(),
-                    )
-                    .into());
-                }
-            }
-            SlotKind::Logical { plugin } => {
-                sql.push_str(" LOGICAL ");
-                sql.push_str(&quote_ident(plugin));
-                if options.reserve_wal {
-                    return Err(UsageError::InvalidArgument("RESERVE_WAL is for physical slots".into()).into());
-                }
-                opts.push(if options.export_snapshot { "EXPORT_SNAPSHOT" } else { "NOEXPORT_SNAPSHOT" });
-                if options.two_phase {
-                    opts.push("TWO_PHASE");
-                }
-            }
-        }
-        // The old syntax (keywords without parentheses) that PostgreSQL 10 to 18 all take.
-        for o in opts {
-            sql.push(' ');
-            sql.push_str(o);
-        }
-        let sets = self.simple_query(&sql).await?;
-        let row = sets.first().and_then(|s| s.rows().first()).ok_or_else(|| not_one_row("CREATE_REPLICATION_SLOT"))?;
-        let text = |i: usize| row.get_str(i).ok().flatten().map(str::to_owned);
-        Ok(ReplicationSlot {
-            name: text(0).unwrap_or_else(|| name.to_owned()),
-            consistent_point: text(1)
-                .and_then(|t| t.parse().ok())
-                .ok_or_else(|| not_one_row("CREATE_REPLICATION_SLOT"))?,
-            snapshot_name: text(2),
-            output_plugin: text(3),
-        })
+        let sql = commands::create_slot_sql(name, &kind, options)?;
+        ReplicationSlot::from_answer(&self.simple_query(&sql).await?, name)
     }
 
     /// `DROP_REPLICATION_SLOT name [WAIT]`.
     pub async fn drop_replication_slot(&mut self, name: &str, wait: bool) -> Result<(), Error> {
-        let sql = format!("DROP_REPLICATION_SLOT {}{}", quote_ident(name), if wait { " WAIT" } else { "" });
-        self.simple_query(&sql).await.map(drop)
+        self.simple_query(&commands::drop_slot_sql(name, wait)).await.map(drop)
     }
 
     /// psycopg2's `start_replication`: `START_REPLICATION [SLOT name] [PHYSICAL | LOGICAL] start
-    /// [TIMELINE t] [(options)]`, with option names quoted as identifiers and values as
-    /// literals (e.g. `[("proto_version", "4"), ("publication_names", "pub")]` for pgoutput).
-    /// A logical stream needs a slot; a physical one may go without.
+    /// [TIMELINE t] [(options)]` ([`commands::start_replication_sql`]), with option names quoted
+    /// as identifiers and values as literals (e.g. `[("proto_version", "4"),
+    /// ("publication_names", "pub")]` for pgoutput). A logical stream needs a slot; a physical
+    /// one may go without.
     pub async fn start_replication(
         &mut self,
         slot: Option<&str>,
@@ -195,36 +101,7 @@ impl<R: Runtime> Connection<R> {
         timeline: Option<u32>,
         options: &[(&str, &str)],
     ) -> Result<ReplicationStream<'_, R>, Error> {
-        let mut sql = String::from("START_REPLICATION");
-        if let Some(slot) = slot {
-            sql.push_str(" SLOT ");
-            sql.push_str(&quote_ident(slot));
-        }
-        match kind {
-            SlotKind::Physical => {
-                sql.push_str(&format!(" PHYSICAL {start}"));
-                if let Some(t) = timeline {
-                    sql.push_str(&format!(" TIMELINE {t}"));
-                }
-                if !options.is_empty() {
-                    return Err(UsageError::InvalidArgument("a physical stream takes no plugin options".into()).into());
-                }
-            }
-            SlotKind::Logical { .. } => {
-                if slot.is_none() {
-                    return Err(UsageError::InvalidArgument("a logical stream needs a slot".into()).into());
-                }
-                if timeline.is_some() {
-                    return Err(UsageError::InvalidArgument("a logical stream takes no timeline".into()).into());
-                }
-                sql.push_str(&format!(" LOGICAL {start}"));
-                if !options.is_empty() {
-                    let list: Vec<String> =
-                        options.iter().map(|(k, v)| format!("{} {}", quote_ident(k), quote_literal(v))).collect();
-                    sql.push_str(&format!(" ({})", list.join(", ")));
-                }
-            }
-        }
+        let sql = commands::start_replication_sql(slot, kind, start, timeline, options)?;
         self.start_replication_expert(&sql).await
     }
 
@@ -275,10 +152,6 @@ impl<R: Runtime> Connection<R> {
             }
         }
     }
-}
-
-fn not_one_row(command: &'static str) -> Error {
-    pgsans::ProtocolError::Malformed { message: command, what: "its answer is not the row it returns" }.into()
 }
 
 /// A replication stream. Read it with [`next`](Self::next); confirm what is stored with

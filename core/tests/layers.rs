@@ -8,7 +8,7 @@ use std::path::Path;
 
 /// Lowest first. `fuzzing` drives the whole engine for the fuzz targets.
 const LAYERS: &[&str] =
-    &["encoding", "error", "wire", "types", "replication", "config", "session", "auth", "request", "engine", "fuzzing"];
+    &["encoding", "error", "wire", "types", "config", "session", "replication", "auth", "request", "engine", "fuzzing"];
 
 /// The code of a Rust source, without comments or string literals.
 fn code_only(text: &str) -> String {

@@ -15,7 +15,10 @@
 //! reads the clock: the time written into a status update is the one last given to
 //! [`Connection::set_current_time`](crate::Connection::set_current_time).
 
+pub mod commands;
 pub mod pgoutput;
+
+pub use commands::{ReplicationSlot, SlotKind, SlotOptions, SystemIdentity};
 
 use std::time::Duration;
 

@@ -190,6 +190,11 @@ pub async fn logical_changes_arrive_decoded_and_feedback_moves_the_slot<R: TestR
 
     // Feedback: the slot's confirmed_flush_lsn follows what was confirmed.
     assert!(confirmed_flush(&mut sql, &slot).await < end);
+    // `next()` dropped mid-await, at each of its first await points (nothing is coming: it
+    // waits), leaves the stream usable.
+    for polls in 1..4 {
+        let _ = poll_then_drop::<R, _>(stream.next(), polls).await.map(|r| r.map(|m| m.is_some()));
+    }
     stream.confirm(end).await.unwrap();
     assert_eq!(stream.status(), StandbyStatus::at(end));
     let started = Instant::now();
